@@ -1,0 +1,30 @@
+// Helpers shared by the pmi-bridge verbs: the "OPTIONS -- COMMAND" split
+// and uniform usage errors.
+#ifndef PMI_SHIM_BRIDGE_CLI_COMMAND_LINE_H_
+#define PMI_SHIM_BRIDGE_CLI_COMMAND_LINE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+
+namespace pmi_shim::cli {
+
+// Exit status for a command line that could not be understood.
+inline constexpr int kUsageError = 2;
+
+struct SplitCommandLine {
+  std::vector<std::string> options;  // before "--"
+  std::vector<std::string> command;  // after "--"
+  bool has_separator = false;
+};
+
+SplitCommandLine SplitAtSeparator(const std::vector<std::string>& args);
+
+// Prints "PROGRAM VERB: problem; run 'PROGRAM VERB --help'" and returns
+// kUsageError.
+int UsageError(absl::string_view verb, absl::string_view problem);
+
+}  // namespace pmi_shim::cli
+
+#endif  // PMI_SHIM_BRIDGE_CLI_COMMAND_LINE_H_

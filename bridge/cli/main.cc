@@ -1,0 +1,47 @@
+// pmi-bridge: the PMI translation bridge and its tools. Dispatches verbs.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bridge/cli/command_line.h"
+#include "bridge/cli/launch_command.h"
+#include "common/log.h"
+
+namespace {
+
+struct Verb {
+  const char* name;
+  const char* summary;
+  int (*run)(const std::vector<std::string>& args);
+};
+
+constexpr Verb kVerbs[] = {
+    {"launch", "run N ranks on this machine with pmi-bridge as their PMI server",
+     pmi_shim::cli::RunLaunchCommand},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "Usage: pmi-bridge VERB [options]\n\nVerbs:\n";
+  for (const Verb& verb : kVerbs) out << "  " << verb.name << "\t" << verb.summary << "\n";
+  out << "\nRun 'pmi-bridge VERB --help' for a verb's options.\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  pmi_shim::log::Init("pmi-bridge");
+  if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
+    PrintUsage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? pmi_shim::cli::kUsageError : 0;
+  }
+  const std::string name = argv[1];
+  for (const Verb& verb : kVerbs) {
+    if (name == verb.name) return verb.run(std::vector<std::string>(argv + 2, argv + argc));
+  }
+  std::string known;
+  for (const Verb& verb : kVerbs) absl::StrAppend(&known, known.empty() ? "" : ", ", verb.name);
+  pmi_shim::log::Error(absl::StrCat("unknown verb '", name, "'; this build offers: ", known,
+                                    " (run 'pmi-bridge --help')"));
+  return pmi_shim::cli::kUsageError;
+}

@@ -1,0 +1,91 @@
+// PmiServer: serves the PMI-1/PMI-2 clients of one job from the event loop.
+//
+// This is the "downstream" side, where the client processes connect. It
+// accepts clients three ways and gives each its own ServerSession:
+//  - an already-connected socket whose rank the launcher fixed (PMI_FD);
+//  - a TCP listener (PMI_PORT=host:port), where the client names its rank
+//    in `initack pmiid=` or PMI-2 `fullinit`;
+//  - a Unix socket path, identified the same way (for container clients).
+// The protocol is detected per client from its first line.
+//
+// All I/O is non-blocking on the caller's EventLoop; no thread per client.
+// A client whose stream is corrupt, or that breaks the protocol, is logged
+// in one line and disconnected; its session then reports the loss to the
+// JobHost, which decides what happens to the job.
+#ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
+#define PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bridge/session/job_host.h"
+#include "bridge/session/server_session.h"
+#include "common/event_loop.h"
+#include "common/unique_fd.h"
+
+namespace pmi_shim::downstream {
+
+struct ServerOptions {
+  session::ClientProtocols protocols = session::ClientProtocols::kAny;
+  // A client accepted on a listener must name its rank within this time or
+  // it is disconnected (it cannot be holding anybody up yet). Zero: no limit.
+  absl::Duration identify_timeout = absl::Seconds(30);
+  // Log every request and reply at debug level.
+  bool trace = false;
+};
+
+class PmiServer {
+ public:
+  PmiServer(EventLoop& loop, session::JobHost& host, ServerOptions options);
+  ~PmiServer();
+  PmiServer(const PmiServer&) = delete;
+  PmiServer& operator=(const PmiServer&) = delete;
+
+  // Serves the client on `fd`, a connected socket that belongs to `rank`.
+  absl::Status AddConnectedClient(UniqueFd fd, int rank);
+
+  // Listens on TCP `address`:`port` (port 0: the kernel picks one) and
+  // returns the port actually bound.
+  absl::StatusOr<int> ListenTcp(const std::string& address, int port);
+
+  // Listens on a Unix socket at `path` (which must not exist yet).
+  absl::Status ListenUnix(const std::string& path);
+
+  // Reads and handles everything clients have already sent. Called before
+  // judging a client process that exited, so its last words (an abort, a
+  // finalize) are heard before its death is.
+  void DrainAll();
+
+  // Whether any client speaking for `rank` has sent a complete message.
+  bool RankSpoke(int rank) const;
+
+  // Closes every connection and listener (without reporting losses).
+  void Shutdown();
+
+ private:
+  class Connection;
+
+  absl::Status Listen(UniqueFd listener, std::string description);
+  void Accept(int listener_fd, const std::string& description);
+  void Register(std::unique_ptr<Connection> connection);
+  void Retire(int fd);  // destroys a connection once its handler returned
+  void MarkSpoke(int rank);
+
+  EventLoop& loop_;
+  session::JobHost& host_;
+  ServerOptions options_;
+  absl::flat_hash_map<int, std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<Connection>> retired_;
+  std::vector<UniqueFd> listeners_;
+  std::vector<std::string> unix_paths_;
+  std::vector<bool> rank_spoke_;
+};
+
+}  // namespace pmi_shim::downstream
+
+#endif  // PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_

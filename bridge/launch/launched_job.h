@@ -1,0 +1,96 @@
+// LaunchedJob: `pmi-bridge launch`, a single-node PMI process manager.
+//
+// Starts N ranks of a command, serves their PMI-1/PMI-2 clients from an
+// EmbeddedHost over PMI_FD socketpairs or a PMI_PORT listener, and watches
+// the processes. Everything happens on one EventLoop thread: client sockets,
+// a signalfd for SIGCHLD/SIGINT/SIGTERM/SIGHUP, and timers.
+//
+// How a job ends, and its exit status:
+//  - every rank exited: the first non-zero status in exit order (a rank
+//    killed by signal S counts as 128+S), else 0;
+//  - a rank called abort: its exit code, after its message is printed;
+//  - a rank broke the protocol or vanished between init and finalize, or
+//    the job can no longer progress (a rank exited, or stayed silent past
+//    --init-timeout, while others wait for it in a barrier): 1, or the
+//    failing rank's own non-zero status;
+//  - SIGINT/SIGTERM/SIGHUP: forwarded to every rank, 128+signal;
+//  - --timeout expired: 124.
+// When the job ends early, the remaining ranks get SIGTERM, then SIGKILL
+// after a grace period; the launcher returns only when all are reaped.
+#ifndef PMI_SHIM_BRIDGE_LAUNCH_LAUNCHED_JOB_H_
+#define PMI_SHIM_BRIDGE_LAUNCH_LAUNCHED_JOB_H_
+
+#include <signal.h>
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bridge/downstream/pmi_server.h"
+#include "bridge/session/server_session.h"
+#include "bridge/upstream/embedded_host.h"
+#include "common/event_loop.h"
+#include "common/unique_fd.h"
+
+namespace pmi_shim::launch {
+
+struct LaunchOptions {
+  int size = 1;
+  bool pmi_port = false;  // PMI_PORT over TCP instead of an inherited PMI_FD
+  session::ClientProtocols protocols = session::ClientProtocols::kAny;
+  absl::Duration timeout = absl::ZeroDuration();       // zero: none
+  absl::Duration init_timeout = absl::Seconds(120);    // zero: none
+  absl::Duration kill_grace = absl::Seconds(2);
+  bool trace = false;
+  std::vector<std::string> command;
+};
+
+class LaunchedJob {
+ public:
+  explicit LaunchedJob(LaunchOptions options);
+  ~LaunchedJob();
+
+  // Runs the job to the end and returns its exit status. An error means the
+  // job could not start (nothing is left running then).
+  absl::StatusOr<int> Run();
+
+ private:
+  struct Rank {
+    pid_t pid = -1;
+    bool running = false;
+  };
+
+  absl::Status BlockSignals();
+  absl::Status StartRanks();
+  void OnSignals();
+  void OnRankExit(int rank, int wait_status);
+  void CheckSilentRanks();
+  // Ends the job early with `status`: logs `message` when not empty and
+  // sends `signal` to every rank (SIGKILL follows after the grace period).
+  // Only the first call counts.
+  void EndJob(int status, const std::string& message, int signal = SIGTERM);
+  void SignalRanks(int signal);
+  int RunningRanks() const;
+
+  LaunchOptions options_;
+  EventLoop loop_;
+  std::unique_ptr<upstream::EmbeddedHost> host_;
+  std::unique_ptr<downstream::PmiServer> server_;
+  std::vector<Rank> ranks_;
+  absl::flat_hash_map<pid_t, int> rank_of_pid_;
+  UniqueFd signal_fd_;
+  sigset_t saved_mask_;
+  absl::Time started_;
+  std::optional<int> end_status_;     // set when the job is being ended early
+  std::optional<int> first_failure_;  // first non-zero rank status before that
+  int interrupts_ = 0;
+};
+
+}  // namespace pmi_shim::launch
+
+#endif  // PMI_SHIM_BRIDGE_LAUNCH_LAUNCHED_JOB_H_

@@ -1,0 +1,90 @@
+// JobHost: what a client-facing PMI session needs from the job it belongs to.
+//
+// A ServerSession (server_session.h) speaks PMI-1/PMI-2 to one client; every
+// operation that involves the rest of the job goes through this interface.
+// Implementations are the "upstream" side of the bridge: the embedded
+// in-memory KVS of `pmi-bridge launch` (bridge/upstream/embedded_host.h) and,
+// later, clients of a real host server.
+//
+// Threading: everything runs on the event loop's single thread. Operations
+// that cannot finish at once (Get of a key not yet fenced, Barrier) finish by
+// calling `done` later; they may also call it before returning.
+#ifndef PMI_SHIM_BRIDGE_SESSION_JOB_HOST_H_
+#define PMI_SHIM_BRIDGE_SESSION_JOB_HOST_H_
+
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace pmi_shim::session {
+
+// Sizes advertised to PMI-1 clients by get_maxes. They include the
+// terminating NUL (RFC 13), so a key may hold keylen_max - 1 characters; the
+// server accepts one more byte than that to tolerate off-by-one clients.
+// vallen_max stays 1024: larger values crash MPICH and MVAPICH2 clients.
+struct PmiLimits {
+  int kvsname_max = 256;
+  int keylen_max = 64;
+  int vallen_max = 1024;
+};
+
+// Job-wide facts a client asks for.
+struct JobInfo {
+  std::string kvsname;  // also the PMI-2 jobid
+  int size = 1;
+  int universe_size = 1;
+  int appnum = 0;
+  // PMI_process_mapping; absent when the host cannot describe the layout
+  // (MPICH then falls back to a hostname exchange, an empty value is fatal).
+  std::optional<std::string> process_mapping;
+  PmiLimits limits;
+};
+
+class JobHost {
+ public:
+  using GetDone = std::function<void(absl::StatusOr<std::string>)>;
+  using BarrierDone = std::function<void(absl::Status)>;
+
+  virtual ~JobHost() = default;
+
+  virtual const JobInfo& info() const = 0;
+
+  // A session learned that its client is `rank` (from PMI_FD, initack or
+  // fullinit). FailedPrecondition if another live client already is that
+  // rank; OutOfRange if rank is not in [0, size).
+  virtual absl::Status ClaimRank(int rank) = 0;
+
+  // Stores key=value for the job. Limits are checked by the session.
+  virtual absl::Status Put(int rank, std::string key, std::string value) = 0;
+
+  // Looks a key up. NotFound when it does not exist (after the host has
+  // waited as long as its fence semantics require).
+  virtual void Get(int rank, std::string key, GetDone done) = 0;
+
+  // Enters the job-wide barrier (PMI-1 barrier_in, PMI-2 kvs-fence); `done`
+  // runs once every rank has entered, or with an error if the job fails first.
+  virtual void Barrier(int rank, BarrierDone done) = 0;
+
+  // Node-scope attributes (PMI-2 info-putnodeattr / info-getnodeattr). With
+  // `wait`, Get holds its answer until some rank puts the key.
+  virtual absl::Status PutNodeAttr(int rank, std::string key, std::string value) = 0;
+  virtual void GetNodeAttr(int rank, std::string key, bool wait, GetDone done) = 0;
+
+  // The client asked to abort the whole job.
+  virtual void Abort(int rank, int exit_code, std::string message) = 0;
+
+  // The client finalized: its connection may now close without harm.
+  virtual void Finalized(int rank) = 0;
+
+  // The client's connection is gone (or unusable) before it finalized.
+  // `reason` is one line naming the problem.
+  virtual void Lost(int rank, std::string reason) = 0;
+};
+
+}  // namespace pmi_shim::session
+
+#endif  // PMI_SHIM_BRIDGE_SESSION_JOB_HOST_H_

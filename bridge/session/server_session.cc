@@ -1,0 +1,567 @@
+#include "bridge/session/server_session.h"
+
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "bridge/wire/pmi1.h"
+#include "bridge/wire/pmi2.h"
+
+namespace pmi_shim::session {
+namespace {
+
+using wire::Message;
+
+// PMI-1 error codes sent in `rc` (reference/protocols.md §1.8).
+constexpr int kPmiFail = -1;
+constexpr int kPmiErrInit = 1;
+constexpr int kPmiErrInvalidKey = 4;
+constexpr int kPmiErrInvalidKeyLength = 5;
+constexpr int kPmiErrInvalidValLength = 7;
+
+// PMI-1 replies are named irregularly, so a reply for a known request is
+// looked up here; a request missing from this table is an unknown command.
+struct Pmi1Command {
+  const char* request;
+  const char* response;
+  bool needs_init;
+};
+constexpr Pmi1Command kPmi1Commands[] = {
+    {"initack", "initack", false},
+    {"init", "response_to_init", false},
+    {"get_maxes", "maxes", false},
+    {"get_appnum", "appnum", true},
+    {"get_universe_size", "universe_size", true},
+    {"get_my_kvsname", "my_kvsname", true},
+    {"put", "put_result", true},
+    {"get", "get_result", true},
+    {"barrier_in", "barrier_out", true},
+    {"finalize", "finalize_ack", true},
+    {"abort", nullptr, false},
+    {"publish_name", "publish_result", true},
+    {"unpublish_name", "unpublish_result", true},
+    {"lookup_name", "lookup_result", true},
+    {"spawn", "spawn_result", true},
+};
+
+const Pmi1Command* FindPmi1Command(absl::string_view name) {
+  for (const Pmi1Command& command : kPmi1Commands) {
+    if (name == command.request) return &command;
+  }
+  return nullptr;
+}
+
+// PMI-2 requests this server knows; each reply is "<request>-response".
+constexpr const char* kPmi2Commands[] = {
+    "fullinit",         "job-getid",        "kvs-put",      "kvs-get",
+    "kvs-fence",        "info-getjobattr",  "info-putnodeattr", "info-getnodeattr",
+    "name-publish",     "name-unpublish",   "name-lookup",  "spawn",
+    "job-connect",      "job-disconnect",   "ring",         "abort",
+    "finalize",
+};
+
+bool IsKnownPmi2Command(absl::string_view name) {
+  for (const char* command : kPmi2Commands) {
+    if (name == command) return true;
+  }
+  return false;
+}
+
+Message Pmi2Response(absl::string_view request, int rc) {
+  Message reply(absl::StrCat(request, "-response"));
+  reply.Add("rc", rc);
+  return reply;
+}
+
+// Abort text and code: MPICH sends exitcode/message, Flux's client
+// exit_code/error_msg, Slurm's libpmi2 isworld/msg (no code: PMI-2 default 1).
+std::pair<int, std::string> AbortDetails(const Message& request) {
+  int code = 1;
+  for (const char* key : {"exitcode", "exit_code"}) {
+    if (std::optional<int64_t> value = request.FindInt(key)) {
+      code = static_cast<int>(*value);
+      break;
+    }
+  }
+  std::string text;
+  for (const char* key : {"message", "error_msg", "msg"}) {
+    if (std::optional<absl::string_view> value = request.Find(key)) {
+      text = std::string(*value);
+      break;
+    }
+  }
+  return {code, text};
+}
+
+}  // namespace
+
+template <typename Fn>
+auto ServerSession::Guard(Fn fn) {
+  return [weak = weak_from_this(), fn = std::move(fn)](auto&&... args) {
+    std::shared_ptr<ServerSession> self = weak.lock();
+    if (self == nullptr || self->state_ == State::kClosed) return;  // client gone
+    fn(*self, std::forward<decltype(args)>(args)...);
+  };
+}
+
+std::shared_ptr<ServerSession> ServerSession::Create(JobHost& host, SessionOptions options,
+                                                     SessionCallbacks callbacks) {
+  return std::shared_ptr<ServerSession>(
+      new ServerSession(host, std::move(options), std::move(callbacks)));
+}
+
+ServerSession::ServerSession(JobHost& host, SessionOptions options, SessionCallbacks callbacks)
+    : host_(host), options_(std::move(options)), callbacks_(std::move(callbacks)) {
+  rank_ = options_.rank;
+}
+
+std::string ServerSession::Who() const {
+  return rank_.has_value() ? absl::StrCat("rank ", *rank_) : options_.peer;
+}
+
+absl::Status ServerSession::HandleFrame(const wire::Frame& frame) {
+  if (state_ == State::kClosed) return absl::OkStatus();
+  if (deferred_) {
+    backlog_.push_back(frame);
+    return absl::OkStatus();
+  }
+  absl::Status status = Dispatch(frame);
+  while (status.ok() && !deferred_ && !backlog_.empty() && state_ != State::kClosed) {
+    wire::Frame next = std::move(backlog_.front());
+    backlog_.pop_front();
+    status = Dispatch(next);
+  }
+  return status;
+}
+
+absl::Status ServerSession::Dispatch(const wire::Frame& frame) {
+  absl::StatusOr<Message> request = wire::ParseFrame(frame);
+  if (!request.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": malformed PMI message (", request.status().message(),
+                     "); the client library does not speak PMI-1/PMI-2 as this server does"));
+  }
+  if (callbacks_.trace) callbacks_.trace(true, *request);
+  thread_id_.reset();
+  if (frame.framing == wire::Framing::kPmi2Record) return HandlePmi2(*request);
+  return HandlePmi1(*request);
+}
+
+void ServerSession::Reply(Message reply) {
+  if (state_ == State::kClosed) return;
+  const bool pmi2 = protocol_ == Protocol::kPmi2 && state_ != State::kAwaitingInit &&
+                    reply.command != "response_to_init";
+  if (pmi2 && thread_id_.has_value()) {
+    reply.fields.insert(reply.fields.begin(), {"thrid", *thread_id_});
+  }
+  if (callbacks_.trace) callbacks_.trace(false, reply);
+  callbacks_.send(pmi2 ? wire::FormatPmi2(reply) : wire::FormatPmi1(reply));
+}
+
+void ServerSession::FinishDeferred(Message reply) {
+  deferred_ = false;
+  Reply(std::move(reply));
+  // Requests that arrived while this one waited are handled now, in order.
+  while (!deferred_ && !backlog_.empty() && state_ != State::kClosed) {
+    wire::Frame next = std::move(backlog_.front());
+    backlog_.pop_front();
+    absl::Status status = Dispatch(next);
+    if (!status.ok()) {
+      if (callbacks_.fail) callbacks_.fail(status.message());
+      Close(status.message());
+      return;
+    }
+  }
+}
+
+void ServerSession::Warn(absl::string_view problem) {
+  if (callbacks_.warn) callbacks_.warn(problem);
+}
+
+void ServerSession::Close(absl::string_view reason) {
+  if (state_ == State::kClosed) return;
+  const bool lost = rank_claimed_ && state_ != State::kFinalized;
+  state_ = State::kClosed;
+  backlog_.clear();
+  if (lost) host_.Lost(*rank_, std::string(reason));
+}
+
+absl::Status ServerSession::Identify(int64_t rank, absl::string_view how) {
+  if (rank_claimed_) {
+    if (rank != *rank_) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          Who(), ": claims to be rank ", rank, " in ", how,
+          " but its connection belongs to rank ", *rank_, "; check PMI_RANK/PMI_ID"));
+    }
+    return absl::OkStatus();
+  }
+  if (rank_.has_value() && rank != *rank_) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        Who(), ": claims to be rank ", rank, " in ", how, " but its PMI_FD belongs to rank ",
+        *rank_, "; check that PMI_RANK was not changed"));
+  }
+  if (rank < 0 || rank >= host_.info().size) {
+    return absl::OutOfRangeError(absl::StrCat(Who(), ": ", how, " names rank ", rank,
+                                              " but the job has ", host_.info().size,
+                                              " ranks; check PMI_ID/PMI_RANK"));
+  }
+  absl::Status claimed = host_.ClaimRank(static_cast<int>(rank));
+  if (!claimed.ok()) {
+    return absl::Status(claimed.code(), absl::StrCat(Who(), ": ", claimed.message()));
+  }
+  rank_ = static_cast<int>(rank);
+  rank_claimed_ = true;
+  return absl::OkStatus();
+}
+
+std::string ServerSession::CheckKeyValue(absl::string_view key, absl::string_view value) const {
+  const PmiLimits& limits = host_.info().limits;
+  if (key.empty()) return "empty key";
+  if (key.size() > static_cast<size_t>(limits.keylen_max)) {
+    return absl::StrCat("key too long (", key.size(), " bytes, limit ", limits.keylen_max, ")");
+  }
+  if (value.size() > static_cast<size_t>(limits.vallen_max)) {
+    return absl::StrCat("value of key ", key, " too long (", value.size(), " bytes, limit ",
+                        limits.vallen_max, "); split large values into several keys");
+  }
+  return "";
+}
+
+// ---------------------------------------------------------------- PMI-1 --
+
+absl::Status ServerSession::HandlePmi1(const Message& request) {
+  const Pmi1Command* command = FindPmi1Command(request.command);
+  if (command == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": unknown command \"", request.command,
+                     "\"; the client library expects a PMI feature this server lacks"));
+  }
+  if (request.command == "initack") return OnInitack(request);
+  if (request.command == "init") return OnInit(request);
+  if (request.command == "abort") {
+    OnAbort(request);
+    return absl::OkStatus();
+  }
+  if (protocol_ == Protocol::kPmi2 && state_ != State::kAwaitingInit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Who(), ": sent PMI-1 command \"", request.command, "\" after initializing as PMI-2"));
+  }
+  if (command->needs_init && state_ != State::kReady) {
+    Warn(absl::StrCat(Who(), ": \"", request.command, "\" before init",
+                      state_ == State::kFinalized ? " (after finalize)" : "",
+                      "; the client must call PMI_Init first"));
+    Reply(Message(command->response).Add("rc", kPmiErrInit).Add("msg", "not_initialized"));
+    return absl::OkStatus();
+  }
+  const JobInfo& info = host_.info();
+  const absl::string_view name = request.command;
+  if (name == "get_maxes") {
+    Reply(Message("maxes")
+              .Add("rc", 0)
+              .Add("kvsname_max", info.limits.kvsname_max)
+              .Add("keylen_max", info.limits.keylen_max)
+              .Add("vallen_max", info.limits.vallen_max));
+  } else if (name == "get_appnum") {
+    Reply(Message("appnum").Add("rc", 0).Add("appnum", info.appnum));
+  } else if (name == "get_universe_size") {
+    Reply(Message("universe_size").Add("rc", 0).Add("size", info.universe_size));
+  } else if (name == "get_my_kvsname") {
+    Reply(Message("my_kvsname").Add("rc", 0).Add("kvsname", info.kvsname));
+  } else if (name == "put") {
+    OnPut(request);
+  } else if (name == "get") {
+    OnGet(request);
+  } else if (name == "barrier_in") {
+    OnBarrierIn();
+  } else if (name == "finalize") {
+    OnFinalize("finalize_ack");
+  } else {
+    // Known but not offered here (name service, spawn): fail the call so
+    // the client reports it instead of hanging (Slurm's silence hangs it).
+    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge launch"));
+    Reply(Message(command->response).Add("rc", kPmiFail).Add("msg", "not_supported"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerSession::OnInitack(const Message& request) {
+  if (state_ != State::kAwaitingInit || protocol_ != Protocol::kUnknown) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": initack after the handshake; the client is confused"));
+  }
+  std::optional<int64_t> id = request.FindInt("pmiid");
+  if (!id.has_value()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": initack without a numeric pmiid; set PMI_ID to the rank"));
+  }
+  RETURN_IF_ERROR(Identify(*id, "initack pmiid"));
+  const int size = host_.info().size;
+  Reply(Message("initack").Add("rc", 0).Add("rank", *rank_).Add("size", size).Add("debug", 0));
+  Reply(Message("set").Add("size", size));
+  Reply(Message("set").Add("rank", *rank_));
+  Reply(Message("set").Add("debug", 0));
+  return absl::OkStatus();
+}
+
+absl::Status ServerSession::OnInit(const Message& request) {
+  const int64_t version = request.FindInt("pmi_version").value_or(-1);
+  const int64_t subversion = request.FindInt("pmi_subversion").value_or(-1);
+  if (state_ == State::kReady || state_ == State::kAwaitingFullinit) {
+    Warn(absl::StrCat(Who(), ": init while already initialized; call PMI_Finalize first"));
+    Reply(Message("response_to_init")
+              .Add("rc", kPmiFail)
+              .Add("pmi_version", version)
+              .Add("pmi_subversion", subversion));
+    return absl::OkStatus();
+  }
+  const bool pmi1 = version == 1 && subversion >= 0;
+  const bool pmi2 = version == 2 && subversion == 0;
+  const bool allowed = (pmi1 && options_.protocols != ClientProtocols::kPmi2Only) ||
+                       (pmi2 && options_.protocols != ClientProtocols::kPmi1Only);
+  if (!allowed) {
+    Warn(absl::StrCat(Who(), ": asked for PMI ", version, ".", subversion,
+                      ", which this server does not offer",
+                      options_.protocols == ClientProtocols::kAny
+                          ? "; use a PMI-1.1 or PMI-2.0 client"
+                          : "; change --protocol or the client's PMI library"));
+    Reply(Message("response_to_init").Add("rc", kPmiFail).Add("pmi_version", 1).Add("pmi_subversion", 1));
+    return absl::OkStatus();
+  }
+  if (pmi1 && !rank_.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Who(), ": PMI-1 init over a socket without initack; set PMI_ID so the client "
+               "sends cmd=initack first"));
+  }
+  if (pmi1) RETURN_IF_ERROR(Identify(*rank_, "its PMI_FD"));
+  protocol_ = pmi1 ? Protocol::kPmi1 : Protocol::kPmi2;
+  Reply(Message("response_to_init")
+            .Add("rc", 0)
+            .Add("pmi_version", pmi1 ? 1 : 2)
+            .Add("pmi_subversion", pmi1 ? 1 : 0));
+  state_ = pmi1 ? State::kReady : State::kAwaitingFullinit;
+  return absl::OkStatus();
+}
+
+void ServerSession::OnPut(const Message& request) {
+  const absl::string_view key = request.Find("key").value_or("");
+  const absl::string_view value = request.Find("value").value_or("");
+  std::string problem = CheckKeyValue(key, value);
+  if (problem.empty() && !request.Has("value")) problem = "put without value=";
+  if (!problem.empty()) {
+    Warn(absl::StrCat(Who(), ": put rejected: ", problem));
+    const int rc = absl::StrContains(problem, "value") ? kPmiErrInvalidValLength
+                                                       : kPmiErrInvalidKeyLength;
+    Reply(Message("put_result").Add("rc", rc).Add("msg", "invalid_key_or_value_length"));
+    return;
+  }
+  absl::Status stored = host_.Put(*rank_, std::string(key), std::string(value));
+  Reply(Message("put_result").Add("rc", stored.ok() ? 0 : kPmiFail));
+  if (!stored.ok()) Warn(absl::StrCat(Who(), ": put failed: ", stored.message()));
+}
+
+void ServerSession::OnGet(const Message& request) {
+  const std::string key(request.Find("key").value_or(""));
+  BeginDeferred();
+  host_.Get(*rank_, key, Guard([](ServerSession& self, absl::StatusOr<std::string> value) {
+              if (value.ok()) {
+                self.FinishDeferred(Message("get_result").Add("rc", 0).Add("value", *value));
+              } else {
+                self.FinishDeferred(
+                    Message("get_result").Add("rc", kPmiErrInvalidKey).Add("msg", "key_not_found"));
+              }
+            }));
+}
+
+void ServerSession::OnBarrierIn() {
+  BeginDeferred();
+  host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
+                  self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kPmiFail));
+                }));
+}
+
+void ServerSession::OnAbort(const Message& request) {
+  auto [code, text] = AbortDetails(request);
+  const int rank = rank_.value_or(-1);
+  // No reply: the client exits right after writing an abort.
+  state_ = State::kFinalized;  // its connection may close now without a second report
+  host_.Abort(rank, code, std::move(text));
+}
+
+void ServerSession::OnFinalize(const char* response) {
+  state_ = State::kFinalized;
+  host_.Finalized(*rank_);
+  if (protocol_ == Protocol::kPmi2) {
+    Reply(Pmi2Response("finalize", 0));
+  } else {
+    Reply(Message(response).Add("rc", 0));
+  }
+}
+
+// ---------------------------------------------------------------- PMI-2 --
+
+absl::Status ServerSession::HandlePmi2(const Message& request) {
+  const absl::string_view name = request.command;
+  if (!IsKnownPmi2Command(name)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": unknown command \"", name,
+                     "\"; the client library expects a PMI-2 feature this server lacks"));
+  }
+  if (std::optional<absl::string_view> thrid = request.Find("thrid")) {
+    thread_id_ = std::string(*thrid);
+  }
+  if (name == "abort") {
+    OnAbort(request);
+    return absl::OkStatus();
+  }
+  if (name == "fullinit") return OnFullinit(request);
+  if (state_ != State::kReady || protocol_ != Protocol::kPmi2) {
+    Warn(absl::StrCat(Who(), ": \"", name, "\" before init",
+                      state_ == State::kFinalized ? " (after finalize)" : "",
+                      "; the client must call PMI2_Init first"));
+    Reply(Pmi2Response(name, kPmiErrInit).Add("errmsg", "not initialized"));
+    return absl::OkStatus();
+  }
+  const JobInfo& info = host_.info();
+  if (name == "job-getid") {
+    Reply(Pmi2Response(name, 0).Add("jobid", info.kvsname));
+  } else if (name == "kvs-put") {
+    OnKvsPut(request);
+  } else if (name == "kvs-get") {
+    OnKvsGet(request);
+  } else if (name == "kvs-fence") {
+    // Held until every rank fenced (Slurm style); a Hydra-style immediate
+    // answer would oblige every later get to block instead.
+    BeginDeferred();
+    host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
+                    self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kPmiFail));
+                  }));
+  } else if (name == "info-getjobattr") {
+    OnGetJobAttr(request);
+  } else if (name == "info-putnodeattr") {
+    OnPutNodeAttr(request);
+  } else if (name == "info-getnodeattr") {
+    OnGetNodeAttr(request);
+  } else if (name == "finalize") {
+    OnFinalize("finalize-response");
+  } else {
+    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge launch"));
+    Reply(Pmi2Response(name, kPmiFail).Add("errmsg", "not supported by pmi-bridge"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServerSession::OnFullinit(const Message& request) {
+  if (state_ != State::kAwaitingFullinit) {
+    if (state_ == State::kReady) {
+      Warn(absl::StrCat(Who(), ": fullinit while already initialized"));
+      Reply(Pmi2Response("fullinit", kPmiFail).Add("errmsg", "already initialized"));
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        Who(), ": PMI-2 fullinit without the cmd=init pmi_version=2 line first"));
+  }
+  // New MPICH names itself with pmirank; Slurm's libpmi2 in PMI_PORT mode
+  // with srcid. Over PMI_FD the transport already says who it is.
+  std::optional<int64_t> claimed = request.FindInt("pmirank");
+  if (!claimed.has_value()) claimed = request.FindInt("srcid");
+  if (claimed.has_value() && *claimed < 0 && rank_.has_value()) claimed = rank_;
+  if (!claimed.has_value()) claimed = rank_;
+  if (!claimed.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        Who(), ": PMI-2 fullinit names no rank (pmirank=/srcid=); set PMI_ID or PMI_RANK"));
+  }
+  RETURN_IF_ERROR(Identify(*claimed, "fullinit"));
+  state_ = State::kReady;
+  const JobInfo& info = host_.info();
+  Reply(Pmi2Response("fullinit", 0)
+            .Add("pmi-version", 2)
+            .Add("pmi-subversion", 0)
+            .Add("rank", *rank_)
+            .Add("size", info.size)
+            .Add("appnum", info.appnum)
+            .Add("debugged", "FALSE")
+            .Add("pmiverbose", "FALSE"));
+  return absl::OkStatus();
+}
+
+void ServerSession::OnKvsPut(const Message& request) {
+  const absl::string_view key = request.Find("key").value_or("");
+  const absl::string_view value = request.Find("value").value_or("");
+  std::string problem = CheckKeyValue(key, value);
+  if (!problem.empty()) {
+    Warn(absl::StrCat(Who(), ": kvs-put rejected: ", problem));
+    Reply(Pmi2Response("kvs-put", kPmiErrInvalidValLength).Add("errmsg", problem));
+    return;
+  }
+  absl::Status stored = host_.Put(*rank_, std::string(key), std::string(value));
+  Reply(Pmi2Response("kvs-put", stored.ok() ? 0 : kPmiFail));
+}
+
+void ServerSession::OnKvsGet(const Message& request) {
+  const std::string key(request.Find("key").value_or(""));
+  std::optional<absl::string_view> jobid = request.Find("jobid");
+  if (jobid.has_value() && !jobid->empty() && *jobid != host_.info().kvsname) {
+    Reply(Pmi2Response("kvs-get", 0).Add("found", "FALSE"));  // another job's KVS
+    return;
+  }
+  BeginDeferred();
+  host_.Get(*rank_, key, Guard([](ServerSession& self, absl::StatusOr<std::string> value) {
+              Message reply = Pmi2Response("kvs-get", 0);
+              if (value.ok()) {
+                reply.Add("found", "TRUE").Add("value", *value);
+              } else {
+                reply.Add("found", "FALSE");
+              }
+              self.FinishDeferred(std::move(reply));
+            }));
+}
+
+void ServerSession::OnGetJobAttr(const Message& request) {
+  const JobInfo& info = host_.info();
+  const absl::string_view key = request.Find("key").value_or("");
+  std::optional<std::string> value;
+  if (key == "PMI_process_mapping") {
+    value = info.process_mapping;
+  } else if (key == "universeSize") {
+    value = absl::StrCat(info.universe_size);
+  }
+  Message reply = Pmi2Response("info-getjobattr", 0);
+  if (value.has_value()) {
+    reply.Add("found", "TRUE").Add("value", *value);
+  } else {
+    reply.Add("found", "FALSE");
+  }
+  Reply(std::move(reply));
+}
+
+void ServerSession::OnPutNodeAttr(const Message& request) {
+  const absl::string_view key = request.Find("key").value_or("");
+  const absl::string_view value = request.Find("value").value_or("");
+  std::string problem = CheckKeyValue(key, value);
+  if (!problem.empty()) {
+    Warn(absl::StrCat(Who(), ": info-putnodeattr rejected: ", problem));
+    Reply(Pmi2Response("info-putnodeattr", kPmiErrInvalidValLength).Add("errmsg", problem));
+    return;
+  }
+  absl::Status stored = host_.PutNodeAttr(*rank_, std::string(key), std::string(value));
+  Reply(Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kPmiFail));
+}
+
+void ServerSession::OnGetNodeAttr(const Message& request) {
+  const std::string key(request.Find("key").value_or(""));
+  const bool wait = absl::EqualsIgnoreCase(request.Find("wait").value_or("FALSE"), "TRUE");
+  BeginDeferred();
+  host_.GetNodeAttr(*rank_, key, wait,
+                    Guard([](ServerSession& self, absl::StatusOr<std::string> value) {
+                      Message reply = Pmi2Response("info-getnodeattr", 0);
+                      if (value.ok()) {
+                        reply.Add("found", "TRUE").Add("value", *value);
+                      } else {
+                        reply.Add("found", "FALSE");
+                      }
+                      self.FinishDeferred(std::move(reply));
+                    }));
+}
+
+}  // namespace pmi_shim::session

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Installs what pmi-shim needs to build and test, from Debian's archive.
+# Idempotent: when every package is already installed it makes no apt call.
+#   tools/setup.sh            build + test dependencies (the default)
+set -euo pipefail
+PKGS=(
+  bazel-bootstrap                       # Bazel 4.2.3 (pulls OpenJDK 17)
+  g++ clang libclang-rt-14-dev          # gcc builds; clang + libFuzzer for fuzz targets
+  python3 pkg-config iproute2 util-linux
+  libabsl-dev nlohmann-json3-dev libboost-program-options-dev libseccomp-dev
+  libgtest-dev libgmock-dev
+  libpmix-dev                           # PMIx 4.2 client and server API
+  mpich libmpich-dev                    # real PMI-1 clients and mpiexec.hydra
+  libpmi2-0-dev                         # Slurm's PMI-2 client library
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -o DPkg::Lock::Timeout=900
+  apt-get install -y --no-install-recommends -o DPkg::Lock::Timeout=900 "${missing[@]}"
+fi
