@@ -88,6 +88,42 @@ absl::StatusOr<std::pair<absl::string_view, absl::string_view>> SplitSpawnLine(
   return std::make_pair(line.substr(0, eq), line.substr(eq + 1));
 }
 
+// Applies one line of a spawn block to `message`; `in_segment` tracks
+// whether a segment is open (between its first line and its endcmd).
+absl::Status AddSpawnLine(absl::string_view line, Message& message, bool& in_segment) {
+  auto split = SplitSpawnLine(line);
+  if (!split.ok()) return split.status();
+  const auto [key, value] = *split;
+  if (key.empty()) {  // endcmd
+    if (!in_segment) {
+      return absl::InvalidArgumentError("PMI-1 spawn block has an endcmd outside a segment");
+    }
+    message.fields.emplace_back("endcmd", "");
+    in_segment = false;
+    return absl::OkStatus();
+  }
+  if (key == "mcmd") {
+    // Every segment opens with its own `mcmd=spawn` line (MPICH writes one
+    // per command); the endcmd fields already mark the boundaries.
+    if (value != "spawn") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("PMI-1 multi-line command ", Quote(value), " is not spawn"));
+    }
+    if (in_segment) {
+      return absl::InvalidArgumentError("PMI-1 spawn segment has mcmd= before its endcmd");
+    }
+    in_segment = true;
+    return absl::OkStatus();
+  }
+  if (key == "endcmd") {  // {"endcmd", ""} marks segment ends in the message
+    return absl::InvalidArgumentError(
+        absl::StrCat("PMI-1 spawn line ", Quote(line), " uses the reserved key endcmd"));
+  }
+  message.fields.emplace_back(std::string(key), std::string(value));
+  in_segment = true;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<Message> ParsePmi1Line(absl::string_view line) {
@@ -117,40 +153,15 @@ absl::StatusOr<Message> ParsePmi1Line(absl::string_view line) {
 
 absl::StatusOr<Message> ParsePmi1Spawn(absl::string_view block) {
   if (absl::Status s = CheckNoNul(block, "PMI-1 spawn block"); !s.ok()) return s;
+  if (!absl::StartsWith(block, "mcmd=")) {
+    return absl::InvalidArgumentError("PMI-1 spawn block does not start with mcmd=spawn");
+  }
   absl::ConsumeSuffix(&block, "\n");
   Message message("spawn");
   bool in_segment = false;
-  bool first = true;
   for (absl::string_view line : absl::StrSplit(block, '\n')) {
     absl::ConsumeSuffix(&line, "\r");
-    auto split = SplitSpawnLine(line);
-    if (!split.ok()) return split.status();
-    const auto [key, value] = *split;
-    if (first && key != "mcmd") {
-      return absl::InvalidArgumentError("PMI-1 spawn block does not start with mcmd=spawn");
-    }
-    first = false;
-    if (key.empty()) {  // endcmd
-      if (!in_segment) {
-        return absl::InvalidArgumentError("PMI-1 spawn block has an endcmd outside a segment");
-      }
-      message.fields.emplace_back("endcmd", "");
-      in_segment = false;
-    } else if (key == "mcmd") {
-      // Every segment opens with its own `mcmd=spawn` line (MPICH writes one
-      // per command); the endcmd fields already mark the boundaries.
-      if (value != "spawn") {
-        return absl::InvalidArgumentError(
-            absl::StrCat("PMI-1 multi-line command ", Quote(value), " is not spawn"));
-      }
-      if (in_segment) {
-        return absl::InvalidArgumentError("PMI-1 spawn segment has mcmd= before its endcmd");
-      }
-      in_segment = true;
-    } else {
-      message.fields.emplace_back(std::string(key), std::string(value));
-      in_segment = true;
-    }
+    if (absl::Status s = AddSpawnLine(line, message, in_segment); !s.ok()) return s;
   }
   if (in_segment) return absl::InvalidArgumentError("PMI-1 spawn block does not end with endcmd");
   return message;

@@ -11,7 +11,8 @@
 //    space (Flux-style recovery of `message=some text` or a value with spaces);
 //  - a value may contain '=' (the first '=' splits key from value);
 //  - trailer fields such as Hydra 4.1's `found=TRUE` are kept as fields.
-// Rejected: an empty line, a line with no `cmd=`, an empty key, a NUL byte.
+// Rejected: an empty line, a line with no `cmd=` (or an empty or a second
+// one), an empty key, a fragment with no field before it, a NUL byte.
 //
 // Formatting writes `cmd=NAME` first, then the fields in order, except that a
 // `value` field always goes last (what Flux's to-end-of-line parser needs and
@@ -35,6 +36,8 @@ absl::StatusOr<Message> ParsePmi1Line(absl::string_view line);
 // the final `endcmd`). Returns command "spawn" with all key=value lines of all
 // segments in order, each segment closed by a field {"endcmd", ""}. A value
 // here runs to the end of its line (spawn arguments may hold spaces and '=').
+// The per-segment `mcmd=spawn` lines are not kept; a line with the key
+// `endcmd` is rejected so that the segment marker stays unambiguous.
 absl::StatusOr<Message> ParsePmi1Spawn(absl::string_view block);
 
 // Formats `message` as one PMI-1 line ending in '\n'.

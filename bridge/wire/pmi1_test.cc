@@ -237,6 +237,7 @@ TEST(ParsePmi1SpawnTest, Rejections) {
            Case{"mcmd=spawn\n\nendcmd\n", "has no '='"},
            Case{"mcmd=spawn\n=1\nendcmd\n", "empty key"},
            Case{"mcmd=spawnx\nendcmd\n", "is not spawn"},
+           Case{"mcmd=spawn\nendcmd=\nendcmd\n", "reserved key endcmd"},
            Case{"mcmd=spawn\nnprocs=1\nendcmd\nendcmd\n", "endcmd outside a segment"},
            Case{"mcmd=spawn\nnprocs=1\nmcmd=spawn\nendcmd\n", "before its endcmd"},
            Case{absl::string_view("mcmd=spawn\narg1=a\0b\nendcmd\n", 27), "NUL"},

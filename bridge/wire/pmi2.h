@@ -10,7 +10,8 @@
 //  - `;;` inside a value is read as one literal ';' (MPICH-3/Slurm clients
 //    escape that way);
 //  - a missing final ';' is accepted; `cmd=` may appear at any position.
-// Rejected: no `cmd=`, an empty key, a token without '=', a NUL byte.
+// Rejected: no `cmd=` (or an empty or a second one), an empty key, a token
+// without '=', a NUL byte.
 //
 // Formatting writes the length right-aligned ("%6zu", what current MPICH and
 // Hydra emit), `cmd=NAME;`, then `key=value;` per field in order. Values are
@@ -37,7 +38,8 @@ absl::StatusOr<size_t> ParsePmi2Length(absl::string_view field);
 // Parses a payload (the bytes after the length field).
 absl::StatusOr<Message> ParsePmi2Payload(absl::string_view payload);
 
-// Formats `message` as a complete record: length field + payload.
+// Formats `message` as a complete record: length field + payload. The
+// payload must stay under 1,000,000 bytes, the most six digits can count.
 std::string FormatPmi2(const Message& message);
 
 }  // namespace pmi_shim::wire

@@ -269,7 +269,8 @@ absl::StatusOr<CaptureFormat> DetectCaptureFormat(absl::string_view text) {
       return CaptureFormat::kServerLog;
     }
     absl::string_view rest = line;
-    if (LeadingInt(rest).has_value() && absl::StrContains(rest, "(")) {
+    if (LeadingInt(rest).has_value() &&
+        (absl::StrContains(rest, "(") || absl::StrContains(rest, "resumed>"))) {
       return CaptureFormat::kStrace;
     }
     return absl::InvalidArgumentError(
