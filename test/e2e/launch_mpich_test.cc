@@ -28,6 +28,10 @@ struct MpichCase {
   PmiMode mode;
 };
 
+void PrintTo(const MpichCase& c, std::ostream* os) {
+  *os << "n=" << c.ranks << " " << ModeName(c.mode);
+}
+
 class LaunchMpichTest : public ::testing::TestWithParam<MpichCase> {
  protected:
   void SetUp() override { PMI_SHIM_REQUIRE_PRIVATE_NETNS(); }

@@ -21,6 +21,8 @@ std::string ModeName(PmiMode mode) {
   return mode == PmiMode::kFd ? "fd" : "port";
 }
 
+void PrintTo(PmiMode mode, std::ostream* os) { *os << ModeName(mode); }
+
 absl::StatusOr<std::string> BridgePath() {
   return testutil::Runfile("bridge/cli/pmi-bridge");
 }

@@ -17,6 +17,7 @@
 
 #include <csignal>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,9 @@ enum class PmiMode {
 
 // "fd" / "port", for test names.
 std::string ModeName(PmiMode mode);
+
+// Lets gtest print a PmiMode parameter by name in failure messages.
+void PrintTo(PmiMode mode, std::ostream* os);
 
 struct LaunchSpec {
   int ranks = 1;

@@ -34,9 +34,14 @@ int main(int argc, char** argv) {
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
 
-  /* A launcher that sets PMI_SIZE but whose PMI service is not used would
-   * give N singletons; catch that explicitly with a clear message. */
+  /* A launcher that sets PMI_SIZE but hands over no rendezvous makes MPICH
+   * run as a singleton, which for N=1 would otherwise look like success. */
   const char* env_size = getenv("PMI_SIZE");
+  if (env_size != NULL && getenv("PMI_FD") == NULL && getenv("PMI_PORT") == NULL) {
+    Fail(rank, size, "PMI_SIZE is set but neither PMI_FD nor PMI_PORT");
+  }
+  /* A launcher whose PMI service is not used would give N singletons; catch
+   * that explicitly with a clear message. */
   if (env_size != NULL && atoi(env_size) != size) {
     char msg[128];
     snprintf(msg, sizeof(msg), "MPI size %d != PMI_SIZE %s (singleton?)", size,

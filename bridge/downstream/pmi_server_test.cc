@@ -1,0 +1,191 @@
+// PmiServer over real sockets: a TCP listener (PMI_PORT clients), a Unix
+// socket (container clients) and an inherited socketpair (PMI_FD), each
+// driven by a blocking client in a thread while the server's loop runs here.
+#include "bridge/downstream/pmi_server.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "bridge/upstream/embedded_host.h"
+
+namespace pmi_shim::downstream {
+namespace {
+
+using ::testing::HasSubstr;
+
+session::JobInfo JobOfSize(int size) {
+  session::JobInfo info;
+  info.kvsname = "kvs_server_test";
+  info.size = size;
+  info.universe_size = size;
+  info.process_mapping = "(vector,(0,1,2))";
+  return info;
+}
+
+// Blocking helpers for the client side.
+void WriteAll(int fd, const std::string& data) {
+  ASSERT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+}
+std::string ReadLine(int fd) {
+  std::string line;
+  char c;
+  while (::read(fd, &c, 1) == 1) {
+    if (c == '\n') return line;
+    line += c;
+  }
+  return line + "<EOF>";
+}
+std::string ReadRecord(int fd) {
+  char length[7] = {};
+  if (::read(fd, length, 6) != 6) return "<EOF>";
+  std::string payload(std::stoi(length), '\0');
+  size_t got = 0;
+  while (got < payload.size()) {
+    ssize_t n = ::read(fd, &payload[got], payload.size() - got);
+    if (n <= 0) return "<EOF>";
+    got += n;
+  }
+  return payload;
+}
+
+// Runs `client` in a thread and the server's loop here until it returns.
+void RunWithClient(EventLoop& loop, std::function<void()> client) {
+  int done[2];
+  ASSERT_EQ(::pipe(done), 0);
+  std::thread thread([&] {
+    client();
+    (void)!::write(done[1], "x", 1);
+  });
+  ASSERT_TRUE(loop.Watch(done[0], EPOLLIN, [&](uint32_t) { loop.Stop(); }).ok());
+  loop.AddTimer(absl::Seconds(20), [&] { loop.Stop(); });  // never hang the suite
+  ASSERT_TRUE(loop.Run().ok());
+  thread.join();
+  loop.Unwatch(done[0]);
+  ::close(done[0]);
+  ::close(done[1]);
+}
+
+TEST(PmiServerTest, TcpClientDoesTheInitackHandshake) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  PmiServer server(loop, host, {});
+  absl::StatusOr<int> port = server.ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok()) << port.status();
+  std::vector<std::string> lines;
+  RunWithClient(loop, [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(*port);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
+    WriteAll(fd, "cmd=initack pmiid=1\n");
+    for (int i = 0; i < 4; ++i) lines.push_back(ReadLine(fd));
+    WriteAll(fd, "cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_my_kvsname\n");
+    lines.push_back(ReadLine(fd));
+    lines.push_back(ReadLine(fd));
+    ::close(fd);
+  });
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[0], HasSubstr("cmd=initack"));
+  EXPECT_EQ(lines[1], "cmd=set size=2");
+  EXPECT_EQ(lines[2], "cmd=set rank=1");
+  EXPECT_THAT(lines[4], HasSubstr("rc=0"));
+  EXPECT_THAT(lines[5], HasSubstr("kvsname=kvs_server_test"));
+  EXPECT_TRUE(server.RankSpoke(1));
+  EXPECT_FALSE(server.RankSpoke(0));
+}
+
+TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  PmiServer server(loop, host, {});
+  // TEST_TMPDIR is too deep for sun_path (108 bytes); /tmp is not.
+  char dir[] = "/tmp/pmi-server-test-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = absl::StrCat(dir, "/pmi.sock");
+  absl::Status listening = server.ListenUnix(path);
+  ASSERT_TRUE(listening.ok()) << listening;
+  std::string response_to_init, fullinit;
+  RunWithClient(loop, [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+    WriteAll(fd, "cmd=init pmi_version=2 pmi_subversion=0\n");
+    response_to_init = ReadLine(fd);
+    WriteAll(fd, "23    cmd=fullinit;pmirank=0;");  // left-aligned length, as Slurm writes
+    fullinit = ReadRecord(fd);
+    ::close(fd);
+  });
+  EXPECT_THAT(response_to_init, HasSubstr("pmi_version=2"));
+  EXPECT_THAT(fullinit, HasSubstr("cmd=fullinit-response;rc=0;"));
+  EXPECT_THAT(fullinit, HasSubstr("rank=0;size=2;"));
+  server.Shutdown();
+  EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket path left behind";
+  ::rmdir(dir);
+}
+
+TEST(PmiServerTest, ClientThatNeverNamesItselfIsDisconnected) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  ServerOptions options;
+  options.identify_timeout = absl::Milliseconds(200);
+  PmiServer server(loop, host, options);
+  absl::StatusOr<int> port = server.ListenTcp("127.0.0.1", 0);
+  ASSERT_TRUE(port.ok());
+  std::string after_silence;
+  RunWithClient(loop, [&] {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in in{};
+    in.sin_family = AF_INET;
+    in.sin_port = htons(*port);
+    in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&in), sizeof(in)), 0);
+    after_silence = ReadLine(fd);  // blocks until the server gives up on us
+    ::close(fd);
+  });
+  EXPECT_EQ(after_silence, "<EOF>");
+}
+
+TEST(PmiServerTest, GarbageOnAnInheritedSocketReportsTheRankAsLost) {
+  EventLoop loop;
+  int lost_rank = -1;
+  std::string lost_reason;
+  upstream::EmbeddedHost::Events events;
+  events.lost = [&](int rank, const std::string& reason) {
+    lost_rank = rank;
+    lost_reason = reason;
+  };
+  upstream::EmbeddedHost host(JobOfSize(2), events);
+  PmiServer server(loop, host, {});
+  int pair[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
+  ASSERT_TRUE(server.AddConnectedClient(UniqueFd(pair[0]), 1).ok());
+  std::string reply;
+  RunWithClient(loop, [&] {
+    WriteAll(pair[1], "cmd=init pmi_version=1 pmi_subversion=1\n");
+    reply = ReadLine(pair[1]);
+    WriteAll(pair[1], "cmd=no_such_command\n");
+    ReadLine(pair[1]);  // EOF once the server drops us
+    ::close(pair[1]);
+  });
+  EXPECT_THAT(reply, HasSubstr("rc=0"));
+  EXPECT_EQ(lost_rank, 1);
+  EXPECT_THAT(lost_reason, HasSubstr("unknown command"));
+}
+
+}  // namespace
+}  // namespace pmi_shim::downstream
