@@ -26,14 +26,12 @@ namespace {
 using ::testing::HasSubstr;
 
 // Runs COMMAND as N ranks of mpiexec.hydra in `mode`.
-testutil::RunResult Hydra(PmiMode mode, int ranks,
-                          std::vector<std::string> command) {
+testutil::RunResult Hydra(PmiMode mode, int ranks, std::vector<std::string> command) {
   std::vector<std::string> argv = {"mpiexec.hydra"};
   if (mode == PmiMode::kPort) argv.push_back("-pmi-port");
   argv.insert(argv.end(), {"-n", absl::StrCat(ranks)});
   argv.insert(argv.end(), command.begin(), command.end());
-  absl::StatusOr<testutil::RunResult> run =
-      testutil::RunSubprocess(argv, {}, absl::Seconds(60));
+  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(argv, {}, absl::Seconds(60));
   EXPECT_TRUE(run.ok()) << run.status() << " (is the mpich package installed?)";
   return run.ok() ? *std::move(run) : testutil::RunResult{};
 }
@@ -55,8 +53,8 @@ TEST_P(HydraReferenceTest, MpiCollectives) {
     EXPECT_EQ(lines.size(), static_cast<size_t>(n)) << run.Describe();
     for (int rank = 0; rank < n; ++rank) {
       EXPECT_EQ(std::count(lines.begin(), lines.end(),
-                           absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok",
-                                           rank, n, n * (n + 1) / 2)),
+                           absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok", rank, n,
+                                           n * (n + 1) / 2)),
                 1)
           << run.Describe();
     }
@@ -78,8 +76,8 @@ TEST_F(HydraPmi2Test, Pmi2KvsOverPmiFd) {
     EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
                             [&](const std::string& line) {
                               return absl::StartsWith(
-                                  line, absl::StrCat("rank ", rank,
-                                                     " of 4: pmi2 ok mapping=(vector,"));
+                                  line,
+                                  absl::StrCat("rank ", rank, " of 4: pmi2 ok mapping=(vector,"));
                             }),
               1)
         << run.Describe();
@@ -89,20 +87,17 @@ TEST_F(HydraPmi2Test, Pmi2KvsOverPmiFd) {
 TEST_P(HydraReferenceTest, RawClientScript) {
   // The same building blocks the bad-input tests use, against hydra.
   testutil::RunResult run = Hydra(
-      2, {ProgramPath("pmi_raw_client"), "initack",
-          "send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv",
-          "send:cmd=get_my_kvsname\\n", "recv",
-          "send:cmd=put kvsname={kvsname} key=k{rank} value=", "repeat:v:1000",
-          "send:\\n", "recv", "send:cmd=barrier_in\\n", "recv", "--rank=0",
-          "send:cmd=get kvsname={kvsname} key=k1\\n", "recv", "--rank=*",
-          "send:cmd=finalize\\n", "recv"});
+      2,
+      {ProgramPath("pmi_raw_client"), "initack", "send:cmd=init pmi_version=1 pmi_subversion=1\\n",
+       "recv", "send:cmd=get_my_kvsname\\n", "recv",
+       "send:cmd=put kvsname={kvsname} key=k{rank} value=", "repeat:v:1000", "send:\\n", "recv",
+       "send:cmd=barrier_in\\n", "recv", "--rank=0", "send:cmd=get kvsname={kvsname} key=k1\\n",
+       "recv", "--rank=*", "send:cmd=finalize\\n", "recv"});
   ASSERT_EQ(run.exit_code, 0) << run.Describe();
   std::vector<std::string> replies = Replies(run.stdout_text);
   auto count = [&](absl::string_view prefix) {
     return std::count_if(replies.begin(), replies.end(),
-                         [&](const std::string& r) {
-                           return absl::StartsWith(r, prefix);
-                         });
+                         [&](const std::string& r) { return absl::StartsWith(r, prefix); });
   };
   EXPECT_EQ(count("cmd=response_to_init"), 2) << run.Describe();
   EXPECT_EQ(count("cmd=put_result rc=0"), 2) << run.Describe();
@@ -113,16 +108,15 @@ TEST_P(HydraReferenceTest, RawClientScript) {
 }
 
 TEST_P(HydraReferenceTest, RawClientSeesAbortAndEof) {
-  testutil::RunResult run = Hydra(
-      1, {ProgramPath("pmi_raw_client"), "initack",
-          "send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv",
-          "send:cmd=abort exitcode=7 message=boom\\n", "recv", "sleep:20000"});
+  testutil::RunResult run =
+      Hydra(1, {ProgramPath("pmi_raw_client"), "initack",
+                "send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv",
+                "send:cmd=abort exitcode=7 message=boom\\n", "recv", "sleep:20000"});
   EXPECT_EQ(run.exit_code, 7) << run.Describe();
   EXPECT_LT(run.wall, absl::Seconds(10)) << run.Describe();
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, HydraReferenceTest,
-                         ::testing::Values(PmiMode::kFd, PmiMode::kPort),
+INSTANTIATE_TEST_SUITE_P(Modes, HydraReferenceTest, ::testing::Values(PmiMode::kFd, PmiMode::kPort),
                          [](const ::testing::TestParamInfo<PmiMode>& info) {
                            return ModeName(info.param);
                          });

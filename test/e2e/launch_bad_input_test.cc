@@ -30,15 +30,13 @@ using Script = std::vector<std::string>;
 constexpr absl::Duration kRunLimit = absl::Seconds(10);
 
 // Port mode needs the initack handshake first; "initack" is a no-op on PMI_FD.
-const Script kInit = {"initack", "send:cmd=init pmi_version=1 pmi_subversion=1\\n",
-                      "recv"};
+const Script kInit = {"initack", "send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv"};
 const Script kFinalize = {"send:cmd=finalize\\n", "recv"};
 // A good rank that enters the barrier and then lives far beyond kRunLimit
 // unless the launcher ends the job.
 const Script kWaitInBarrier = {"send:cmd=barrier_in\\n", "recv", "sleep:30000"};
 // A good rank for jobs that should carry on: barrier, finalize, exit 0.
-const Script kBarrierFinalize = {"send:cmd=barrier_in\\n", "recv",
-                                 "send:cmd=finalize\\n", "recv"};
+const Script kBarrierFinalize = {"send:cmd=barrier_in\\n", "recv", "send:cmd=finalize\\n", "recv"};
 
 // pmi_raw_client followed by the concatenated parts.
 std::vector<std::string> RawClient(std::initializer_list<Script> parts) {
@@ -80,8 +78,7 @@ class BadInputTest : public ::testing::TestWithParam<PmiMode> {
   void ExpectEndedCleanly(const LaunchOutcome& out) {
     EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
     EXPECT_LT(out.run.wall, kRunLimit) << out.run.Describe();
-    EXPECT_THAT(out.leftovers, IsEmpty())
-        << "ranks still running after the launcher exited";
+    EXPECT_THAT(out.leftovers, IsEmpty()) << "ranks still running after the launcher exited";
   }
 
   // A job the contract says is aborted: a non-zero exit (not a crash).
@@ -89,31 +86,28 @@ class BadInputTest : public ::testing::TestWithParam<PmiMode> {
     EXPECT_GT(out.run.exit_code, 0) << out.run.Describe();
   }
 
-  void ExpectRankError(const LaunchOutcome& out, int rank,
-                       absl::string_view keyword) {
+  void ExpectRankError(const LaunchOutcome& out, int rank, absl::string_view keyword) {
     EXPECT_TRUE(FindRankError(out.run.stderr_text, rank, keyword).has_value())
-        << "want a stderr line \"pmi-bridge: rank " << rank << ": ..." << keyword
-        << "...; ...\"\n" << out.run.Describe();
+        << "want a stderr line \"pmi-bridge: rank " << rank << ": ..." << keyword << "...; ...\"\n"
+        << out.run.Describe();
   }
 };
 
 TEST_P(BadInputTest, MalformedLineIsReported) {
-  LaunchOutcome out = Launch(
-      2, RawClient({kInit,
-                    {"--rank=1", "send:this line has no command\\n", "recv",
-                     "--rank=*"},
-                    kBarrierFinalize}));
+  LaunchOutcome out =
+      Launch(2, RawClient({kInit,
+                           {"--rank=1", "send:this line has no command\\n", "recv", "--rank=*"},
+                           kBarrierFinalize}));
   ExpectRankError(out, 1, "malformed");
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, LineOver64KiBIsReported) {
   // Valid but for its length: get_maxes padded with 70000 spaces.
-  LaunchOutcome out = Launch(
-      2, RawClient({kInit,
-                    {"--rank=1", "send:cmd=get_maxes", "repeat: :70000",
-                     "send:\\n", "recv", "--rank=*"},
-                    kBarrierFinalize}));
+  LaunchOutcome out = Launch(2, RawClient({kInit,
+                                           {"--rank=1", "send:cmd=get_maxes", "repeat: :70000",
+                                            "send:\\n", "recv", "--rank=*"},
+                                           kBarrierFinalize}));
   ExpectRankError(out, 1, "too long");
   ExpectEndedCleanly(out);
 }
@@ -123,75 +117,67 @@ TEST_P(BadInputTest, OversizeValueIsRefusedAndTheJobContinues) {
       1, RawClient({kInit,
                     {"send:cmd=get_my_kvsname\\n", "recv",
                      // 1100 bytes: beyond the 1024 the launcher advertises.
-                     "send:cmd=put kvsname={kvsname} key=big value=",
-                     "repeat:v:1100", "send:\\n", "recv",
-                     "send:cmd=put kvsname={kvsname} key=small value=ok\\n",
-                     "recv", "send:cmd=barrier_in\\n", "recv",
+                     "send:cmd=put kvsname={kvsname} key=big value=", "repeat:v:1100", "send:\\n",
+                     "recv", "send:cmd=put kvsname={kvsname} key=small value=ok\\n", "recv",
+                     "send:cmd=barrier_in\\n", "recv",
                      "send:cmd=get kvsname={kvsname} key=small\\n", "recv"},
                     kFinalize}));
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectRankError(out, 0, "too long");
-  std::vector<std::string> puts =
-      RepliesStartingWith(out.run.stdout_text, "cmd=put_result");
+  std::vector<std::string> puts = RepliesStartingWith(out.run.stdout_text, "cmd=put_result");
   ASSERT_EQ(puts.size(), 2u) << out.run.Describe();
   EXPECT_THAT(ReplyRc(puts[0]), ::testing::Optional(::testing::Ne(0)))
       << "the oversize put must get a non-zero rc: " << puts[0];
   EXPECT_THAT(ReplyRc(puts[1]), ::testing::Optional(0)) << puts[1];
-  std::vector<std::string> gets =
-      RepliesStartingWith(out.run.stdout_text, "cmd=get_result");
+  std::vector<std::string> gets = RepliesStartingWith(out.run.stdout_text, "cmd=get_result");
   ASSERT_EQ(gets.size(), 1u) << out.run.Describe();
   EXPECT_THAT(gets[0], ::testing::HasSubstr("value=ok"));
-  EXPECT_THAT(RepliesStartingWith(out.run.stdout_text, "cmd=finalize_ack"),
-              ::testing::SizeIs(1));
+  EXPECT_THAT(RepliesStartingWith(out.run.stdout_text, "cmd=finalize_ack"), ::testing::SizeIs(1));
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, UnknownCommandAbortsTheJob) {
-  LaunchOutcome out = Launch(
-      2, RawClient({kInit,
-                    {"--rank=0"}, kWaitInBarrier,
-                    {"--rank=1", "send:cmd=frobnicate\\n", "recv",
-                     "sleep:30000"}}));
+  LaunchOutcome out =
+      Launch(2, RawClient({kInit,
+                           {"--rank=0"},
+                           kWaitInBarrier,
+                           {"--rank=1", "send:cmd=frobnicate\\n", "recv", "sleep:30000"}}));
   ExpectAborted(out);
   ExpectRankError(out, 1, "unknown command");
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, SecondInitIsRefusedAndTheJobContinues) {
-  LaunchOutcome out = Launch(
-      1, RawClient({kInit,
-                    {"send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv",
-                     "send:cmd=get_maxes\\n", "recv"},
-                    kFinalize}));
+  LaunchOutcome out = Launch(1, RawClient({kInit,
+                                           {"send:cmd=init pmi_version=1 pmi_subversion=1\\n",
+                                            "recv", "send:cmd=get_maxes\\n", "recv"},
+                                           kFinalize}));
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectRankError(out, 0, "already initialized");
-  std::vector<std::string> inits =
-      RepliesStartingWith(out.run.stdout_text, "cmd=response_to_init");
+  std::vector<std::string> inits = RepliesStartingWith(out.run.stdout_text, "cmd=response_to_init");
   ASSERT_EQ(inits.size(), 2u) << out.run.Describe();
   EXPECT_THAT(ReplyRc(inits[0]), ::testing::Optional(0)) << inits[0];
   EXPECT_THAT(ReplyRc(inits[1]), ::testing::Optional(::testing::Ne(0)))
       << "the second init must get an error reply: " << inits[1];
-  EXPECT_THAT(RepliesStartingWith(out.run.stdout_text, "cmd=maxes"),
-              ::testing::SizeIs(1))
+  EXPECT_THAT(RepliesStartingWith(out.run.stdout_text, "cmd=maxes"), ::testing::SizeIs(1))
       << out.run.Describe();
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, CommandsBeforeInitAreRefusedAndTheJobContinues) {
-  for (const char* early : {"cmd=put kvsname=kvs key=a value=b",
-                            "cmd=get kvsname=kvs key=a", "cmd=barrier_in"}) {
+  for (const char* early :
+       {"cmd=put kvsname=kvs key=a value=b", "cmd=get kvsname=kvs key=a", "cmd=barrier_in"}) {
     SCOPED_TRACE(early);
-    LaunchOutcome out = Launch(
-        1, RawClient({{"initack", absl::StrCat("send:", early, "\\n"), "recv"},
-                      {"send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv"},
-                      kFinalize}));
+    LaunchOutcome out =
+        Launch(1, RawClient({{"initack", absl::StrCat("send:", early, "\\n"), "recv"},
+                             {"send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv"},
+                             kFinalize}));
     EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
     ExpectRankError(out, 0, "before init");
     // The first reply after the port-mode handshake answers `early`.
     std::vector<std::string> replies;
     for (const std::string& reply : Replies(out.run.stdout_text)) {
-      if (!absl::StartsWith(reply, "cmd=initack") &&
-          !absl::StartsWith(reply, "cmd=set ")) {
+      if (!absl::StartsWith(reply, "cmd=initack") && !absl::StartsWith(reply, "cmd=set ")) {
         replies.push_back(reply);
       }
     }
@@ -209,9 +195,7 @@ TEST_P(BadInputTest, CloseWithoutFinalizeAbortsTheJob) {
   // Rank 1 drops its connection but keeps running: the launcher must still
   // end it along with the waiting rank 0.
   LaunchOutcome out = Launch(
-      2, RawClient({kInit,
-                    {"--rank=0"}, kWaitInBarrier,
-                    {"--rank=1", "close", "sleep:30000"}}));
+      2, RawClient({kInit, {"--rank=0"}, kWaitInBarrier, {"--rank=1", "close", "sleep:30000"}}));
   ExpectAborted(out);
   ExpectRankError(out, 1, "without finalize");
   ExpectEndedCleanly(out);
@@ -219,21 +203,17 @@ TEST_P(BadInputTest, CloseWithoutFinalizeAbortsTheJob) {
 
 TEST_P(BadInputTest, ExitWithoutFinalizeAbortsTheJob) {
   // The common crash: the process is gone (exit 0, even) after init.
-  LaunchOutcome out = Launch(
-      2, RawClient({kInit,
-                    {"--rank=0"}, kWaitInBarrier,
-                    {"--rank=1", "exit:0"}}));
+  LaunchOutcome out =
+      Launch(2, RawClient({kInit, {"--rank=0"}, kWaitInBarrier, {"--rank=1", "exit:0"}}));
   ExpectAborted(out);
   ExpectRankError(out, 1, "without finalize");
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, SilentRankIsReportedAfterInitTimeout) {
-  LaunchOutcome out = Launch(
-      2,
-      RawClient({{"--rank=0"}, kInit, kWaitInBarrier,
-                 {"--rank=1", "sleep:30000"}}),
-      {"--init-timeout", "1"});
+  LaunchOutcome out =
+      Launch(2, RawClient({{"--rank=0"}, kInit, kWaitInBarrier, {"--rank=1", "sleep:30000"}}),
+             {"--init-timeout", "1"});
   ExpectAborted(out);
   ExpectRankError(out, 1, "sent nothing");
   ExpectEndedCleanly(out);
@@ -242,14 +222,13 @@ TEST_P(BadInputTest, SilentRankIsReportedAfterInitTimeout) {
 TEST_P(BadInputTest, AbortCarriesExitCodeAndMessage) {
   LaunchOutcome out = Launch(
       2, RawClient({kInit,
-                    {"--rank=0"}, kWaitInBarrier,
-                    {"--rank=1", "send:cmd=abort exitcode=7 message=boom\\n",
-                     "sleep:30000"}}));
+                    {"--rank=0"},
+                    kWaitInBarrier,
+                    {"--rank=1", "send:cmd=abort exitcode=7 message=boom\\n", "sleep:30000"}}));
   EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
   bool reported = false;
   for (const std::string& line : Lines(out.run.stderr_text)) {
-    reported |= absl::StartsWith(line, "pmi-bridge: rank 1") &&
-                absl::StrContains(line, "boom");
+    reported |= absl::StartsWith(line, "pmi-bridge: rank 1") && absl::StrContains(line, "boom");
   }
   EXPECT_TRUE(reported) << "want \"boom\" on a \"pmi-bridge: rank 1...\" line\n"
                         << out.run.Describe();
@@ -259,9 +238,8 @@ TEST_P(BadInputTest, AbortCarriesExitCodeAndMessage) {
 TEST_P(BadInputTest, FirstNonZeroExitIsTheJobStatus) {
   // No PMI at all: rank 1 fails at once with 3, rank 0 would fail later
   // with 5 (unless the launcher ends it first); the job reports 3.
-  LaunchOutcome out = Launch(
-      2, {"sh", "-c",
-          "if [ \"$PMI_RANK\" = 1 ]; then exit 3; fi; sleep 1; exit 5"});
+  LaunchOutcome out =
+      Launch(2, {"sh", "-c", "if [ \"$PMI_RANK\" = 1 ]; then exit 3; fi; sleep 1; exit 5"});
   EXPECT_EQ(out.run.exit_code, 3) << out.run.Describe();
   ExpectEndedCleanly(out);
 }
@@ -272,8 +250,7 @@ TEST_P(BadInputTest, SingleRankExitCodeIsPassedThrough) {
   ExpectEndedCleanly(out);
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, BadInputTest,
-                         ::testing::Values(PmiMode::kFd, PmiMode::kPort),
+INSTANTIATE_TEST_SUITE_P(Modes, BadInputTest, ::testing::Values(PmiMode::kFd, PmiMode::kPort),
                          [](const ::testing::TestParamInfo<PmiMode>& info) {
                            return ModeName(info.param);
                          });

@@ -53,10 +53,11 @@ TEST_P(LaunchMpichTest, CollectivesAgreeOnEveryRank) {
   }
   EXPECT_EQ(results.size(), static_cast<size_t>(n)) << out->run.Describe();
   for (int rank = 0; rank < n; ++rank) {
-    const std::string want = absl::StrFormat(
-        "rank %d of %d: allreduce=%d allgather=ok", rank, n, n * (n + 1) / 2);
+    const std::string want =
+        absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok", rank, n, n * (n + 1) / 2);
     EXPECT_EQ(std::count(results.begin(), results.end(), want), 1)
-        << "want exactly one \"" << want << "\"\n" << out->run.Describe();
+        << "want exactly one \"" << want << "\"\n"
+        << out->run.Describe();
   }
   EXPECT_THAT(out->leftovers, IsEmpty());
 }
@@ -65,8 +66,7 @@ INSTANTIATE_TEST_SUITE_P(
     RanksAndModes, LaunchMpichTest,
     ::testing::Values(MpichCase{1, PmiMode::kFd}, MpichCase{4, PmiMode::kFd},
                       MpichCase{16, PmiMode::kFd}, MpichCase{1, PmiMode::kPort},
-                      MpichCase{4, PmiMode::kPort},
-                      MpichCase{16, PmiMode::kPort}),
+                      MpichCase{4, PmiMode::kPort}, MpichCase{16, PmiMode::kPort}),
     [](const ::testing::TestParamInfo<MpichCase>& info) {
       return absl::StrCat("n", info.param.ranks, "_", ModeName(info.param.mode));
     });
@@ -83,11 +83,10 @@ TEST_P(LaunchEnvironmentTest, RanksGetTheirRendezvous) {
   spec.ranks = 3;
   spec.mode = GetParam();
   // One line per rank; "sock" when PMI_FD is an open socket in the rank.
-  spec.command = {
-      "sh", "-c",
-      "s=nofd; [ -n \"$PMI_FD\" ] && [ -S /proc/$$/fd/$PMI_FD ] && s=sock; "
-      "echo \"env rank=${PMI_RANK-unset} size=${PMI_SIZE-unset} "
-      "fd=${PMI_FD-unset}:$s port=${PMI_PORT-unset} id=${PMI_ID-unset}\""};
+  spec.command = {"sh", "-c",
+                  "s=nofd; [ -n \"$PMI_FD\" ] && [ -S /proc/$$/fd/$PMI_FD ] && s=sock; "
+                  "echo \"env rank=${PMI_RANK-unset} size=${PMI_SIZE-unset} "
+                  "fd=${PMI_FD-unset}:$s port=${PMI_PORT-unset} id=${PMI_ID-unset}\""};
   absl::StatusOr<LaunchOutcome> out = RunLaunch(spec);
   ASSERT_TRUE(out.ok()) << out.status();
   ASSERT_EQ(out->run.exit_code, 0) << out->run.Describe();
@@ -97,14 +96,12 @@ TEST_P(LaunchEnvironmentTest, RanksGetTheirRendezvous) {
   for (int rank = 0; rank < 3; ++rank) {
     const std::string& line = lines[rank];
     SCOPED_TRACE(line);
-    EXPECT_TRUE(absl::StartsWith(
-        line, absl::StrCat("env rank=", rank, " size=3 ")));
+    EXPECT_TRUE(absl::StartsWith(line, absl::StrCat("env rank=", rank, " size=3 ")));
     if (GetParam() == PmiMode::kFd) {
       EXPECT_THAT(line, ::testing::MatchesRegex(".* fd=[0-9]+:sock .*"));
     } else {
       EXPECT_THAT(line, ::testing::HasSubstr(" fd=unset:nofd "));
-      EXPECT_THAT(line, ::testing::MatchesRegex(
-                            ".* port=127\\.0\\.0\\.1:[0-9]+ .*"));
+      EXPECT_THAT(line, ::testing::MatchesRegex(".* port=127\\.0\\.0\\.1:[0-9]+ .*"));
       EXPECT_THAT(line, ::testing::EndsWith(absl::StrCat(" id=", rank)));
     }
   }
@@ -136,13 +133,13 @@ TEST_F(LaunchSignalTest, SigintEndsTheJobAndItsRanks) {
   ASSERT_TRUE(out.ok()) << out.status();
   const testutil::RunResult& run = out->run;
   EXPECT_FALSE(run.timed_out) << run.Describe();
-  EXPECT_EQ(Lines(run.stdout_text),
-            std::vector<std::string>({"started", "started"}))
+  EXPECT_EQ(Lines(run.stdout_text), std::vector<std::string>({"started", "started"}))
       << run.Describe();
   ASSERT_TRUE(run.after_signal.has_value()) << run.Describe();
   EXPECT_LT(*run.after_signal, absl::Seconds(3)) << run.Describe();
   EXPECT_TRUE(run.exit_code != 0 || run.term_signal != 0)
-      << "an interrupted job must not report success\n" << run.Describe();
+      << "an interrupted job must not report success\n"
+      << run.Describe();
   EXPECT_THAT(out->leftovers, IsEmpty());
 }
 

@@ -44,14 +44,10 @@ TEST_P(LaunchPmi2Test, KvsRoundTripAndProcessMapping) {
   ASSERT_EQ(results.size(), static_cast<size_t>(kRanks)) << out->run.Describe();
   std::string first_mapping;
   for (int rank = 0; rank < kRanks; ++rank) {
-    const std::string prefix =
-        absl::StrCat("rank ", rank, " of ", kRanks, ": pmi2 ok mapping=");
+    const std::string prefix = absl::StrCat("rank ", rank, " of ", kRanks, ": pmi2 ok mapping=");
     auto it = std::find_if(results.begin(), results.end(),
-                           [&](const std::string& line) {
-                             return absl::StartsWith(line, prefix);
-                           });
-    ASSERT_NE(it, results.end())
-        << "no \"" << prefix << "...\" line\n" << out->run.Describe();
+                           [&](const std::string& line) { return absl::StartsWith(line, prefix); });
+    ASSERT_NE(it, results.end()) << "no \"" << prefix << "...\" line\n" << out->run.Describe();
     std::string mapping = it->substr(prefix.size());
     SCOPED_TRACE(*it);
     // pmi2_kvs already insists on "(vector,"; a complete value also closes.
@@ -64,8 +60,7 @@ TEST_P(LaunchPmi2Test, KvsRoundTripAndProcessMapping) {
   EXPECT_THAT(out->leftovers, IsEmpty());
 }
 
-INSTANTIATE_TEST_SUITE_P(Modes, LaunchPmi2Test,
-                         ::testing::Values(PmiMode::kFd, PmiMode::kPort),
+INSTANTIATE_TEST_SUITE_P(Modes, LaunchPmi2Test, ::testing::Values(PmiMode::kFd, PmiMode::kPort),
                          [](const ::testing::TestParamInfo<PmiMode>& info) {
                            return ModeName(info.param);
                          });

@@ -17,20 +17,15 @@ constexpr absl::Duration kLeftoverGrace = absl::Milliseconds(500);
 
 }  // namespace
 
-std::string ModeName(PmiMode mode) {
-  return mode == PmiMode::kFd ? "fd" : "port";
-}
+std::string ModeName(PmiMode mode) { return mode == PmiMode::kFd ? "fd" : "port"; }
 
 void PrintTo(PmiMode mode, std::ostream* os) { *os << ModeName(mode); }
 
-absl::StatusOr<std::string> BridgePath() {
-  return testutil::Runfile("bridge/cli/pmi-bridge");
-}
+absl::StatusOr<std::string> BridgePath() { return testutil::Runfile("bridge/cli/pmi-bridge"); }
 
 std::string ProgramPath(absl::string_view name) {
-  std::string path = name == "pmi_raw_client"
-                         ? "test/programs/pmi_raw_client"
-                         : absl::StrCat("test/programs/bin/", name);
+  std::string path = name == "pmi_raw_client" ? "test/programs/pmi_raw_client"
+                                              : absl::StrCat("test/programs/bin/", name);
   absl::StatusOr<std::string> full = testutil::Runfile(path);
   // A missing program is a BUILD mistake; the launch will then report it.
   return full.ok() ? *full : path;
@@ -44,15 +39,14 @@ absl::StatusOr<LaunchOutcome> RunLaunch(const LaunchSpec& spec) {
   if (spec.mode == PmiMode::kPort) options.argv.push_back("--pmi-port");
   options.argv.insert(options.argv.end(), spec.flags.begin(), spec.flags.end());
   options.argv.push_back("--");
-  options.argv.insert(options.argv.end(), spec.command.begin(),
-                      spec.command.end());
+  options.argv.insert(options.argv.end(), spec.command.begin(), spec.command.end());
   const std::string marker = testutil::UniqueMarkerValue();
   options.env = spec.env;
   options.env.emplace_back(testutil::kMarkerVar, marker);
   // The test itself may run under a PMI launcher; its ranks must only ever
   // see what pmi-bridge gives them.
-  options.unset_env = {"PMI_FD", "PMI_PORT", "PMI_ID", "PMI_RANK", "PMI_SIZE",
-                       "PMIX_NAMESPACE", "PMIX_RANK"};
+  options.unset_env = {"PMI_FD",   "PMI_PORT",       "PMI_ID",   "PMI_RANK",
+                       "PMI_SIZE", "PMIX_NAMESPACE", "PMIX_RANK"};
   options.timeout = spec.timeout;
   options.signal_after = spec.signal_after;
   options.signal = spec.signal;
@@ -77,8 +71,8 @@ std::vector<std::string> Lines(absl::string_view text) {
   return lines;
 }
 
-std::optional<std::string> FindRankError(absl::string_view stderr_text,
-                                         int rank, absl::string_view keyword) {
+std::optional<std::string> FindRankError(absl::string_view stderr_text, int rank,
+                                         absl::string_view keyword) {
   const std::string prefix = absl::StrCat("pmi-bridge: rank ", rank, ": ");
   for (const std::string& line : Lines(stderr_text)) {
     if (!absl::StartsWith(line, prefix)) continue;

@@ -80,8 +80,8 @@ std::vector<std::string> Lines(absl::string_view text);
 // The contract's error line for `rank`: a stderr line that starts with
 // "pmi-bridge: rank R: ", contains `keyword` and then "; " (the "what to do"
 // part). Returns the line, or nullopt.
-std::optional<std::string> FindRankError(absl::string_view stderr_text,
-                                         int rank, absl::string_view keyword);
+std::optional<std::string> FindRankError(absl::string_view stderr_text, int rank,
+                                         absl::string_view keyword);
 
 // The rc=N value of a PMI reply printed by pmi_raw_client ("recv: ..."), or
 // nullopt when the line has no rc token.

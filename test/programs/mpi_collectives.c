@@ -44,15 +44,13 @@ int main(int argc, char** argv) {
    * that explicitly with a clear message. */
   if (env_size != NULL && atoi(env_size) != size) {
     char msg[128];
-    snprintf(msg, sizeof(msg), "MPI size %d != PMI_SIZE %s (singleton?)", size,
-             env_size);
+    snprintf(msg, sizeof(msg), "MPI size %d != PMI_SIZE %s (singleton?)", size, env_size);
     Fail(rank, size, msg);
   }
 
   long mine = rank + 1;
   long sum = 0;
-  if (MPI_Allreduce(&mine, &sum, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD) !=
-      MPI_SUCCESS) {
+  if (MPI_Allreduce(&mine, &sum, 1, MPI_LONG, MPI_SUM, MPI_COMM_WORLD) != MPI_SUCCESS) {
     Fail(rank, size, "MPI_Allreduce returned an error");
   }
   long expected = (long)size * (size + 1) / 2;
@@ -65,15 +63,13 @@ int main(int argc, char** argv) {
   long* all = calloc((size_t)size, sizeof(long));
   if (all == NULL) Fail(rank, size, "out of memory");
   long contribution = Contribution(rank);
-  if (MPI_Allgather(&contribution, 1, MPI_LONG, all, 1, MPI_LONG,
-                    MPI_COMM_WORLD) != MPI_SUCCESS) {
+  if (MPI_Allgather(&contribution, 1, MPI_LONG, all, 1, MPI_LONG, MPI_COMM_WORLD) != MPI_SUCCESS) {
     Fail(rank, size, "MPI_Allgather returned an error");
   }
   for (int i = 0; i < size; ++i) {
     if (all[i] != Contribution(i)) {
       char msg[128];
-      snprintf(msg, sizeof(msg), "allgather[%d]=%ld expected %ld", i, all[i],
-               Contribution(i));
+      snprintf(msg, sizeof(msg), "allgather[%d]=%ld expected %ld", i, all[i], Contribution(i));
       Fail(rank, size, msg);
     }
   }

@@ -45,8 +45,7 @@ static void MakeValue(int rank, int index, int len, char* out) {
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-";
   const unsigned n = sizeof(kAlphabet) - 1;
   for (int i = 0; i < len; ++i) {
-    unsigned h = (unsigned)rank * 2654435761u + (unsigned)index * 40503u +
-                 (unsigned)i * 97u;
+    unsigned h = (unsigned)rank * 2654435761u + (unsigned)index * 40503u + (unsigned)i * 97u;
     out[i] = kAlphabet[(h ^ (h >> 13)) % n];
   }
   out[len] = '\0';
@@ -86,8 +85,7 @@ int main(void) {
     snprintf(key, sizeof(key), "k%d_%d", g_rank, i);
     MakeValue(g_rank, i, kLengths[i], value);
     rc = PMI2_KVS_Put(key, value);
-    if (rc != PMI2_SUCCESS) Fail("PMI2_KVS_Put %s (%d bytes) rc=%d", key,
-                                 kLengths[i], rc);
+    if (rc != PMI2_SUCCESS) Fail("PMI2_KVS_Put %s (%d bytes) rc=%d", key, kLengths[i], rc);
   }
 
   rc = PMI2_KVS_Fence();
@@ -105,8 +103,10 @@ int main(void) {
       if (rc != PMI2_SUCCESS) Fail("PMI2_KVS_Get %s rc=%d", key, rc);
       size_t got = strlen(value);
       if (got != (size_t)kLengths[i] || memcmp(value, expected, got) != 0) {
-        Fail("PMI2_KVS_Get %s: got %zu bytes \"%.40s...\", want %d bytes "
-             "\"%.40s...\"", key, got, value, kLengths[i], expected);
+        Fail(
+            "PMI2_KVS_Get %s: got %zu bytes \"%.40s...\", want %d bytes "
+            "\"%.40s...\"",
+            key, got, value, kLengths[i], expected);
       }
     }
   }
@@ -114,13 +114,11 @@ int main(void) {
   char mapping[PMI2_MAX_ATTRVALUE + 1];
   int found = 0;
   memset(mapping, 0, sizeof(mapping));
-  rc = PMI2_Info_GetJobAttr("PMI_process_mapping", mapping, sizeof(mapping),
-                            &found);
+  rc = PMI2_Info_GetJobAttr("PMI_process_mapping", mapping, sizeof(mapping), &found);
   if (rc != PMI2_SUCCESS) Fail("PMI2_Info_GetJobAttr rc=%d", rc);
   if (!found) Fail("PMI_process_mapping not found");
   if (strncmp(mapping, "(vector,", 8) != 0) {
-    Fail("PMI_process_mapping \"%s\" does not start with \"(vector,\"",
-         mapping);
+    Fail("PMI_process_mapping \"%s\" does not start with \"(vector,\"", mapping);
   }
 
   rc = PMI2_Finalize();

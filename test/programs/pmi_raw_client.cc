@@ -103,8 +103,7 @@ class Client {
     while (done < bytes.size()) {
       // MSG_NOSIGNAL: a server that hung up must show as an error line, not
       // kill the client with SIGPIPE before the test sees what happened.
-      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done,
-                         MSG_NOSIGNAL);
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
       if (n < 0 && errno == ENOTSOCK) {
         n = ::write(fd_, bytes.data() + done, bytes.size() - done);
       }
@@ -138,8 +137,7 @@ class Client {
     for (int i = 0; i < 5; ++i) {
       std::string line = ReadLine();
       PrintReceived(line);
-      if (line.rfind("cmd=set debug=", 0) == 0 || line == "TIMEOUT" ||
-          line == "EOF") {
+      if (line.rfind("cmd=set debug=", 0) == 0 || line == "TIMEOUT" || line == "EOF") {
         return;
       }
     }
@@ -154,8 +152,7 @@ class Client {
   // Replaces {rank} {size} {kvsname} {jobid} in `text`.
   std::string Expand(std::string text) const {
     const std::pair<const char*, const std::string*> vars[] = {
-        {"{rank}", &rank_}, {"{size}", &size_},
-        {"{kvsname}", &kvsname_}, {"{jobid}", &jobid_}};
+        {"{rank}", &rank_}, {"{size}", &size_}, {"{kvsname}", &kvsname_}, {"{jobid}", &jobid_}};
     for (const auto& [name, value] : vars) {
       for (size_t pos = text.find(name); pos != std::string::npos;
            pos = text.find(name, pos + value->size())) {
@@ -230,8 +227,7 @@ class Client {
 
   // One line without its '\n', or "TIMEOUT"/"EOF".
   std::string ReadLine() {
-    std::string status =
-        Fill([this] { return buffered_.find('\n') != std::string::npos; });
+    std::string status = Fill([this] { return buffered_.find('\n') != std::string::npos; });
     if (!status.empty()) return status;
     size_t nl = buffered_.find('\n');
     std::string line = buffered_.substr(0, nl);
@@ -280,10 +276,18 @@ std::string Unescape(const std::string& in) {
     }
     char c = in[++i];
     switch (c) {
-      case 'n': out += '\n'; break;
-      case 'r': out += '\r'; break;
-      case 't': out += '\t'; break;
-      case '\\': out += '\\'; break;
+      case 'n':
+        out += '\n';
+        break;
+      case 'r':
+        out += '\r';
+        break;
+      case 't':
+        out += '\t';
+        break;
+      case '\\':
+        out += '\\';
+        break;
       case 'x': {
         int hi = i + 1 < in.size() ? HexDigit(in[i + 1]) : -1;
         int lo = i + 2 < in.size() ? HexDigit(in[i + 2]) : -1;
@@ -292,15 +296,14 @@ std::string Unescape(const std::string& in) {
         i += 2;
         break;
       }
-      default: Die(std::string("unknown escape \\") + c + " in: " + in);
+      default:
+        Die(std::string("unknown escape \\") + c + " in: " + in);
     }
   }
   return out;
 }
 
-bool StartsWith(const std::string& s, const char* prefix) {
-  return s.rfind(prefix, 0) == 0;
-}
+bool StartsWith(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
 
 // Runs one operation; returns false for an unknown one.
 bool RunOp(Client& client, const std::string& op) {

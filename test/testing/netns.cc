@@ -16,8 +16,8 @@ namespace pmi_shim::testutil {
 namespace {
 
 absl::Status& RecordedStatus() {
-  static absl::Status* status = new absl::Status(
-      absl::UnknownError("EnterPrivateNetworkNamespace() was not called"));
+  static absl::Status* status =
+      new absl::Status(absl::UnknownError("EnterPrivateNetworkNamespace() was not called"));
   return *status;
 }
 
@@ -26,8 +26,8 @@ absl::Status& RecordedStatus() {
 absl::Status EnterPrivateNetworkNamespace() {
   if (unshare(CLONE_NEWNET) != 0) {
     int err = errno;
-    return absl::ErrnoToStatus(
-        err, "unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN, e.g. run as root)");
+    return absl::ErrnoToStatus(err,
+                               "unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN, e.g. run as root)");
   }
   // A new namespace has `lo` but down: without it even 127.0.0.1 is
   // unreachable. Any socket in the namespace can carry the ioctls.

@@ -14,8 +14,7 @@ int main(int argc, char** argv) {
   // Before gtest starts: keep the process single-threaded for unshare.
   absl::Status status = pmi_shim::testutil::EnterPrivateNetworkNamespace();
   if (!status.ok()) {
-    fprintf(stderr, "netns_test_main: tests will be skipped: %s\n",
-            status.ToString().c_str());
+    fprintf(stderr, "netns_test_main: tests will be skipped: %s\n", status.ToString().c_str());
   }
   pmi_shim::testutil::SetNetnsStatus(std::move(status));
   ::testing::InitGoogleTest(&argc, argv);

@@ -19,16 +19,14 @@ namespace {
 
 std::string ReadWhole(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in),
-                     std::istreambuf_iterator<char>());
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // Zombies keep their /proc entry but have exited: they are the parent's
 // business, not a leftover rank. State is the field after "(comm)".
 bool IsZombie(const std::string& stat) {
   size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() &&
-         stat[paren + 2] == 'Z';
+  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
 }
 
 }  // namespace
@@ -39,8 +37,7 @@ std::string UniqueMarkerValue() {
   return absl::StrCat(getpid(), "-", now.count(), "-", counter++);
 }
 
-std::vector<std::pair<pid_t, std::string>> ProcessesWithMarker(
-    absl::string_view value) {
+std::vector<std::pair<pid_t, std::string>> ProcessesWithMarker(absl::string_view value) {
   const std::string needle = absl::StrCat(kMarkerVar, "=", value);
   std::vector<std::pair<pid_t, std::string>> found;
   DIR* dir = opendir("/proc");

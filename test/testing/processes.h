@@ -30,8 +30,7 @@ std::string UniqueMarkerValue();
 
 // Live (non-zombie) processes other than this one whose environment holds
 // kMarkerVar=`value`, each with its command line (NULs shown as spaces).
-std::vector<std::pair<pid_t, std::string>> ProcessesWithMarker(
-    absl::string_view value);
+std::vector<std::pair<pid_t, std::string>> ProcessesWithMarker(absl::string_view value);
 
 // SIGKILLs the listed processes (cleanup after a failed expectation, so one
 // failing test does not leave load behind for the next).

@@ -16,14 +16,14 @@ absl::StatusOr<std::string> Runfile(absl::string_view path) {
   const char* root = getenv("TEST_SRCDIR");
   if (root == nullptr || *root == '\0') root = getenv("RUNFILES_DIR");
   if (root == nullptr || *root == '\0') {
-    return absl::NotFoundError(absl::StrCat(
-        "cannot find ", path, ": neither TEST_SRCDIR nor RUNFILES_DIR is set ",
-        "(run it with bazel test)"));
+    return absl::NotFoundError(absl::StrCat("cannot find ", path,
+                                            ": neither TEST_SRCDIR nor RUNFILES_DIR is set ",
+                                            "(run it with bazel test)"));
   }
   std::string full = absl::StrCat(root, "/", kWorkspace, "/", path);
   if (access(full.c_str(), F_OK) != 0) {
-    return absl::NotFoundError(absl::StrCat(
-        "cannot find ", full, "; is the target in the test's data?"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot find ", full, "; is the target in the test's data?"));
   }
   return full;
 }

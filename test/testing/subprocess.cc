@@ -60,8 +60,8 @@ std::vector<char*> CStrings(std::vector<std::string>& strings) {
 }
 
 // Runs in the forked child: only async-signal-safe calls until execvpe.
-[[noreturn]] void ExecChild(int out_fd, int err_fd, int report_fd,
-                            char* const* argv, char* const* envp) {
+[[noreturn]] void ExecChild(int out_fd, int err_fd, int report_fd, char* const* argv,
+                            char* const* envp) {
   // Own process group, so that a timeout can kill everything it started.
   setpgid(0, 0);
   int null_fd = open("/dev/null", O_RDONLY);
@@ -103,16 +103,14 @@ void Drain(UniqueFd& fd, std::string& sink) {
 std::string RunResult::StatusText() const {
   if (timed_out) return "timed out (process group killed)";
   if (term_signal != 0) {
-    return absl::StrCat("killed by signal ", term_signal, " (",
-                        strsignal(term_signal), ")");
+    return absl::StrCat("killed by signal ", term_signal, " (", strsignal(term_signal), ")");
   }
   return absl::StrCat("exit ", exit_code);
 }
 
 std::string RunResult::Describe() const {
-  return absl::StrCat(StatusText(), " after ", absl::FormatDuration(wall),
-                      "\n--- stdout ---\n", stdout_text, "--- stderr ---\n",
-                      stderr_text, "--------------");
+  return absl::StrCat(StatusText(), " after ", absl::FormatDuration(wall), "\n--- stdout ---\n",
+                      stdout_text, "--- stderr ---\n", stderr_text, "--------------");
 }
 
 absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options) {
@@ -136,8 +134,7 @@ absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options) {
   pid_t pid = fork();
   if (pid < 0) return ErrnoStatus("fork");
   if (pid == 0) {
-    ExecChild(out_write.get(), err_write.get(), report_write.get(), argv.data(),
-              envp.data());
+    ExecChild(out_write.get(), err_write.get(), report_write.get(), argv.data(), envp.data());
   }
   // Also from the parent: a kill of the group must work even if it comes
   // before the child got to run setpgid itself.
@@ -153,8 +150,7 @@ absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options) {
   } while (n < 0 && errno == EINTR);
   if (n == sizeof(exec_errno)) {
     waitpid(pid, nullptr, 0);
-    return absl::ErrnoToStatus(exec_errno,
-                               absl::StrCat("cannot execute ", options.argv[0]));
+    return absl::ErrnoToStatus(exec_errno, absl::StrCat("cannot execute ", options.argv[0]));
   }
 
   fcntl(out_read.get(), F_SETFL, O_NONBLOCK);
@@ -164,8 +160,7 @@ absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options) {
   UniqueFd pidfd(static_cast<int>(syscall(SYS_pidfd_open, pid, 0)));
 
   RunResult result;
-  const Clock::time_point deadline =
-      start + absl::ToChronoNanoseconds(options.timeout);
+  const Clock::time_point deadline = start + absl::ToChronoNanoseconds(options.timeout);
   std::optional<Clock::time_point> signal_at;
   if (options.signal_after) {
     signal_at = start + absl::ToChronoNanoseconds(*options.signal_after);
@@ -220,10 +215,9 @@ absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options) {
   return result;
 }
 
-absl::StatusOr<RunResult> RunSubprocess(
-    std::vector<std::string> argv,
-    std::vector<std::pair<std::string, std::string>> env,
-    absl::Duration timeout) {
+absl::StatusOr<RunResult> RunSubprocess(std::vector<std::string> argv,
+                                        std::vector<std::pair<std::string, std::string>> env,
+                                        absl::Duration timeout) {
   RunOptions options;
   options.argv = std::move(argv);
   options.env = std::move(env);

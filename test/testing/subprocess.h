@@ -68,10 +68,9 @@ struct RunResult {
 absl::StatusOr<RunResult> RunSubprocess(const RunOptions& options);
 
 // Shorthand for the common case.
-absl::StatusOr<RunResult> RunSubprocess(
-    std::vector<std::string> argv,
-    std::vector<std::pair<std::string, std::string>> env,
-    absl::Duration timeout);
+absl::StatusOr<RunResult> RunSubprocess(std::vector<std::string> argv,
+                                        std::vector<std::pair<std::string, std::string>> env,
+                                        absl::Duration timeout);
 
 }  // namespace pmi_shim::testutil
 

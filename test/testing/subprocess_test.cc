@@ -29,8 +29,8 @@ TEST(SubprocessTest, CapturesOutputAndExitCode) {
 }
 
 TEST(SubprocessTest, PassesExtraEnvironment) {
-  absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "echo \"$FOO\""},
-                                    {{"FOO", "bar baz"}}, absl::Seconds(10));
+  absl::StatusOr<RunResult> r =
+      RunSubprocess({"sh", "-c", "echo \"$FOO\""}, {{"FOO", "bar baz"}}, absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->stdout_text, "bar baz\n");
 }
@@ -45,8 +45,7 @@ TEST(SubprocessTest, UnsetsEnvironment) {
 }
 
 TEST(SubprocessTest, ReportsSignalDeath) {
-  absl::StatusOr<RunResult> r =
-      RunSubprocess({"sh", "-c", "kill -TERM $$"}, {}, absl::Seconds(10));
+  absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "kill -TERM $$"}, {}, absl::Seconds(10));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, -1);
   EXPECT_EQ(r->term_signal, SIGTERM);
@@ -56,9 +55,8 @@ TEST(SubprocessTest, ReportsSignalDeath) {
 TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
   const std::string marker = UniqueMarkerValue();
   // The background sleep is a grandchild: only a group kill reaches it.
-  absl::StatusOr<RunResult> r =
-      RunSubprocess({"sh", "-c", "sleep 30 & sleep 30"}, {{kMarkerVar, marker}},
-          absl::Milliseconds(300));
+  absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "sleep 30 & sleep 30"},
+                                              {{kMarkerVar, marker}}, absl::Milliseconds(300));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->timed_out);
   EXPECT_LT(r->wall, absl::Seconds(5));
@@ -74,9 +72,8 @@ TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
 TEST(SubprocessTest, DoesNotWaitForDescendantsHoldingThePipes) {
   const std::string marker = UniqueMarkerValue();
   // The child exits at once; its detached grandchild keeps stdout open.
-  absl::StatusOr<RunResult> r =
-      RunSubprocess({"sh", "-c", "setsid sleep 30 & echo done"}, {{kMarkerVar, marker}},
-          absl::Seconds(20));
+  absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "setsid sleep 30 & echo done"},
+                                              {{kMarkerVar, marker}}, absl::Seconds(20));
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->stdout_text, "done\n");
@@ -103,8 +100,7 @@ TEST(SubprocessTest, SendsSignalAfterDelay) {
 }
 
 TEST(SubprocessTest, SpawnFailureIsAnError) {
-  absl::StatusOr<RunResult> r =
-      RunSubprocess({"/nonexistent/program"}, {}, absl::Seconds(10));
+  absl::StatusOr<RunResult> r = RunSubprocess({"/nonexistent/program"}, {}, absl::Seconds(10));
   EXPECT_FALSE(r.ok());
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("/nonexistent/program"));
 }
