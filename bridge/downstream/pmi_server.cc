@@ -87,10 +87,10 @@ class PmiServer::Connection {
     }
   }
 
+  // Ends the session for a protocol failure; `reason` names the client.
   void Fail(const std::string& reason) {
     if (closed_) return;
-    log::Error(reason);
-    Close(reason);
+    if (!Close(reason)) log::Error(reason);  // else the JobHost reports it
   }
 
  private:
@@ -114,17 +114,11 @@ class PmiServer::Connection {
 
   void Disconnected(const std::string& how) {
     if (closed_) return;
-    if (session_->rank().has_value() && !session_->finalized()) {
-      const std::string reason = absl::StrCat(
-          session_->Who(), ": ", how, " without finalize; the process exited or crashed "
-          "before PMI_Finalize/MPI_Finalize");
-      // A client that never spoke holds nobody up; the launcher judges its
-      // process exit instead. The JobHost hears of the loss through Close().
-      if (server_.RankSpoke(*session_->rank())) log::Error(reason);
-      Close(reason);
-      return;
-    }
-    Close(how);
+    // The JobHost hears of a loss that matters through Close(); a client that
+    // never claimed its rank holds nobody up.
+    Close(absl::StrCat(session_->Who(), ": ", how,
+                       " without finalize; the process exited or crashed before "
+                       "PMI_Finalize/MPI_Finalize"));
   }
 
   void Send(std::string bytes) {
@@ -151,11 +145,13 @@ class PmiServer::Connection {
     }
   }
 
-  void Close(const std::string& reason) {
-    if (closed_) return;
+  // Returns whether the session reported a loss to the JobHost.
+  bool Close(const std::string& reason) {
+    if (closed_) return false;
     closed_ = true;
-    session_->Close(reason);
+    const bool reported = session_->Close(reason);
     server_.Retire(fd_.get());
+    return reported;
   }
 
   PmiServer& server_;

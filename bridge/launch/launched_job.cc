@@ -59,11 +59,11 @@ LaunchedJob::LaunchedJob(LaunchOptions options) : options_(std::move(options)) {
   info.process_mapping = upstream::SingleNodeMapping(options_.size);
   upstream::EmbeddedHost::Events events;
   events.abort = [this](int rank, int code, const std::string& message) {
-    EndJob(code & 0xff, absl::StrCat("rank ", rank, " aborted the job with exit code ", code,
+    EndJob(code & 0xff, absl::StrCat("rank ", rank, ": aborted the job with exit code ", code,
                                      message.empty() ? "" : ": ", message));
   };
-  // The connection already logged the reason in one line.
-  events.lost = [this](int rank, const std::string&) { EndJob(1, ""); };
+  // `reason` is one line that already names the rank.
+  events.lost = [this](int rank, const std::string& reason) { EndJob(1, reason); };
   host_ = std::make_unique<upstream::EmbeddedHost>(std::move(info), std::move(events));
   downstream::ServerOptions server_options;
   server_options.protocols = options_.protocols;
@@ -184,18 +184,18 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
   const bool spoke = server_->RankSpoke(rank);
   if (spoke && !host_->IsFinalized(rank)) {
     EndJob(status != 0 ? status : 1,
-           absl::StrCat("rank ", rank, " ", DescribeExit(wait_status),
+           absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status),
                         " without finalize; the job cannot complete"));
     return;
   }
   if (host_->ranks_in_barrier() > 0 && !host_->IsFinalized(rank)) {
     EndJob(status != 0 ? status : 1,
-           absl::StrCat("rank ", rank, " ", DescribeExit(wait_status), " without joining PMI while ",
+           absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status), " without joining PMI while ",
                         host_->ranks_in_barrier(),
                         " ranks wait for it in a barrier; every rank must call MPI_Init"));
     return;
   }
-  if (status != 0) log::Warning(absl::StrCat("rank ", rank, " ", DescribeExit(wait_status)));
+  if (status != 0) log::Warning(absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status)));
 }
 
 void LaunchedJob::CheckSilentRanks() {
@@ -206,7 +206,7 @@ void LaunchedJob::CheckSilentRanks() {
     for (int rank = 0; rank < options_.size; ++rank) {
       if (!ranks_[rank].running || server_->RankSpoke(rank)) continue;
       EndJob(1, absl::StrCat(
-                    "rank ", rank, " sent nothing for ", absl::FormatDuration(waited), " while ",
+                    "rank ", rank, ": sent nothing for ", absl::FormatDuration(waited), " while ",
                     waiting, " ranks wait for it in a barrier; it may use another PMI (an Open "
                     "MPI/PMIx build) or not be an MPI program (raise --init-timeout if it is slow)"));
       return;

@@ -168,8 +168,7 @@ void ServerSession::FinishDeferred(Message reply) {
     backlog_.pop_front();
     absl::Status status = Dispatch(next);
     if (!status.ok()) {
-      if (callbacks_.fail) callbacks_.fail(status.message());
-      Close(status.message());
+      if (callbacks_.fail) callbacks_.fail(status.message());  // closes the session
       return;
     }
   }
@@ -179,12 +178,13 @@ void ServerSession::Warn(absl::string_view problem) {
   if (callbacks_.warn) callbacks_.warn(problem);
 }
 
-void ServerSession::Close(absl::string_view reason) {
-  if (state_ == State::kClosed) return;
+bool ServerSession::Close(absl::string_view reason) {
+  if (state_ == State::kClosed) return false;
   const bool lost = rank_claimed_ && state_ != State::kFinalized;
   state_ = State::kClosed;
   backlog_.clear();
   if (lost) host_.Lost(*rank_, std::string(reason));
+  return lost;
 }
 
 absl::Status ServerSession::Identify(int64_t rank, absl::string_view how) {

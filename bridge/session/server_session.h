@@ -75,8 +75,10 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   absl::Status HandleFrame(const wire::Frame& frame);
 
   // The connection is gone (EOF, error, or closed after HandleFrame failed).
-  // Reports the loss to the job unless the client finalized. Idempotent.
-  void Close(absl::string_view reason);
+  // Reports the loss to the job unless the client finalized or never
+  // claimed a rank; returns whether it did (the job then reports `reason`,
+  // so the caller need not). Idempotent.
+  bool Close(absl::string_view reason);
 
   std::optional<int> rank() const { return rank_; }
   bool finalized() const { return state_ == State::kFinalized; }
