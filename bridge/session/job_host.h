@@ -6,9 +6,10 @@
 // in-memory KVS of `pmi-bridge launch` (bridge/upstream/embedded_host.h) and,
 // later, clients of a real host server.
 //
-// Threading: everything runs on the event loop's single thread. Operations
-// that cannot finish at once (Get of a key not yet fenced, Barrier) finish by
-// calling `done` later; they may also call it before returning.
+// Threading: everything runs on the event loop's single thread. Every
+// operation that talks to the job finishes by calling `done`, which may run
+// before the call returns (the embedded host) or later (a host that must ask
+// a real server upstream, or a barrier that waits for other ranks).
 #ifndef PMI_SHIM_BRIDGE_SESSION_JOB_HOST_H_
 #define PMI_SHIM_BRIDGE_SESSION_JOB_HOST_H_
 
@@ -47,7 +48,7 @@ struct JobInfo {
 class JobHost {
  public:
   using GetDone = std::function<void(absl::StatusOr<std::string>)>;
-  using BarrierDone = std::function<void(absl::Status)>;
+  using Done = std::function<void(absl::Status)>;
 
   virtual ~JobHost() = default;
 
@@ -59,7 +60,7 @@ class JobHost {
   virtual absl::Status ClaimRank(int rank) = 0;
 
   // Stores key=value for the job. Limits are checked by the session.
-  virtual absl::Status Put(int rank, std::string key, std::string value) = 0;
+  virtual void Put(int rank, std::string key, std::string value, Done done) = 0;
 
   // Looks a key up. NotFound when it does not exist (after the host has
   // waited as long as its fence semantics require).
@@ -67,11 +68,11 @@ class JobHost {
 
   // Enters the job-wide barrier (PMI-1 barrier_in, PMI-2 kvs-fence); `done`
   // runs once every rank has entered, or with an error if the job fails first.
-  virtual void Barrier(int rank, BarrierDone done) = 0;
+  virtual void Barrier(int rank, Done done) = 0;
 
   // Node-scope attributes (PMI-2 info-putnodeattr / info-getnodeattr). With
   // `wait`, Get holds its answer until some rank puts the key.
-  virtual absl::Status PutNodeAttr(int rank, std::string key, std::string value) = 0;
+  virtual void PutNodeAttr(int rank, std::string key, std::string value, Done done) = 0;
   virtual void GetNodeAttr(int rank, std::string key, bool wait, GetDone done) = 0;
 
   // The client asked to abort the whole job.

@@ -355,9 +355,12 @@ void ServerSession::OnPut(const Message& request) {
     Reply(Message("put_result").Add("rc", rc).Add("msg", "invalid_key_or_value_length"));
     return;
   }
-  absl::Status stored = host_.Put(*rank_, std::string(key), std::string(value));
-  Reply(Message("put_result").Add("rc", stored.ok() ? 0 : kPmiFail));
-  if (!stored.ok()) Warn(absl::StrCat(Who(), ": put failed: ", stored.message()));
+  BeginDeferred();
+  host_.Put(*rank_, std::string(key), std::string(value),
+            Guard([](ServerSession& self, absl::Status stored) {
+              if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": put failed: ", stored.message()));
+              self.FinishDeferred(Message("put_result").Add("rc", stored.ok() ? 0 : kPmiFail));
+            }));
 }
 
 void ServerSession::OnGet(const Message& request) {
@@ -494,8 +497,12 @@ void ServerSession::OnKvsPut(const Message& request) {
     Reply(Pmi2Response("kvs-put", kPmiErrInvalidValLength).Add("errmsg", problem));
     return;
   }
-  absl::Status stored = host_.Put(*rank_, std::string(key), std::string(value));
-  Reply(Pmi2Response("kvs-put", stored.ok() ? 0 : kPmiFail));
+  BeginDeferred();
+  host_.Put(*rank_, std::string(key), std::string(value),
+            Guard([](ServerSession& self, absl::Status stored) {
+              if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": kvs-put failed: ", stored.message()));
+              self.FinishDeferred(Pmi2Response("kvs-put", stored.ok() ? 0 : kPmiFail));
+            }));
 }
 
 void ServerSession::OnKvsGet(const Message& request) {
@@ -544,8 +551,12 @@ void ServerSession::OnPutNodeAttr(const Message& request) {
     Reply(Pmi2Response("info-putnodeattr", kPmiErrInvalidValLength).Add("errmsg", problem));
     return;
   }
-  absl::Status stored = host_.PutNodeAttr(*rank_, std::string(key), std::string(value));
-  Reply(Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kPmiFail));
+  BeginDeferred();
+  host_.PutNodeAttr(*rank_, std::string(key), std::string(value),
+                    Guard([](ServerSession& self, absl::Status stored) {
+                      self.FinishDeferred(
+                          Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kPmiFail));
+                    }));
 }
 
 void ServerSession::OnGetNodeAttr(const Message& request) {

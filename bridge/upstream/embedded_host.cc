@@ -26,9 +26,9 @@ absl::Status EmbeddedHost::ClaimRank(int rank) {
   return absl::OkStatus();
 }
 
-absl::Status EmbeddedHost::Put(int rank, std::string key, std::string value) {
+void EmbeddedHost::Put(int rank, std::string key, std::string value, Done done) {
   kvs_[std::move(key)] = std::move(value);  // a later put of a key wins, as in Hydra and Flux
-  return absl::OkStatus();
+  done(absl::OkStatus());
 }
 
 void EmbeddedHost::Get(int rank, std::string key, GetDone done) {
@@ -44,7 +44,7 @@ void EmbeddedHost::Get(int rank, std::string key, GetDone done) {
   done(it->second);
 }
 
-void EmbeddedHost::Barrier(int rank, BarrierDone done) {
+void EmbeddedHost::Barrier(int rank, Done done) {
   if (in_barrier_[rank]) {
     done(absl::FailedPreconditionError(
         absl::StrCat("rank ", rank, " entered the barrier twice")));
@@ -54,20 +54,20 @@ void EmbeddedHost::Barrier(int rank, BarrierDone done) {
   barrier_waiters_.push_back(std::move(done));
   if (static_cast<int>(barrier_waiters_.size()) < info_.size) return;
   // Everyone is in: reset first, since a completion may re-enter Barrier.
-  std::vector<BarrierDone> waiters = std::move(barrier_waiters_);
+  std::vector<Done> waiters = std::move(barrier_waiters_);
   barrier_waiters_.clear();
   in_barrier_.assign(info_.size, false);
   ++barrier_epoch_;
-  for (BarrierDone& waiter : waiters) waiter(absl::OkStatus());
+  for (Done& waiter : waiters) waiter(absl::OkStatus());
 }
 
-absl::Status EmbeddedHost::PutNodeAttr(int rank, std::string key, std::string value) {
+void EmbeddedHost::PutNodeAttr(int rank, std::string key, std::string value, Done done) {
   node_attrs_[key] = value;
   auto waiters = node_attr_waiters_.extract(key);
   if (!waiters.empty()) {
     for (GetDone& waiter : waiters.mapped()) waiter(value);
   }
-  return absl::OkStatus();
+  done(absl::OkStatus());
 }
 
 void EmbeddedHost::GetNodeAttr(int rank, std::string key, bool wait, GetDone done) {

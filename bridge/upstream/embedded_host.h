@@ -34,10 +34,10 @@ class EmbeddedHost : public session::JobHost {
 
   const session::JobInfo& info() const override { return info_; }
   absl::Status ClaimRank(int rank) override;
-  absl::Status Put(int rank, std::string key, std::string value) override;
+  void Put(int rank, std::string key, std::string value, Done done) override;
   void Get(int rank, std::string key, GetDone done) override;
-  void Barrier(int rank, BarrierDone done) override;
-  absl::Status PutNodeAttr(int rank, std::string key, std::string value) override;
+  void Barrier(int rank, Done done) override;
+  void PutNodeAttr(int rank, std::string key, std::string value, Done done) override;
   void GetNodeAttr(int rank, std::string key, bool wait, GetDone done) override;
   void Abort(int rank, int exit_code, std::string message) override;
   void Finalized(int rank) override;
@@ -59,7 +59,7 @@ class EmbeddedHost : public session::JobHost {
   std::vector<bool> claimed_;
   std::vector<bool> finalized_;
   std::vector<bool> in_barrier_;
-  std::vector<BarrierDone> barrier_waiters_;
+  std::vector<Done> barrier_waiters_;
   int barrier_epoch_ = 0;
 };
 
