@@ -1,6 +1,8 @@
 #include "common/event_loop.h"
 
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <utility>
@@ -10,7 +12,33 @@
 
 namespace pmi_shim {
 
-EventLoop::EventLoop() : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)) {}
+EventLoop::EventLoop()
+    : epoll_fd_(::epoll_create1(EPOLL_CLOEXEC)),
+      wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
+  if (ok() && wake_fd_.valid()) {
+    (void)Watch(wake_fd_.get(), EPOLLIN, [this](uint32_t) { RunPosted(); });
+  }
+}
+
+void EventLoop::Post(std::function<void()> task) {
+  {
+    absl::MutexLock lock(&posted_mutex_);
+    posted_.push_back(std::move(task));
+  }
+  const uint64_t one = 1;
+  (void)!::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void EventLoop::RunPosted() {
+  uint64_t count;
+  (void)!::read(wake_fd_.get(), &count, sizeof(count));
+  std::vector<std::function<void()>> tasks;
+  {
+    absl::MutexLock lock(&posted_mutex_);
+    tasks.swap(posted_);
+  }
+  for (auto& task : tasks) task();
+}
 
 absl::Status EventLoop::Watch(int fd, uint32_t events, FdHandler handler) {
   epoll_event event{};

@@ -12,6 +12,9 @@
 // Handlers may Watch/Unwatch any fd (their own included) and add or cancel
 // timers while running; an fd unwatched during a dispatch round gets no
 // further calls in that round.
+//
+// Other threads (libpmix calls back from its own progress thread) hand work
+// to the loop with Post(), the only thread-safe member.
 #ifndef PMI_SHIM_COMMON_EVENT_LOOP_H_
 #define PMI_SHIM_COMMON_EVENT_LOOP_H_
 
@@ -19,9 +22,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/unique_fd.h"
 
@@ -51,6 +56,9 @@ class EventLoop {
   TimerId AddTimer(absl::Duration delay, TimerHandler handler);
   void CancelTimer(TimerId id);
 
+  // Thread-safe: runs `task` on the loop's thread, soon, in posting order.
+  void Post(std::function<void()> task);
+
   // Dispatches events until Stop() is called. Fails only if epoll does.
   absl::Status Run();
   void Stop() { stopped_ = true; }
@@ -59,8 +67,12 @@ class EventLoop {
   // Milliseconds until the next timer is due (-1: none).
   int NextTimeoutMs() const;
   void RunDueTimers();
+  void RunPosted();
 
   UniqueFd epoll_fd_;
+  UniqueFd wake_fd_;  // eventfd that Post() signals
+  absl::Mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mutex_);
   absl::flat_hash_map<int, std::shared_ptr<FdHandler>> handlers_;
   // Keyed by (deadline, id) so timers with one deadline run in creation order.
   std::map<std::pair<absl::Time, TimerId>, TimerHandler> timers_;

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pmi_shim {
@@ -45,6 +46,20 @@ TEST(EventLoopTest, DeliversReadableFdAndStopsWatchingAfterUnwatch) {
   ASSERT_TRUE(loop.Run().ok());
   EXPECT_EQ(received, "hi");
   EXPECT_EQ(calls, 1);
+}
+
+TEST(EventLoopTest, PostFromAnotherThreadRunsOnTheLoopInOrder) {
+  EventLoop loop;
+  std::vector<int> seen;
+  std::thread poster([&] {
+    for (int i = 0; i < 100; ++i) loop.Post([&seen, i] { seen.push_back(i); });
+    loop.Post([&] { loop.Stop(); });
+  });
+  loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });  // never hang the suite
+  ASSERT_TRUE(loop.Run().ok());
+  poster.join();
+  ASSERT_EQ(seen.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);
 }
 
 TEST(EventLoopTest, WatchingAnInvalidFdIsAnError) {
