@@ -12,6 +12,8 @@ PKGS=(
   libpmix-dev                           # PMIx 4.2 client and server API
   mpich libmpich-dev                    # real PMI-1 clients and mpiexec.hydra
   libpmi2-0-dev                         # Slurm's PMI-2 client library
+  openmpi-bin libopenmpi-dev            # mpirun.openmpi (PMIx host) and Open MPI apps
+  slurmctld slurmd slurm-client         # a private single-node Slurm for tests
 )
 missing=()
 for p in "${PKGS[@]}"; do
