@@ -1,10 +1,7 @@
 #include "bridge/launch/launched_job.h"
 
 #include <signal.h>
-#include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -14,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "bridge/launch/rank_environment.h"
-#include "bridge/launch/spawn.h"
 #include "bridge/upstream/process_mapping.h"
 #include "common/log.h"
 #include "common/status_macros.h"
@@ -23,23 +19,6 @@ extern char** environ;
 
 namespace pmi_shim::launch {
 namespace {
-
-constexpr int kHandledSignals[] = {SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-
-// A rank's wait status as a shell would report it.
-int ExitStatusOf(int wait_status) {
-  if (WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
-  if (WIFSIGNALED(wait_status)) return 128 + WTERMSIG(wait_status);
-  return 1;
-}
-
-std::string DescribeExit(int wait_status) {
-  if (WIFSIGNALED(wait_status)) {
-    return absl::StrCat("was killed by signal ", WTERMSIG(wait_status), " (",
-                        ::strsignal(WTERMSIG(wait_status)), ")");
-  }
-  return absl::StrCat("exited with code ", ExitStatusOf(wait_status));
-}
 
 std::vector<std::string> InheritedEnvironment() {
   std::vector<std::string> env;
@@ -51,7 +30,14 @@ std::vector<std::string> InheritedEnvironment() {
 
 }  // namespace
 
-LaunchedJob::LaunchedJob(LaunchOptions options) : options_(std::move(options)) {
+LaunchedJob::LaunchedJob(LaunchOptions options)
+    : options_(std::move(options)),
+      children_(loop_, ChildProcesses::Events{
+                           [this] { server_->DrainAll(); },
+                           [this](int rank, int wait_status) { OnRankExit(rank, wait_status); },
+                           [this](int signal, int count) { OnInterrupt(signal, count); },
+                       }),
+      running_(options_.size, false) {
   session::JobInfo info;
   info.kvsname = absl::StrCat("pmi-shim-", ::getpid(), "-0");
   info.size = options_.size;
@@ -69,26 +55,9 @@ LaunchedJob::LaunchedJob(LaunchOptions options) : options_(std::move(options)) {
   server_options.protocols = options_.protocols;
   server_options.trace = options_.trace;
   server_ = std::make_unique<downstream::PmiServer>(loop_, *host_, server_options);
-  ranks_.resize(options_.size);
 }
 
-LaunchedJob::~LaunchedJob() {
-  server_.reset();
-  if (signal_fd_.valid()) ::sigprocmask(SIG_SETMASK, &saved_mask_, nullptr);
-}
-
-absl::Status LaunchedJob::BlockSignals() {
-  sigset_t handled;
-  sigemptyset(&handled);
-  for (int sig : kHandledSignals) sigaddset(&handled, sig);
-  if (::sigprocmask(SIG_BLOCK, &handled, &saved_mask_) != 0) {
-    return absl::ErrnoToStatus(errno, "sigprocmask");
-  }
-  signal_fd_.Reset(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!signal_fd_.valid()) return absl::ErrnoToStatus(errno, "signalfd");
-  ::signal(SIGPIPE, SIG_IGN);  // a client that vanished must not kill us
-  return loop_.Watch(signal_fd_.get(), EPOLLIN, [this](uint32_t) { OnSignals(); });
-}
+LaunchedJob::~LaunchedJob() = default;
 
 absl::Status LaunchedJob::StartRanks() {
   std::string port_address;
@@ -111,22 +80,21 @@ absl::Status LaunchedJob::StartRanks() {
     }
     SpawnRequest request{options_.command, BuildRankEnvironment(inherited, rendezvous),
                          rendezvous.fd};
-    absl::StatusOr<pid_t> pid = SpawnInOwnProcessGroup(request);
+    absl::StatusOr<pid_t> pid = children_.Spawn(rank, request);
     if (!pid.ok()) return pid.status();
-    ranks_[rank] = Rank{*pid, true};
-    rank_of_pid_[*pid] = rank;
+    running_[rank] = true;
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<int> LaunchedJob::Run() {
   if (options_.command.empty()) return absl::InvalidArgumentError("no command to launch");
-  RETURN_IF_ERROR(BlockSignals());
+  RETURN_IF_ERROR(children_.Start());
   started_ = absl::Now();
   absl::Status started = StartRanks();
   if (!started.ok()) {
     EndJob(127, "");
-    if (RunningRanks() == 0) return started;
+    if (children_.running() == 0) return started;
     log::Error(absl::StrCat(started.message(), "; stopping the ranks already started"));
   }
   if (options_.timeout > absl::ZeroDuration()) {
@@ -136,48 +104,24 @@ absl::StatusOr<int> LaunchedJob::Run() {
     });
   }
   if (options_.init_timeout > absl::ZeroDuration()) CheckSilentRanks();
-  if (RunningRanks() > 0) RETURN_IF_ERROR(loop_.Run());
+  if (children_.running() > 0) RETURN_IF_ERROR(loop_.Run());
   server_->Shutdown();
   if (!started.ok()) return started;
   return end_status_.value_or(first_failure_.value_or(0));
 }
 
-int LaunchedJob::RunningRanks() const {
-  int running = 0;
-  for (const Rank& rank : ranks_) running += rank.running ? 1 : 0;
-  return running;
-}
-
-void LaunchedJob::OnSignals() {
-  signalfd_siginfo info;
-  bool child_exited = false;
-  while (::read(signal_fd_.get(), &info, sizeof(info)) == sizeof(info)) {
-    if (info.ssi_signo == SIGCHLD) {
-      child_exited = true;
-      continue;
-    }
-    const int sig = static_cast<int>(info.ssi_signo);
-    if (++interrupts_ == 1) {
-      log::Warning(absl::StrCat("got ", ::strsignal(sig), "; ending the job (again to kill it now)"));
-      EndJob(128 + sig, "", sig);
-    } else {
-      SignalRanks(SIGKILL);
-    }
+void LaunchedJob::OnInterrupt(int signal, int count) {
+  if (count == 1) {
+    log::Warning(absl::StrCat("got ", ::strsignal(signal), "; ending the job (again to kill it now)"));
+    EndJob(128 + signal, "", signal);
+  } else {
+    children_.SignalAll(SIGKILL);
   }
-  if (!child_exited) return;
-  // Hear what exiting clients sent last (abort, finalize) before judging.
-  server_->DrainAll();
-  int wait_status;
-  pid_t pid;
-  while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
-    auto it = rank_of_pid_.find(pid);
-    if (it != rank_of_pid_.end()) OnRankExit(it->second, wait_status);
-  }
-  if (RunningRanks() == 0) loop_.Stop();
 }
 
 void LaunchedJob::OnRankExit(int rank, int wait_status) {
-  ranks_[rank].running = false;
+  running_[rank] = false;
+  if (children_.running() == 0) loop_.Stop();
   const int status = ExitStatusOf(wait_status);
   if (end_status_.has_value()) return;  // we are ending the job: expected
   if (status != 0 && !first_failure_.has_value()) first_failure_ = status;
@@ -204,7 +148,7 @@ void LaunchedJob::CheckSilentRanks() {
   const int waiting = host_->ranks_in_barrier();
   if (waiting > 0 && waited >= options_.init_timeout) {
     for (int rank = 0; rank < options_.size; ++rank) {
-      if (!ranks_[rank].running || server_->RankSpoke(rank)) continue;
+      if (!running_[rank] || server_->RankSpoke(rank)) continue;
       EndJob(1, absl::StrCat(
                     "rank ", rank, ": sent nothing for ", absl::FormatDuration(waited), " while ",
                     waiting, " ranks wait for it in a barrier; it may use another PMI (an Open "
@@ -219,14 +163,8 @@ void LaunchedJob::EndJob(int status, const std::string& message, int signal) {
   if (end_status_.has_value()) return;
   end_status_ = status;
   if (!message.empty()) log::Error(message);
-  SignalRanks(signal);
-  loop_.AddTimer(options_.kill_grace, [this] { SignalRanks(SIGKILL); });
-}
-
-void LaunchedJob::SignalRanks(int signal) {
-  for (const Rank& rank : ranks_) {
-    if (rank.running) ::kill(-rank.pid, signal);  // the rank's whole process group
-  }
+  children_.SignalAll(signal);
+  loop_.AddTimer(options_.kill_grace, [this] { children_.SignalAll(SIGKILL); });
 }
 
 }  // namespace pmi_shim::launch

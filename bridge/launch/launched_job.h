@@ -2,8 +2,8 @@
 //
 // Starts N ranks of a command, serves their PMI-1/PMI-2 clients from an
 // EmbeddedHost over PMI_FD socketpairs or a PMI_PORT listener, and watches
-// the processes. Everything happens on one EventLoop thread: client sockets,
-// a signalfd for SIGCHLD/SIGINT/SIGTERM/SIGHUP, and timers.
+// the processes (ChildProcesses). Everything happens on one EventLoop
+// thread: client sockets, signals and timers.
 //
 // How a job ends, and its exit status:
 //  - every rank exited: the first non-zero status in exit order (a rank
@@ -28,14 +28,13 @@
 #include <string>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bridge/downstream/pmi_server.h"
+#include "bridge/launch/child_processes.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/embedded_host.h"
 #include "common/event_loop.h"
-#include "common/unique_fd.h"
 
 namespace pmi_shim::launch {
 
@@ -60,35 +59,24 @@ class LaunchedJob {
   absl::StatusOr<int> Run();
 
  private:
-  struct Rank {
-    pid_t pid = -1;
-    bool running = false;
-  };
-
-  absl::Status BlockSignals();
   absl::Status StartRanks();
-  void OnSignals();
+  void OnInterrupt(int signal, int count);
   void OnRankExit(int rank, int wait_status);
   void CheckSilentRanks();
   // Ends the job early with `status`: logs `message` when not empty and
   // sends `signal` to every rank (SIGKILL follows after the grace period).
   // Only the first call counts.
   void EndJob(int status, const std::string& message, int signal = SIGTERM);
-  void SignalRanks(int signal);
-  int RunningRanks() const;
 
   LaunchOptions options_;
   EventLoop loop_;
   std::unique_ptr<upstream::EmbeddedHost> host_;
   std::unique_ptr<downstream::PmiServer> server_;
-  std::vector<Rank> ranks_;
-  absl::flat_hash_map<pid_t, int> rank_of_pid_;
-  UniqueFd signal_fd_;
-  sigset_t saved_mask_;
+  ChildProcesses children_;
+  std::vector<bool> running_;  // by rank
   absl::Time started_;
   std::optional<int> end_status_;     // set when the job is being ended early
   std::optional<int> first_failure_;  // first non-zero rank status before that
-  int interrupts_ = 0;
 };
 
 }  // namespace pmi_shim::launch
