@@ -22,23 +22,28 @@ if ((!quick)); then
   run_bazel_tests asan --config=asan
   run_bazel_tests ubsan --config=ubsan
   echo "=== fuzzing, ${fuzz_seconds}s per target"
-  if bazel build --config=fuzz //bridge/wire/fuzz:all; then
-    for target in pmi1_fuzz pmi2_fuzz frame_decoder_fuzz; do
-      corpus_seed="bridge/wire/fuzz/corpus/${target%_fuzz}"
-      [[ -d "$corpus_seed" ]] || corpus_seed="bridge/wire/fuzz/corpus/frames"
-      work="$results/corpus-$target" && mkdir -p "$work"
-      if "bazel-bin/bridge/wire/fuzz/$target" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-          "$work" "$corpus_seed" > "$results/$target.log" 2>&1; then
-        echo "passed $target" >> "$results/extra.txt"
-        grep -E 'stat::number_of_executed_units' "$results/$target.log" | sed "s/^/$target: /"
+  # clang builds in an output base of its own, so the gcc build above is not
+  # reconfigured (and rebuilt) by the switch of compiler.
+  fuzz_bazel=(bazel --output_base="${HOME}/.cache/pmi-shim-fuzz-output-base")
+  if "${fuzz_bazel[@]}" build --config=fuzz //bridge/wire/fuzz:all; then
+    bin=$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin 2>/dev/null)
+    for target in pmi1:pmi1 pmi2:pmi2 frame_decoder:frames; do
+      seeds="bridge/wire/fuzz/corpus/${target#*:}" target=${target%:*}
+      work="$PWD/$results/fuzz-$target" && mkdir -p "$work/corpus"
+      if "$bin/bridge/wire/fuzz/${target}_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+          -artifact_prefix="$work/" "$work/corpus" "$seeds" \
+          > "$work/log" 2>&1; then
+        echo "passed ${target}_fuzz" >> "$results/extra.txt"
+        grep -E 'stat::number_of_executed_units' "$work/log" | sed "s/^/${target}_fuzz: /"
       else
-        echo "failed $target" >> "$results/extra.txt"
-        tail -30 "$results/$target.log"
+        echo "failed ${target}_fuzz" >> "$results/extra.txt"
+        tail -30 "$work/log"
       fi
     done
   else
     echo "failed fuzz-build" >> "$results/extra.txt"
   fi
+  "${fuzz_bazel[@]}" shutdown >/dev/null 2>&1
 fi
 python3 tools/bazel_test_summary.py --extra "$results/extra.txt" "$results"/bep-*.json
 rc=$?

@@ -98,8 +98,12 @@ class PmiServer::Connection {
     while (!closed_) {
       absl::StatusOr<std::optional<wire::Frame>> frame = decoder_.Next();
       if (!frame.ok()) {
-        Fail(absl::StrCat(session_->Who(), ": malformed or too long PMI message (",
-                          frame.status().message(), "); is the client speaking PMI-1/PMI-2?"));
+        const bool too_long = absl::IsResourceExhausted(frame.status());
+        Fail(absl::StrCat(session_->Who(),
+                          too_long ? ": PMI message too long (" : ": malformed PMI stream (",
+                          frame.status().message(),
+                          too_long ? "); PMI values are limited to 1024 bytes"
+                                   : "); is the client speaking PMI-1/PMI-2?"));
         return;
       }
       if (!frame->has_value()) return;

@@ -27,9 +27,15 @@ bool CouldBecomeLineStart(absl::string_view rest) {
          (rest.size() < kBlockStart.size() && absl::StartsWith(kBlockStart, rest));
 }
 
+// ResourceExhausted tells "too long" apart from "malformed" for the caller.
 absl::Status TooLong(absl::string_view what, size_t limit) {
-  return absl::InvalidArgumentError(
+  return absl::ResourceExhaustedError(
       absl::StrCat(what, " is longer than the ", limit, "-byte frame limit"));
+}
+
+absl::Status NeitherFraming(absl::string_view start) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "frame starts with ", internal::Quote(start), ", which is neither cmd=/mcmd= nor a PMI-2 length field"));
 }
 
 }  // namespace
@@ -65,15 +71,8 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Decode() {
       pending_.kind = Kind::kRecord;
     }
   }
-  switch (pending_.kind) {
-    case Kind::kLine:
-      return DecodeLine(rest);
-    case Kind::kSpawnBlock:
-      return DecodeSpawnBlock(rest);
-    case Kind::kRecord:
-    case Kind::kUndecided:
-      break;
-  }
+  if (pending_.kind == Kind::kLine) return DecodeLine(rest);
+  if (pending_.kind == Kind::kSpawnBlock) return DecodeSpawnBlock(rest);
   return DecodeRecord(rest);
 }
 
@@ -149,24 +148,20 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::DecodeRecord(absl::string_vie
     // Fail early on bytes that can never form a length field (a peer that
     // sends, say, " cmd=init\n" would otherwise wait here forever).
     for (char c : rest) {
-      if (c != ' ' && !absl::ascii_isdigit(static_cast<unsigned char>(c))) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "frame starts with ", internal::Quote(rest),
-            ", which is neither cmd=/mcmd= nor a PMI-2 length field"));
-      }
+      if (c != ' ' && !absl::ascii_isdigit(static_cast<unsigned char>(c))) return NeitherFraming(rest);
     }
     return std::nullopt;
   }
   absl::StatusOr<size_t> length = ParsePmi2Length(rest.substr(0, kPmi2LengthFieldSize));
-  if (!length.ok()) return length.status();
+  if (!length.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        length.status().message(), "; the frame is neither cmd=/mcmd= nor a PMI-2 record"));
+  }
   if (*length > limits_.max_frame_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat("PMI-2 record length ", *length,
-                                                   " exceeds the ", limits_.max_frame_bytes,
-                                                   "-byte frame limit"));
+    return TooLong(absl::StrCat("PMI-2 record of ", *length, " bytes"), limits_.max_frame_bytes);
   }
   if (rest.size() - kPmi2LengthFieldSize < *length) return std::nullopt;
-  return Take(Framing::kPmi2Record, kPmi2LengthFieldSize, *length,
-              kPmi2LengthFieldSize + *length);
+  return Take(Framing::kPmi2Record, kPmi2LengthFieldSize, *length, kPmi2LengthFieldSize + *length);
 }
 
 Frame FrameDecoder::Take(Framing framing, size_t payload_offset, size_t payload_size,

@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "bridge/wire/message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "bridge/wire/message.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -85,8 +85,7 @@ constexpr absl::string_view kSpawnTwoSegments =
 const std::string& MixedStream() {
   static const std::string* s = new std::string(absl::StrCat(
       "cmd=init pmi_version=2 pmi_subversion=0\n", "38    cmd=fullinit;pmirank=1;threaded=FALSE;",
-      "    14cmd=job-getid;", "000013cmd=finalize;", kSpawnTwoSegments,
-      "cmd=barrier_in\r\n"));
+      "    14cmd=job-getid;", "000013cmd=finalize;", kSpawnTwoSegments, "cmd=barrier_in\r\n"));
   return *s;
 }
 
@@ -122,11 +121,12 @@ TEST(FrameDecoderTest, PartialLengthFieldWaits) {
 }
 
 TEST(FrameDecoderTest, Pmi2RecordsAllPaddings) {
-  Decoded d = DecodeAll("    26cmd=kvs-put-response;rc=0;28    cmd=kvs-fence-response;rc=0;"
-                        "000013cmd=finalize;");
+  Decoded d = DecodeAll(
+      "    26cmd=kvs-put-response;rc=0;28    cmd=kvs-fence-response;rc=0;"
+      "000013cmd=finalize;");
   ASSERT_TRUE(d.status.ok()) << d.status;
-  EXPECT_THAT(Payloads(d), ElementsAre("cmd=kvs-put-response;rc=0;",
-                                       "cmd=kvs-fence-response;rc=0;", "cmd=finalize;"));
+  EXPECT_THAT(Payloads(d), ElementsAre("cmd=kvs-put-response;rc=0;", "cmd=kvs-fence-response;rc=0;",
+                                       "cmd=finalize;"));
   for (const Frame& f : d.frames) EXPECT_EQ(f.framing, Framing::kPmi2Record);
 }
 
@@ -212,10 +212,10 @@ TEST(FrameDecoderTest, Mpich3SpawnFieldOrderAndSeparateWrites) {
 }
 
 TEST(FrameDecoderTest, SpawnSegmentWithoutUsableCountsOrPastTotalEndsBlock) {
-  for (absl::string_view block : {"mcmd=spawn\nnprocs=1\nendcmd\n",
-                                  "mcmd=spawn\ntotspawns=two\nspawnssofar=1\nendcmd\n",
-                                  "mcmd=spawn\ntotspawns=2\nendcmd\n",
-                                  "mcmd=spawn\r\ntotspawns=3\r\nspawnssofar=5\r\nendcmd\r\n"}) {
+  for (absl::string_view block :
+       {"mcmd=spawn\nnprocs=1\nendcmd\n", "mcmd=spawn\ntotspawns=two\nspawnssofar=1\nendcmd\n",
+        "mcmd=spawn\ntotspawns=2\nendcmd\n",
+        "mcmd=spawn\r\ntotspawns=3\r\nspawnssofar=5\r\nendcmd\r\n"}) {
     Decoded d = DecodeAll(absl::StrCat(block, "cmd=x\n"));
     ASSERT_TRUE(d.status.ok()) << d.status;
     ASSERT_EQ(d.frames.size(), 2u) << block;
@@ -231,14 +231,15 @@ TEST(FrameDecoderTest, LineLimit) {
   EXPECT_THAT(too_long.status.message(), HasSubstr("PMI-1 line is longer than the 16-byte"));
   // No '\n' within the limit fails before the line is complete.
   Decoded no_newline = DecodeChunks(OneByteChunks("cmd=1234567890123"), limits);
-  EXPECT_EQ(no_newline.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(no_newline.status.code(), absl::StatusCode::kResourceExhausted);
   Decoded waiting = DecodeAll("cmd=123456789012", limits);
   EXPECT_TRUE(waiting.status.ok());
 }
 
 TEST(FrameDecoderTest, Pmi2LengthLimit) {
   Decoded d = DecodeAll("    17", FrameLimits{16});
-  EXPECT_EQ(d.status.message(), "PMI-2 record length 17 exceeds the 16-byte frame limit");
+  EXPECT_EQ(d.status.message(), "PMI-2 record of 17 bytes is longer than the 16-byte frame limit");
+  EXPECT_EQ(d.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(DecodeAll("    16cmd=a;b=0123456;", FrameLimits{16}).status.ok());
   EXPECT_THAT(DecodeAll("999999").status.message(), HasSubstr("65536-byte frame limit"));
 }
@@ -249,7 +250,7 @@ TEST(FrameDecoderTest, SpawnBlockLimit) {
   Decoded whole = DecodeAll(block, FrameLimits{26});
   EXPECT_THAT(whole.status.message(), HasSubstr("mcmd= block is longer than the 26-byte"));
   Decoded bytewise = DecodeChunks(OneByteChunks(block), FrameLimits{26});
-  EXPECT_EQ(bytewise.status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bytewise.status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(bytewise.frames.empty());
 }
 
@@ -287,7 +288,8 @@ TEST(FrameDecoderTest, LongLineFedByteByByteStaysLinear) {
 
 TEST(FrameDecoderTest, ManySmallFramesInOneFeed) {
   std::string stream;
-  for (int i = 0; i < 20000; ++i) absl::StrAppend(&stream, "cmd=barrier_in\n", "    14cmd=kvs-fence;");
+  for (int i = 0; i < 20000; ++i)
+    absl::StrAppend(&stream, "cmd=barrier_in\n", "    14cmd=kvs-fence;");
   Decoded d = DecodeAll(stream);
   ASSERT_TRUE(d.status.ok());
   EXPECT_EQ(d.frames.size(), 40000u);

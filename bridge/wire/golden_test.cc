@@ -77,8 +77,7 @@ Capture DecodeCapture(absl::string_view name) {
   Capture capture;
   absl::StatusOr<std::string> text = golden::ReadCapture(name);
   EXPECT_TRUE(text.ok()) << text.status();
-  absl::StatusOr<std::vector<golden::WireRecord>> records =
-      golden::ParseCapture(text.value_or(""));
+  absl::StatusOr<std::vector<golden::WireRecord>> records = golden::ParseCapture(text.value_or(""));
   EXPECT_TRUE(records.ok()) << name << ": " << records.status();
   if (!records.ok()) return capture;
   std::map<StreamKey, FrameDecoder> decoders;
@@ -227,9 +226,8 @@ TEST(GoldenTest, SlurmLibpmi2AgainstThirdPartyServer) {
   EXPECT_EQ(c.restored_length_fields, 14u);  // 7 PMI-2 requests per rank
   for (int rank = 0; rank < 2; ++rank) {
     const auto& from = c.Stream(rank, Direction::kClientToServer);
-    EXPECT_THAT(Commands(from),
-                ElementsAre("init", "fullinit", "job-getid", "kvs-put", "kvs-fence", "kvs-get",
-                            "info-getjobattr", "finalize"));
+    EXPECT_THAT(Commands(from), ElementsAre("init", "fullinit", "job-getid", "kvs-put", "kvs-fence",
+                                            "kvs-get", "info-getjobattr", "finalize"));
     EXPECT_EQ(from[0].frame.framing, Framing::kPmi1Line);
     EXPECT_EQ(from[1].frame.framing, Framing::kPmi2Record);
     Message fullinit = from[1].message;
@@ -283,8 +281,9 @@ TEST(GoldenTest, MpichUnderSlurmPmi2Plugin) {
     EXPECT_EQ(c.frames, 26u) << name;
     const auto& to = c.Only(Direction::kServerToClient);
     // Slurm's dialect: rc first, appnum -1, kvsname job.step, barrier_out rc=0.
-    EXPECT_THAT(First(to, "response_to_init").fields,
-                ElementsAre(Pair("rc", "0"), Pair("pmi_version", "1"), Pair("pmi_subversion", "1")));
+    EXPECT_THAT(
+        First(to, "response_to_init").fields,
+        ElementsAre(Pair("rc", "0"), Pair("pmi_version", "1"), Pair("pmi_subversion", "1")));
     EXPECT_EQ(First(to, "appnum").FindInt("appnum"), -1);
     EXPECT_EQ(First(to, "my_kvsname").Find("kvsname"), "2.0");
     EXPECT_THAT(First(to, "barrier_out").fields, ElementsAre(Pair("rc", "0")));
@@ -298,8 +297,9 @@ TEST(GoldenTest, SlurmLibpmi2UnderSlurmPmi2Plugin) {
   const auto& to = c.Only(Direction::kServerToClient);
   EXPECT_EQ(from.size(), 8u);
   EXPECT_EQ(to.size(), 8u);
-  EXPECT_THAT(First(from, "fullinit").fields,
-              ElementsAre(Pair("pmijobid", "1.0"), Pair("pmirank", "0"), Pair("threaded", "FALSE")));
+  EXPECT_THAT(
+      First(from, "fullinit").fields,
+      ElementsAre(Pair("pmijobid", "1.0"), Pair("pmirank", "0"), Pair("threaded", "FALSE")));
   Message reply = First(to, "fullinit-response");
   EXPECT_EQ(to[1].frame.payload.size(), 114u);
   EXPECT_THAT(reply.fields.front(), Pair("rc", "0"));

@@ -88,7 +88,11 @@ TEST(MessageTest, DebugStringIsOneLine) {
 
 TEST(MessageTest, DebugStringEscapesControlAndNonAsciiBytes) {
   Message m("abort");
-  m.Add("message", "line1\nline2").Add("kvsname", "\xc6\x92" "xyz").Add("plain", "a b");
+  m.Add("message", "line1\nline2")
+      .Add("kvsname",
+           "\xc6\x92"
+           "xyz")
+      .Add("plain", "a b");
   const std::string s = m.DebugString();
   EXPECT_EQ(s.find('\n'), std::string::npos);
   EXPECT_EQ(s, "cmd=abort message=line1\\nline2 kvsname=\\xc6\\x92xyz plain=a b");

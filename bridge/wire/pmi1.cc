@@ -15,13 +15,11 @@ namespace {
 
 using internal::Quote;
 
-// Drops one trailing "\n" and then one "\r": MPICH and Hydra end lines with a
-// bare LF, but a hand-written test client or a telnet session sends CRLF.
-absl::string_view StripLineEnd(absl::string_view line) {
-  absl::ConsumeSuffix(&line, "\n");
-  absl::ConsumeSuffix(&line, "\r");
-  return line;
-}
+// Token separators. MPICH and Hydra end lines with a bare LF, but a
+// hand-written test client or a telnet session sends CRLF; counting '\r' as a
+// blank accepts that, and keeps '\r' out of parsed values, so a formatted
+// line can never end in a "\r\n" that would read back differently.
+constexpr absl::string_view kBlanks = " \t\r";
 
 absl::Status CheckNoNul(absl::string_view text, absl::string_view what) {
   // No peer sends NUL; C parsers (Flux, Slurm, MPICH) would silently cut the
@@ -44,8 +42,8 @@ absl::Status AddLineToken(absl::string_view token, Message& message, bool& have_
     // `message=` text with spaces in abort; rejoining the fragments recovers
     // the value (runs of blanks become one space).
     if (previous != Previous::kField) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PMI-1 token ", Quote(token), " has no '=' and follows no key=value field"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("PMI-1 token ", Quote(token), " has no '=' and follows no key=value field"));
     }
     absl::StrAppend(&message.fields.back().second, " ", token);
     return absl::OkStatus();
@@ -127,7 +125,8 @@ absl::Status AddSpawnLine(absl::string_view line, Message& message, bool& in_seg
 }  // namespace
 
 absl::StatusOr<Message> ParsePmi1Line(absl::string_view line) {
-  const absl::string_view body = StripLineEnd(line);
+  absl::string_view body = line;
+  absl::ConsumeSuffix(&body, "\n");
   if (absl::Status s = CheckNoNul(body, "PMI-1 line"); !s.ok()) return s;
   if (body.find('\n') != absl::string_view::npos) {
     return absl::InvalidArgumentError("PMI-1 line contains a newline before its end");
@@ -136,7 +135,8 @@ absl::StatusOr<Message> ParsePmi1Line(absl::string_view line) {
   bool have_command = false;
   Previous previous = Previous::kNothing;
   bool empty = true;
-  for (absl::string_view token : absl::StrSplit(body, absl::ByAnyChar(" \t"), absl::SkipEmpty())) {
+  for (absl::string_view token :
+       absl::StrSplit(body, absl::ByAnyChar(kBlanks), absl::SkipEmpty())) {
     empty = false;
     if (absl::Status s = AddLineToken(token, message, have_command, previous); !s.ok()) return s;
   }

@@ -5,7 +5,8 @@
 // how lines are cut out of a byte stream).
 //
 // Parsing is lenient because real peers disagree (reference/protocols.md §8):
-//  - tokens in any order, runs of spaces/tabs, a trailing "\r" are accepted;
+//  - tokens in any order and runs of blanks (space, tab, and '\r', so CRLF
+//    line ends) are accepted; values therefore never hold a '\r';
 //  - `cmd=` may appear anywhere in the line;
 //  - a fragment without '=' continues the previous field's value with one
 //    space (Flux-style recovery of `message=some text` or a value with spaces);

@@ -52,12 +52,19 @@ TEST(ParsePmi1LineTest, CrLfLineEnd) {
   EXPECT_EQ(MustParse("cmd=barrier_out\r").command, "barrier_out");
 }
 
+TEST(ParsePmi1LineTest, CarriageReturnIsABlankAnywhere) {
+  Message m = MustParse("cmd=abort\rexitcode=1 message=a\rb\r\r\n");
+  EXPECT_THAT(m.fields, ElementsAre(Pair("exitcode", "1"), Pair("message", "a b")));
+  EXPECT_THAT(Rejection("cmd=\r\r"), HasSubstr("empty cmd="));
+  EXPECT_THAT(Rejection("\r\r\n"), HasSubstr("empty PMI-1 line"));
+}
+
 TEST(ParsePmi1LineTest, TokensInAnyOrderWithCmdNotFirst) {
   // Hydra 3.x writes rc last; some writers put cmd= after other keys.
   Message m = MustParse("rc=0 pmi_version=1 cmd=response_to_init pmi_subversion=1\n");
   EXPECT_EQ(m.command, "response_to_init");
-  EXPECT_THAT(m.fields, ElementsAre(Pair("rc", "0"), Pair("pmi_version", "1"),
-                                    Pair("pmi_subversion", "1")));
+  EXPECT_THAT(m.fields,
+              ElementsAre(Pair("rc", "0"), Pair("pmi_version", "1"), Pair("pmi_subversion", "1")));
 }
 
 TEST(ParsePmi1LineTest, RunsOfSpacesAndTabs) {
@@ -110,8 +117,12 @@ TEST(ParsePmi1LineTest, EmptyValues) {
 }
 
 TEST(ParsePmi1LineTest, NonAsciiKvsnameIsOpaqueBytes) {
-  Message m = MustParse("cmd=my_kvsname rc=0 kvsname=\xc6\x92" "abc\n");
-  EXPECT_EQ(*m.Find("kvsname"), "\xc6\x92" "abc");
+  Message m = MustParse(
+      "cmd=my_kvsname rc=0 kvsname=\xc6\x92"
+      "abc\n");
+  EXPECT_EQ(*m.Find("kvsname"),
+            "\xc6\x92"
+            "abc");
 }
 
 TEST(ParsePmi1LineTest, RejectsNul) {

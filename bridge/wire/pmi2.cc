@@ -6,6 +6,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_format.h"
 #include "bridge/wire/text_util.h"
 
@@ -38,8 +39,7 @@ std::string NextToken(absl::string_view& rest) {
 absl::Status AddPayloadToken(absl::string_view token, Message& message, bool& have_command) {
   const size_t eq = token.find('=');
   if (eq == absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PMI-2 token ", Quote(token), " has no '='"));
+    return absl::InvalidArgumentError(absl::StrCat("PMI-2 token ", Quote(token), " has no '='"));
   }
   const absl::string_view key = token.substr(0, eq);
   const absl::string_view value = token.substr(eq + 1);
@@ -62,8 +62,8 @@ absl::Status AddPayloadToken(absl::string_view token, Message& message, bool& ha
 
 absl::StatusOr<size_t> ParsePmi2Length(absl::string_view field) {
   if (field.size() != kPmi2LengthFieldSize) {
-    return absl::InvalidArgumentError(absl::StrCat("PMI-2 length field ", Quote(field), " is ",
-                                                   field.size(), " bytes, not 6"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("PMI-2 length field ", Quote(field), " is ", field.size(), " bytes, not 6"));
   }
   // Everybody reads this field with atoi(), so new MPICH's "%6u", Slurm's
   // "%-6d" and zero padding all occur; embedded blanks or signs do not.
@@ -106,7 +106,9 @@ absl::StatusOr<Message> ParsePmi2Payload(absl::string_view payload) {
 
 std::string FormatPmi2(const Message& message) {
   std::string payload = absl::StrCat("cmd=", message.command, ";");
-  for (const auto& [key, value] : message.fields) absl::StrAppend(&payload, key, "=", value, ";");
+  for (const auto& [key, value] : message.fields) {
+    absl::StrAppend(&payload, key, "=", absl::StrReplaceAll(value, {{";", ";;"}}), ";");
+  }
   // Right-aligned like current MPICH and Hydra; every reader uses atoi().
   return absl::StrCat(absl::StrFormat("%6zu", payload.size()), payload);
 }

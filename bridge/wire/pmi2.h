@@ -14,9 +14,11 @@
 // without '=', a NUL byte.
 //
 // Formatting writes the length right-aligned ("%6zu", what current MPICH and
-// Hydra emit), `cmd=NAME;`, then `key=value;` per field in order. Values are
-// written as they are: ';' is not escaped because the Slurm server and new
-// MPICH never unescape; callers must not put ';' in keys or values.
+// Hydra emit), `cmd=NAME;`, then `key=value;` per field in order. A ';'
+// inside a value is written as ";;": only MPICH-3-style clients (Slurm's
+// libpmi2 among them) ever put one in a value, escaped that way, and they
+// undo the doubling when they read it back, so a value comes back to them
+// as they stored it. Keys must not contain ';' or '='.
 #ifndef PMI_SHIM_BRIDGE_WIRE_PMI2_H_
 #define PMI_SHIM_BRIDGE_WIRE_PMI2_H_
 

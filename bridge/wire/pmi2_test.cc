@@ -133,8 +133,7 @@ TEST(FormatPmi2Test, LengthCountsThePayloadOnly) {
   EXPECT_EQ(record,
             "   113cmd=fullinit-response;pmi-version=2;pmi-subversion=0;rank=0;size=2;"
             "appnum=0;debugged=FALSE;pmiverbose=FALSE;rc=0;");
-  ASSERT_EQ(ParsePmi2Length(absl::string_view(record).substr(0, 6)).value_or(0),
-            record.size() - 6);
+  ASSERT_EQ(ParsePmi2Length(absl::string_view(record).substr(0, 6)).value_or(0), record.size() - 6);
 }
 
 TEST(FormatPmi2Test, LongPayloadStillFillsSixBytes) {
@@ -152,6 +151,16 @@ TEST(FormatPmi2Test, RoundTrip) {
   absl::StatusOr<Message> back = ParsePmi2Payload(absl::string_view(record).substr(6));
   ASSERT_TRUE(back.ok()) << back.status();
   EXPECT_EQ(*back, m);
+}
+
+TEST(Pmi2FormatTest, SemicolonInAValueIsDoubledAndReadsBack) {
+  Message reply("kvs-get-response");
+  reply.Add("rc", 0).Add("value", "a;b;;c");
+  const std::string record = FormatPmi2(reply);
+  EXPECT_EQ(record.substr(6), "cmd=kvs-get-response;rc=0;value=a;;b;;;;c;");
+  absl::StatusOr<Message> back = ParsePmi2Payload(record.substr(6));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, reply);
 }
 
 }  // namespace

@@ -167,6 +167,37 @@ SplitStraceLine(absl::string_view line) {
   return std::make_tuple(*pid, syscall, line);
 }
 
+// The bytes a read or write moved, from its buffer argument on
+// (`"...", 44) = 44`); nullopt when the call moved none.
+absl::StatusOr<std::optional<std::string>> StraceBytes(absl::string_view syscall,
+                                                       absl::string_view rest) {
+  if (!absl::StartsWith(rest, "\"")) {
+    // strace shows a pointer, not a string, for a buffer a failed call left
+    // untouched.
+    const size_t comma = rest.find(", ");
+    if (comma == absl::string_view::npos) return absl::InvalidArgumentError("expected a string");
+    absl::StatusOr<int> result = StraceResult(rest.substr(comma));
+    if (!result.ok()) return result.status();
+    if (*result > 0) return absl::InvalidArgumentError("bytes moved but no string shown");
+    return std::nullopt;
+  }
+  absl::StatusOr<absl::string_view> escaped = TakeQuoted(rest);
+  if (!escaped.ok()) return escaped.status();
+  absl::StatusOr<int> result = StraceResult(rest);
+  if (!result.ok()) return result.status();
+  if (*result <= 0) return std::nullopt;  // failed or EOF: nothing travelled
+  std::string bytes, error;
+  if (!absl::CUnescape(*escaped, &bytes, &error)) return absl::InvalidArgumentError(error);
+  // A read shows exactly what arrived; a short write sent only a prefix.
+  const auto moved = static_cast<size_t>(*result);
+  if (bytes.size() < moved || (syscall == "read" && bytes.size() != moved)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("string holds ", bytes.size(), " bytes but the syscall returned ", moved));
+  }
+  bytes.resize(moved);
+  return bytes;
+}
+
 // One strace line; nullopt when it carries no bytes.
 absl::StatusOr<std::optional<WireRecord>> ParseStraceLine(absl::string_view line, int line_no) {
   auto split = SplitStraceLine(line);
@@ -184,31 +215,10 @@ absl::StatusOr<std::optional<WireRecord>> ParseStraceLine(absl::string_view line
   } else {
     return LineError(line_no, absl::StrCat("unexpected syscall ", syscall));
   }
-  if (!absl::StartsWith(rest, "\"")) {
-    // strace shows a pointer, not a string, for a buffer a failed call left
-    // untouched.
-    const size_t comma = rest.find(", ");
-    absl::StatusOr<int> result = comma == absl::string_view::npos
-                                     ? absl::InvalidArgumentError("expected a string")
-                                     : StraceResult(rest.substr(comma));
-    if (!result.ok()) return LineError(line_no, result.status().message());
-    if (*result > 0) return LineError(line_no, "bytes moved but no string shown");
-    return std::nullopt;
-  }
-  absl::StatusOr<absl::string_view> escaped = TakeQuoted(rest);
-  if (!escaped.ok()) return LineError(line_no, escaped.status().message());
-  absl::StatusOr<int> result = StraceResult(rest);
-  if (!result.ok()) return LineError(line_no, result.status().message());
-  if (*result <= 0) return std::nullopt;  // failed or EOF: nothing travelled
-  std::string error;
-  if (!absl::CUnescape(*escaped, &record.bytes, &error)) return LineError(line_no, error);
-  // A read shows exactly what arrived; a short write sent only a prefix.
-  const auto moved = static_cast<size_t>(*result);
-  if (record.bytes.size() < moved || (syscall == "read" && record.bytes.size() != moved)) {
-    return LineError(line_no, absl::StrCat("string holds ", record.bytes.size(),
-                                           " bytes but the syscall returned ", moved));
-  }
-  record.bytes.resize(moved);
+  absl::StatusOr<std::optional<std::string>> bytes = StraceBytes(syscall, rest);
+  if (!bytes.ok()) return LineError(line_no, bytes.status().message());
+  if (!bytes->has_value()) return std::nullopt;
+  record.bytes = **std::move(bytes);
   return record;
 }
 
@@ -226,10 +236,10 @@ void RestoreLengthFields(std::vector<WireRecord>& records) {
     }
     if (!IsBarePmi2Payload(record.bytes)) continue;
     const size_t n = record.bytes.size();
-    record.bytes = absl::StrCat(record.direction == Direction::kClientToServer
-                                    ? absl::StrFormat("%-6zu", n)
-                                    : absl::StrFormat("%6zu", n),
-                                record.bytes);
+    record.bytes =
+        absl::StrCat(record.direction == Direction::kClientToServer ? absl::StrFormat("%-6zu", n)
+                                                                    : absl::StrFormat("%6zu", n),
+                     record.bytes);
     record.length_field_restored = true;
   }
 }
@@ -242,9 +252,9 @@ absl::Status AddLine(CaptureFormat format, absl::string_view line, int line_no,
     records.push_back(*std::move(record));
     return absl::OkStatus();
   }
-  absl::StatusOr<std::optional<WireRecord>> record =
-      format == CaptureFormat::kStrace ? ParseStraceLine(line, line_no)
-                                       : ParseServerLogLine(line, line_no);
+  absl::StatusOr<std::optional<WireRecord>> record = format == CaptureFormat::kStrace
+                                                         ? ParseStraceLine(line, line_no)
+                                                         : ParseServerLogLine(line, line_no);
   if (!record.ok()) return record.status();
   if (record->has_value()) {
     records.push_back(**std::move(record));
@@ -297,8 +307,7 @@ std::string CapturePath(absl::string_view name) {
   const char* srcdir = std::getenv("TEST_SRCDIR");
   const char* workspace = std::getenv("TEST_WORKSPACE");
   return absl::StrCat(srcdir != nullptr ? srcdir : ".", "/",
-                      workspace != nullptr ? workspace : "pmi_shim", "/test/testdata/wire/",
-                      name);
+                      workspace != nullptr ? workspace : "pmi_shim", "/test/testdata/wire/", name);
 }
 
 absl::StatusOr<std::string> ReadCapture(absl::string_view name) {

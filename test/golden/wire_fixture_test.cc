@@ -84,8 +84,8 @@ TEST(WireFixtureTest, StraceSplitSyscallsAndSeparateLengthReads) {
 }
 
 TEST(WireFixtureTest, StraceBarePayloadRegainsRightAlignedLength) {
-  std::vector<WireRecord> r = MustParse(
-      "3727  <... read resumed>\"cmd=kvs-put-response;rc=0;\", 26) = 26\n");
+  std::vector<WireRecord> r =
+      MustParse("3727  <... read resumed>\"cmd=kvs-put-response;rc=0;\", 26) = 26\n");
   ASSERT_THAT(r, SizeIs(1));
   EXPECT_EQ(r[0].bytes, "    26cmd=kvs-put-response;rc=0;");
   EXPECT_TRUE(r[0].length_field_restored);

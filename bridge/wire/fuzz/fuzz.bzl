@@ -22,11 +22,18 @@ def wire_fuzz_target(name, deps, corpus):
         }),
         deps = [":" + name + "_lib"],
     )
+    # libFuzzer's runtime brings its own main, which replays a directory and
+    # stops with -runs=0; replay_main ignores that flag, libFuzzer (with a
+    # warning) the -min_inputs one.
     native.cc_test(
         name = name + "_corpus_test",
         size = "small",
-        srcs = ["replay_main.cc"],
+        srcs = select({
+            ":libfuzzer": [],
+            "//conditions:default": ["replay_main.cc"],
+        }),
         args = [
+            "-runs=0",
             "-min_inputs=%d" % max(1, len(seeds)),
             native.package_name() + "/" + corpus,
         ],

@@ -20,7 +20,7 @@ using pmi_shim::wire::Message;
 using pmi_shim::wire::ParsePmi1Line;
 using pmi_shim::wire::ParsePmi1Spawn;
 
-bool HasBlank(absl::string_view s) { return s.find_first_of(" \t\r") != absl::string_view::npos; }
+bool HasBlank(absl::string_view s) { return s.find_first_of(" \t") != absl::string_view::npos; }
 
 // Format/Parse is the identity when no blank can split a value and every
 // `value` field is already where FormatPmi1 puts it: at the end.
@@ -44,11 +44,11 @@ void CheckLine(absl::string_view input) {
     FUZZ_CHECK(m.status().code() == absl::StatusCode::kInvalidArgument);
     return;
   }
-  FUZZ_CHECK(!m->command.empty());
+  FUZZ_CHECK(!m->command.empty() && m->command.find_first_of(" \t\r\n") == std::string::npos);
   for (const auto& [key, value] : m->fields) {
     FUZZ_CHECK(!key.empty() && key != "cmd");
-    FUZZ_CHECK(key.find_first_of("= \t\n") == std::string::npos);
-    FUZZ_CHECK(value.find('\n') == std::string::npos);
+    FUZZ_CHECK(key.find_first_of("= \t\r\n") == std::string::npos);
+    FUZZ_CHECK(value.find_first_of("\r\n") == std::string::npos);
   }
   FUZZ_CHECK(m->DebugString().find('\n') == std::string::npos);
   const std::string line = FormatPmi1(*m);

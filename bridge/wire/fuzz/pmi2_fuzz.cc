@@ -53,8 +53,9 @@ void CheckPayload(absl::string_view payload) {
   const std::string record = FormatPmi2(*m);
   FUZZ_CHECK(record.size() > kPmi2LengthFieldSize);
   const absl::string_view body = absl::string_view(record).substr(kPmi2LengthFieldSize);
-  FUZZ_CHECK(ParsePmi2Length(absl::string_view(record).substr(0, kPmi2LengthFieldSize))
-                 .value_or(0) == body.size());
+  FUZZ_CHECK(
+      ParsePmi2Length(absl::string_view(record).substr(0, kPmi2LengthFieldSize)).value_or(0) ==
+      body.size());
   // ';' is written unescaped (no server unescapes), so only ';'-free
   // messages can come back intact.
   if (escaped) return;
