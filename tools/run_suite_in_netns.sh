@@ -13,7 +13,7 @@ rm -rf "$results" && mkdir -p "$results"
 
 run_bazel_tests() {  # NAME [bazel flags...]
   local name=$1; shift
-  echo "=== bazel test ($name)"
+  echo "=== bazel test ($name) $(date +%T)"
   bazel test //... "$@" --build_event_json_file="$results/bep-$name.json"
 }
 
@@ -21,7 +21,7 @@ run_bazel_tests plain
 if ((!quick)); then
   run_bazel_tests asan --config=asan
   run_bazel_tests ubsan --config=ubsan
-  echo "=== fuzzing, ${fuzz_seconds}s per target"
+  echo "=== fuzzing, ${fuzz_seconds}s per target $(date +%T)"
   # clang builds in an output base of its own, so the gcc build above is not
   # reconfigured (and rebuilt) by the switch of compiler.
   fuzz_bazel=(bazel --output_base="${HOME}/.cache/pmi-shim-fuzz-output-base")
