@@ -22,7 +22,7 @@ EventLoop::EventLoop()
 
 void EventLoop::Post(std::function<void()> task) {
   {
-    absl::MutexLock lock(&posted_mutex_);
+    std::lock_guard<std::mutex> lock(posted_mutex_);
     posted_.push_back(std::move(task));
   }
   const uint64_t one = 1;
@@ -34,7 +34,7 @@ void EventLoop::RunPosted() {
   (void)!::read(wake_fd_.get(), &count, sizeof(count));
   std::vector<std::function<void()>> tasks;
   {
-    absl::MutexLock lock(&posted_mutex_);
+    std::lock_guard<std::mutex> lock(posted_mutex_);
     tasks.swap(posted_);
   }
   for (auto& task : tasks) task();

@@ -22,11 +22,11 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/unique_fd.h"
 
@@ -71,8 +71,10 @@ class EventLoop {
 
   UniqueFd epoll_fd_;
   UniqueFd wake_fd_;  // eventfd that Post() signals
-  absl::Mutex posted_mutex_;
-  std::vector<std::function<void()>> posted_ ABSL_GUARDED_BY(posted_mutex_);
+  // std::mutex rather than absl::Mutex: Debian's abseil is not built for
+  // ThreadSanitizer, which then could not see this lock.
+  std::mutex posted_mutex_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mutex_
   absl::flat_hash_map<int, std::shared_ptr<FdHandler>> handlers_;
   // Keyed by (deadline, id) so timers with one deadline run in creation order.
   std::map<std::pair<absl::Time, TimerId>, TimerHandler> timers_;

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bridge/cli/command_line.h"
+#include "bridge/cli/exec_command.h"
 #include "bridge/cli/launch_command.h"
 #include "common/log.h"
 
@@ -19,6 +20,8 @@ struct Verb {
 constexpr Verb kVerbs[] = {
     {"launch", "run N ranks on this machine with pmi-bridge as their PMI server",
      pmi_shim::cli::RunLaunchCommand},
+    {"exec", "bridge one rank of a real launcher's job to COMMAND's PMI client",
+     pmi_shim::cli::RunExecCommand},
 };
 
 void PrintUsage(std::ostream& out) {

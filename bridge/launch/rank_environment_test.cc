@@ -12,7 +12,7 @@ using ::testing::Not;
 TEST(RankEnvironmentTest, FdModeReplacesForeignRendezvous) {
   std::vector<std::string> env = BuildRankEnvironment(
       {"HOME=/root", "PMI_FD=9", "PMI_PORT=10.0.0.1:1", "PMIX_NAMESPACE=x", "PMIX_RANK=0",
-       "PRTE_LAUNCHED=1", "PMI_DEBUG=1", "SLURM_JOB_ID=5"},
+       "PRTE_LAUNCHED=1", "PMI_DEBUG=1", "MPI_LOCALRANKID=9"},
       Rendezvous{3, 8, 11, "", 3, 8});
   EXPECT_THAT(env, Contains("HOME=/root"));
   EXPECT_THAT(env, Contains("PMI_DEBUG=1"));
@@ -24,8 +24,15 @@ TEST(RankEnvironmentTest, FdModeReplacesForeignRendezvous) {
   EXPECT_THAT(env, Not(Contains("PMI_FD=9")));
   EXPECT_THAT(env, Not(Contains("PMIX_NAMESPACE=x")));  // MPICH: "ambiguous launcher"
   EXPECT_THAT(env, Not(Contains("PRTE_LAUNCHED=1")));
-  EXPECT_THAT(env, Not(Contains("SLURM_JOB_ID=5")));
+  EXPECT_THAT(env, Not(Contains("MPI_LOCALRANKID=9")));
   for (const std::string& entry : env) EXPECT_NE(entry.rfind("PMI_PORT=", 0), 0u) << entry;
+}
+
+TEST(RankEnvironmentTest, UnknownLocalLayoutKeepsTheLaunchersHints) {
+  std::vector<std::string> env = BuildRankEnvironment(
+      {"MPI_LOCALRANKID=1", "MPI_LOCALNRANKS=2"}, Rendezvous{5, 8, 3, "", -1, -1});
+  EXPECT_THAT(env, Contains("MPI_LOCALRANKID=1"));
+  EXPECT_THAT(env, Contains("MPI_LOCALNRANKS=2"));
 }
 
 TEST(RankEnvironmentTest, PortModeNamesAddressAndId) {

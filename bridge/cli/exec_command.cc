@@ -1,0 +1,115 @@
+#include "bridge/cli/exec_command.h"
+
+#include <boost/program_options.hpp>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "bridge/cli/command_line.h"
+#include "bridge/exec/bridged_rank.h"
+#include "common/log.h"
+
+namespace pmi_shim::cli {
+namespace po = boost::program_options;
+
+namespace {
+
+constexpr char kUsage[] =
+    "Usage: pmi-bridge exec [options] -- COMMAND [ARGS...]\n"
+    "\n"
+    "Run as a rank of a real launcher (mpiexec, srun, mpirun): connects to the\n"
+    "launcher's PMI server, starts COMMAND with a PMI rendezvous of its own and\n"
+    "translates between the two. Exits with COMMAND's status.\n";
+
+struct ParsedExec {
+  exec::ExecOptions options;
+  std::string upstream = "auto";
+  std::string downstream = "auto";
+  std::string log_file;
+  int verbose = 0;
+  bool help = false;
+};
+
+po::options_description ExecOptionsDescription(ParsedExec& parsed) {
+  po::options_description description("Options");
+  description.add_options()
+      ("help,h", po::bool_switch(&parsed.help), "show this help")
+      ("upstream", po::value<std::string>(&parsed.upstream),
+       "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
+       "PMI-1 for a PMI_FD/PMI_PORT host)")
+      ("downstream", po::value<std::string>(&parsed.downstream),
+       "what COMMAND's client may speak: auto|pmi1|pmi2 (auto: either, told by its first line)")
+      ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message both ways (with -vv)")
+      ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
+      ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
+       "more output on stderr");
+  return description;
+}
+
+std::string ApplyChoices(ParsedExec& parsed) {
+  using upstream::UpstreamChoice;
+  if (parsed.upstream == "auto") {
+    parsed.options.upstream = UpstreamChoice::kAuto;
+  } else if (parsed.upstream == "pmi1") {
+    parsed.options.upstream = UpstreamChoice::kPmi1;
+  } else if (parsed.upstream == "pmi2") {
+    parsed.options.upstream = UpstreamChoice::kPmi2;
+  } else if (parsed.upstream == "pmix") {
+    parsed.options.upstream = UpstreamChoice::kPmix;
+  } else {
+    return absl::StrCat("--upstream ", parsed.upstream, " is not one of auto|pmi1|pmi2|pmix");
+  }
+  if (parsed.downstream == "auto") {
+    parsed.options.downstream = session::ClientProtocols::kAny;
+  } else if (parsed.downstream == "pmi1") {
+    parsed.options.downstream = session::ClientProtocols::kPmi1Only;
+  } else if (parsed.downstream == "pmi2") {
+    parsed.options.downstream = session::ClientProtocols::kPmi2Only;
+  } else if (parsed.downstream == "pmix") {
+    return "--downstream pmix needs the bridge's PMIx server, which this build does not have "
+           "yet; use auto, pmi1 or pmi2";
+  } else {
+    return absl::StrCat("--downstream ", parsed.downstream, " is not one of auto|pmi1|pmi2|pmix");
+  }
+  return "";
+}
+
+}  // namespace
+
+int RunExecCommand(const std::vector<std::string>& args) {
+  SplitCommandLine split = SplitAtSeparator(args);
+  ParsedExec parsed;
+  po::options_description description = ExecOptionsDescription(parsed);
+  try {
+    po::variables_map values;
+    po::store(po::command_line_parser(split.options).options(description).run(), values);
+    po::notify(values);
+  } catch (const po::error& error) {
+    return UsageError("exec", error.what());
+  }
+  if (parsed.help) {
+    std::cout << kUsage << "\n" << description << "\n";
+    return 0;
+  }
+  if (!split.has_separator || split.command.empty()) {
+    return UsageError("exec", "missing '-- COMMAND' after the options");
+  }
+  if (std::string problem = ApplyChoices(parsed); !problem.empty()) {
+    return UsageError("exec", problem);
+  }
+  if (!parsed.log_file.empty()) {
+    if (absl::Status opened = log::SetJsonFile(parsed.log_file); !opened.ok()) {
+      return UsageError("exec", opened.message());
+    }
+  }
+  log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
+  parsed.options.command = split.command;
+  exec::BridgedRank bridge(std::move(parsed.options));
+  absl::StatusOr<int> status = bridge.Run();
+  if (!status.ok()) {
+    log::Error(absl::StrCat("exec: ", status.status().message()));
+    return 127;
+  }
+  return *status;
+}
+
+}  // namespace pmi_shim::cli

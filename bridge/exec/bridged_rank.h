@@ -1,0 +1,81 @@
+// BridgedRank: `pmi-bridge exec`, one rank of a job run by a real launcher.
+//
+// The launcher (mpiexec.hydra, srun, mpirun, flux) starts `pmi-bridge exec
+// -- CMD` as a rank. The bridge connects to the launcher's PMI server as that
+// rank ("upstream"), then starts CMD with a PMI rendezvous of its own
+// ("downstream") and translates between the two, so the client in CMD (an
+// MPI library in a container, say) may speak another protocol or dialect
+// than the host server:
+//
+//   launcher's server ──(PMI_FD / PMI_PORT)── PmiWireHost ─┐
+//                                                          JobHost
+//   CMD's PMI client ──(its own PMI_FD)── PmiServer ── ServerSession
+//
+// The bridge never outlives its rank: it exits with CMD's status. When the
+// client dies before finalize, the job is aborted upstream (as the launcher
+// would for a bare rank); when the upstream dies, CMD is ended and the bridge
+// exits non-zero within two seconds, with one line saying why.
+#ifndef PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
+#define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "bridge/downstream/pmi_server.h"
+#include "bridge/launch/child_processes.h"
+#include "bridge/session/job_host.h"
+#include "bridge/session/server_session.h"
+#include "bridge/upstream/host_endpoint.h"
+#include "common/event_loop.h"
+
+namespace pmi_shim::exec {
+
+struct ExecOptions {
+  upstream::UpstreamChoice upstream = upstream::UpstreamChoice::kAuto;
+  // Which PMI-wire client protocols CMD may speak (PMI-1 and PMI-2 are told
+  // apart by the client's first line).
+  session::ClientProtocols downstream = session::ClientProtocols::kAny;
+  std::vector<std::string> command;
+  bool trace = false;
+  // After the upstream is lost: how long CMD gets between SIGTERM and SIGKILL.
+  absl::Duration kill_grace = absl::Seconds(1);
+  // After CMD exited: how long to wait for the host to acknowledge finalize.
+  absl::Duration finalize_wait = absl::Seconds(2);
+};
+
+class BridgedRank {
+ public:
+  explicit BridgedRank(ExecOptions options);
+  ~BridgedRank();
+
+  // Runs CMD to its end and returns the bridge's exit status. An error means
+  // nothing could be started; its message is one line.
+  absl::StatusOr<int> Run();
+
+ private:
+  absl::Status ConnectUpstream(const std::vector<std::string>& environment);
+  absl::Status StartCommand(const std::vector<std::string>& environment);
+  void OnCommandExit(int wait_status);
+  void OnUpstreamLost(std::string reason);
+  void OnInterrupt(int signal, int count);
+  // Stops the loop once the host has nothing left to say (or a deadline).
+  void FinishSoon();
+
+  ExecOptions options_;
+  EventLoop loop_;
+  std::unique_ptr<session::JobHost> host_;
+  int rank_ = 0;
+  std::unique_ptr<downstream::PmiServer> server_;
+  launch::ChildProcesses children_;
+  std::optional<int> command_status_;
+  std::optional<int> forced_status_;  // set when the bridge ends CMD itself
+  bool host_finalized_ = false;
+};
+
+}  // namespace pmi_shim::exec
+
+#endif  // PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
