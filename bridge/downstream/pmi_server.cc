@@ -16,18 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "bridge/wire/frame_decoder.h"
 #include "common/log.h"
+#include "common/sockets.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::downstream {
 namespace {
-
-absl::Status SetNonBlocking(int fd) {
-  const int flags = ::fcntl(fd, F_GETFL);
-  if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("fcntl(O_NONBLOCK) on fd ", fd));
-  }
-  return absl::OkStatus();
-}
 
 std::string DescribePeer(int fd) {
   sockaddr_storage address{};
@@ -205,29 +198,17 @@ void PmiServer::Retire(int fd) {
   // The connection may be running one of its own handlers: destroy it later.
   retired_.push_back(std::move(node.mapped()));
   if (retired_.size() == 1) {
-    loop_.AddTimer(absl::ZeroDuration(), [this] { retired_.clear(); });
+    cleanup_timer_ = loop_.AddTimer(absl::ZeroDuration(), [this] {
+      cleanup_timer_ = 0;
+      retired_.clear();
+    });
   }
 }
 
 absl::StatusOr<int> PmiServer::ListenTcp(const std::string& address, int port) {
-  UniqueFd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listener.valid()) return absl::ErrnoToStatus(errno, "socket(AF_INET)");
-  const int one = 1;
-  ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in in{};
-  in.sin_family = AF_INET;
-  in.sin_port = htons(static_cast<uint16_t>(port));
-  if (::inet_pton(AF_INET, address.c_str(), &in.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address: ", address));
-  }
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&in), sizeof(in)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", address, ":", port));
-  }
-  socklen_t length = sizeof(in);
-  ::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&in), &length);
-  const int bound_port = ntohs(in.sin_port);
-  RETURN_IF_ERROR(Listen(std::move(listener), absl::StrCat(address, ":", bound_port)));
-  return bound_port;
+  ASSIGN_OR_RETURN(TcpListener listener, ListenTcp4(address, port));
+  RETURN_IF_ERROR(Listen(std::move(listener.fd), absl::StrCat(address, ":", listener.port)));
+  return listener.port;
 }
 
 absl::Status PmiServer::ListenUnix(const std::string& path) {
@@ -242,14 +223,14 @@ absl::Status PmiServer::ListenUnix(const std::string& path) {
   if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
   }
+  if (::listen(listener.get(), SOMAXCONN) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", path));
+  }
   unix_paths_.push_back(path);
   return Listen(std::move(listener), path);
 }
 
 absl::Status PmiServer::Listen(UniqueFd listener, std::string description) {
-  if (::listen(listener.get(), SOMAXCONN) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", description));
-  }
   const int fd = listener.get();
   RETURN_IF_ERROR(loop_.Watch(fd, EPOLLIN, [this, fd, description](uint32_t) {
     Accept(fd, description);
@@ -296,6 +277,8 @@ void PmiServer::DrainAll() {
 }
 
 void PmiServer::Shutdown() {
+  if (cleanup_timer_ != 0) loop_.CancelTimer(cleanup_timer_);
+  cleanup_timer_ = 0;
   for (auto& [fd, connection] : connections_) loop_.Unwatch(fd);
   connections_.clear();
   retired_.clear();

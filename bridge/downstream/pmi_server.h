@@ -70,6 +70,7 @@ class PmiServer {
  private:
   class Connection;
 
+  // Watches a bound, listening socket and accepts its clients.
   absl::Status Listen(UniqueFd listener, std::string description);
   void Accept(int listener_fd, const std::string& description);
   void Register(std::unique_ptr<Connection> connection);
@@ -81,6 +82,7 @@ class PmiServer {
   ServerOptions options_;
   absl::flat_hash_map<int, std::unique_ptr<Connection>> connections_;
   std::vector<std::unique_ptr<Connection>> retired_;
+  EventLoop::TimerId cleanup_timer_ = 0;
   std::vector<UniqueFd> listeners_;
   std::vector<std::string> unix_paths_;
   std::vector<bool> rank_spoke_;

@@ -1,0 +1,63 @@
+// TcpRelay: a loopback listener whose every connection is piped, byte for
+// byte, to one fixed TCP target.
+//
+// This is the PMIx→PMIx cell of the translation matrix: client and server
+// already speak the same protocol, so the bridge only has to stand between
+// them (for a container, on the far side of a network namespace; for
+// `pmi-bridge exec`, to watch and later to rewrite). Each direction has a
+// bounded buffer: when the far side does not drain, the relay stops reading
+// from the near side, so a stalled peer cannot make it grow without limit.
+// When one side closes, the other gets the rest of the bytes and then a
+// half-close; a reset or error closes both.
+#ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_TCP_RELAY_H_
+#define PMI_SHIM_BRIDGE_DOWNSTREAM_TCP_RELAY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "common/event_loop.h"
+#include "common/unique_fd.h"
+
+namespace pmi_shim::downstream {
+
+class TcpRelay {
+ public:
+  struct Options {
+    std::string listen_address = "127.0.0.1";
+    int listen_port = 0;  // 0: any free port
+    std::string target_address = "127.0.0.1";
+    int target_port = 0;
+    size_t max_buffered_bytes = 1 << 20;  // per direction
+  };
+
+  static absl::StatusOr<std::unique_ptr<TcpRelay>> Start(EventLoop& loop, Options options);
+  ~TcpRelay();
+  TcpRelay(const TcpRelay&) = delete;
+  TcpRelay& operator=(const TcpRelay&) = delete;
+
+  int port() const { return port_; }
+  size_t open_connections() const { return pairs_.size(); }
+  size_t total_connections() const { return total_; }
+
+ private:
+  class Pair;
+  TcpRelay(EventLoop& loop, Options options);
+  void Accept();
+  void Retire(Pair* pair);
+
+  EventLoop& loop_;
+  Options options_;
+  UniqueFd listener_;
+  int port_ = 0;
+  size_t total_ = 0;
+  absl::flat_hash_map<Pair*, std::unique_ptr<Pair>> pairs_;
+  std::vector<std::unique_ptr<Pair>> retired_;
+  EventLoop::TimerId cleanup_timer_ = 0;
+};
+
+}  // namespace pmi_shim::downstream
+
+#endif  // PMI_SHIM_BRIDGE_DOWNSTREAM_TCP_RELAY_H_
