@@ -38,7 +38,8 @@ po::options_description LaunchOptionsDescription(ParsedLaunch& parsed) {
       ("pmi-port", po::bool_switch(&parsed.options.pmi_port),
        "hand ranks PMI_PORT=127.0.0.1:PORT and PMI_ID (TCP) instead of an inherited PMI_FD")
       ("protocol", po::value<std::string>(&parsed.protocol),
-       "client protocol to accept: auto|pmi1|pmi2 (pmix: not yet available)")
+       "client protocol: auto|pmi1|pmi2 (PMI_FD/PMI_PORT; auto tells them apart) or pmix "
+       "(Open MPI and libpmix programs, through an embedded libpmix server)")
       ("timeout", po::value<double>(&parsed.timeout_seconds),
        "end the job after this many seconds (exit status 124); 0 = never")
       ("init-timeout", po::value<double>(&parsed.init_timeout_seconds),
@@ -60,8 +61,8 @@ std::string ApplyProtocol(ParsedLaunch& parsed) {
   } else if (parsed.protocol == "pmi2") {
     parsed.options.protocols = session::ClientProtocols::kPmi2Only;
   } else if (parsed.protocol == "pmix") {
-    return "--protocol pmix needs the embedded PMIx server, which this build does not have yet; "
-           "use auto, pmi1 or pmi2";
+    parsed.options.pmix = true;
+    if (parsed.options.pmi_port) return "--pmi-port goes with PMI-1/PMI-2, not --protocol pmix";
   } else {
     return absl::StrCat("--protocol ", parsed.protocol, " is not one of auto|pmi1|pmi2|pmix");
   }

@@ -112,6 +112,12 @@ namespace pmi_shim::downstream {
 // byte objects, one for each set of data" (pmix_server.c _mdxcbfunc), each
 // server's contribution being self-delimiting.
 //
+// Keys never repeat (a fresh epoch per fence: some hosts refuse a second put
+// of a key), start with neither "pmix" (PMIx-reserved) nor "PMI_" (Hydra's),
+// and stay under keylen_max. Every rank of the job must run under such a
+// server: a rank that published nothing fails the fence with NotFound
+// rather than handing libpmix partial data.
+//
 // Everything runs on the loop's thread. Callbacks the host still holds when
 // the exchange is destroyed become no-ops.
 class ModexExchange {

@@ -42,6 +42,14 @@ absl::StatusOr<Layout> MakeLayout(int size, const std::vector<int>& local_ranks,
   if (size < 1)
     return absl::InvalidArgumentError(absl::StrCat("job size ", size, " is not positive"));
   if (local_ranks.empty()) return absl::InvalidArgumentError("no local ranks");
+  for (size_t i = 0; i < local_ranks.size(); ++i) {
+    if (local_ranks[i] < 0 || local_ranks[i] >= size ||
+        (i > 0 && local_ranks[i] <= local_ranks[i - 1])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("local ranks ", absl::StrJoin(local_ranks, ","),
+                       " are not sorted, unique ranks of a job of ", size));
+    }
+  }
   std::vector<int> given = node_of_rank;
   if (given.empty()) {
     // Local ranks share a node; every other rank is alone on its own.
@@ -113,7 +121,7 @@ using pmix_internal::Layout;
 // that once Stop() cleared it no upcall can touch the Core or its loop (even
 // when libpmix's thread outlives Stop, see Core::Stop).
 std::atomic<bool> g_running{false};
-absl::Mutex g_core_mutex;
+ABSL_CONST_INIT absl::Mutex g_core_mutex(absl::kConstInit);
 PmixServer::Core* g_core ABSL_GUARDED_BY(g_core_mutex) = nullptr;
 
 void SetCore(PmixServer::Core* core) {
@@ -271,9 +279,6 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
       if (core != nullptr && !core->stopped_) task(*core);
     });
   }
-  void PostLog(log::Level level, std::string message) {
-    Post([level, message = std::move(message)](Core&) { log::Write(level, message); });
-  }
 
   // Upcall bodies, on the loop's thread.
   pmix_status_t OnConnected(const std::string& nspace, pmix_rank_t rank);
@@ -288,11 +293,12 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
 
  private:
   struct PendingFence {
+    bool collect = false;
     std::string blob;
     pmix_modex_cbfunc_t cbfunc = nullptr;
     void* cbdata = nullptr;
     std::vector<std::pair<int, std::string>> direct;
-    int waiting = 0;
+    int waiting = 0;  // direct-modex blobs libpmix still owes us
     EventLoop::TimerId timer = 0;
   };
 
@@ -510,8 +516,8 @@ void PmixServer::Core::OnFence(std::vector<pmix_proc_t> procs, bool collect, std
   fence.blob = std::move(blob);
   fence.cbfunc = cbfunc;
   fence.cbdata = cbdata;
+  fence.collect = collect;
   if (collect) {
-    fence.waiting = -1;  // marks a collecting fence
     RunFence(id);
     return;
   }
@@ -560,7 +566,7 @@ void PmixServer::Core::RunFence(uint64_t fence_id) {
   if (node.empty()) return;
   PendingFence fence = std::move(node.mapped());
   ModexExchange::FenceInput input;
-  input.collect = fence.waiting < 0;
+  input.collect = fence.collect;
   input.blob = std::move(fence.blob);
   input.direct = std::move(fence.direct);
   std::weak_ptr<Core> weak = weak_from_this();

@@ -27,27 +27,33 @@
 //   server->Stop();
 //
 // One per process: libpmix keeps its server state in globals, so Start fails
-// with FailedPrecondition while another PmixServer is running, and a
-// process should not start a second one after Stop (libpmix 4.2.2 is not
-// known to re-initialise cleanly).
+// with FailedPrecondition while another PmixServer runs, and after a failed
+// job (see Stop). Start also setenv()s PMIX_MCA_gds=hash and
+// PMIX_MCA_psec=native in this process for libpmix to read: call it before
+// the process starts other threads.
 //
-// Threading. Start, ClientEnvironment, Stop and the queries run on the loop's
-// thread (or before the loop runs). libpmix calls the upcalls on its own
-// progress thread; each copies what it needs (libpmix owns and may free its
-// arguments once the upcall returns) and hands the work to the loop with
+// Threading. Start, ClientEnvironment, RankExited, Stop and the queries run
+// on the loop's thread (or before the loop runs); the loop and the JobHost
+// must outlive the server. libpmix calls the upcalls on its own progress
+// thread; each copies what it needs (libpmix owns and may free its arguments
+// once the upcall returns) and hands the work to the loop with
 // EventLoop::Post, so the JobHost is only ever touched on the loop's thread.
 // libpmix's completion callbacks (op/modex cbfuncs) are then called from the
 // loop's thread: libpmix thread-shifts every host callback into its progress
 // thread itself (pmix_server.c, pmix_server_get.c dmdx_cbfunc: "because the
 // host RM is calling us from their own thread, we need to thread-shift"), and
 // data handed to a modex cbfunc stays valid until libpmix calls its release
-// function. No blocking PMIx call is ever made from an upcall.
+// function. No blocking PMIx call is ever made from an upcall (the blocking
+// register calls of Start wait on the loop's thread for libpmix's thread).
 //
 // Fences. libpmix 4.2.2 completes a fence whose participants are all its own
-// clients internally and never calls fence_nb (seen with `pmi-bridge launch`,
-// where every rank is local): the JobHost's barrier is then not involved and
-// data moves inside libpmix. With `exec` (one rank per bridge) every fence
-// reaches fence_nb and goes through the host's KVS and barrier.
+// clients by itself and never calls fence_nb nor direct_modex (seen with 4
+// local libpmix probes and 4 local Open MPI 4.1 ranks): the JobHost's
+// barrier is then not involved and all data moves inside libpmix. When some
+// ranks are served elsewhere (`exec`: one rank per bridge) every fence
+// reaches fence_nb and goes through the host's KVS and barrier; Open MPI 4.1
+// makes three (the collecting modex fence and a non-collecting barrier in
+// MPI_Init, one more in MPI_Finalize).
 //
 // Layout. A PMIx "node" here is the set of ranks one PmixServer serves, not
 // the machine: data a client puts with PMIX_LOCAL scope only reaches clients
@@ -150,8 +156,9 @@ class PmixServer {
   // faking SLURM_* or FLUX_JOB_ID (pretends to be another launcher and
   // drags in its binding and pmix-component choices); an orted URI
   // (OMPI_MCA_orte_local_daemon_uri: the app would dial a daemon). Open MPI
-  // 5 has no schizo in the app and ignores the variable; non-Open-MPI
-  // programs ignore all OMPI_MCA_*.
+  // 5 moved launch detection out of the app into PRRTE, so there the
+  // variable should be an unused parameter (not verified: Open MPI 5 is not
+  // installable here); non-Open-MPI programs ignore all OMPI_MCA_*.
   //
   // The caller must still drop foreign PMI variables (PMI_FD, PMI_SIZE, ...)
   // from the inherited environment (pitfall 12). On a loopback-only network

@@ -59,27 +59,38 @@ LaunchedJob::LaunchedJob(LaunchOptions options)
 
 LaunchedJob::~LaunchedJob() = default;
 
+absl::StatusOr<std::vector<std::string>> LaunchedJob::RankEnvironment(
+    int rank, int fd, const std::string& port_address) {
+  if (pmix_server_ != nullptr) {
+    ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank));
+    return BuildPmixRankEnvironment(inherited_environment_, pmix);
+  }
+  return BuildRankEnvironment(inherited_environment_,
+                              Rendezvous{rank, options_.size, fd, port_address, rank, options_.size});
+}
+
 absl::Status LaunchedJob::StartRanks() {
+  inherited_environment_ = InheritedEnvironment();
   std::string port_address;
-  if (options_.pmi_port) {
+  if (options_.pmix) {
+    ASSIGN_OR_RETURN(pmix_server_, downstream::PmixServer::Start(loop_, *host_, {}));
+  } else if (options_.pmi_port) {
     ASSIGN_OR_RETURN(int port, server_->ListenTcp("127.0.0.1", 0));
     port_address = absl::StrCat("127.0.0.1:", port);
   }
-  const std::vector<std::string> inherited = InheritedEnvironment();
   for (int rank = 0; rank < options_.size; ++rank) {
-    Rendezvous rendezvous{rank, options_.size, -1, port_address, rank, options_.size};
     UniqueFd child_end;
-    if (!options_.pmi_port) {
+    if (!options_.pmix && !options_.pmi_port) {
       int pair[2];
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         return absl::ErrnoToStatus(errno, "socketpair");
       }
       child_end.Reset(pair[1]);
       RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank));
-      rendezvous.fd = child_end.get();
     }
-    SpawnRequest request{options_.command, BuildRankEnvironment(inherited, rendezvous),
-                         rendezvous.fd};
+    ASSIGN_OR_RETURN(std::vector<std::string> env,
+                     RankEnvironment(rank, child_end.get(), port_address));
+    SpawnRequest request{options_.command, std::move(env), child_end.get()};
     absl::StatusOr<pid_t> pid = children_.Spawn(rank, request);
     if (!pid.ok()) return pid.status();
     running_[rank] = true;
@@ -106,7 +117,9 @@ absl::StatusOr<int> LaunchedJob::Run() {
   if (options_.init_timeout > absl::ZeroDuration()) CheckSilentRanks();
   if (children_.running() > 0) RETURN_IF_ERROR(loop_.Run());
   server_->Shutdown();
+  if (pmix_server_ != nullptr) pmix_server_->Stop();
   if (!started.ok()) return started;
+  WarnIfNobodySpoke();
   return end_status_.value_or(first_failure_.value_or(0));
 }
 
@@ -125,18 +138,20 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
   const int status = ExitStatusOf(wait_status);
   if (end_status_.has_value()) return;  // we are ending the job: expected
   if (status != 0 && !first_failure_.has_value()) first_failure_ = status;
-  const bool spoke = server_->RankSpoke(rank);
+  // libpmix does not report clients that vanish; its server reports them as
+  // lost to the host (which ends the job) when told of the exit.
+  if (pmix_server_ != nullptr && pmix_server_->RankExited(rank, DescribeExit(wait_status))) return;
+  const bool spoke = RankSpoke(rank);
   if (spoke && !host_->IsFinalized(rank)) {
     EndJob(status != 0 ? status : 1,
            absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status),
                         " without finalize; the job cannot complete"));
     return;
   }
-  if (host_->ranks_in_barrier() > 0 && !host_->IsFinalized(rank)) {
+  if (RanksWaiting() > 0 && !host_->IsFinalized(rank)) {
     EndJob(status != 0 ? status : 1,
            absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status), " without joining PMI while ",
-                        host_->ranks_in_barrier(),
-                        " ranks wait for it in a barrier; every rank must call MPI_Init"));
+                        RanksWaiting(), " ranks wait for it; every rank must call MPI_Init"));
     return;
   }
   if (status != 0) log::Warning(absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status)));
@@ -145,18 +160,48 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
 void LaunchedJob::CheckSilentRanks() {
   if (end_status_.has_value()) return;
   const absl::Duration waited = absl::Now() - started_;
-  const int waiting = host_->ranks_in_barrier();
+  const int waiting = RanksWaiting();
   if (waiting > 0 && waited >= options_.init_timeout) {
     for (int rank = 0; rank < options_.size; ++rank) {
-      if (!running_[rank] || server_->RankSpoke(rank)) continue;
+      if (!running_[rank] || RankSpoke(rank)) continue;
       EndJob(1, absl::StrCat(
                     "rank ", rank, ": sent nothing for ", absl::FormatDuration(waited), " while ",
-                    waiting, " ranks wait for it in a barrier; it may use another PMI (an Open "
-                    "MPI/PMIx build) or not be an MPI program (raise --init-timeout if it is slow)"));
+                    waiting, " ranks wait for it; it may use another PMI than this job offers "
+                    "(PMI-1/2 vs PMIx: see --protocol) or not be an MPI program (raise "
+                    "--init-timeout if it is slow)"));
       return;
     }
   }
   loop_.AddTimer(absl::Milliseconds(250), [this] { CheckSilentRanks(); });
+}
+
+void LaunchedJob::WarnIfNobodySpoke() const {
+  if (options_.size < 2 || end_status_.has_value()) return;
+  for (int rank = 0; rank < options_.size; ++rank) {
+    if (RankSpoke(rank)) return;
+  }
+  // The classic symptom of a launcher/library mismatch: N processes that
+  // each believe they are rank 0 of 1.
+  log::Warning(absl::StrCat(
+      "none of the ", options_.size, " ranks used ", options_.pmix ? "PMIx" : "PMI-1/PMI-2",
+      "; if ", options_.command.front(), " is an MPI program, each rank ran alone as a "
+      "singleton: its MPI library probably speaks ", options_.pmix ? "PMI-1/PMI-2 (MPICH)" : "PMIx (Open MPI)",
+      ", so run it with --protocol ", options_.pmix ? "auto" : "pmix"));
+}
+
+bool LaunchedJob::RankSpoke(int rank) const {
+  return pmix_server_ != nullptr ? pmix_server_->Connected(rank) : server_->RankSpoke(rank);
+}
+
+int LaunchedJob::RanksWaiting() const {
+  if (pmix_server_ == nullptr) return host_->ranks_in_barrier();
+  // libpmix runs all-local fences itself, so the host's barrier never sees
+  // them: every connected, unfinalized rank may be waiting in one.
+  int waiting = 0;
+  for (int rank = 0; rank < options_.size; ++rank) {
+    waiting += (running_[rank] && pmix_server_->Connected(rank) && !host_->IsFinalized(rank)) ? 1 : 0;
+  }
+  return waiting;
 }
 
 void LaunchedJob::EndJob(int status, const std::string& message, int signal) {

@@ -1,7 +1,8 @@
 // LaunchedJob: `pmi-bridge launch`, a single-node PMI process manager.
 //
 // Starts N ranks of a command, serves their PMI-1/PMI-2 clients from an
-// EmbeddedHost over PMI_FD socketpairs or a PMI_PORT listener, and watches
+// EmbeddedHost over PMI_FD socketpairs or a PMI_PORT listener (or their
+// PMIx clients from a PmixServer in front of the same host), and watches
 // the processes (ChildProcesses). Everything happens on one EventLoop
 // thread: client sockets, signals and timers.
 //
@@ -31,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bridge/downstream/pmi_server.h"
+#include "bridge/downstream/pmix_server.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/embedded_host.h"
@@ -42,6 +44,9 @@ struct LaunchOptions {
   int size = 1;
   bool pmi_port = false;  // PMI_PORT over TCP instead of an inherited PMI_FD
   session::ClientProtocols protocols = session::ClientProtocols::kAny;
+  // Serve PMIx clients (Open MPI, libpmix) from the embedded libpmix server
+  // instead of PMI-1/PMI-2 ones.
+  bool pmix = false;
   absl::Duration timeout = absl::ZeroDuration();       // zero: none
   absl::Duration init_timeout = absl::Seconds(120);    // zero: none
   absl::Duration kill_grace = absl::Seconds(2);
@@ -60,6 +65,16 @@ class LaunchedJob {
 
  private:
   absl::Status StartRanks();
+  // The environment of `rank`: a PMI_FD/PMI_PORT rendezvous, or PMIx's.
+  absl::StatusOr<std::vector<std::string>> RankEnvironment(int rank, int fd,
+                                                           const std::string& port_address);
+  // Whether `rank`'s client has talked to the job (PMI message, PMIx connect).
+  bool RankSpoke(int rank) const;
+  // Ranks that talked to the job and wait for the others (in a PMI barrier,
+  // or connected to PMIx and not finalized).
+  int RanksWaiting() const;
+  // After a job in which no rank used PMI: say it may have run as N singletons.
+  void WarnIfNobodySpoke() const;
   void OnInterrupt(int signal, int count);
   void OnRankExit(int rank, int wait_status);
   void CheckSilentRanks();
@@ -72,6 +87,8 @@ class LaunchedJob {
   EventLoop loop_;
   std::unique_ptr<upstream::EmbeddedHost> host_;
   std::unique_ptr<downstream::PmiServer> server_;
+  std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::vector<std::string> inherited_environment_;
   ChildProcesses children_;
   std::vector<bool> running_;  // by rank
   absl::Time started_;

@@ -1,5 +1,6 @@
 #include "bridge/launch/rank_environment.h"
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "bridge/upstream/host_endpoint.h"
@@ -29,6 +30,24 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& in
     env.push_back(absl::StrCat("MPI_LOCALRANKID=", rendezvous.local_rank));
     env.push_back(absl::StrCat("MPI_LOCALNRANKS=", rendezvous.local_size));
   }
+  return env;
+}
+
+std::vector<std::string> BuildPmixRankEnvironment(const std::vector<std::string>& inherited,
+                                                  const std::vector<std::string>& pmix_entries) {
+  absl::flat_hash_set<absl::string_view> given;
+  for (const std::string& entry : pmix_entries) {
+    given.insert(absl::string_view(entry).substr(0, entry.find('=')));
+  }
+  std::vector<std::string> env;
+  env.reserve(inherited.size() + pmix_entries.size());
+  for (const std::string& entry : inherited) {
+    const absl::string_view name = absl::string_view(entry).substr(0, entry.find('='));
+    if (given.contains(name)) continue;
+    if (upstream::IsHostRendezvousVariable(name, upstream::PresentedProtocol::kPmix)) continue;
+    env.push_back(entry);
+  }
+  env.insert(env.end(), pmix_entries.begin(), pmix_entries.end());
   return env;
 }
 

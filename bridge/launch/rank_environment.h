@@ -32,6 +32,13 @@ struct Rendezvous {
 std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& inherited,
                                               const Rendezvous& rendezvous);
 
+// For a PMIx client: `inherited` minus every host rendezvous (an outer PMI_FD
+// or PMIX_SERVER_URI must not mislead it), plus `pmix_entries` (from
+// PmixServer::ClientEnvironment), which win over inherited entries of the
+// same name.
+std::vector<std::string> BuildPmixRankEnvironment(const std::vector<std::string>& inherited,
+                                                  const std::vector<std::string>& pmix_entries);
+
 }  // namespace pmi_shim::launch
 
 #endif  // PMI_SHIM_BRIDGE_LAUNCH_RANK_ENVIRONMENT_H_

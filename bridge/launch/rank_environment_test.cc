@@ -35,6 +35,21 @@ TEST(RankEnvironmentTest, UnknownLocalLayoutKeepsTheLaunchersHints) {
   EXPECT_THAT(env, Contains("MPI_LOCALNRANKS=2"));
 }
 
+TEST(RankEnvironmentTest, PmixClientsGetTheServersVariablesAndNoForeignOnes) {
+  std::vector<std::string> env = BuildPmixRankEnvironment(
+      {"HOME=/root", "PMI_FD=9", "PMI_SIZE=4", "PMIX_NAMESPACE=outer", "PMIX_MCA_gds=hash",
+       "OMPI_MCA_schizo=orte"},
+      {"PMIX_NAMESPACE=inner", "PMIX_RANK=2", "OMPI_MCA_schizo=ompi"});
+  EXPECT_THAT(env, Contains("HOME=/root"));
+  EXPECT_THAT(env, Contains("PMIX_MCA_gds=hash")) << "library settings pass";
+  EXPECT_THAT(env, Contains("PMIX_NAMESPACE=inner"));
+  EXPECT_THAT(env, Contains("OMPI_MCA_schizo=ompi"));
+  EXPECT_THAT(env, Not(Contains("PMIX_NAMESPACE=outer")));
+  EXPECT_THAT(env, Not(Contains("OMPI_MCA_schizo=orte")));
+  EXPECT_THAT(env, Not(Contains("PMI_FD=9")));
+  EXPECT_THAT(env, Not(Contains("PMI_SIZE=4"))) << "PMI_SIZE with PMIX_NAMESPACE is fatal to MPICH";
+}
+
 TEST(RankEnvironmentTest, PortModeNamesAddressAndId) {
   std::vector<std::string> env =
       BuildRankEnvironment({"PATH=/bin"}, Rendezvous{1, 2, -1, "127.0.0.1:4567", 1, 2});
