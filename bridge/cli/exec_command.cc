@@ -37,7 +37,8 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
        "PMI-1 for a PMI_FD/PMI_PORT host)")
       ("downstream", po::value<std::string>(&parsed.downstream),
-       "what COMMAND's client may speak: auto|pmi1|pmi2 (auto: either, told by its first line)")
+       "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: the host's family; PMI-1 "
+       "and PMI-2 are told apart by the client's first line)")
       ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message both ways (with -vv)")
       ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
       ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
@@ -58,15 +59,15 @@ std::string ApplyChoices(ParsedExec& parsed) {
   } else {
     return absl::StrCat("--upstream ", parsed.upstream, " is not one of auto|pmi1|pmi2|pmix");
   }
+  using exec::DownstreamChoice;
   if (parsed.downstream == "auto") {
-    parsed.options.downstream = session::ClientProtocols::kAny;
+    parsed.options.downstream = DownstreamChoice::kAuto;
   } else if (parsed.downstream == "pmi1") {
-    parsed.options.downstream = session::ClientProtocols::kPmi1Only;
+    parsed.options.downstream = DownstreamChoice::kPmi1;
   } else if (parsed.downstream == "pmi2") {
-    parsed.options.downstream = session::ClientProtocols::kPmi2Only;
+    parsed.options.downstream = DownstreamChoice::kPmi2;
   } else if (parsed.downstream == "pmix") {
-    return "--downstream pmix needs the bridge's PMIx server, which this build does not have "
-           "yet; use auto, pmi1 or pmi2";
+    parsed.options.downstream = DownstreamChoice::kPmix;
   } else {
     return absl::StrCat("--downstream ", parsed.downstream, " is not one of auto|pmi1|pmi2|pmix");
   }

@@ -138,7 +138,7 @@ class PmiServer::Connection {
     const bool want_out = !outbox_.empty();
     if (want_out != watching_out_) {
       watching_out_ = want_out;
-      (void)server_.loop_.Modify(fd_.get(), EPOLLIN | (want_out ? EPOLLOUT : 0));
+      (void)server_.loop_.Modify(fd_.get(), want_out ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
     }
   }
 

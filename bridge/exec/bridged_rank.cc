@@ -9,8 +9,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bridge/downstream/pmix_uri.h"
 #include "bridge/launch/rank_environment.h"
+#include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_host.h"
+#include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
@@ -28,6 +31,22 @@ std::vector<std::string> CurrentEnvironment() {
   return env;
 }
 
+bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host) {
+  return choice == DownstreamChoice::kPmix ||
+         (choice == DownstreamChoice::kAuto && host == upstream::HostFamily::kPmix);
+}
+
+session::ClientProtocols WireProtocols(DownstreamChoice choice) {
+  switch (choice) {
+    case DownstreamChoice::kPmi1:
+      return session::ClientProtocols::kPmi1Only;
+    case DownstreamChoice::kPmi2:
+      return session::ClientProtocols::kPmi2Only;
+    default:
+      return session::ClientProtocols::kAny;
+  }
+}
+
 }  // namespace
 
 BridgedRank::BridgedRank(ExecOptions options)
@@ -41,25 +60,26 @@ BridgedRank::BridgedRank(ExecOptions options)
                        }) {}
 
 BridgedRank::~BridgedRank() {
-  server_.reset();  // sessions refer to the host
+  // Servers and relays refer to the host and the loop: they go first.
+  server_.reset();
+  if (pmix_server_ != nullptr) pmix_server_->Stop();
+  pmix_server_.reset();
+  relay_.reset();
   host_.reset();
 }
 
-absl::Status BridgedRank::ConnectUpstream(const std::vector<std::string>& environment) {
-  ASSIGN_OR_RETURN(upstream::HostEndpoint endpoint,
-                   upstream::DetectHostEndpoint(environment, options_.upstream));
-  for (const std::string& warning : endpoint.warnings) log::Warning(warning);
-  if (endpoint.family != upstream::HostFamily::kPmiWire) {
-    return absl::UnimplementedError(
-        "the host server speaks PMIx, and this build's exec bridge serves only PMI-1/PMI-2 "
-        "hosts; run the command directly under mpirun for now");
+absl::Status BridgedRank::ConnectUpstream(const upstream::HostEndpoint& endpoint) {
+  if (endpoint.family == upstream::HostFamily::kPmix) {
+    upstream::PmixClientHost::Options pmix_options;
+    pmix_options.on_upstream_lost = [this](const std::string& reason) { OnUpstreamLost(reason); };
+    ASSIGN_OR_RETURN(std::unique_ptr<upstream::PmixClientHost> host,
+                     upstream::PmixClientHost::Connect(loop_, std::move(pmix_options)));
+    rank_ = host->rank();
+    host_ = std::move(host);
+    return absl::OkStatus();
   }
   upstream::PmiWireHost::Options host_options;
   host_options.on_upstream_lost = [this](std::string reason) { OnUpstreamLost(std::move(reason)); };
-  host_options.on_finalized = [this] {
-    host_finalized_ = true;
-    if (command_status_.has_value()) loop_.Stop();
-  };
   if (options_.trace) {
     host_options.trace = [](bool to_host, const wire::Message& message) {
       log::Debug(absl::StrCat(to_host ? "host <- " : "host -> ", message.DebugString()));
@@ -73,35 +93,77 @@ absl::Status BridgedRank::ConnectUpstream(const std::vector<std::string>& enviro
   return absl::OkStatus();
 }
 
-absl::Status BridgedRank::StartCommand(const std::vector<std::string>& environment) {
+absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
+    const std::vector<std::string>& environment) {
   downstream::ServerOptions server_options;
-  server_options.protocols = options_.downstream;
+  server_options.protocols = WireProtocols(options_.downstream);
   server_options.trace = options_.trace;
   server_ = std::make_unique<downstream::PmiServer>(loop_, *host_, server_options);
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair");
   }
-  UniqueFd child_end(pair[1]);
+  // The child's end stays open in the bridge until the child has it: the
+  // request keeps it, and ownership passes to the caller's SpawnRequest.
+  child_fd_.Reset(pair[1]);
   RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
   launch::Rendezvous rendezvous;
   rendezvous.rank = rank_;
   rendezvous.size = host_->info().size;
-  rendezvous.fd = child_end.get();
-  launch::SpawnRequest request{options_.command,
-                               launch::BuildRankEnvironment(environment, rendezvous),
-                               child_end.get()};
-  return children_.Spawn(0, request).status();
+  rendezvous.fd = child_fd_.get();
+  return launch::SpawnRequest{options_.command,
+                              launch::BuildRankEnvironment(environment, rendezvous),
+                              child_fd_.get()};
+}
+
+absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
+    const std::vector<std::string>& environment) {
+  downstream::PmixServer::Options pmix_options;
+  pmix_options.local_ranks = {rank_};
+  ASSIGN_OR_RETURN(pmix_server_, downstream::PmixServer::Start(loop_, *host_, pmix_options));
+  ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
+  return launch::SpawnRequest{options_.command,
+                              launch::BuildPmixRankEnvironment(environment, pmix), -1};
+}
+
+absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
+    const std::vector<std::string>& environment) {
+  // Find the server first, then listen: the relay needs its target.
+  ASSIGN_OR_RETURN(downstream::RewrittenEnvironment probe,
+                   downstream::RewritePmixServerUris(environment, "127.0.0.1", 1));
+  if (probe.original.scheme != "tcp4") {
+    return absl::UnimplementedError(absl::StrCat(
+        "the PMIx server listens on ", probe.original.ToString(),
+        "; the relay reaches IPv4 servers only"));
+  }
+  downstream::TcpRelay::Options relay_options;
+  relay_options.target_address = probe.original.host;
+  relay_options.target_port = probe.original.port;
+  ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
+  ASSIGN_OR_RETURN(downstream::RewrittenEnvironment rewritten,
+                   downstream::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
+  return launch::SpawnRequest{options_.command, std::move(rewritten.environment), -1};
 }
 
 absl::StatusOr<int> BridgedRank::Run() {
   if (options_.command.empty()) return absl::InvalidArgumentError("no command to run");
   const std::vector<std::string> environment = CurrentEnvironment();
-  RETURN_IF_ERROR(ConnectUpstream(environment));
+  ASSIGN_OR_RETURN(upstream::HostEndpoint endpoint,
+                   upstream::DetectHostEndpoint(environment, options_.upstream));
+  for (const std::string& warning : endpoint.warnings) log::Warning(warning);
+  const bool pmix_client = WantsPmix(options_.downstream, endpoint.family);
+  const bool relay = pmix_client && endpoint.family == upstream::HostFamily::kPmix;
+  if (!relay) RETURN_IF_ERROR(ConnectUpstream(endpoint));
   RETURN_IF_ERROR(children_.Start());
-  if (absl::Status started = StartCommand(environment); !started.ok()) {
+  absl::StatusOr<launch::SpawnRequest> request =
+      relay ? PmixRelay(environment)
+            : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
+  absl::Status started = request.status();
+  if (started.ok()) started = children_.Spawn(0, *request).status();
+  child_fd_.Reset();  // the child has its copy now
+  if (!started.ok()) {
     // The host saw this rank initialize: tell it the rank is gone.
-    host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
+    if (host_ != nullptr) host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
     return started;
   }
   RETURN_IF_ERROR(loop_.Run());
@@ -109,33 +171,44 @@ absl::StatusOr<int> BridgedRank::Run() {
   return command_status_.value_or(1);
 }
 
+bool BridgedRank::ClientSpoke() const {
+  if (pmix_server_ != nullptr) return pmix_server_->Connected(rank_);
+  return server_ != nullptr && server_->RankSpoke(rank_);
+}
+
 void BridgedRank::OnCommandExit(int wait_status) {
   command_status_ = launch::ExitStatusOf(wait_status);
-  if (forced_status_.has_value()) {
+  if (forced_status_.has_value() || host_ == nullptr) {  // ended by us, or a plain relay
     loop_.Stop();
     return;
   }
-  // A command that never spoke PMI (a wrapper that failed, a plain tool) did
+  // libpmix does not notice a client that vanished; tell the server, which
+  // reports the loss to the host (and so aborts the job upstream).
+  if (pmix_server_ != nullptr) pmix_server_->RankExited(rank_, launch::DescribeExit(wait_status));
+  // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.
-  if (!server_->RankSpoke(rank_) && *command_status_ == 0) host_->Finalized(rank_);
+  if (!ClientSpoke() && *command_status_ == 0) host_->Finalized(rank_);
   FinishSoon();
 }
 
 void BridgedRank::FinishSoon() {
-  if (host_finalized_) {
+  // Let the host hear the finalize (or the abort sent for a lost client)
+  // before the bridge exits and its connection closes.
+  WaitForIdleHost(absl::Now() + options_.finalize_wait);
+}
+
+void BridgedRank::WaitForIdleHost(absl::Time deadline) {
+  if (host_->Idle() || absl::Now() >= deadline) {
     loop_.Stop();
     return;
   }
-  // Let the host hear the finalize (or the abort sent for a lost client)
-  // before the bridge exits and its connection closes.
-  loop_.AddTimer(options_.finalize_wait, [this] { loop_.Stop(); });
+  loop_.AddTimer(absl::Milliseconds(5), [this, deadline] { WaitForIdleHost(deadline); });
 }
 
 void BridgedRank::OnUpstreamLost(std::string reason) {
-  if (forced_status_.has_value() || host_finalized_) return;
-  log::Error(absl::StrCat("rank ", rank_, ": ", reason, "; ending ",
-                          options_.command.front()));
+  if (forced_status_.has_value()) return;
+  log::Error(absl::StrCat("rank ", rank_, ": ", reason, "; ending ", options_.command.front()));
   forced_status_ = (command_status_.has_value() && *command_status_ != 0) ? *command_status_ : 1;
   if (command_status_.has_value()) {
     loop_.Stop();

@@ -10,6 +10,10 @@
 //   launcher's server ──(PMI_FD / PMI_PORT)── PmiWireHost ─┐
 //                                                          JobHost
 //   CMD's PMI client ──(its own PMI_FD)── PmiServer ── ServerSession
+//   CMD's PMIx client ──(tcp)── PmixServer (libpmix) ──────┘
+//
+// A PMIx host with a PMIx client needs no translation: the bridge relays
+// the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
 //
 // The bridge never outlives its rank: it exits with CMD's status. When the
 // client dies before finalize, the job is aborted upstream (as the launcher
@@ -26,19 +30,26 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "bridge/downstream/pmi_server.h"
+#include "bridge/downstream/pmix_server.h"
+#include "bridge/downstream/tcp_relay.h"
 #include "bridge/launch/child_processes.h"
+#include "bridge/launch/spawn.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/host_endpoint.h"
 #include "common/event_loop.h"
+#include "common/unique_fd.h"
 
 namespace pmi_shim::exec {
 
+// What CMD's client speaks. kAuto: the host's family (PMI-1 or PMI-2, told
+// apart by the client's first line, under a PMI host; PMIx under a PMIx
+// host); a translation is asked for by naming the other family.
+enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix };
+
 struct ExecOptions {
   upstream::UpstreamChoice upstream = upstream::UpstreamChoice::kAuto;
-  // Which PMI-wire client protocols CMD may speak (PMI-1 and PMI-2 are told
-  // apart by the client's first line).
-  session::ClientProtocols downstream = session::ClientProtocols::kAny;
+  DownstreamChoice downstream = DownstreamChoice::kAuto;
   std::vector<std::string> command;
   bool trace = false;
   // After the upstream is lost: how long CMD gets between SIGTERM and SIGKILL.
@@ -57,23 +68,31 @@ class BridgedRank {
   absl::StatusOr<int> Run();
 
  private:
-  absl::Status ConnectUpstream(const std::vector<std::string>& environment);
-  absl::Status StartCommand(const std::vector<std::string>& environment);
+  absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
+  // The command's environment for each kind of downstream.
+  absl::StatusOr<launch::SpawnRequest> PmiWireDownstream(const std::vector<std::string>& environment);
+  absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment);
+  absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
+  // Whether CMD's client has talked to the bridge.
+  bool ClientSpoke() const;
   void OnCommandExit(int wait_status);
   void OnUpstreamLost(std::string reason);
   void OnInterrupt(int signal, int count);
   // Stops the loop once the host has nothing left to say (or a deadline).
   void FinishSoon();
+  void WaitForIdleHost(absl::Time deadline);
 
   ExecOptions options_;
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
+  std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::unique_ptr<downstream::TcpRelay> relay_;
   launch::ChildProcesses children_;
+  UniqueFd child_fd_;  // the command's PMI_FD end until it is spawned
   std::optional<int> command_status_;
   std::optional<int> forced_status_;  // set when the bridge ends CMD itself
-  bool host_finalized_ = false;
 };
 
 }  // namespace pmi_shim::exec

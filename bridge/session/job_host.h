@@ -84,6 +84,12 @@ class JobHost {
   // The client's connection is gone (or unusable) before it finalized.
   // `reason` is one line naming the problem.
   virtual void Lost(int rank, std::string reason) = 0;
+
+  // Whether everything sent to the job has gone out and been answered (a
+  // finalize acknowledged, an abort written), so the process may exit now
+  // without the job losing anything. Hosts that work in memory or
+  // synchronously are always idle.
+  virtual bool Idle() const { return true; }
 };
 
 }  // namespace pmi_shim::session

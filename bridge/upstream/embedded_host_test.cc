@@ -19,11 +19,6 @@ session::JobInfo InfoOfSize(int size) {
   return info;
 }
 
-TEST(ProcessMappingTest, FormatsPlainTriples) {
-  EXPECT_EQ(SingleNodeMapping(4), "(vector,(0,1,4))");
-  EXPECT_EQ(FormatProcessMapping({{0, 2, 1}, {0, 2, 1}}), "(vector,(0,2,1),(0,2,1))");
-}
-
 TEST(EmbeddedHostTest, BarrierCompletesOnlyWhenEveryRankEntered) {
   EmbeddedHost host(InfoOfSize(3), {});
   std::vector<int> released;

@@ -15,11 +15,12 @@
 // downstream server starts: rank and size (PMI_RANK/PMI_SIZE, the PMI_PORT
 // `set` lines, or PMI-2 fullinit), kvsname, appnum, universe size
 // (-1 when the host does not know it, as hydra 4.0.2 answers), the
-// PMI_process_mapping (re-encoded to plain 3-tuples, see
-// PlainProcessMapping) and the limits (PMI-1 get_maxes with values capped at
-// 1024 bytes, and at Slurm so that every request fits the 1024 bytes its
-// PMI-1 server reads at once; PMI-2: 256/64/1024). Afterwards the socket
-// is watched on the loop.
+// PMI_process_mapping (re-encoded to plain 3-tuples, see PlainProcessMapping
+// in process_mapping.h) and the limits (PMI-1 get_maxes with values capped
+// at 1024 bytes, and at Slurm so that every request fits the 1024 bytes its
+// PMI-1 server reads at once; PMI-2: 256/64/1024). Afterwards the socket is
+// watched on the loop. The handshake is in pmi_wire_handshake.h, and reading
+// replies in every dialect in pmi_wire_replies.h.
 //
 // The wire is strictly request/response: requests wait in a FIFO and the
 // next is written (in one write) only when the previous one is answered,
@@ -49,7 +50,6 @@
 #ifndef PMI_SHIM_BRIDGE_UPSTREAM_PMI_WIRE_HOST_H_
 #define PMI_SHIM_BRIDGE_UPSTREAM_PMI_WIRE_HOST_H_
 
-#include <cstddef>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -69,29 +69,6 @@
 #include "common/unique_fd.h"
 
 namespace pmi_shim::upstream {
-
-// Slurm reads a PMI-1 request with one read() of at most 1024 bytes and does
-// not reassemble (reference/protocols.md §1.2). Toward Slurm (PMI_JOBID set
-// and equal to the kvsname) every PMI-1 request stays within this size, and
-// the value limit shrinks to match; hydra (64 KiB) and Flux (1216-byte
-// lines) take a full 1024-byte value.
-inline constexpr size_t kMaxPmi1RequestBytes = 1023;
-
-// Rewrites a PMI_process_mapping for clients that only know RFC 13's plain
-// "(vector,(node,nnodes,ppn),...)" form. Hydra >= 4.1 also writes bare node
-// ids ("1" = "(1,1,1)") and repeat groups ("[(0,2,1)]x2"), which MPICH-3,
-// MVAPICH2 and vendor PMI libraries cannot parse (protocols.md §3). The
-// value is read as MPICH's MPL_rankmap_str_to_array reads it for `size`
-// ranks and written back with 3-tuples only, for every rank; when that is
-// longer than `max_length` and the layout repeats from rank 0 on node 0, one
-// period is written instead, since every reader repeats a short map.
-// A value that already uses only 3-tuples is returned unchanged.
-// Errors: InvalidArgument when the value cannot be parsed (or names no rank),
-// OutOfRange when the result would be longer than `max_length` (a client
-// with that value limit could not read it; Hydra and Flux then leave the key
-// out, and MPICH exchanges host names instead).
-absl::StatusOr<std::string> PlainProcessMapping(absl::string_view mapping, int size,
-                                                size_t max_length = 1024);
 
 class PmiWireHost : public session::JobHost {
  public:
@@ -152,6 +129,8 @@ class PmiWireHost : public session::JobHost {
   // Aborts the job upstream (exit code 1, `reason` as the message): a client
   // that died without finalize must end the job, as hydra and Slurm do.
   void Lost(int rank, std::string reason) override;
+  // No request queued or awaiting its reply, and nothing left to write.
+  bool Idle() const override;
 
  private:
   enum class State { kReady, kFinalizing, kFinalized, kAborted, kLost };
@@ -193,7 +172,7 @@ class PmiWireHost : public session::JobHost {
   EventLoop& loop_;
   UniqueFd fd_;
   std::string where_;                  // "PMI_FD=5" or "PMI_PORT=host:port", for messages
-  bool one_read_per_request_ = false;  // Slurm PMI-1: kMaxPmi1RequestBytes
+  bool one_read_per_request_ = false;  // Slurm PMI-1, see HandshakeResult
   WireProtocol protocol_;
   Options options_;
   session::JobInfo info_;

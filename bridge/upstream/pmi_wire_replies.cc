@@ -1,0 +1,47 @@
+#include "bridge/upstream/pmi_wire_replies.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace pmi_shim::upstream::pmi_wire_internal {
+
+// rc is optional (RFC 13); hydra 4.0.2 leaves it out of most replies.
+int64_t ReplyRc(const wire::Message& reply) {
+  if (!reply.Has("rc")) return 0;
+  return reply.FindInt("rc").value_or(-1);
+}
+
+std::optional<std::string> FoundValue(const wire::Message& reply) {
+  std::optional<absl::string_view> found = reply.Find("found");
+  std::optional<absl::string_view> value = reply.Find("value");
+  if (ReplyRc(reply) != 0 || !value.has_value() ||
+      (found.has_value() && !absl::EqualsIgnoreCase(*found, "TRUE"))) {
+    return std::nullopt;
+  }
+  return std::string(*value);
+}
+
+// Short even if the peer's message is not.
+std::string Excerpt(const wire::Message& message) {
+  std::string text = message.DebugString();
+  if (text.size() > 160) text = absl::StrCat(text.substr(0, 160), "...");
+  return text;
+}
+
+absl::Status RcStatus(const wire::Message& reply, absl::string_view what) {
+  if (ReplyRc(reply) == 0) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat("host PMI server refused ", what, " (", Excerpt(reply), ")"));
+}
+
+// PMI-1 reply names are irregular.
+std::string ReplyCommandFor(WireProtocol protocol, absl::string_view request) {
+  if (protocol == WireProtocol::kPmi2) return absl::StrCat(request, "-response");
+  if (request == "put") return "put_result";
+  if (request == "get") return "get_result";
+  if (request == "barrier_in") return "barrier_out";
+  if (request == "finalize") return "finalize_ack";
+  return absl::StrCat(request, "_result");
+}
+
+}  // namespace pmi_shim::upstream::pmi_wire_internal
