@@ -141,8 +141,12 @@ void PmiWireHost::Put(int rank, std::string key, std::string value, Done done) {
   Message request = protocol_ == WireProtocol::kPmi1 ? Message("put").Add("kvsname", info_.kvsname)
                                                      : Message("kvs-put");
   request.Add("key", key).Add("value", value);
-  Call(std::move(request), [done = std::move(done), key](absl::StatusOr<Message> reply) {
-    done(reply.ok() ? RcStatus(*reply, absl::StrCat("the put of key ", key)) : reply.status());
+  epoch_values_[key] = value;  // a rank sees its own puts at once
+  Call(std::move(request), [this, done = std::move(done), key](absl::StatusOr<Message> reply) {
+    absl::Status status =
+        reply.ok() ? RcStatus(*reply, absl::StrCat("the put of key ", key)) : reply.status();
+    if (!status.ok()) epoch_values_.erase(key);
+    done(status);
   });
 }
 
@@ -159,14 +163,19 @@ void PmiWireHost::Get(int rank, std::string key, GetDone done) {
     done(absl::NotFoundError(valid.message()));
     return;
   }
+  if (auto cached = epoch_values_.find(key); cached != epoch_values_.end()) {
+    done(cached->second);
+    return;
+  }
   Message request =
       protocol_ == WireProtocol::kPmi1
           ? Message("get").Add("kvsname", info_.kvsname).Add("key", key)
           : Message("kvs-get").Add("jobid", info_.kvsname).Add("srcid", -1).Add("key", key);
-  Call(std::move(request), [done = std::move(done), key](absl::StatusOr<Message> reply) {
+  Call(std::move(request), [this, done = std::move(done), key](absl::StatusOr<Message> reply) {
     if (!reply.ok()) {
       done(reply.status());
     } else if (std::optional<std::string> value = FoundValue(*reply)) {
+      epoch_values_[key] = *value;
       done(*std::move(value));
     } else {
       done(absl::NotFoundError(absl::StrCat("key ", key, " not found at the host")));
@@ -175,8 +184,12 @@ void PmiWireHost::Get(int rank, std::string key, GetDone done) {
 }
 
 void PmiWireHost::Barrier(int rank, Done done) {
+  // From here on a get belongs to the next epoch (it is queued behind the
+  // barrier), so nothing of this one may answer it.
+  epoch_values_.clear();
   if (protocol_ == WireProtocol::kPmi1) {
-    Call(Message("barrier_in"), [done = std::move(done)](absl::StatusOr<Message> reply) {
+    Call(Message("barrier_in"), [this, done = std::move(done)](absl::StatusOr<Message> reply) {
+      epoch_values_.clear();  // a new epoch: every rank may have put again
       done(reply.ok() ? RcStatus(*reply, "the barrier") : reply.status());
     });
     return;
@@ -192,7 +205,10 @@ void PmiWireHost::Barrier(int rank, Done done) {
     // Sent next, before anything queued meanwhile (a finalize, say).
     Call(
         Message("kvs-get").Add("jobid", info_.kvsname).Add("srcid", -1).Add("key", "-NONEXIST-KEY"),
-        [done](absl::StatusOr<Message> got) { done(got.ok() ? absl::OkStatus() : got.status()); },
+        [this, done](absl::StatusOr<Message> got) {
+          epoch_values_.clear();  // a new epoch: every rank may have put again
+          done(got.ok() ? absl::OkStatus() : got.status());
+        },
         /*first=*/true);
   });
 }

@@ -22,6 +22,9 @@
 // watched on the loop. The handshake is in pmi_wire_handshake.h, and reading
 // replies in every dialect in pmi_wire_replies.h.
 //
+// Gets are answered from a per-epoch cache when this rank already put or
+// read the key since the last barrier (see epoch_values_).
+//
 // The wire is strictly request/response: requests wait in a FIFO and the
 // next is written (in one write) only when the previous one is answered,
 // which is also what Slurm needs (one read() per request, no reassembly: a
@@ -186,6 +189,12 @@ class PmiWireHost : public session::JobHost {
   bool in_flight_ = false;  // queue_.front() was written and awaits its reply
   std::string outbox_;
   bool watching_out_ = false;
+  // Values this rank put or read since the last barrier. PMI promises a key
+  // only once a barrier made it visible, and clients use fresh keys per
+  // epoch; so a value read once is served from here until the next barrier,
+  // which makes repeated gets after a fence local, as with PMIx's collected
+  // data. A miss is not remembered: the key may still appear.
+  absl::flat_hash_map<std::string, std::string> epoch_values_;
   // PMI-1 only: node attributes of this rank (see PutNodeAttr).
   absl::flat_hash_map<std::string, std::string> node_attrs_;
   // Set to false on destruction, so callbacks can tell whether `this` lives.

@@ -861,6 +861,39 @@ TEST(ValidationTest, HydraTakesAFullSizeValue) {
   EXPECT_EQ(next.size(), 29u + 23 + 64 + 1024 - 1);
 }
 
+TEST(CacheTest, GetsWithinAnEpochAreServedLocallyAndABarrierForgetsThem) {
+  std::vector<std::string> seen;
+  auto server = Hydra402([&](Peer& peer) {
+    seen.push_back(peer.ReadLine());  // the first get of bc-0
+    peer.SendLine("cmd=get_result rc=0 msg=success value=v0");
+    seen.push_back(peer.ReadLine());  // the put; the second get never gets here
+    peer.SendLine("cmd=put_result rc=0 msg=success");
+    seen.push_back(peer.ReadLine());  // the barrier
+    peer.SendLine("cmd=barrier_out");
+    seen.push_back(peer.ReadLine());  // bc-0 again, in the new epoch
+    peer.SendLine("cmd=get_result rc=0 msg=success value=v1");
+  });
+  EventLoop loop;
+  auto host = PmiWireHost::Connect(loop, FdEndpoint(server->client_fd()), WireProtocol::kPmi1, {});
+  ASSERT_TRUE(host.ok()) << host.status();
+  std::vector<std::string> values;
+  auto keep = [&](absl::StatusOr<std::string> v) { values.push_back(v.ok() ? *v : "error"); };
+  (*host)->Get(1, "bc-0", keep);
+  (*host)->Put(1, "bc-1", "mine", [](absl::Status) {});
+  ASSERT_TRUE(RunUntil(loop, [&] { return values.size() == 1; }));
+  (*host)->Get(1, "bc-0", keep);  // answered at once, from the cache
+  (*host)->Get(1, "bc-1", keep);  // its own put, too
+  EXPECT_EQ(values.size(), 3u);
+  (*host)->Barrier(1, [](absl::Status) {});
+  (*host)->Get(1, "bc-0", keep);
+  ASSERT_TRUE(RunUntil(loop, [&] { return values.size() == 4; }));
+  server->Join();
+  EXPECT_THAT(values, ElementsAre("v0", "v0", "mine", "v1"));
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_THAT(seen[1], ::testing::StartsWith("cmd=put "));
+  EXPECT_EQ(seen[2], "cmd=barrier_in");
+}
+
 TEST(ValidationTest, OnlyThisBridgesRankMayBeClaimedOnce) {
   auto server = Hydra402([](Peer&) {});
   EventLoop loop;
