@@ -1,5 +1,8 @@
 #include "bridge/cli/exec_command.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <boost/program_options.hpp>
 #include <iostream>
 
@@ -74,6 +77,19 @@ std::string ApplyChoices(ParsedExec& parsed) {
   return "";
 }
 
+// Ends this process with the signal that killed the command, so the launcher
+// above reports the rank as it would report the bare program ("signal 9").
+void DieOfSignal(int signal) {
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);  // the command's core, if any, was its own
+  ::signal(signal, SIG_DFL);
+  sigset_t just_this;
+  sigemptyset(&just_this);
+  sigaddset(&just_this, signal);
+  ::sigprocmask(SIG_UNBLOCK, &just_this, nullptr);
+  ::raise(signal);
+}
+
 }  // namespace
 
 int RunExecCommand(const std::vector<std::string>& args) {
@@ -104,12 +120,18 @@ int RunExecCommand(const std::vector<std::string>& args) {
   }
   log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
   parsed.options.command = split.command;
-  exec::BridgedRank bridge(std::move(parsed.options));
-  absl::StatusOr<int> status = bridge.Run();
+  absl::StatusOr<int> status;
+  std::optional<int> command_signal;
+  {
+    exec::BridgedRank bridge(std::move(parsed.options));
+    status = bridge.Run();
+    command_signal = bridge.command_signal();
+  }  // the bridge restores the signal mask as it goes
   if (!status.ok()) {
     log::Error(absl::StrCat("exec: ", status.status().message()));
     return 127;
   }
+  if (command_signal.has_value()) DieOfSignal(*command_signal);
   return *status;
 }
 

@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bridge/downstream/pmix_uri.h"
+#include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_host.h"
@@ -65,6 +67,7 @@ BridgedRank::~BridgedRank() {
   if (pmix_server_ != nullptr) pmix_server_->Stop();
   pmix_server_.reset();
   relay_.reset();
+  reporting_host_.reset();
   host_.reset();
 }
 
@@ -98,7 +101,7 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
   downstream::ServerOptions server_options;
   server_options.protocols = WireProtocols(options_.downstream);
   server_options.trace = options_.trace;
-  server_ = std::make_unique<downstream::PmiServer>(loop_, *host_, server_options);
+  server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, server_options);
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair");
@@ -120,7 +123,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
     const std::vector<std::string>& environment) {
   downstream::PmixServer::Options pmix_options;
   pmix_options.local_ranks = {rank_};
-  ASSIGN_OR_RETURN(pmix_server_, downstream::PmixServer::Start(loop_, *host_, pmix_options));
+  ASSIGN_OR_RETURN(pmix_server_,
+                   downstream::PmixServer::Start(loop_, *reporting_host_, pmix_options));
   ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
   return launch::SpawnRequest{options_.command,
                               launch::BuildPmixRankEnvironment(environment, pmix), -1};
@@ -153,17 +157,28 @@ absl::StatusOr<int> BridgedRank::Run() {
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
   const bool pmix_client = WantsPmix(options_.downstream, endpoint.family);
   const bool relay = pmix_client && endpoint.family == upstream::HostFamily::kPmix;
-  if (!relay) RETURN_IF_ERROR(ConnectUpstream(endpoint));
+  if (!relay) {
+    RETURN_IF_ERROR(ConnectUpstream(endpoint));
+    reporting_host_ = std::make_unique<ReportingHost>(*host_);
+  }
   RETURN_IF_ERROR(children_.Start());
   absl::StatusOr<launch::SpawnRequest> request =
       relay ? PmixRelay(environment)
             : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
   absl::Status started = request.status();
-  if (started.ok()) started = children_.Spawn(0, *request).status();
+  if (started.ok()) {
+    // The launcher above ends a rank by killing its process group, and may
+    // kill only the bridge: the command must share the group and die with it.
+    request->own_process_group = false;
+    request->parent_death_signal = SIGKILL;
+    started = children_.Spawn(0, *request).status();
+  }
   child_fd_.Reset();  // the child has its copy now
   if (!started.ok()) {
     // The host saw this rank initialize: tell it the rank is gone.
-    if (host_ != nullptr) host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
+    if (host_ != nullptr) {
+      reporting_host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
+    }
     return started;
   }
   RETURN_IF_ERROR(loop_.Run());
@@ -178,6 +193,9 @@ bool BridgedRank::ClientSpoke() const {
 
 void BridgedRank::OnCommandExit(int wait_status) {
   command_status_ = launch::ExitStatusOf(wait_status);
+  if (WIFSIGNALED(wait_status) && !forced_status_.has_value()) {
+    command_signal_ = WTERMSIG(wait_status);
+  }
   if (forced_status_.has_value() || host_ == nullptr) {  // ended by us, or a plain relay
     loop_.Stop();
     return;
@@ -188,7 +206,7 @@ void BridgedRank::OnCommandExit(int wait_status) {
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.
-  if (!ClientSpoke() && *command_status_ == 0) host_->Finalized(rank_);
+  if (!ClientSpoke() && *command_status_ == 0) reporting_host_->Finalized(rank_);
   FinishSoon();
 }
 
@@ -209,6 +227,7 @@ void BridgedRank::WaitForIdleHost(absl::Time deadline) {
 void BridgedRank::OnUpstreamLost(std::string reason) {
   if (forced_status_.has_value()) return;
   log::Error(absl::StrCat("rank ", rank_, ": ", reason, "; ending ", options_.command.front()));
+  if (reporting_host_ != nullptr) reporting_host_->Quiet();
   forced_status_ = (command_status_.has_value() && *command_status_ != 0) ? *command_status_ : 1;
   if (command_status_.has_value()) {
     loop_.Stop();

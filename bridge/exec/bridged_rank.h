@@ -32,6 +32,7 @@
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
+#include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/launch/spawn.h"
 #include "bridge/session/job_host.h"
@@ -67,6 +68,11 @@ class BridgedRank {
   // nothing could be started; its message is one line.
   absl::StatusOr<int> Run();
 
+  // The signal that killed CMD, if one did and the bridge did not cause it:
+  // the bridge should then die of it too (after this object is gone), so the
+  // launcher sees what it would have seen of the bare rank.
+  std::optional<int> command_signal() const { return command_signal_; }
+
  private:
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
   // The command's environment for each kind of downstream.
@@ -85,6 +91,7 @@ class BridgedRank {
   ExecOptions options_;
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
+  std::unique_ptr<ReportingHost> reporting_host_;  // what the downstream talks to
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;
@@ -92,6 +99,7 @@ class BridgedRank {
   launch::ChildProcesses children_;
   UniqueFd child_fd_;  // the command's PMI_FD end until it is spawned
   std::optional<int> command_status_;
+  std::optional<int> command_signal_;
   std::optional<int> forced_status_;  // set when the bridge ends CMD itself
 };
 

@@ -57,13 +57,13 @@ absl::Status ChildProcesses::Start() {
 }
 
 absl::StatusOr<pid_t> ChildProcesses::Spawn(int index, const SpawnRequest& request) {
-  absl::StatusOr<pid_t> pid = SpawnInOwnProcessGroup(request);
-  if (pid.ok()) index_of_pid_[*pid] = index;
+  absl::StatusOr<pid_t> pid = launch::Spawn(request);
+  if (pid.ok()) children_[*pid] = Child{index, request.own_process_group};
   return pid;
 }
 
 void ChildProcesses::SignalAll(int signal) {
-  for (const auto& [pid, index] : index_of_pid_) ::kill(-pid, signal);
+  for (const auto& [pid, child] : children_) ::kill(child.own_group ? -pid : pid, signal);
 }
 
 void ChildProcesses::TerminateAll(absl::Duration grace) {
@@ -86,10 +86,10 @@ void ChildProcesses::OnSignals() {
   int wait_status;
   pid_t pid;
   while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
-    auto it = index_of_pid_.find(pid);
-    if (it == index_of_pid_.end()) continue;  // not ours (e.g. a reparented grandchild)
-    const int index = it->second;
-    index_of_pid_.erase(it);
+    auto it = children_.find(pid);
+    if (it == children_.end()) continue;  // not ours (e.g. a reparented grandchild)
+    const int index = it->second.index;
+    children_.erase(it);
     if (events_.exited) events_.exited(index, wait_status);
   }
 }

@@ -7,8 +7,9 @@
 // SIGTERM, SIGHUP and SIGQUIT are blocked in this process while it lives
 // (and restored after), so no signal handler ever runs.
 //
-// Each child runs in its own process group, so a signal reaches the child and
-// everything it started (a shell wrapper, a container engine's helpers).
+// A child that has its own process group (SpawnRequest::own_process_group)
+// is signalled as a group, so the signal reaches everything it started (a
+// shell wrapper, a container engine's helpers); others are signalled alone.
 #ifndef PMI_SHIM_BRIDGE_LAUNCH_CHILD_PROCESSES_H_
 #define PMI_SHIM_BRIDGE_LAUNCH_CHILD_PROCESSES_H_
 
@@ -56,7 +57,7 @@ class ChildProcesses {
   // SIGTERM now, SIGKILL to whatever still runs after `grace`.
   void TerminateAll(absl::Duration grace);
 
-  int running() const { return static_cast<int>(index_of_pid_.size()); }
+  int running() const { return static_cast<int>(children_.size()); }
 
  private:
   void OnSignals();
@@ -66,7 +67,11 @@ class ChildProcesses {
   UniqueFd signal_fd_;
   sigset_t saved_mask_;
   bool started_ = false;
-  absl::flat_hash_map<pid_t, int> index_of_pid_;
+  struct Child {
+    int index;
+    bool own_group;
+  };
+  absl::flat_hash_map<pid_t, Child> children_;
   int interrupts_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,8 +24,14 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 }
 
 // Runs in the child between fork and exec: async-signal-safe calls only.
-[[noreturn]] void ExecChild(int inherit_fd, char* const* argv, char* const* envp, int error_pipe) {
-  ::setpgid(0, 0);
+[[noreturn]] void ExecChild(const SpawnRequest& request, pid_t parent, char* const* argv,
+                            char* const* envp, int error_pipe) {
+  if (request.own_process_group) ::setpgid(0, 0);
+  if (request.parent_death_signal != 0) {
+    ::prctl(PR_SET_PDEATHSIG, request.parent_death_signal);
+    if (::getppid() != parent) ::_exit(127);  // the parent died before prctl
+  }
+  const int inherit_fd = request.inherit_fd;
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
@@ -41,7 +48,7 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
 
 }  // namespace
 
-absl::StatusOr<pid_t> SpawnInOwnProcessGroup(const SpawnRequest& request) {
+absl::StatusOr<pid_t> Spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return absl::InvalidArgumentError("no command to run");
   std::vector<char*> argv = CStrings(request.argv);
   std::vector<char*> envp = CStrings(request.env);
@@ -50,13 +57,14 @@ absl::StatusOr<pid_t> SpawnInOwnProcessGroup(const SpawnRequest& request) {
   UniqueFd read_end(pipe_fds[0]);
   UniqueFd write_end(pipe_fds[1]);
 
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
-  if (pid == 0) ExecChild(request.inherit_fd, argv.data(), envp.data(), write_end.get());
+  if (pid == 0) ExecChild(request, parent, argv.data(), envp.data(), write_end.get());
 
   // Also set the group from the parent: whichever runs first wins the race
   // against a kill(-pid) sent right after this returns.
-  ::setpgid(pid, pid);
+  if (request.own_process_group) ::setpgid(pid, pid);
   write_end.Reset();
   int exec_errno = 0;
   ssize_t n;

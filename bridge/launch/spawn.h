@@ -1,9 +1,10 @@
 // Starting one rank process. The only fork/exec in the launcher.
 //
-// The child gets its own process group (so the launcher can signal a rank
-// and everything it started with one kill), an empty signal mask and default
-// dispositions, and keeps exactly one inherited fd besides stdio: its
-// PMI_FD end. A command that cannot be executed is reported as an error
+// The child gets an empty signal mask and default dispositions and keeps
+// exactly one inherited fd besides stdio: its PMI_FD end. A launcher's rank
+// gets its own process group, so one kill reaches the rank and everything it
+// started; a bridge's command stays in the bridge's group instead (the real
+// launcher above kills ranks by process group) and dies with the bridge. A command that cannot be executed is reported as an error
 // here, before any rank runs, instead of as a mysterious exit status 127.
 #ifndef PMI_SHIM_BRIDGE_LAUNCH_SPAWN_H_
 #define PMI_SHIM_BRIDGE_LAUNCH_SPAWN_H_
@@ -21,9 +22,11 @@ struct SpawnRequest {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH
   std::vector<std::string> env;   // "NAME=value"
   int inherit_fd = -1;            // stays open across exec when >= 0
+  bool own_process_group = true;  // false: stay in the caller's group
+  int parent_death_signal = 0;    // sent to the child when its parent dies
 };
 
-absl::StatusOr<pid_t> SpawnInOwnProcessGroup(const SpawnRequest& request);
+absl::StatusOr<pid_t> Spawn(const SpawnRequest& request);
 
 }  // namespace pmi_shim::launch
 

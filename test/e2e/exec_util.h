@@ -12,11 +12,10 @@
 //   EXPECT_EQ(out->run.exit_code, 0) << out->run.Describe();
 //   EXPECT_THAT(out->leftovers, IsEmpty());
 //
-// Processes are found through an environment marker. pmi-bridge exec drops
-// every PMI_* variable from its command's environment (they would be the
-// host's rendezvous), which includes testutil::kMarkerVar
-// ("PMI_SHIM_TEST_MARKER"); these helpers therefore set a second marker,
-// kExecMarkerVar, that reaches the bridged commands too.
+// Processes are found through an environment marker (testutil::kMarkerVar;
+// pmi-bridge drops every PMI_* variable from its commands, so no marker may
+// start with PMI_). These helpers also set kExecMarkerVar, which tells the
+// processes of one exec run apart from those of the reference run.
 #ifndef PMI_SHIM_TEST_E2E_EXEC_UTIL_H_
 #define PMI_SHIM_TEST_E2E_EXEC_UTIL_H_
 

@@ -6,7 +6,8 @@
 // rank, whatever process group or session they move to) and afterwards scans
 // /proc for live processes that still carry it.
 //
-//   std::string marker = UniqueMarker();          // "PMI_SHIM_TEST_MARKER=..."
+//   std::string marker = UniqueMarker();          // "SHIM_TEST_MARKER=..." (no PMI_ prefix:
+//                                                 // launchers strip PMI_* from ranks)
 //   ... run the launcher with that variable set ...
 //   EXPECT_THAT(ProcessesWithMarker(marker), IsEmpty());
 #ifndef PMI_SHIM_TEST_TESTING_PROCESSES_H_
@@ -23,7 +24,7 @@
 namespace pmi_shim::testutil {
 
 // Name of the marker variable.
-inline constexpr char kMarkerVar[] = "PMI_SHIM_TEST_MARKER";
+inline constexpr char kMarkerVar[] = "SHIM_TEST_MARKER";
 
 // A value unique to this call (pid, time, counter).
 std::string UniqueMarkerValue();
