@@ -1,7 +1,7 @@
 // End-to-end: `pmi-bridge exec` as every task of a real Slurm job step,
 // `srun -n 4 --mpi=pmi2`, in a private single-node Slurm 22.05
 // (test/testing/slurm_cluster.h; one cluster per test, about 0.5 s each).
-// Slurm's pmi2 plugin hands each task PMI_FD, PMI_JOBID, PMI_RANK and
+// With --mpi=pmi2, Slurm's plugin hands each task PMI_FD, PMI_JOBID, PMI_RANK and
 // PMI_SIZE and speaks its own dialect (rc= first, "<job>.<step>" kvsname,
 // appnum -1); the same programs run directly under srun are the reference.
 //
@@ -55,9 +55,10 @@ class ExecSlurmTest : public ::testing::Test {
   // srun -n 4 --mpi=pmi2 [pmi-bridge exec BRIDGE_FLAGS --] PROGRAM, in a
   // fresh cluster.
   testutil::SlurmRun Srun(bool through_bridge, const std::string& program,
-                          std::vector<std::string> bridge_flags = {}) {
+                          std::vector<std::string> bridge_flags = {},
+                          const std::string& mpi = "pmi2") {
     testutil::SlurmRunOptions options;
-    options.command = {"srun", "-n", absl::StrCat(kTasks), "--mpi=pmi2"};
+    options.command = {"srun", "-n", absl::StrCat(kTasks), absl::StrCat("--mpi=", mpi)};
     if (through_bridge) {
       options.command.insert(options.command.end(), {bridge_, "exec"});
       options.command.insert(options.command.end(), bridge_flags.begin(), bridge_flags.end());
@@ -140,10 +141,16 @@ INSTANTIATE_TEST_SUITE_P(Upstreams, ExecSlurmUpstreamTest, ::testing::Values("au
                            return info.param;
                          });
 
-// PLACEHOLDER(pmix-upstream): the PMIx cells, `srun -n 4 --mpi=pmix
-// pmi-bridge exec [--downstream pmi1|pmi2] -- mpi_collectives|pmi2_kvs`
-// (a PMIx host upstream, design flow 3), belong here once the bridge's PMIx
-// host support lands; the cluster already serves --mpi=pmix.
+// Slurm as a PMIx host (`--mpi=pmix`, PMIx 4 over TCP) with PMI clients
+// behind the bridge: the bridge is a libpmix client upstream and serves
+// PMI-1 (MPICH) or PMI-2 (libpmi2) downstream (design flow 3).
+TEST_F(ExecSlurmTest, PmixHostServesMpichThroughTheBridge) {
+  ExpectCollectivesOk(Srun(true, "mpi_collectives", {"--downstream", "pmi1"}, "pmix"));
+}
+
+TEST_F(ExecSlurmTest, PmixHostServesLibpmi2ThroughTheBridge) {
+  ExpectPmi2KvsOk(Srun(true, "pmi2_kvs", {"--downstream", "pmi2"}, "pmix"));
+}
 
 }  // namespace
 }  // namespace pmi_shim::e2e
