@@ -20,7 +20,9 @@ run_bazel_tests() {  # NAME [bazel flags...]
 run_bazel_tests plain
 if ((!quick)); then
   run_bazel_tests asan --config=asan
-  run_bazel_tests ubsan --config=ubsan
+  # UBSan on the unit tests (size small): the end-to-end suites already ran
+  # plain and under ASan, and a third pass would double the suite's time.
+  run_bazel_tests ubsan --config=ubsan --test_size_filters=small
   echo "=== fuzzing, ${fuzz_seconds}s per target $(date +%T)"
   # clang builds in an output base of its own, so the gcc build above is not
   # reconfigured (and rebuilt) by the switch of compiler.

@@ -2,8 +2,8 @@
 # Runs pmi-shim's whole test suite on this machine, from a fresh clone:
 # installs what is missing (tools/setup.sh), then inside a private network
 # namespace builds and runs every unit, golden and end-to-end test (with
-# real MPICH, Slurm's libpmi2 and mpiexec.hydra) plain, under ASan and
-# under UBSan, then each fuzzer for a bounded time. Ends with the line
+# real MPICH, Open MPI, Slurm and mpiexec.hydra) plain and under ASan, the
+# unit tests under UBSan, then each fuzzer for a bounded time. Ends with the line
 # "N passed, N failed" and exits non-zero if anything failed.
 #
 #   bash tools/test.sh           # everything (~10 min on 2 cores)
