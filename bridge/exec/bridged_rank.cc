@@ -157,11 +157,15 @@ absl::StatusOr<int> BridgedRank::Run() {
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
   const bool pmix_client = WantsPmix(options_.downstream, endpoint.family);
   const bool relay = pmix_client && endpoint.family == upstream::HostFamily::kPmix;
+  // Block SIGCHLD and friends before libpmix starts its progress thread
+  // (PMIx_Init, PMIx_server_init): a thread created with them unblocked can
+  // take the SIGCHLD that the signalfd is waiting for, and the command would
+  // never be reaped.
+  RETURN_IF_ERROR(children_.Start());
   if (!relay) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
     reporting_host_ = std::make_unique<ReportingHost>(*host_);
   }
-  RETURN_IF_ERROR(children_.Start());
   absl::StatusOr<launch::SpawnRequest> request =
       relay ? PmixRelay(environment)
             : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));

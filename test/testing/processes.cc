@@ -2,6 +2,7 @@
 #include "test/testing/processes.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -17,9 +18,18 @@
 namespace pmi_shim::testutil {
 namespace {
 
+// Reads a /proc file with read(2): a process that exits meanwhile makes the
+// read fail (ESRCH), which std::ifstream turns into an exception; here it is
+// just an empty or shorter string, as the process is gone anyway.
 std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string data;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return data;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) data.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  return data;
 }
 
 // Zombies keep their /proc entry but have exited: they are the parent's
