@@ -251,13 +251,4 @@ int Main(int argc, char** argv) {
 }  // namespace
 }  // namespace pmi_shim::upstream
 
-// For --config=asan: PMIx_Init of libpmix 4.2.2 itself leaks two small
-// strings (the host name in pmix_rte_init, one value in
-// pmix_bfrops_base_value_load), even when it fails; nothing a caller can free.
-extern "C" const char* __lsan_default_suppressions() {
-  return "leak:pmix_rte_init\nleak:pmix_bfrops_base_value_load\n";
-}
-// Keeps stderr to the probe's own one line.
-extern "C" const char* __lsan_default_options() { return "print_suppressions=0"; }
-
 int main(int argc, char** argv) { return pmi_shim::upstream::Main(argc, argv); }
