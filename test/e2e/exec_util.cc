@@ -2,6 +2,7 @@
 #include "test/e2e/exec_util.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -153,9 +154,18 @@ bool IsRunning(pid_t pid) {
   return !stat.empty() && !IsZombieStat(stat);
 }
 
+// read(2), not std::ifstream: reading /proc of a process that exits
+// meanwhile fails with ESRCH, which an ifstream throws (and a throw here,
+// with the launcher thread still running, would terminate the test).
 std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string data;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return data;
+  char buffer[4096];
+  ssize_t n;
+  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) data.append(buffer, static_cast<size_t>(n));
+  ::close(fd);
+  return data;
 }
 
 std::vector<std::string> HydraArgv(const HydraSpec& spec) {
