@@ -127,19 +127,6 @@ std::vector<std::pair<std::string, std::string>> LibpmixLeakSuppression() {
           appended("LSAN_OPTIONS", absl::StrCat("suppressions=", *path, ":print_suppressions=0"))};
 }
 
-// testutil::ProcessesWithMarker reads /proc through std::ifstream, which
-// throws when a process exits between open() and read() (ESRCH). Such a
-// process is no leftover: scan again.
-std::vector<std::pair<pid_t, std::string>> MarkedProcesses(absl::string_view marker) {
-  for (int attempt = 0;; ++attempt) {
-    try {
-      return testutil::ProcessesWithMarker(marker);
-    } catch (const std::ios_base::failure&) {
-      if (attempt == 20) throw;
-    }
-  }
-}
-
 struct JobOutcome {
   testutil::RunResult run;
   // Marked processes alive after the launcher exited (already SIGKILLed).
@@ -175,10 +162,10 @@ class LaunchPmixTest : public ::testing::Test {
     EXPECT_TRUE(run.ok()) << run.status();
     if (run.ok()) outcome.run = *std::move(run);
     const absl::Time until = absl::Now() + kLeftoverGrace;
-    outcome.leftovers = MarkedProcesses(marker);
+    outcome.leftovers = testutil::ProcessesWithMarker(marker);
     while (!outcome.leftovers.empty() && absl::Now() < until) {
       absl::SleepFor(absl::Milliseconds(20));
-      outcome.leftovers = MarkedProcesses(marker);
+      outcome.leftovers = testutil::ProcessesWithMarker(marker);
     }
     testutil::KillProcesses(outcome.leftovers);
     return outcome;
