@@ -1,0 +1,35 @@
+#include "common/rendezvous.h"
+
+#include "gtest/gtest.h"
+
+namespace pmi_shim::rendezvous {
+namespace {
+
+TEST(EnvFileTest, RoundTripKeepsOrderAndEqualsInValues) {
+  const EnvEntries entries = {{"PMI_SHIM_PROTOCOL", "pmi1"},
+                              {"PMI_RANK", "3"},
+                              {"PMIX_SERVER_URI41", "ns.0;tcp4://127.0.0.1:4000"},
+                              {"ODD", "a=b=c"}};
+  absl::StatusOr<std::string> text = FormatEnvFile(entries);
+  ASSERT_TRUE(text.ok()) << text.status();
+  absl::StatusOr<EnvEntries> parsed = ParseEnvFile(*text);
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, entries);
+  EXPECT_EQ(FindEnv(*parsed, "PMI_RANK"), "3");
+  EXPECT_EQ(FindEnv(*parsed, "MISSING"), "");
+}
+
+TEST(EnvFileTest, RefusesNewlinesAndBadNames) {
+  EXPECT_FALSE(FormatEnvFile({{"A", "x\ny"}}).ok());
+  EXPECT_FALSE(FormatEnvFile({{"1A", "x"}}).ok());
+  EXPECT_FALSE(FormatEnvFile({{"A-B", "x"}}).ok());
+}
+
+TEST(EnvFileTest, ParseNamesTheBadLine) {
+  absl::StatusOr<EnvEntries> parsed = ParseEnvFile("# comment\nA=1\n\nnot a variable\n");
+  ASSERT_FALSE(parsed.ok());
+  EXPECT_NE(parsed.status().message().find("line 4"), std::string::npos) << parsed.status();
+}
+
+}  // namespace
+}  // namespace pmi_shim::rendezvous
