@@ -5,8 +5,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -67,6 +70,36 @@ absl::StatusOr<UniqueFd> StartConnectTcp4(const std::string& address, int port) 
     return absl::ErrnoToStatus(errno, absl::StrCat("connect to ", address, ":", port));
   }
   return fd;
+}
+
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(un.sun_path)) {
+    return absl::InvalidArgumentError(absl::StrCat("Unix socket path longer than ",
+                                                   sizeof(un.sun_path) - 1, " bytes: ", path));
+  }
+  std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
+  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!listener.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
+  }
+  if (::listen(listener.get(), SOMAXCONN) != 0) {
+    const int error = errno;
+    ::unlink(path.c_str());
+    return absl::ErrnoToStatus(error, absl::StrCat("listen on ", path));
+  }
+  return listener;
+}
+
+absl::StatusOr<uid_t> PeerUid(int fd) {
+  ucred credentials{};
+  socklen_t length = sizeof(credentials);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
+    return absl::ErrnoToStatus(errno, "getsockopt(SO_PEERCRED)");
+  }
+  return credentials.uid;
 }
 
 }  // namespace pmi_shim

@@ -3,6 +3,8 @@
 #ifndef PMI_SHIM_COMMON_SOCKETS_H_
 #define PMI_SHIM_COMMON_SOCKETS_H_
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/status.h"
@@ -24,6 +26,14 @@ absl::StatusOr<TcpListener> ListenTcp4(const std::string& address, int port);
 // Starts a non-blocking connect to IPv4 `address`:`port`; the connection
 // completes (or fails, see SO_ERROR) when the socket becomes writable.
 absl::StatusOr<UniqueFd> StartConnectTcp4(const std::string& address, int port);
+
+// Listens on a Unix stream socket at `path` (which must not exist yet);
+// non-blocking, close-on-exec. The caller unlinks the path when done.
+absl::StatusOr<UniqueFd> ListenUnix(const std::string& path);
+
+// The uid of the process at the other end of a connected Unix socket, as
+// the kernel recorded it at connect time (SO_PEERCRED).
+absl::StatusOr<uid_t> PeerUid(int fd);
 
 }  // namespace pmi_shim
 

@@ -226,6 +226,7 @@ class CheckingHost : public session::JobHost {
 
   const session::JobInfo& info() const override { return inner_.info(); }
   absl::Status ClaimRank(int rank) override { return inner_.ClaimRank(rank); }
+  void ReleaseRank(int rank) override { inner_.ReleaseRank(rank); }
   void Put(int rank, std::string key, std::string value, Done done) override {
     EXPECT_LE(key.size(), 63u) << key;
     EXPECT_LE(value.size(), 1023u) << key;

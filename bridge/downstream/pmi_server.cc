@@ -212,34 +212,41 @@ absl::StatusOr<int> PmiServer::ListenTcp(const std::string& address, int port) {
 }
 
 absl::Status PmiServer::ListenUnix(const std::string& path) {
-  sockaddr_un un{};
-  un.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(un.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("Unix socket path too long: ", path));
-  }
-  std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (!listener.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", path));
-  }
-  if (::listen(listener.get(), SOMAXCONN) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("listen on ", path));
-  }
+  ASSIGN_OR_RETURN(UniqueFd listener, pmi_shim::ListenUnix(path));
   unix_paths_.push_back(path);
   return Listen(std::move(listener), path);
 }
 
-absl::Status PmiServer::Listen(UniqueFd listener, std::string description) {
+absl::Status PmiServer::ListenUnixForRank(const std::string& path, int rank) {
+  ASSIGN_OR_RETURN(UniqueFd listener, pmi_shim::ListenUnix(path));
+  unix_paths_.push_back(path);
+  return Listen(std::move(listener), path, rank);
+}
+
+absl::Status PmiServer::Listen(UniqueFd listener, std::string description,
+                               std::optional<int> fixed_rank) {
   const int fd = listener.get();
-  RETURN_IF_ERROR(loop_.Watch(fd, EPOLLIN, [this, fd, description](uint32_t) {
-    Accept(fd, description);
+  RETURN_IF_ERROR(loop_.Watch(fd, EPOLLIN, [this, fd, description, fixed_rank](uint32_t) {
+    Accept(fd, description, fixed_rank);
   }));
   listeners_.push_back(std::move(listener));
   return absl::OkStatus();
 }
 
-void PmiServer::Accept(int listener_fd, const std::string& description) {
+bool PmiServer::PeerMayConnect(int fd, const std::string& description) {
+  absl::StatusOr<uid_t> peer = PeerUid(fd);
+  const uid_t self = ::getuid();
+  if (peer.ok() && (*peer == self || *peer == 0)) return true;
+  log::Warning(absl::StrCat(
+      "refused a client on ", description, ": ",
+      peer.ok() ? absl::StrCat("it runs as uid ", *peer, ", this job as uid ", self)
+                : std::string(peer.status().message()),
+      "; only the job's own user may speak for its rank"));
+  return false;
+}
+
+void PmiServer::Accept(int listener_fd, const std::string& description,
+                       std::optional<int> fixed_rank) {
   while (true) {
     UniqueFd client(::accept4(listener_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client.valid()) {
@@ -249,11 +256,19 @@ void PmiServer::Accept(int listener_fd, const std::string& description) {
       }
       return;
     }
+    session::SessionOptions options;
+    options.protocols = options_.protocols;
+    if (fixed_rank.has_value()) {
+      if (!PeerMayConnect(client.get(), description)) continue;
+      options.rank = fixed_rank;
+      options.peer = absl::StrCat("rank ", *fixed_rank);
+      options.release_if_only_looked = true;
+      Register(std::make_unique<Connection>(*this, std::move(client), std::move(options)));
+      continue;
+    }
     const int one = 1;
     ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    session::SessionOptions options;
     options.peer = DescribePeer(client.get());
-    options.protocols = options_.protocols;
     const int fd = client.get();
     Register(std::make_unique<Connection>(*this, std::move(client), std::move(options)));
     if (options_.identify_timeout > absl::ZeroDuration()) {

@@ -16,6 +16,7 @@
 #define PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@ class PmiServer {
   // Listens on a Unix socket at `path` (which must not exist yet).
   absl::Status ListenUnix(const std::string& path);
 
+  // Listens on a Unix socket at `path` whose every client is `rank`: a
+  // container's rank socket. Clients must run as this process's uid (or as
+  // root); one that only looks (a handshake, then hangs up) frees the rank
+  // for the next, and one that names another rank is refused.
+  absl::Status ListenUnixForRank(const std::string& path, int rank);
+
   // Reads and handles everything clients have already sent. Called before
   // judging a client process that exited, so its last words (an abort, a
   // finalize) are heard before its death is.
@@ -70,9 +77,13 @@ class PmiServer {
  private:
   class Connection;
 
-  // Watches a bound, listening socket and accepts its clients.
-  absl::Status Listen(UniqueFd listener, std::string description);
-  void Accept(int listener_fd, const std::string& description);
+  // Watches a bound, listening socket and accepts its clients; with
+  // `fixed_rank`, every client is that rank.
+  absl::Status Listen(UniqueFd listener, std::string description,
+                      std::optional<int> fixed_rank = std::nullopt);
+  void Accept(int listener_fd, const std::string& description, std::optional<int> fixed_rank);
+  // Whether a client on a rank socket may speak for the rank (SO_PEERCRED).
+  bool PeerMayConnect(int fd, const std::string& description);
   void Register(std::unique_ptr<Connection> connection);
   void Retire(int fd);  // destroys a connection once its handler returned
   void MarkSpoke(int rank);

@@ -10,6 +10,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <functional>
@@ -136,6 +137,129 @@ TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
   server.Shutdown();
   EXPECT_NE(::access(path.c_str(), F_OK), 0) << "socket path left behind";
   ::rmdir(dir);
+}
+
+// A connected Unix socket to `path`, or -1.
+int ConnectUnix(const std::string& path) {
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+class RankSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(::mkdtemp(dir_), nullptr);
+    path_ = absl::StrCat(dir_, "/pmi.sock");
+  }
+  void TearDown() override {
+    ::unlink(path_.c_str());
+    ::rmdir(dir_);
+  }
+  char dir_[32] = "/tmp/rank-socket-test-XXXXXX";
+  std::string path_;
+};
+
+TEST_F(RankSocketTest, HandshakeThenApplicationOnTheSameRank) {
+  EventLoop loop;
+  int lost_rank = -1;
+  upstream::EmbeddedHost::Events events;
+  events.lost = [&](int rank, const std::string&) { lost_rank = rank; };
+  upstream::EmbeddedHost host(JobOfSize(2), events);
+  PmiServer server(loop, host, {});
+  ASSERT_TRUE(server.ListenUnixForRank(path_, 1).ok());
+  std::string check_init, app_init, app_put;
+  RunWithClient(loop, [&] {
+    int check = ConnectUnix(path_);  // as `pmi-shim-client check` does
+    ASSERT_GE(check, 0);
+    WriteAll(check, "cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_maxes\n");
+    check_init = ReadLine(check);
+    ReadLine(check);
+    ::close(check);
+    int app = -1;
+    // The release happens when the server reads the hang-up; retry briefly.
+    for (int attempt = 0; attempt < 50; ++attempt) {
+      app = ConnectUnix(path_);
+      WriteAll(app, "cmd=init pmi_version=1 pmi_subversion=1\n");
+      app_init = ReadLine(app);
+      if (app_init.find("rc=0") != std::string::npos) break;
+      ::close(app);
+      app = -1;
+      ::usleep(20000);
+    }
+    ASSERT_GE(app, 0);
+    WriteAll(app, "cmd=put kvsname=kvs_server_test key=k value=v\n");
+    app_put = ReadLine(app);
+    ::close(app);
+  });
+  EXPECT_THAT(check_init, HasSubstr("rc=0"));
+  EXPECT_THAT(app_init, HasSubstr("rc=0"));
+  EXPECT_THAT(app_put, HasSubstr("rc=0"));
+  loop.AddTimer(absl::Milliseconds(100), [&] { loop.Stop(); });
+  ASSERT_TRUE(loop.Run().ok());
+  EXPECT_EQ(lost_rank, 1) << "the application vanished after a put: the job must hear of it";
+}
+
+TEST_F(RankSocketTest, ClientCannotSpeakForAnotherRank) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  PmiServer server(loop, host, {});
+  ASSERT_TRUE(server.ListenUnixForRank(path_, 1).ok());
+  std::string reply;
+  RunWithClient(loop, [&] {
+    int fd = ConnectUnix(path_);
+    ASSERT_GE(fd, 0);
+    WriteAll(fd, "cmd=init pmi_version=2 pmi_subversion=0\n");
+    ReadLine(fd);
+    WriteAll(fd, "23    cmd=fullinit;pmirank=0;");
+    reply = ReadRecord(fd);
+    ::close(fd);
+  });
+  EXPECT_EQ(reply, "<EOF>") << "a rank-1 socket answered a client claiming rank 0";
+}
+
+TEST_F(RankSocketTest, PeerWithAnotherUidIsRefused) {
+  if (::getuid() != 0) GTEST_SKIP() << "needs root to connect as another uid";
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  PmiServer server(loop, host, {});
+  ASSERT_TRUE(::chmod(dir_, 0755) == 0);
+  ASSERT_TRUE(server.ListenUnixForRank(path_, 0).ok());
+  ASSERT_EQ(::chmod(path_.c_str(), 0777), 0);
+  std::string reply = "unset";
+  int child_exit = -1;
+  RunWithClient(loop, [&] {
+    int report[2];
+    ASSERT_EQ(::pipe(report), 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      if (::setgid(12345) != 0 || ::setuid(12345) != 0) ::_exit(2);
+      int fd = ConnectUnix(path_);
+      if (fd < 0) ::_exit(3);
+      WriteAll(fd, "cmd=init pmi_version=1 pmi_subversion=1\n");
+      const std::string line = ReadLine(fd);
+      (void)!::write(report[1], line.data(), line.size());
+      ::_exit(0);
+    }
+    ::close(report[1]);
+    char buffer[256] = {};
+    const ssize_t n = ::read(report[0], buffer, sizeof(buffer) - 1);
+    reply.assign(buffer, n > 0 ? n : 0);
+    ::close(report[0]);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    child_exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  });
+  if (child_exit == 2) GTEST_SKIP() << "cannot become uid 12345 here (user namespace?)";
+  ASSERT_EQ(child_exit, 0);
+  EXPECT_EQ(reply, "<EOF>") << "a client of another uid got an answer";
+  EXPECT_FALSE(server.RankSpoke(0));
 }
 
 TEST(PmiServerTest, ClientThatNeverNamesItselfIsDisconnected) {

@@ -173,6 +173,9 @@ class ProxyHost : public session::JobHost {
     channel_.Send(absl::StrCat("0 claim ", rank));
     return absl::OkStatus();
   }
+  void ReleaseRank(int rank) override {
+    if (rank >= 0 && rank < info_.size) claimed_[rank] = false;
+  }
   void Put(int rank, std::string key, std::string value, Done done) override {
     Request(absl::StrCat("put ", rank, " ", key, " ", value),
             [done](absl::StatusOr<std::string> r) { done(r.status()); });

@@ -20,6 +20,7 @@ class ReportingHost : public session::JobHost {
 
   const session::JobInfo& info() const override { return inner_.info(); }
   absl::Status ClaimRank(int rank) override { return inner_.ClaimRank(rank); }
+  void ReleaseRank(int rank) override { inner_.ReleaseRank(rank); }
   void Put(int rank, std::string key, std::string value, Done done) override {
     inner_.Put(rank, std::move(key), std::move(value), std::move(done));
   }

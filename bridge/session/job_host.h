@@ -59,6 +59,11 @@ class JobHost {
   // rank; OutOfRange if rank is not in [0, size).
   virtual absl::Status ClaimRank(int rank) = 0;
 
+  // The client that claimed `rank` hung up having only looked (init and
+  // queries, as `pmi-shim-client check` does on a container's rank socket):
+  // the rank is free to be claimed again by the application.
+  virtual void ReleaseRank(int rank) = 0;
+
   // Stores key=value for the job. Limits are checked by the session.
   virtual void Put(int rank, std::string key, std::string value, Done done) = 0;
 

@@ -52,6 +52,20 @@ const Pmi1Command* FindPmi1Command(absl::string_view name) {
   return nullptr;
 }
 
+// Requests that only read what the job already is; any other request makes
+// the client a participant whose disappearance the job must hear of.
+constexpr const char* kLookOnlyCommands[] = {
+    "initack", "init",     "get_maxes",       "get_appnum", "get_universe_size",
+    "get_my_kvsname", "fullinit", "job-getid", "info-getjobattr",
+};
+
+bool OnlyLooks(absl::string_view command) {
+  for (const char* name : kLookOnlyCommands) {
+    if (command == name) return true;
+  }
+  return false;
+}
+
 // PMI-2 requests this server knows; each reply is "<request>-response".
 constexpr const char* kPmi2Commands[] = {
     "fullinit",         "job-getid",        "kvs-put",      "kvs-get",
@@ -143,6 +157,7 @@ absl::Status ServerSession::Dispatch(const wire::Frame& frame) {
                      "); the client library does not speak PMI-1/PMI-2 as this server does"));
   }
   if (callbacks_.trace) callbacks_.trace(true, *request);
+  if (!OnlyLooks(request->command)) changed_job_state_ = true;
   thread_id_.reset();
   if (frame.framing == wire::Framing::kPmi2Record) return HandlePmi2(*request);
   return HandlePmi1(*request);
@@ -180,9 +195,11 @@ void ServerSession::Warn(absl::string_view problem) {
 
 bool ServerSession::Close(absl::string_view reason) {
   if (state_ == State::kClosed) return false;
-  const bool lost = rank_claimed_ && state_ != State::kFinalized;
+  const bool only_looked = options_.release_if_only_looked && !changed_job_state_;
+  const bool lost = rank_claimed_ && state_ != State::kFinalized && !only_looked;
   state_ = State::kClosed;
   backlog_.clear();
+  if (rank_claimed_ && only_looked) host_.ReleaseRank(*rank_);
   if (lost) host_.Lost(*rank_, std::string(reason));
   return lost;
 }
@@ -198,7 +215,7 @@ absl::Status ServerSession::Identify(int64_t rank, absl::string_view how) {
   }
   if (rank_.has_value() && rank != *rank_) {
     return absl::PermissionDeniedError(absl::StrCat(
-        Who(), ": claims to be rank ", rank, " in ", how, " but its PMI_FD belongs to rank ",
+        Who(), ": claims to be rank ", rank, " in ", how, " but its connection (PMI_FD or rank socket) belongs to rank ",
         *rank_, "; check that PMI_RANK was not changed"));
   }
   if (rank < 0 || rank >= host_.info().size) {

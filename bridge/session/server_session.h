@@ -49,6 +49,10 @@ struct SessionOptions {
   // How to name the client in messages until its rank is known.
   std::string peer = "client";
   ClientProtocols protocols = ClientProtocols::kAny;
+  // A client that hangs up after only looking (init and read-only queries)
+  // releases its rank instead of being reported lost: on a container's rank
+  // socket `pmi-shim-client check` handshakes before the application does.
+  bool release_if_only_looked = false;
 };
 
 struct SessionCallbacks {
@@ -139,6 +143,8 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   Protocol protocol_ = Protocol::kUnknown;
   std::optional<int> rank_;
   bool rank_claimed_ = false;
+  // Whether the client sent anything beyond init and read-only queries.
+  bool changed_job_state_ = false;
   bool deferred_ = false;
   std::deque<wire::Frame> backlog_;
   // The PMI-2 `thrid` of the request being answered; echoed in its reply.

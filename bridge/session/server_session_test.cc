@@ -33,9 +33,10 @@ session::JobInfo TestJob(int size) {
 // One client connection: bytes in through a FrameDecoder, replies decoded.
 class FakeClient {
  public:
-  FakeClient(JobHost& host, std::optional<int> rank) {
+  FakeClient(JobHost& host, std::optional<int> rank, bool release_if_only_looked = false) {
     SessionOptions options;
     options.rank = rank;
+    options.release_if_only_looked = release_if_only_looked;
     options.peer = "client at 127.0.0.1:1234";
     SessionCallbacks callbacks;
     callbacks.send = [this](std::string bytes) { replies_decoder_.Feed(bytes); };
@@ -178,6 +179,35 @@ TEST(ServerSessionPmi1Test, TwoClientsCannotBeTheSameRank) {
   absl::Status status = b.Send("cmd=initack pmiid=1\n");
   EXPECT_THAT(std::string(status.message()), HasSubstr("already connected"));
   EXPECT_THAT(std::string(b.Send("cmd=initack pmiid=7\n").message()), HasSubstr("7"));
+}
+
+// A container's rank socket: `pmi-shim-client check` handshakes and hangs
+// up, then the application connects as the same rank.
+TEST(ServerSessionPmi1Test, ClientThatOnlyLookedReleasesItsRank) {
+  HostEvents events;
+  auto host = MakeHost(2, events);
+  {
+    FakeClient check(*host, 1, /*release_if_only_looked=*/true);
+    ASSERT_TRUE(check.Send("cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_maxes\n"
+                           "cmd=get_my_kvsname\n").ok());
+    EXPECT_FALSE(check.session->Close("hung up"));
+  }
+  EXPECT_EQ(events.lost_rank, -2) << events.lost_reason;
+  FakeClient app(*host, 1, /*release_if_only_looked=*/true);
+  ASSERT_TRUE(app.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_TRUE(app.Send("cmd=put kvsname=kvs_test_0 key=k value=v\n").ok());
+  // Once it changed the job, hanging up is a loss like any other.
+  EXPECT_TRUE(app.session->Close("crashed"));
+  EXPECT_EQ(events.lost_rank, 1);
+}
+
+TEST(ServerSessionPmi1Test, LookingOnlyIsStillALossWithoutTheOption) {
+  HostEvents events;
+  auto host = MakeHost(2, events);
+  FakeClient client(*host, 0);
+  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  EXPECT_TRUE(client.session->Close("hung up"));
+  EXPECT_EQ(events.lost_rank, 0);
 }
 
 TEST(ServerSessionPmi1Test, RecoverableMistakesGetAnErrorReplyAndAWarning) {

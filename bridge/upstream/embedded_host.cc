@@ -26,6 +26,10 @@ absl::Status EmbeddedHost::ClaimRank(int rank) {
   return absl::OkStatus();
 }
 
+void EmbeddedHost::ReleaseRank(int rank) {
+  if (rank >= 0 && rank < info_.size) claimed_[rank] = false;
+}
+
 void EmbeddedHost::Put(int rank, std::string key, std::string value, Done done) {
   kvs_[std::move(key)] = std::move(value);  // a later put of a key wins, as in Hydra and Flux
   done(absl::OkStatus());

@@ -112,6 +112,10 @@ absl::Status PmiWireHost::ClaimRank(int rank) {
   return absl::OkStatus();
 }
 
+void PmiWireHost::ReleaseRank(int rank) {
+  if (rank == rank_) claimed_ = false;
+}
+
 absl::Status PmiWireHost::CheckKeyValue(absl::string_view key, absl::string_view value) const {
   // PMI-1 fields end at a blank and keys at '='; PMI-2 tokens end at ';'
   // and neither side unescapes (protocols.md §1.2, §2.3).

@@ -116,6 +116,7 @@ class PmiWireHost : public session::JobHost {
   const session::JobInfo& info() const override { return info_; }
   // Only this bridge's rank, and only once.
   absl::Status ClaimRank(int rank) override;
+  void ReleaseRank(int rank) override;
   // InvalidArgument for a key or value the wire cannot carry (PMI-1: no
   // blanks; PMI-2: no ';'), without contacting the host.
   void Put(int rank, std::string key, std::string value, Done done) override;

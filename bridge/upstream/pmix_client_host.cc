@@ -319,6 +319,10 @@ absl::Status PmixClientHost::ClaimRank(int rank) {
   return absl::OkStatus();
 }
 
+void PmixClientHost::ReleaseRank(int rank) {
+  if (rank == rank_) claimed_ = false;
+}
+
 absl::Status PmixClientHost::CheckUsable(int rank) const {
   if (rank != rank_) {
     return absl::InvalidArgumentError(

@@ -111,6 +111,7 @@ class PmixClientHost : public session::JobHost {
 
   const session::JobInfo& info() const override { return info_; }
   absl::Status ClaimRank(int rank) override;
+  void ReleaseRank(int rank) override;
   void Put(int rank, std::string key, std::string value, Done done) override;
   void Get(int rank, std::string key, GetDone done) override;
   void Barrier(int rank, Done done) override;
