@@ -28,6 +28,8 @@ struct ParsedExec {
   std::string upstream = "auto";
   std::string downstream = "auto";
   std::string log_file;
+  bool publish = false;
+  bool no_publish = false;
   int verbose = 0;
   bool help = false;
 };
@@ -42,6 +44,14 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
       ("downstream", po::value<std::string>(&parsed.downstream),
        "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: the host's family; PMI-1 "
        "and PMI-2 are told apart by the client's first line)")
+      ("publish", po::bool_switch(&parsed.publish),
+       "publish a rank directory (rank socket + env file, exported as PMI_SHIM_DIR) for "
+       "pmi-shim-client, whatever COMMAND is (default: when COMMAND is a container engine)")
+      ("no-publish", po::bool_switch(&parsed.no_publish),
+       "hand COMMAND a PMI_FD or PMIx URI directly even when it is a container engine")
+      ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
+       "where rank directories go (implies --publish; default $PMI_SHIM_RUNDIR, else "
+       "/run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
       ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message both ways (with -vv)")
       ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
       ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
@@ -74,7 +84,19 @@ std::string ApplyChoices(ParsedExec& parsed) {
   } else {
     return absl::StrCat("--downstream ", parsed.downstream, " is not one of auto|pmi1|pmi2|pmix");
   }
+  if (parsed.publish && parsed.no_publish) return "--publish and --no-publish contradict";
   return "";
+}
+
+// Engines whose containers cannot inherit a PMI_FD or reach the host's
+// loopback by default: their ranks get a published rank directory.
+bool IsContainerEngine(const std::string& program) {
+  const std::string name = program.substr(program.rfind('/') + 1);
+  for (const char* engine : {"podman", "docker", "nerdctl", "runc", "crun", "ch-run", "apptainer",
+                             "singularity"}) {
+    if (name == engine) return true;
+  }
+  return false;
 }
 
 // Ends this process with the signal that killed the command, so the launcher
@@ -120,6 +142,9 @@ int RunExecCommand(const std::vector<std::string>& args) {
   }
   log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
   parsed.options.command = split.command;
+  parsed.options.publish =
+      !parsed.no_publish && (parsed.publish || !parsed.options.publish_root.empty() ||
+                             IsContainerEngine(split.command.front()));
   absl::StatusOr<int> status;
   std::optional<int> command_signal;
   {

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/downstream/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
@@ -17,6 +19,8 @@
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
+#include "common/rendezvous.h"
+#include "common/sockets.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 
@@ -31,6 +35,17 @@ std::vector<std::string> CurrentEnvironment() {
     env.emplace_back(*entry);
   }
   return env;
+}
+
+// The value of `name` in `environment`, or `otherwise`.
+std::string ValueOf(const std::vector<std::string>& environment, absl::string_view name,
+                    std::string otherwise) {
+  for (const std::string& entry : environment) {
+    if (absl::StartsWith(entry, name) && entry.size() > name.size() && entry[name.size()] == '=') {
+      return entry.substr(name.size() + 1);
+    }
+  }
+  return otherwise;
 }
 
 bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host) {
@@ -67,6 +82,8 @@ BridgedRank::~BridgedRank() {
   if (pmix_server_ != nullptr) pmix_server_->Stop();
   pmix_server_.reset();
   relay_.reset();
+  pmix_socket_relay_.reset();
+  rank_directory_.reset();
   reporting_host_.reset();
   host_.reset();
 }
@@ -102,6 +119,24 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
   server_options.protocols = WireProtocols(options_.downstream);
   server_options.trace = options_.trace;
   server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, server_options);
+  launch::Rendezvous rendezvous;
+  rendezvous.rank = rank_;
+  rendezvous.size = host_->info().size;
+  if (options_.publish) {
+    RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
+    RETURN_IF_ERROR(server_->ListenUnixForRank(rank_directory_->SocketPath(), rank_));
+    const char* protocol = options_.downstream == DownstreamChoice::kPmi1   ? "pmi1"
+                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
+                                                                            : "pmi";
+    rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, protocol},
+                                      {rendezvous::kRankKey, absl::StrCat(rank_)},
+                                      {rendezvous::kSizeKey, absl::StrCat(rendezvous.size)}};
+    for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
+    RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
+    rendezvous.shim_dir = rank_directory_->path();
+    return launch::SpawnRequest{options_.command,
+                                launch::BuildRankEnvironment(environment, rendezvous), -1};
+  }
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
     return absl::ErrnoToStatus(errno, "socketpair");
@@ -110,9 +145,6 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
   // request keeps it, and ownership passes to the caller's SpawnRequest.
   child_fd_.Reset(pair[1]);
   RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
-  launch::Rendezvous rendezvous;
-  rendezvous.rank = rank_;
-  rendezvous.size = host_->info().size;
   rendezvous.fd = child_fd_.get();
   return launch::SpawnRequest{options_.command,
                               launch::BuildRankEnvironment(environment, rendezvous),
@@ -126,6 +158,14 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
   ASSIGN_OR_RETURN(pmix_server_,
                    downstream::PmixServer::Start(loop_, *reporting_host_, pmix_options));
   ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
+  if (options_.publish) {
+    RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
+    ASSIGN_OR_RETURN(downstream::RewrittenEnvironment server,
+                     downstream::RewritePmixServerUris(pmix, "127.0.0.1", 1));
+    ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
+                     PublishPmix(environment, pmix, server.original.port));
+    return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
+  }
   return launch::SpawnRequest{options_.command,
                               launch::BuildPmixRankEnvironment(environment, pmix), -1};
 }
@@ -146,7 +186,49 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
   ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
   ASSIGN_OR_RETURN(downstream::RewrittenEnvironment rewritten,
                    downstream::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
+  if (options_.publish) {
+    std::vector<std::string> pmix;
+    for (const std::string& entry : rewritten.environment) {
+      if (absl::StartsWith(entry, "PMIX_")) pmix.push_back(entry);
+    }
+    // A relay never joins the job itself: its rank is the launcher's word.
+    if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
+      return absl::InvalidArgumentError("PMIX_RANK is not set to a number by the launcher");
+    }
+    RETURN_IF_ERROR(PublishRankDirectory(ValueOf(environment, "PMIX_NAMESPACE", "pmix")));
+    ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
+                     PublishPmix(environment, pmix, relay_->port()));
+    return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
+  }
   return launch::SpawnRequest{options_.command, std::move(rewritten.environment), -1};
+}
+
+absl::Status BridgedRank::PublishRankDirectory(const std::string& job) {
+  const std::string root =
+      options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
+  ASSIGN_OR_RETURN(rank_directory_, RankDirectory::Create(root, job, rank_));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::string>> BridgedRank::PublishPmix(
+    const std::vector<std::string>& environment, const std::vector<std::string>& pmix_entries,
+    int server_port) {
+  // pmix.sock: for a container that cannot reach 127.0.0.1:PORT and has
+  // nothing privileged to relay it, pmi-shim-client relays through this.
+  ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(rank_directory_->PmixSocketPath()));
+  downstream::TcpRelay::Options relay_options;
+  relay_options.listener_fd = listener.Release();
+  relay_options.target_port = server_port;
+  ASSIGN_OR_RETURN(pmix_socket_relay_, downstream::TcpRelay::Start(loop_, relay_options));
+  rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, "pmix"}};
+  for (const std::string& entry : pmix_entries) {
+    const size_t equals = entry.find('=');
+    if (equals != std::string::npos) entries.emplace_back(entry.substr(0, equals), entry.substr(equals + 1));
+  }
+  for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
+  RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
+  return launch::BuildPmixRankEnvironment(
+      environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path())});
 }
 
 absl::StatusOr<int> BridgedRank::Run() {

@@ -32,6 +32,7 @@
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
+#include "bridge/exec/rank_directory.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/launch/spawn.h"
@@ -53,6 +54,10 @@ struct ExecOptions {
   DownstreamChoice downstream = DownstreamChoice::kAuto;
   std::vector<std::string> command;
   bool trace = false;
+  // Publish a rank directory (rank socket + env file, common/rendezvous.h)
+  // for a container instead of handing CMD a PMI_FD or PMIx URI itself.
+  bool publish = false;
+  std::string publish_root;  // where; empty: DefaultPublishRoot()
   // After the upstream is lost: how long CMD gets between SIGTERM and SIGKILL.
   absl::Duration kill_grace = absl::Seconds(1);
   // After CMD exited: how long to wait for the host to acknowledge finalize.
@@ -79,6 +84,12 @@ class BridgedRank {
   absl::StatusOr<launch::SpawnRequest> PmiWireDownstream(const std::vector<std::string>& environment);
   absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment);
   absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
+  // Container mode: the rank directory, and a relay from its pmix.sock to
+  // the PMIx server at 127.0.0.1:`port`; returns CMD's environment.
+  absl::Status PublishRankDirectory(const std::string& job);
+  absl::StatusOr<std::vector<std::string>> PublishPmix(const std::vector<std::string>& environment,
+                                                       const std::vector<std::string>& pmix_entries,
+                                                       int server_port);
   // Whether CMD's client has talked to the bridge.
   bool ClientSpoke() const;
   void OnCommandExit(int wait_status);
@@ -96,6 +107,8 @@ class BridgedRank {
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;
   std::unique_ptr<downstream::TcpRelay> relay_;
+  std::unique_ptr<RankDirectory> rank_directory_;
+  std::unique_ptr<downstream::TcpRelay> pmix_socket_relay_;  // pmix.sock → server
   launch::ChildProcesses children_;
   UniqueFd child_fd_;  // the command's PMI_FD end until it is spawned
   std::optional<int> command_status_;

@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "bridge/upstream/host_endpoint.h"
+#include "common/rendezvous.h"
 
 namespace pmi_shim::launch {
 
@@ -18,7 +19,9 @@ std::vector<std::string> BuildRankEnvironment(const std::vector<std::string>& in
     if (set_local && (name == "MPI_LOCALRANKID" || name == "MPI_LOCALNRANKS")) continue;
     env.push_back(entry);
   }
-  if (rendezvous.fd >= 0) {
+  if (!rendezvous.shim_dir.empty()) {
+    env.push_back(absl::StrCat(rendezvous::kDirVariable, "=", rendezvous.shim_dir));
+  } else if (rendezvous.fd >= 0) {
     env.push_back(absl::StrCat("PMI_FD=", rendezvous.fd));
   } else {
     env.push_back(absl::StrCat("PMI_PORT=", rendezvous.port_address));

@@ -7,6 +7,7 @@
 // reference/protocols.md §6 pitfall 12), plus the rendezvous it is given:
 //   PMI_FD mode:   PMI_FD, PMI_RANK, PMI_SIZE
 //   PMI_PORT mode: PMI_PORT=host:port, PMI_ID, and PMI_RANK, PMI_SIZE
+//   container mode: PMI_SHIM_DIR, PMI_RANK, PMI_SIZE (common/rendezvous.h)
 // and, when known, Hydra's node-local hints MPI_LOCALRANKID/MPI_LOCALNRANKS,
 // which UCX and MPICH use to size their shared-memory setup.
 #ifndef PMI_SHIM_BRIDGE_LAUNCH_RANK_ENVIRONMENT_H_
@@ -26,6 +27,9 @@ struct Rendezvous {
   // parent's environment says (a real launcher above an exec bridge).
   int local_rank = -1;
   int local_size = -1;
+  // Container mode: PMI_SHIM_DIR names the published rank directory, and
+  // pmi-shim-client inside the container connects its rank socket.
+  std::string shim_dir;
 };
 
 // `inherited` holds "NAME=value" entries (e.g. from environ).

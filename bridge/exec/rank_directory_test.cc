@@ -1,0 +1,83 @@
+#include "bridge/exec/rank_directory.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/rendezvous.h"
+#include "gtest/gtest.h"
+
+namespace pmi_shim::exec {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+bool Exists(const std::string& path) {
+  struct stat info {};
+  return ::lstat(path.c_str(), &info) == 0;
+}
+
+class RankDirectoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_NE(::mkdtemp(root_), nullptr); }
+  void TearDown() override { ::rmdir(root_); }
+  char root_[32] = "/tmp/rank-dir-test-XXXXXX";
+};
+
+TEST_F(RankDirectoryTest, MakesAPrivateDirectoryWithTheEnvFileAndRemovesIt) {
+  std::string path;
+  {
+    absl::StatusOr<std::unique_ptr<RankDirectory>> dir =
+        RankDirectory::Create(root_, "kvs_12/odd name", 3);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    path = (*dir)->path();
+    EXPECT_EQ(path, absl::StrCat(root_, "/kvs_12_odd_name.3.", ::getpid()));
+    struct stat info {};
+    ASSERT_EQ(::stat(path.c_str(), &info), 0);
+    EXPECT_EQ(info.st_mode & 0777, 0700u);
+    ASSERT_TRUE((*dir)->WriteEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}}).ok());
+    EXPECT_EQ(ReadFile(path + "/env"), "PMI_RANK=3\nPMI_SIZE=4\n");
+    EXPECT_FALSE(Exists(path + "/env.new"));
+  }
+  EXPECT_FALSE(Exists(path)) << "the rank directory outlived its bridge";
+}
+
+TEST_F(RankDirectoryTest, RemovesDirectoriesOfBridgesThatAreGone) {
+  // A pid that cannot be alive: beyond the kernel's pid_max.
+  const std::string stale = absl::StrCat(root_, "/kvs.0.99999999");
+  ASSERT_EQ(::mkdir(stale.c_str(), 0700), 0);
+  std::ofstream(stale + "/env") << "PMI_RANK=0\n";
+  const std::string alive = absl::StrCat(root_, "/kvs.1.", ::getppid());
+  ASSERT_EQ(::mkdir(alive.c_str(), 0700), 0);
+  {
+    absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, "kvs", 2);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+  }
+  EXPECT_FALSE(Exists(stale));
+  EXPECT_TRUE(Exists(alive)) << "removed the directory of a live bridge";
+  ::rmdir(alive.c_str());
+}
+
+TEST_F(RankDirectoryTest, LongJobNamesStillMakeAUsableSocketPath) {
+  const std::string job(200, 'j');
+  absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, job, 0);
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  EXPECT_LT((*dir)->SocketPath().size(), 108u);
+}
+
+TEST(HostSharingFactsTest, NamesTheIpcNamespaceAndInodes) {
+  rendezvous::EnvEntries facts = HostSharingFacts();
+  EXPECT_EQ(rendezvous::FindEnv(facts, "PMI_SHIM_HOST_IPC_NS").rfind("ipc:[", 0), 0u);
+  EXPECT_NE(rendezvous::FindEnv(facts, "PMI_SHIM_HOST_TMP").find(':'), std::string::npos);
+}
+
+}  // namespace
+}  // namespace pmi_shim::exec
