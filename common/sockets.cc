@@ -93,13 +93,13 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   return listener;
 }
 
-absl::StatusOr<uid_t> PeerUid(int fd) {
+absl::StatusOr<ucred> PeerCredentials(int fd) {
   ucred credentials{};
   socklen_t length = sizeof(credentials);
   if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) {
     return absl::ErrnoToStatus(errno, "getsockopt(SO_PEERCRED)");
   }
-  return credentials.uid;
+  return credentials;
 }
 
 }  // namespace pmi_shim

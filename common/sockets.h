@@ -3,6 +3,7 @@
 #ifndef PMI_SHIM_COMMON_SOCKETS_H_
 #define PMI_SHIM_COMMON_SOCKETS_H_
 
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include <string>
@@ -31,9 +32,10 @@ absl::StatusOr<UniqueFd> StartConnectTcp4(const std::string& address, int port);
 // non-blocking, close-on-exec. The caller unlinks the path when done.
 absl::StatusOr<UniqueFd> ListenUnix(const std::string& path);
 
-// The uid of the process at the other end of a connected Unix socket, as
-// the kernel recorded it at connect time (SO_PEERCRED).
-absl::StatusOr<uid_t> PeerUid(int fd);
+// The pid/uid/gid of the process at the other end of a connected Unix
+// socket, as the kernel recorded them at connect time (SO_PEERCRED), in this
+// process's user namespace.
+absl::StatusOr<ucred> PeerCredentials(int fd);
 
 }  // namespace pmi_shim
 

@@ -234,12 +234,12 @@ absl::Status PmiServer::Listen(UniqueFd listener, std::string description,
 }
 
 bool PmiServer::PeerMayConnect(int fd, const std::string& description) {
-  absl::StatusOr<uid_t> peer = PeerUid(fd);
+  absl::StatusOr<ucred> peer = PeerCredentials(fd);
   const uid_t self = ::getuid();
-  if (peer.ok() && (*peer == self || *peer == 0)) return true;
+  if (peer.ok() && (peer->uid == self || peer->uid == 0)) return true;
   log::Warning(absl::StrCat(
       "refused a client on ", description, ": ",
-      peer.ok() ? absl::StrCat("it runs as uid ", *peer, ", this job as uid ", self)
+      peer.ok() ? absl::StrCat("it runs as uid ", peer->uid, ", this job as uid ", self)
                 : std::string(peer.status().message()),
       "; only the job's own user may speak for its rank"));
   return false;

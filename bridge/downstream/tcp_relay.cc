@@ -1,14 +1,17 @@
 #include "bridge/downstream/tcp_relay.h"
 
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bridge/downstream/pmix_handshake.h"
 #include "common/log.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
@@ -18,8 +21,11 @@ namespace pmi_shim::downstream {
 // One accepted client and its connection to the target.
 class TcpRelay::Pair {
  public:
-  Pair(TcpRelay& relay, UniqueFd client, UniqueFd target)
-      : relay_(relay) {
+  // With `identity`, the client's PMIx connect message is rewritten to
+  // claim that uid/gid before it reaches the target.
+  Pair(TcpRelay& relay, UniqueFd client, UniqueFd target,
+       std::optional<std::pair<uint32_t, uint32_t>> identity)
+      : relay_(relay), identity_(identity) {
     ends_[0].fd = std::move(client);
     ends_[1].fd = std::move(target);
   }
@@ -96,8 +102,34 @@ class TcpRelay::Pair {
         end.read_closed = true;
         return;
       }
+      if (side == 0 && identity_.has_value()) {
+        if (!PassHandshake(absl::string_view(buffer, static_cast<size_t>(n)))) return;
+        continue;
+      }
       other.outbox.append(buffer, static_cast<size_t>(n));
     }
+  }
+
+  // Holds the client's first bytes until its connect message is complete,
+  // then forwards it with the identity rewritten (and everything after it
+  // as is). False when the pair was closed.
+  bool PassHandshake(absl::string_view bytes) {
+    handshake_.append(bytes.data(), bytes.size());
+    absl::StatusOr<std::optional<size_t>> length = PmixConnectMessageLength(handshake_);
+    if (length.ok() && (!length->has_value() || handshake_.size() < **length)) return true;
+    absl::StatusOr<std::string> rewritten =
+        length.ok() ? RewritePmixConnectIdentity(absl::string_view(handshake_).substr(0, **length),
+                                                 identity_->first, identity_->second)
+                    : absl::StatusOr<std::string>(length.status());
+    if (!rewritten.ok()) {
+      Close(absl::StrCat("relay: refused a PMIx client: ", rewritten.status().message()));
+      return false;
+    }
+    ends_[1].outbox += *rewritten;
+    ends_[1].outbox += handshake_.substr(**length);
+    handshake_.clear();
+    identity_.reset();  // the rest of the stream passes untouched
+    return true;
   }
 
   void Flush(int side) {
@@ -133,6 +165,8 @@ class TcpRelay::Pair {
   }
 
   TcpRelay& relay_;
+  std::optional<std::pair<uint32_t, uint32_t>> identity_;
+  std::string handshake_;  // the client's connect message, until complete
   End ends_[2];  // [0] the client, [1] the target
   bool connected_ = false;
   bool closed_ = false;
@@ -142,10 +176,24 @@ TcpRelay::TcpRelay(EventLoop& loop, Options options) : loop_(loop), options_(std
 
 absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(EventLoop& loop, Options options) {
   std::unique_ptr<TcpRelay> relay(new TcpRelay(loop, std::move(options)));
-  ASSIGN_OR_RETURN(TcpListener listener,
-                   ListenTcp4(relay->options_.listen_address, relay->options_.listen_port));
-  relay->listener_ = std::move(listener.fd);
-  relay->port_ = listener.port;
+  if (relay->options_.listener_fd >= 0) {
+    relay->listener_.Reset(std::exchange(relay->options_.listener_fd, -1));
+    RETURN_IF_ERROR(SetNonBlocking(relay->listener_.get()));
+    sockaddr_storage bound{};
+    socklen_t length = sizeof(bound);
+    if (::getsockname(relay->listener_.get(), reinterpret_cast<sockaddr*>(&bound), &length) != 0 ||
+        (bound.ss_family != AF_INET && bound.ss_family != AF_UNIX)) {
+      return absl::InvalidArgumentError("relay: the given listener is neither IPv4 nor Unix");
+    }
+    if (bound.ss_family == AF_INET) {
+      relay->port_ = ntohs(reinterpret_cast<const sockaddr_in*>(&bound)->sin_port);
+    }
+  } else {
+    ASSIGN_OR_RETURN(TcpListener listener,
+                     ListenTcp4(relay->options_.listen_address, relay->options_.listen_port));
+    relay->listener_ = std::move(listener.fd);
+    relay->port_ = listener.port;
+  }
   TcpRelay* raw = relay.get();
   RETURN_IF_ERROR(loop.Watch(relay->listener_.get(), EPOLLIN, [raw](uint32_t) { raw->Accept(); }));
   return relay;
@@ -165,13 +213,25 @@ void TcpRelay::Accept() {
       if (errno == EINTR) continue;
       return;  // EAGAIN: all accepted; anything else: try again on the next event
     }
+    std::optional<std::pair<uint32_t, uint32_t>> identity;
+    if (options_.present_peer_identity) {
+      absl::StatusOr<ucred> peer = PeerCredentials(client.get());
+      if (!peer.ok() || (peer->uid != ::getuid() && peer->uid != 0)) {
+        log::Warning(absl::StrCat(
+            "relay: refused a PMIx client ",
+            peer.ok() ? absl::StrCat("of uid ", peer->uid) : std::string(peer.status().message()),
+            "; only the job's own user may connect"));
+        continue;
+      }
+      identity.emplace(peer->uid, peer->gid);
+    }
     absl::StatusOr<UniqueFd> target =
         StartConnectTcp4(options_.target_address, options_.target_port);
     if (!target.ok()) {
       log::Warning(absl::StrCat("relay: ", target.status().message()));
       continue;  // closing the client tells it the server is unreachable
     }
-    auto pair = std::make_unique<Pair>(*this, std::move(client), *std::move(target));
+    auto pair = std::make_unique<Pair>(*this, std::move(client), *std::move(target), identity);
     Pair* raw = pair.get();
     pairs_[raw] = std::move(pair);
     ++total_;

@@ -28,6 +28,17 @@ class TcpRelay {
   struct Options {
     std::string listen_address = "127.0.0.1";
     int listen_port = 0;  // 0: any free port
+    // A listening socket made elsewhere (e.g. inside another network
+    // namespace, which a socket keeps for life) used instead of
+    // listen_address/listen_port. Start() owns it from the call on, also when
+    // it fails; it is made non-blocking. -1: listen on the address above.
+    int listener_fd = -1;
+    // With a Unix listener_fd: present each client to the PMIx server as the
+    // uid/gid the kernel reports for it (SO_PEERCRED) by rewriting its
+    // connect message (pmix_handshake.h), so a client in a user namespace
+    // passes `native` security. Clients of another user than this process's
+    // (or root) are refused.
+    bool present_peer_identity = false;
     std::string target_address = "127.0.0.1";
     int target_port = 0;
     size_t max_buffered_bytes = 1 << 20;  // per direction

@@ -4,10 +4,12 @@
 #include "bridge/downstream/tcp_relay.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <functional>
@@ -132,6 +134,95 @@ TEST(TcpRelayTest, UnreachableTargetClosesTheClient) {
     ::close(fd);
   });
   EXPECT_LE(got, 0) << "the client must see the far side is gone";
+}
+
+// The hook makes the listener inside a container's network namespace and
+// hands it over: the relay serves that socket, not a new one.
+TEST(TcpRelayTest, ServesAPreMadeListener) {
+  EventLoop loop;
+  EchoServer echo(loop);
+  absl::StatusOr<TcpListener> made = ListenTcp4("127.0.0.1", 0);
+  ASSERT_TRUE(made.ok());
+  const int made_port = made->port;
+  TcpRelay::Options options;
+  options.listen_port = 1;  // ignored: the given listener wins
+  options.listener_fd = made->fd.Release();
+  options.target_port = echo.port();
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  EXPECT_EQ((*relay)->port(), made_port);
+  std::string received;
+  RunWithClient(loop, [&] {
+    int fd = ConnectBlocking(made_port);
+    ASSERT_EQ(::send(fd, "token", 5, 0), 5);
+    ::shutdown(fd, SHUT_WR);
+    char buffer[64];
+    ssize_t n;
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) received.append(buffer, n);
+    ::close(fd);
+  });
+  EXPECT_EQ(received, "token");
+  EXPECT_EQ((*relay)->total_connections(), 1u);
+}
+
+TEST(TcpRelayTest, RejectsAPreMadeListenerOfAnotherFamily) {
+  EventLoop loop;
+  const int ipv6 = ::socket(AF_INET6, SOCK_STREAM, 0);
+  ASSERT_GE(ipv6, 0);
+  TcpRelay::Options options;
+  options.listener_fd = ipv6;  // owned by Start from here on
+  options.target_port = 1;
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
+  EXPECT_FALSE(relay.ok());
+  EXPECT_EQ(::fcntl(ipv6, F_GETFD), -1) << "Start must close the listener it was given";
+}
+
+// A PMIx client in a user namespace writes its namespace's ids into its
+// connect message; through pmix.sock the server sees the ids the kernel
+// gives the client on this side.
+TEST(TcpRelayTest, UnixClientsArePresentedWithTheirKernelIdentity) {
+  EventLoop loop;
+  EchoServer echo(loop);
+  char dir[] = "/tmp/relay-identity-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/pmix.sock";
+  absl::StatusOr<UniqueFd> listener = ListenUnix(path);
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  TcpRelay::Options options;
+  options.listener_fd = listener->Release();
+  options.target_port = echo.port();
+  options.present_peer_identity = true;
+  absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
+  ASSERT_TRUE(relay.ok()) << relay.status();
+  auto u32 = [](uint32_t value) { return std::string(reinterpret_cast<const char*>(&value), 4); };
+  auto connect_message = [&](uint32_t uid, uint32_t gid) {
+    std::string payload = std::string("native\0", 7) + u32(htonl(8)) + u32(uid) + u32(gid) +
+                          std::string("\0ns\0", 4) + u32(0) +
+                          std::string("4.2.2\0v41\0\x01hash\0", 17);
+    return u32(0xFFFFFFFFu) + u32(0xFFFFFFFFu) + u32(payload.size()) + u32(0) + payload;
+  };
+  std::string received;
+  RunWithClient(loop, [&] {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un un{};
+    un.sun_family = AF_UNIX;
+    std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
+    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+    const std::string message = connect_message(4242, 4343) + "after";
+    // In two pieces: the relay must wait for the whole connect message.
+    ASSERT_EQ(::send(fd, message.data(), 20, 0), 20);
+    ::usleep(20000);
+    ASSERT_EQ(::send(fd, message.data() + 20, message.size() - 20, 0),
+              static_cast<ssize_t>(message.size() - 20));
+    ::shutdown(fd, SHUT_WR);
+    char buffer[256];
+    ssize_t n;
+    while ((n = ::recv(fd, buffer, sizeof(buffer), 0)) > 0) received.append(buffer, n);
+    ::close(fd);
+  });
+  EXPECT_EQ(received, connect_message(::getuid(), ::getgid()) + "after");
+  ::unlink(path.c_str());
+  ::rmdir(dir);
 }
 
 }  // namespace

@@ -197,7 +197,7 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
     }
     RETURN_IF_ERROR(PublishRankDirectory(ValueOf(environment, "PMIX_NAMESPACE", "pmix")));
     ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
-                     PublishPmix(environment, pmix, relay_->port()));
+                     PublishPmix(environment, pmix, probe.original.port));
     return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
   }
   return launch::SpawnRequest{options_.command, std::move(rewritten.environment), -1};
@@ -219,6 +219,7 @@ absl::StatusOr<std::vector<std::string>> BridgedRank::PublishPmix(
   downstream::TcpRelay::Options relay_options;
   relay_options.listener_fd = listener.Release();
   relay_options.target_port = server_port;
+  relay_options.present_peer_identity = true;  // for clients in a user namespace
   ASSIGN_OR_RETURN(pmix_socket_relay_, downstream::TcpRelay::Start(loop_, relay_options));
   rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, "pmix"}};
   for (const std::string& entry : pmix_entries) {

@@ -56,6 +56,13 @@ std::string InodeOf(const char* path) {
   return absl::StrCat(info.st_dev, ":", info.st_ino);
 }
 
+// readlink of /proc/self/ns/KIND, e.g. "ipc:[4026531839]".
+std::string NamespaceOf(const char* kind) {
+  char link[64] = {};
+  const ssize_t n = ::readlink(absl::StrCat("/proc/self/ns/", kind).c_str(), link, sizeof(link) - 1);
+  return n > 0 ? std::string(link, n) : "unknown";
+}
+
 }  // namespace
 
 std::string PathSafeJobName(const std::string& job) {
@@ -115,9 +122,8 @@ std::string DefaultPublishRoot() {
 }
 
 rendezvous::EnvEntries HostSharingFacts() {
-  char ipc[64] = {};
-  const ssize_t n = ::readlink("/proc/self/ns/ipc", ipc, sizeof(ipc) - 1);
-  return {{"PMI_SHIM_HOST_IPC_NS", n > 0 ? std::string(ipc, n) : "unknown"},
+  return {{"PMI_SHIM_HOST_IPC_NS", NamespaceOf("ipc")},
+          {"PMI_SHIM_HOST_USER_NS", NamespaceOf("user")},
           {"PMI_SHIM_HOST_SHM", InodeOf("/dev/shm")},
           {"PMI_SHIM_HOST_TMP", InodeOf("/tmp")}};
 }
