@@ -12,6 +12,7 @@
 // Slurm not installed, or inside a sandbox that denies setgroups (hence the
 // target's no-sandbox tag).
 #include <algorithm>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,7 @@
 #include "test/e2e/launch_util.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
+#include "test/testing/runfiles.h"
 #include "test/testing/slurm_cluster.h"
 
 namespace pmi_shim::e2e {
@@ -57,6 +59,11 @@ class ExecSlurmTest : public ::testing::Test {
   testutil::SlurmRun Srun(bool through_bridge, const std::string& program,
                           std::vector<std::string> bridge_flags = {},
                           const std::string& mpi = "pmi2") {
+    return SrunCommand(through_bridge, {ProgramPath(program)}, std::move(bridge_flags), mpi);
+  }
+
+  testutil::SlurmRun SrunCommand(bool through_bridge, const std::vector<std::string>& command,
+                                 std::vector<std::string> bridge_flags, const std::string& mpi) {
     testutil::SlurmRunOptions options;
     options.command = {"srun", "-n", absl::StrCat(kTasks), absl::StrCat("--mpi=", mpi)};
     if (through_bridge) {
@@ -64,12 +71,16 @@ class ExecSlurmTest : public ::testing::Test {
       options.command.insert(options.command.end(), bridge_flags.begin(), bridge_flags.end());
       options.command.push_back("--");
     }
-    options.command.push_back(ProgramPath(program));
+    options.command.insert(options.command.end(), command.begin(), command.end());
     options.timeout = absl::Seconds(60);
     // Also for the processes started behind pmi-bridge (which drops PMI_*
     // variables, the default marker among them).
     const std::string marker = testutil::UniqueMarkerValue();
-    options.env = {{kExecMarkerVar, marker}};
+    options.env = {{kExecMarkerVar, marker},
+                   // Open MPI: loopback is all a private netns has, and its
+                   // session directory must not meet another test's.
+                   {"OMPI_MCA_btl_tcp_if_include", "lo"},
+                   {"TMPDIR", std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp"}};
     absl::StatusOr<testutil::SlurmRun> run = testutil::RunInSlurmCluster(options);
     EXPECT_TRUE(run.ok()) << run.status();
     if (!run.ok()) return testutil::SlurmRun{};
@@ -150,6 +161,26 @@ TEST_F(ExecSlurmTest, PmixHostServesMpichThroughTheBridge) {
 
 TEST_F(ExecSlurmTest, PmixHostServesLibpmi2ThroughTheBridge) {
   ExpectPmi2KvsOk(Srun(true, "pmi2_kvs", {"--downstream", "pmi2"}, "pmix"));
+}
+
+// Open MPI 4.1 (PMIx client) under Slurm. With --mpi=pmi2 it cannot join
+// directly (it has no PMI-2 client); the bridge hosts a PMIx server for it
+// (flow 4). With --mpi=pmix the bridge relays PMIx bytes to Slurm's server.
+std::vector<std::string> OmpiCollectives() {
+  absl::StatusOr<std::string> app = testutil::Runfile("bridge/downstream/bin/pmix_ompi_app");
+  return {app.ok() ? *app : "pmix_ompi_app (missing runfile)", absl::StrCat(kTasks)};
+}
+
+TEST_F(ExecSlurmTest, Pmi2HostServesOpenMpiThroughTheBridge) {
+  ExpectCollectivesOk(SrunCommand(true, OmpiCollectives(), {"--downstream", "pmix"}, "pmi2"));
+}
+
+TEST_F(ExecSlurmTest, DirectOpenMpiUnderPmixReference) {
+  ExpectCollectivesOk(SrunCommand(false, OmpiCollectives(), {}, "pmix"));
+}
+
+TEST_F(ExecSlurmTest, PmixHostRelaysOpenMpiThroughTheBridge) {
+  ExpectCollectivesOk(SrunCommand(true, OmpiCollectives(), {}, "pmix"));
 }
 
 }  // namespace
