@@ -48,6 +48,10 @@ struct Plan {
   std::vector<MountStep> mounts;
   std::vector<RelayStep> relays;
   std::vector<std::string> notes;  // advice that is not an action (e.g. gds=hash)
+  // KEY=VALUE entries for process.env. Only the runtime wrapper can add them
+  // (it edits config.json before the container exists); a hook only reports
+  // them, in `notes`. Added by the planner half (hook/planner.h).
+  std::vector<std::string> env;
 
   bool empty() const { return mounts.empty() && relays.empty(); }
 };
