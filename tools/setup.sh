@@ -14,6 +14,8 @@ PKGS=(
   libpmi2-0-dev                         # Slurm's PMI-2 client library
   openmpi-bin libopenmpi-dev            # mpirun.openmpi (PMIx host) and Open MPI apps
   slurmctld slurmd slurm-client         # a private single-node Slurm for tests
+  runc podman docker.io                 # OCI engines for the hook's end-to-end tests
+  charliecloud busybox-static           # bind-mount engine; busybox for test images
 )
 missing=()
 for p in "${PKGS[@]}"; do
