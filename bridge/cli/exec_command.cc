@@ -2,13 +2,20 @@
 
 #include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdlib>
 
 #include <boost/program_options.hpp>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "bridge/cli/command_line.h"
+#include "bridge/engines/engine_command.h"
+#include "bridge/engines/shell_words.h"
 #include "bridge/exec/bridged_rank.h"
+#include "bridge/exec/rank_directory.h"
+#include "common/rendezvous.h"
 #include "common/log.h"
 
 namespace pmi_shim::cli {
@@ -30,6 +37,7 @@ struct ParsedExec {
   std::string log_file;
   bool publish = false;
   bool no_publish = false;
+  bool dry_run = false;
   int verbose = 0;
   bool help = false;
 };
@@ -52,6 +60,11 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
       ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
        "where rank directories go (implies --publish; default $PMI_SHIM_RUNDIR, else "
        "/run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
+      ("tools-dir", po::value<std::string>(&parsed.options.tools_dir),
+       "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
+       "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")
+      ("dry-run", po::bool_switch(&parsed.dry_run),
+       "print the command this rank would run (after the container engine rewrite) and exit")
       ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message both ways (with -vv)")
       ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
       ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
@@ -112,6 +125,44 @@ void DieOfSignal(int signal) {
   ::raise(signal);
 }
 
+// PREFIX/libexec/pmi-shim when this program is PREFIX/bin/pmi-bridge and
+// the client is installed there (deploy/install.sh), else empty.
+std::string DefaultToolsDir() {
+  char self[4096] = {};
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return "";
+  std::string prefix(self, n);
+  for (int up = 0; up < 2; ++up) prefix = prefix.substr(0, prefix.rfind('/'));
+  const std::string tools = absl::StrCat(prefix, "/libexec/pmi-shim");
+  return ::access(absl::StrCat(tools, "/bin/pmi-shim-client").c_str(), X_OK) == 0 ? tools : "";
+}
+
+// What --dry-run shows: the rewrite with this rank's directory as it would
+// be named (the real one exists only once the bridge has joined the job).
+int PrintDryRun(const exec::ExecOptions& options) {
+  const char* rank = std::getenv("PMI_RANK");
+  if (rank == nullptr) rank = std::getenv("PMIX_RANK");
+  const std::string root =
+      options.publish_root.empty() ? exec::DefaultPublishRoot() : options.publish_root;
+  const std::string rank_dir =
+      absl::StrCat(root, "/JOB.", rank != nullptr ? rank : "0", ".", ::getpid());
+  std::vector<std::string> argv = options.command;
+  if (options.publish) {
+    engines::EngineContext context{rank_dir, options.tools_dir,
+                                   {{rendezvous::kDirVariable, rank_dir}}};
+    absl::StatusOr<engines::Rewrite> rewrite = engines::RewriteEngineCommand(argv, context);
+    if (!rewrite.ok()) {
+      log::Error(absl::StrCat("exec: ", rewrite.status().message()));
+      return kUsageError;
+    }
+    for (const std::string& note : rewrite->notes) std::cout << "# " << note << "\n";
+    argv = rewrite->argv;
+    std::cout << "# " << rendezvous::kDirVariable << "=" << rank_dir << "\n";
+  }
+  std::cout << engines::JoinShellWords(argv) << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunExecCommand(const std::vector<std::string>& args) {
@@ -142,9 +193,11 @@ int RunExecCommand(const std::vector<std::string>& args) {
   }
   log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
   parsed.options.command = split.command;
+  if (parsed.options.tools_dir.empty()) parsed.options.tools_dir = DefaultToolsDir();
   parsed.options.publish =
       !parsed.no_publish && (parsed.publish || !parsed.options.publish_root.empty() ||
                              IsContainerEngine(split.command.front()));
+  if (parsed.dry_run) return PrintDryRun(parsed.options);
   absl::StatusOr<int> status;
   std::optional<int> command_signal;
   {

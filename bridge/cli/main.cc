@@ -5,8 +5,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "bridge/cli/command_line.h"
+#include "bridge/cli/diagnose_command.h"
+#include "bridge/cli/env_command.h"
 #include "bridge/cli/exec_command.h"
 #include "bridge/cli/launch_command.h"
+#include "bridge/cli/matrix_command.h"
+#include "bridge/cli/probe_command.h"
+#include "bridge/cli/trace_command.h"
 #include "common/log.h"
 
 namespace {
@@ -22,6 +27,16 @@ constexpr Verb kVerbs[] = {
      pmi_shim::cli::RunLaunchCommand},
     {"exec", "bridge one rank of a real launcher's job to COMMAND's PMI client",
      pmi_shim::cli::RunExecCommand},
+    {"diagnose", "say whether a host PMI server and an image's PMI client can meet, and the fix",
+     pmi_shim::cli::RunDiagnoseCommand},
+    {"trace", "run COMMAND under the host's PMI server and print every message decoded",
+     pmi_shim::cli::RunTraceCommand},
+    {"probe", "handshake with a PMI server and report protocol, version, limits, identity",
+     pmi_shim::cli::RunProbeCommand},
+    {"matrix", "what translates to what, and the PMIx cross-version facts",
+     pmi_shim::cli::RunMatrixCommand},
+    {"env", "print the flags to add to an apptainer/ch-run/podman command line by hand",
+     pmi_shim::cli::RunEnvCommand},
 };
 
 void PrintUsage(std::ostream& out) {

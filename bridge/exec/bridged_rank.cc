@@ -12,6 +12,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "bridge/engines/engine_command.h"
 #include "bridge/downstream/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
@@ -232,6 +234,20 @@ absl::StatusOr<std::vector<std::string>> BridgedRank::PublishPmix(
       environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path())});
 }
 
+absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const {
+  engines::EngineContext context;
+  context.rank_dir = rank_directory_->path();
+  context.tools_dir = options_.tools_dir;
+  context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
+  ASSIGN_OR_RETURN(engines::Rewrite rewrite, engines::RewriteEngineCommand(request.argv, context));
+  for (const std::string& note : rewrite.notes) log::Info(note);
+  if (rewrite.engine != engines::Engine::kNone) {
+    log::Debug(absl::StrCat("rank ", rank_, " runs: ", absl::StrJoin(rewrite.argv, " ")));
+    request.argv = std::move(rewrite.argv);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<int> BridgedRank::Run() {
   if (options_.command.empty()) return absl::InvalidArgumentError("no command to run");
   const std::vector<std::string> environment = CurrentEnvironment();
@@ -253,6 +269,7 @@ absl::StatusOr<int> BridgedRank::Run() {
       relay ? PmixRelay(environment)
             : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
   absl::Status started = request.status();
+  if (started.ok() && rank_directory_ != nullptr) started = RewriteForEngine(*request);
   if (started.ok()) {
     // The launcher above ends a rank by killing its process group, and may
     // kill only the bridge: the command must share the group and die with it.

@@ -58,6 +58,9 @@ struct ExecOptions {
   // for a container instead of handing CMD a PMI_FD or PMIx URI itself.
   bool publish = false;
   std::string publish_root;  // where; empty: DefaultPublishRoot()
+  // Host directory holding bin/pmi-shim-client, bound at /opt/pmi-shim by
+  // bind-mount engines (Apptainer, ch-run); empty: the site binds it.
+  std::string tools_dir;
   // After the upstream is lost: how long CMD gets between SIGTERM and SIGKILL.
   absl::Duration kill_grace = absl::Seconds(1);
   // After CMD exited: how long to wait for the host to acknowledge finalize.
@@ -90,6 +93,9 @@ class BridgedRank {
   absl::StatusOr<std::vector<std::string>> PublishPmix(const std::vector<std::string>& environment,
                                                        const std::vector<std::string>& pmix_entries,
                                                        int server_port);
+  // Adds the rank directory to a container engine's command line
+  // (bridge/engines); other commands are left alone.
+  absl::Status RewriteForEngine(launch::SpawnRequest& request) const;
   // Whether CMD's client has talked to the bridge.
   bool ClientSpoke() const;
   void OnCommandExit(int wait_status);

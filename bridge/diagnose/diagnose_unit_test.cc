@@ -1,0 +1,136 @@
+// Pure pieces: the ELF reader on the real libpmix and on every truncation
+// of a real library, versions, env-file parsing, and the mismatch checker.
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "bridge/diagnose/elf_reader.h"
+#include "bridge/diagnose/host_env_source.h"
+#include "bridge/diagnose/library_classifier.h"
+#include "bridge/diagnose/transcript.h"
+#include "bridge/diagnose/version_number.h"
+#include "bridge/wire/message.h"
+#include "gtest/gtest.h"
+
+namespace pmi_shim::diagnose {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(ElfReaderTest, ReadsTheRealLibraries) {
+  const std::string pmix = ReadAll("/usr/lib/x86_64-linux-gnu/libpmix.so.2");
+  if (pmix.empty()) GTEST_SKIP() << "libpmix2 not installed";
+  absl::StatusOr<ElfInfo> elf = ParseElf(pmix);
+  ASSERT_TRUE(elf.ok()) << elf.status();
+  EXPECT_EQ(elf->soname, "libpmix.so.2");
+  EXPECT_TRUE(elf->HasSymbol("PMIx_Init"));
+  EXPECT_TRUE(elf->HasSymbol("pmix_mca_psec_munge_component"));
+  EXPECT_EQ(FindPmixVersion(pmix), "4.2.2rc2");
+  const std::string mpich = ReadAll("/usr/lib/x86_64-linux-gnu/libmpich.so.12");
+  if (!mpich.empty()) {
+    absl::StatusOr<ElfInfo> m = ParseElf(mpich);
+    ASSERT_TRUE(m.ok());
+    EXPECT_EQ(ReadSymbolString(mpich, *m, "MPII_Version_string"), "4.0.2");
+  }
+}
+
+TEST(ElfReaderTest, TruncatedAndCorruptFilesNeverCrash) {
+  std::string lib = ReadAll("/usr/lib/x86_64-linux-gnu/libpmi2.so.0");
+  if (lib.empty()) GTEST_SKIP() << "libpmi2 not installed";
+  ASSERT_TRUE(ParseElf(lib).ok());
+  for (size_t size = 0; size < lib.size(); size += 97) {
+    absl::StatusOr<ElfInfo> elf = ParseElf(absl::string_view(lib).substr(0, size));
+    (void)elf;  // ok or an error, never a crash (ASan/UBSan runs check more)
+  }
+  std::string corrupt = lib;
+  for (size_t i = 0x20; i < 0x40 && i < corrupt.size(); ++i) corrupt[i] = '\xff';
+  EXPECT_FALSE(ParseElf(corrupt).ok());
+  EXPECT_FALSE(ParseElf("not an elf").ok());
+  EXPECT_FALSE(ClassifyLibrary("/usr/lib/libpmix.so.2", "\x7f" "ELF garbage").has_value());
+}
+
+TEST(VersionTest, ParsesAndCompares) {
+  EXPECT_TRUE(VersionAtLeast("4.2.2rc2", 4, 2, 2));
+  EXPECT_FALSE(VersionAtLeast("4.0.2", 4, 1));
+  EXPECT_TRUE(VersionAtLeast("v2021.10", 2021, 0));
+  EXPECT_FALSE(ParseVersion("rc1").has_value());
+  EXPECT_TRUE(*ParseVersion("6.1") < *ParseVersion("6.1.1"));
+}
+
+TEST(HostEnvSourceTest, ReadsLinesAndNulSeparatedEntries) {
+  upstream::Environment lines = ParseEnvironmentText("# comment\nexport PMI_FD=6\n\nPMI_RANK=0\r\nPMI_SIZE=2\n");
+  EXPECT_EQ(lines.at("PMI_FD"), "6");
+  EXPECT_EQ(lines.at("PMI_RANK"), "0");
+  EXPECT_EQ(lines.at("PMI_SIZE"), "2");
+  upstream::Environment nul = ParseEnvironmentText(std::string("A=1 2\0B=x=y\0", 12));
+  EXPECT_EQ(nul.at("A"), "1 2");
+  EXPECT_EQ(nul.at("B"), "x=y");
+}
+
+wire::Message Msg(const std::string& command, std::vector<std::pair<std::string, std::string>> fields) {
+  wire::Message m(command);
+  for (auto& [k, v] : fields) m.Add(k, v);
+  return m;
+}
+
+TEST(MismatchCheckerTest, RecognisesTheKnownMismatches) {
+  MismatchChecker checker;
+  const auto c2s = Direction::kClientToServer, s2c = Direction::kServerToClient;
+  // libpmi2 in PMI_PORT mode, then hydra closes.
+  EXPECT_TRUE(checker.Check(0, c2s, Msg("init", {{"pmi_version", "2"}, {"pmi_subversion", "0"}}), "").empty());
+  EXPECT_TRUE(checker.Check(0, s2c, Msg("response_to_init", {{"pmi_version", "2"}, {"rc", "0"}}), "").empty());
+  auto found = checker.Check(0, c2s, Msg("fullinit", {{"srcid", "0"}, {"threaded", "FALSE"}}), "");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].find("pmirank"), std::string::npos);
+  found = checker.CheckClose(0, s2c);
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].find("unable to find pmirank"), std::string::npos);
+
+  // PMI-1 client, server refuses PMI-1.
+  checker.Check(1, c2s, Msg("init", {{"pmi_version", "1"}, {"pmi_subversion", "1"}}), "");
+  found = checker.Check(1, s2c, Msg("response_to_init", {{"rc", "1"}, {"pmi_version", "2"}, {"pmi_subversion", "0"}}), "");
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_NE(found[0].find("refused PMI-1"), std::string::npos);
+
+  // Limits, spaces.
+  checker.Check(2, c2s, Msg("get_maxes", {}), "");
+  checker.Check(2, s2c, Msg("maxes", {{"rc", "0"}, {"kvsname_max", "256"}, {"keylen_max", "8"}, {"vallen_max", "16"}}), "");
+  found = checker.Check(2, c2s, Msg("put", {{"kvsname", "k"}, {"key", "a-much-longer-key"}, {"value", "has space and is long"}}), "");
+  EXPECT_EQ(found.size(), 3u);  // space, key too long, value too long
+  // -NONEXIST-KEY answered found=TRUE.
+  checker.Check(3, c2s, Msg("kvs-get", {{"key", "-NONEXIST-KEY"}}), "");
+  found = checker.Check(3, s2c, Msg("kvs-get-response", {{"rc", "0"}, {"found", "TRUE"}, {"value", "x"}}), "");
+  ASSERT_EQ(found.size(), 1u);
+  // ... and found=FALSE is fine.
+  checker.Check(3, c2s, Msg("kvs-get", {{"key", "-NONEXIST-KEY"}}), "");
+  EXPECT_TRUE(checker.Check(3, s2c, Msg("kvs-get-response", {{"rc", "0"}, {"found", "FALSE"}}), "").empty());
+  // A client that closes without finalize.
+  EXPECT_EQ(checker.CheckClose(3, c2s).size(), 1u);
+}
+
+TEST(TranscriptTest, WritesHumanAndJsonLines) {
+  std::FILE* out = std::tmpfile();
+  const absl::Time start = absl::Now();
+  Transcript human(out, Transcript::Format::kHuman, start);
+  human.Record(start + absl::Milliseconds(1), 0, Direction::kClientToServer, Msg("fullinit", {{"srcid", "0"}}),
+               "cmd=fullinit;srcid=0;");
+  EXPECT_EQ(human.mismatches().size(), 1u);
+  Transcript json(out, Transcript::Format::kJson, start);
+  json.Record(start, 1, Direction::kServerToClient, Msg("maxes", {{"rc", "0"}}), "cmd=maxes rc=0");
+  std::rewind(out);
+  char buffer[4096];
+  size_t n = std::fread(buffer, 1, sizeof(buffer), out);
+  std::fclose(out);
+  const std::string text(buffer, n);
+  EXPECT_NE(text.find("+0.001000 rank 0 C->S cmd=fullinit srcid=0"), std::string::npos) << text;
+  EXPECT_NE(text.find("rank 0 !! fullinit without pmirank"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"("cmd":"maxes","dir":"s2c","fields":[["rc","0"]])"), std::string::npos) << text;
+}
+
+}  // namespace
+}  // namespace pmi_shim::diagnose

@@ -1,0 +1,163 @@
+// Charliecloud: `ch-run [OPTS] IMAGE -- CMD [ARG...]` (0.31). ch-run keeps
+// the host environment (less what --unset-env removes), so PMI_SHIM_DIR
+// passes through; binds need their destination inside the image unless
+// --write lets ch-run create it.
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "bridge/engines/engine_command.h"
+#include "bridge/engines/option_scanner.h"
+#include "bridge/engines/rewriters.h"
+#include "common/rendezvous.h"
+#include "common/status_macros.h"
+
+namespace pmi_shim::engines::internal {
+namespace {
+
+using A = OptionArg;
+
+const std::vector<OptionSpec>& ChRunOptions() {
+  static const auto* table = new std::vector<OptionSpec>{
+      {"bind", 'b', A::kRequired},     {"cd", 'c', A::kRequired},
+      {"gid", 'g', A::kRequired},      {"mount", 'm', A::kRequired},
+      {"storage", 's', A::kRequired},  {"uid", 'u', A::kRequired},
+      {"join-ct", 0, A::kRequired},    {"join-pid", 0, A::kRequired},
+      {"join-tag", 0, A::kRequired},   {"unset-env", 0, A::kRequired},
+      {"feature", 0, A::kRequired},    {"set-env", 0, A::kEqualsOnly},
+      {"ch-ssh", 0, A::kNone},         {"env-no-expand", 0, A::kNone},
+      {"home", 0, A::kNone},           {"join", 'j', A::kNone},
+      {"no-home", 0, A::kNone},        {"no-passwd", 0, A::kNone},
+      {"private-tmp", 't', A::kNone},  {"unsafe", 0, A::kNone},
+      {"verbose", 'v', A::kNone},      {"write", 'w', A::kNone},
+      {"help", '?', A::kNone},         {"usage", 0, A::kNone},
+      {"version", 'V', A::kNone},      {"quiet", 'q', A::kNone},
+  };
+  return *table;
+}
+
+bool Named(const std::vector<ScannedOption>& options, absl::string_view name) {
+  for (const ScannedOption& option : options) {
+    if (option.name == name) return true;
+  }
+  return false;
+}
+
+// -b SRC[:DST]: DST defaults to SRC.
+std::vector<std::string> BindDestinations(const std::vector<ScannedOption>& options) {
+  std::vector<std::string> destinations;
+  for (const ScannedOption& option : options) {
+    if (option.name != "bind") continue;
+    const size_t colon = option.value.find(':');
+    destinations.push_back(WithoutTrailingSlash(
+        colon == std::string::npos ? option.value : option.value.substr(colon + 1)));
+  }
+  return destinations;
+}
+
+}  // namespace
+
+absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv,
+                                            const EngineContext& context) {
+  constexpr char kProgram[] = "ch-run";
+  std::vector<ScannedOption> options;
+  size_t i = 1;
+  size_t image = 0;
+  // argp permutes: options may also follow the image, up to "--".
+  while (i < argv.size() && argv[i] != "--") {
+    if (absl::StartsWith(argv[i], "-") && argv[i] != "-") {
+      RETURN_IF_ERROR(ScanOption(ChRunOptions(), kProgram, argv, &i, &options));
+    } else if (image == 0) {
+      image = i++;
+    } else {
+      break;  // `ch-run IMAGE CMD...` without "--"
+    }
+  }
+  if (image == 0) {
+    return absl::InvalidArgumentError("ch-run: no image on the command line");
+  }
+  const size_t command_at = (i < argv.size() && argv[i] == "--") ? i + 1 : i;
+  if (command_at >= argv.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ch-run ", argv[image], ": no command to run in the container"));
+  }
+
+  Rewrite rewrite;
+  rewrite.engine = Engine::kCharliecloud;
+  const bool write = Named(options, "write");
+  const std::vector<std::string> bound = BindDestinations(options);
+  const std::string rank_dir = WithoutTrailingSlash(context.rank_dir);
+  const std::string tools_target = rendezvous::kContainerToolsDir;
+  std::vector<std::string> added;
+  auto already = [&](const std::string& path) {
+    for (const std::string& destination : bound) {
+      if (destination == path) return true;
+    }
+    return false;
+  };
+  if (already(rank_dir)) {
+    rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
+  } else {
+    RETURN_IF_ERROR(CheckBindablePath(kProgram, "rank directory", rank_dir, ":"));
+    added.insert(added.end(), {"-b", absl::StrCat(rank_dir, ":", rank_dir)});
+    // ch-run shares the host's /tmp (or $TMPDIR) with the container, so a
+    // directory there exists inside; elsewhere the image must have it.
+    if (!write && !absl::StartsWith(rank_dir, "/tmp/")) {
+      rewrite.notes.push_back(absl::StrCat(
+          "ch-run binds only onto directories the image has: ", rank_dir,
+          " must exist in the image, or use a --publish-dir under /tmp, or add -w"));
+    }
+  }
+  if (already(tools_target)) {
+    rewrite.notes.push_back(
+        absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
+  } else if (context.tools_dir.empty()) {
+    rewrite.notes.push_back(absl::StrCat("no tools directory: the image must provide ",
+                                         tools_target, "/bin/pmi-shim-client"));
+  } else {
+    RETURN_IF_ERROR(CheckBindablePath(kProgram, "tools directory", context.tools_dir, ":"));
+    added.insert(added.end(),
+                 {"-b", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":", tools_target)});
+    if (!write) {
+      rewrite.notes.push_back(absl::StrCat("the image must contain an empty ", tools_target,
+                                           " directory (mkdir it when building), or add -w"));
+    }
+  }
+  // --set-env and --unset-env apply in command-line order: only when the
+  // user unsets variables do ours need restating after theirs.
+  if (Named(options, "unset-env")) {
+    for (const auto& [key, value] : context.env) {
+      if (value.find('$') != std::string::npos) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ch-run --set-env would expand the '$' in ", key, "=", value, "; choose a path without '$'"));
+      }
+      added.push_back(absl::StrCat("--set-env=", key, "=", value));
+    }
+    rewrite.notes.push_back("--unset-env given: pmi-shim's variables are set again with --set-env");
+  }
+  if (Named(options, "join") || Named(options, "join-ct") || Named(options, "join-tag") ||
+      Named(options, "join-pid")) {
+    rewrite.notes.push_back(
+        "--join: only the first ch-run of the group sets up the container's mounts, so the other "
+        "ranks see their rank directory only through the shared /tmp: keep --publish-dir under "
+        "/tmp and do not add -t");
+  }
+  if (Named(options, "private-tmp") && absl::StartsWith(rank_dir, "/tmp/")) {
+    rewrite.notes.push_back("-t gives the container a private /tmp: the rank directory is bound "
+                            "into it explicitly");
+  }
+
+  std::vector<std::string> out(argv.begin(), argv.begin() + image);
+  out.insert(out.end(), added.begin(), added.end());
+  // Options after the image (argp permutation) stay where they were.
+  out.insert(out.end(), argv.begin() + image, argv.begin() + i);
+  out.push_back("--");
+  for (std::string& word : ClientPrefix()) out.push_back(std::move(word));
+  out.insert(out.end(), argv.begin() + command_at, argv.end());
+  rewrite.argv = std::move(out);
+  return rewrite;
+}
+
+}  // namespace pmi_shim::engines::internal

@@ -1,0 +1,209 @@
+// End-to-end: design.md §5 flow 5 with the bind-mount engine that installs
+// here, Charliecloud 0.31's ch-run. Each rank is
+//
+//   LAUNCHER -n 4 pmi-bridge exec [--downstream X] -- ch-run IMAGE -- APP
+//
+// and pmi-bridge itself rewrites the ch-run line (bridge/engines): it binds
+// the rank directory and pmi-shim's tools (installed by deploy/install.sh)
+// and puts pmi-shim-client in front of APP. The image is busybox plus the
+// MPI programs and their libraries (test/testing/rootfs.h), with no PMI
+// glue of its own. Covered: a PMI-1 job under hydra (PMI_FD), an MPICH image
+// under mpirun.openmpi (PMIx host, PMI-1 client), an Open MPI image under
+// hydra (the bridge hosts PMIx), the flags written by hand with
+// `pmi-bridge env`, and the N-singletons symptom: reproduced without
+// pmi-shim, and caught by `pmi-shim-client check` with the fix named.
+//
+// Ranks in separate ch-runs live in separate user namespaces: MPICH's UCX
+// shared memory and Open MPI's vader BTL fail there (real-peers.md), so the
+// jobs use TCP/self. ch-run binds $TMPDIR at the container's /tmp, so jobs
+// run with TMPDIR unset and the publish dir (under /tmp) is visible inside.
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/containers/flow_fixture.h"
+#include "test/testing/processes.h"
+#include "test/testing/subprocess.h"
+
+namespace pmi_shim::containers {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr char kChRun[] = "/usr/bin/ch-run";
+constexpr char kHydra[] = "/usr/bin/mpiexec.hydra";
+constexpr char kMpirun[] = "/usr/bin/mpirun.openmpi";
+constexpr char kCollectives[] = "allreduce=10 allgather=ok";
+
+// The lines of `text` that start with "rank ".
+std::vector<std::string> RankLines(const std::string& text) {
+  std::vector<std::string> lines;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, "rank ")) lines.emplace_back(line);
+  }
+  return lines;
+}
+
+class ExecCharliecloudTest : public FlowTest {
+ protected:
+  void SetUp() override {
+    FlowTest::SetUp();
+    if (HasFatalFailure() || IsSkipped()) return;
+    ASSERT_TRUE(Require({kChRun, kHydra, kMpirun}));
+    marker_ = testutil::UniqueMarkerValue();
+  }
+
+  void TearDown() override {
+    // Nothing of this test's jobs may still run (ch-run execs the app, so a
+    // leftover rank would carry the marker).
+    auto left = testutil::ProcessesWithMarker(marker_);
+    EXPECT_THAT(left, IsEmpty()) << "processes left by the jobs";
+    testutil::KillProcesses(left);
+    FlowTest::TearDown();  // mounts, sockets, files in the publish dir
+  }
+
+  std::string Tools() const { return prefix() + "/libexec/pmi-shim"; }
+
+  // `ch-run IMAGE -- COMMAND` exactly as a user writes it.
+  std::vector<std::string> ChRun(const std::vector<std::string>& command) const {
+    std::vector<std::string> argv = {kChRun, rootfs(), "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+  }
+
+  static std::vector<std::string> HydraWith(const std::vector<std::string>& genv,
+                                            const std::vector<std::string>& command) {
+    std::vector<std::string> argv = {kHydra};
+    for (size_t i = 0; i + 1 < genv.size(); i += 2) {
+      argv.insert(argv.end(), {"-genv", genv[i], genv[i + 1]});
+    }
+    argv.insert(argv.end(), {"-n", absl::StrCat(kRanks)});
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+  }
+
+  testutil::RunResult RunChJob(const std::vector<std::string>& argv) {
+    testutil::RunOptions options;
+    options.argv = argv;
+    options.env = {{testutil::kMarkerVar, marker_},
+                   {"USER", "root"},  // ch-run refuses to start without it
+                   {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+    options.unset_env = {"TMPDIR",           "PMI_FD",           "PMI_PORT",
+                         "PMI_ID",           "PMI_RANK",         "PMI_SIZE",
+                         "PMIX_NAMESPACE",   "PMIX_RANK",        "PMIX_SERVER_URI2",
+                         "PMIX_SERVER_URI21", "PMIX_SERVER_URI3", "PMIX_SERVER_URI4",
+                         "PMIX_SERVER_URI41", "PMI_SHIM_DIR"};
+    options.timeout = absl::Seconds(120);
+    absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
+    EXPECT_TRUE(run.ok()) << run.status();
+    for (int i = 0; i < 100 && !testutil::ProcessesWithMarker(marker_).empty(); ++i) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    return run.ok() ? *std::move(run) : testutil::RunResult{};
+  }
+
+  std::string marker_;
+};
+
+// (a) PMI-1 host with PMI_FD; the MPICH program's client meets it through
+// the rank's socket. The bridge rewrites the plain ch-run line itself.
+TEST_F(ExecCharliecloudTest, HydraPmi1JobThroughRewrittenChRun) {
+  BuildImage(/*ompi=*/false);
+  testutil::RunResult run =
+      RunChJob(HydraWith({"UCX_TLS", "tcp,self"}, BridgeExec({}, ChRun({kMpichApp}))));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+}
+
+// (b) Flow 3 in bind mode: PMIx host, MPICH image.
+TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
+  BuildImage(/*ompi=*/false);
+  testutil::RunResult run = RunChJob(
+      Mpirun({"-x", "UCX_TLS=tcp,self"},
+             BridgeExec({"--downstream", "pmi1"}, ChRun({kMpichApp}))));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+}
+
+// (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the bridge hosts a
+// PMIx server and the client relays to it through pmix.sock.
+TEST_F(ExecCharliecloudTest, OpenMpiImageUnderHydra) {
+  BuildImage(/*ompi=*/true);
+  testutil::RunResult run = RunChJob(
+      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
+                BridgeExec({"--downstream", "pmix"}, ChRun({kOmpiApp, absl::StrCat(kRanks)}))));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+}
+
+// The documented by-hand form (deploy/charliecloud/README.md): the user
+// writes the ch-run line and asks `pmi-bridge env` for the flags.
+TEST_F(ExecCharliecloudTest, FlagsWrittenByHandWithPmiBridgeEnv) {
+  BuildImage(/*ompi=*/false);
+  const std::string env = absl::StrCat(bridge(), " env --for charliecloud --tools ", Tools());
+  const std::string script = absl::StrCat("exec ", kChRun, " $(", env, " --flags) ", rootfs(),
+                                          " -- $(", env, " --prefix) ", kMpichApp);
+  testutil::RunResult run = RunChJob(HydraWith(
+      {"UCX_TLS", "tcp,self"}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+}
+
+// (d) The N-singletons symptom without pmi-shim: the MPICH image under a
+// PMIx launcher cannot find a PMI-1 server, and ranks whose environment
+// lost the launcher's variables (ch-run --unset-env, like apptainer
+// --cleanenv) start alone: every rank says "rank 0 of 1".
+TEST_F(ExecCharliecloudTest, SingletonsWithoutPmiShim) {
+  BuildImage(/*ompi=*/false);
+  const std::string singleton = "rank 0 of 1: allreduce=1 allgather=ok";
+  testutil::RunResult mpirun = RunChJob(Mpirun({"-x", "UCX_TLS=tcp,self"}, ChRun({kMpichApp})));
+  EXPECT_EQ(mpirun.exit_code, 0) << mpirun.Describe();
+  EXPECT_EQ(RankLines(mpirun.stdout_text), std::vector<std::string>(kRanks, singleton))
+      << mpirun.Describe();
+  testutil::RunResult stripped = RunChJob(HydraWith(
+      {}, {kChRun, "--unset-env=PMI_*", rootfs(), "--", kMpichApp}));
+  EXPECT_EQ(stripped.exit_code, 0) << stripped.Describe();
+  EXPECT_EQ(RankLines(stripped.stdout_text), std::vector<std::string>(kRanks, singleton))
+      << stripped.Describe();
+}
+
+// ... and `pmi-shim-client check`, run the same way, fails on every rank
+// naming the symptom and the fix.
+TEST_F(ExecCharliecloudTest, CheckCatchesSingletonsAndNamesTheFix) {
+  BuildImage(/*ompi=*/false);
+  testutil::RunResult run = RunChJob(HydraWith(
+      {}, {kChRun, "--unset-env=PMI_*", "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"), rootfs(),
+           "--", kClientInImage, "check"}));
+  EXPECT_NE(run.exit_code, 0) << run.Describe();
+  const std::string all = run.stdout_text + run.stderr_text;
+  EXPECT_THAT(all, HasSubstr("N-singletons")) << run.Describe();
+  EXPECT_THAT(all, HasSubstr("-b $PMI_SHIM_DIR:$PMI_SHIM_DIR")) << run.Describe();
+}
+
+// A bridged rank whose ch-run line does not bind the rank directory (the
+// user wrote it under `sh -c`, where nothing is rewritten) and whose /tmp
+// is not the host's (-t): check says the directory is not mounted, and how
+// to mount it.
+TEST_F(ExecCharliecloudTest, CheckCatchesAnUnboundRankDirectory) {
+  BuildImage(/*ompi=*/false);
+  const std::string script =
+      absl::StrCat("exec ", kChRun, " -t -b ", Tools(), ":/opt/pmi-shim ", rootfs(), " -- ",
+                   kClientInImage, " check");
+  testutil::RunResult run =
+      RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
+  EXPECT_NE(run.exit_code, 0) << run.Describe();
+  const std::string all = run.stdout_text + run.stderr_text;
+  EXPECT_THAT(all, HasSubstr("is not mounted into the container")) << run.Describe();
+  EXPECT_THAT(all, HasSubstr("-b $PMI_SHIM_DIR:$PMI_SHIM_DIR")) << run.Describe();
+}
+
+}  // namespace
+}  // namespace pmi_shim::containers
