@@ -70,7 +70,10 @@ absl::Status CreateStage(const OciState& state, const AdminConfig& admin,
   for (const std::string& note : plan.notes) log::Info(absl::StrCat("container ", state.id, ": ", note));
   log::Debug(absl::StrCat("container ", state.id, ": plan ", PlanToJson(plan).dump()));
   if (plan.empty()) return absl::OkStatus();
-  return appliers.apply(plan, admin);
+  RETURN_IF_ERROR(appliers.apply(plan, admin));
+  log::Info(absl::StrCat("container ", state.id, ": applied ", plan.mounts.size(), " mount(s), ",
+                         plan.relays.size(), " relay(s)"));
+  return absl::OkStatus();
 }
 
 absl::Status RunStage(const StageArgs& args, int state_fd, const Appliers& appliers) {

@@ -1,0 +1,148 @@
+// End-to-end: design.md §5 flows 1-3 in real containers with private network
+// namespaces, 4 ranks each, under real host launchers, through pmi-shim as
+// deploy/install.sh installs it (hooks.d files for Podman, the daemon.json
+// runtime snippet for Docker, the hook in a runc bundle). Each test asserts
+// every rank's MPI result and, in TearDown, that no mount, socket, file,
+// process or container is left.
+//
+//   flow 2 (fd host)       mpiexec.hydra -n 4 pmi-bridge exec -- runc | podman | docker
+//   flow 3 (PMIx, MPICH)   mpirun.openmpi -n 4 pmi-bridge exec --downstream pmi1 -- podman
+//   flow 1 (hook only)     mpirun.openmpi -n 4 podman run --annotation org.pmi-shim.enable=true
+//                          --env 'PMIX_*' IMAGE pmix_ompi_app
+//
+// MPICH ranks in separate containers share host IPC and /dev/shm
+// (real-peers.md); each container still has its own network namespace.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "test/containers/flow_fixture.h"
+
+namespace pmi_shim::containers {
+namespace {
+
+using ::testing::HasSubstr;
+
+constexpr char kMpichResult[] = "allreduce=10 allgather=ok";
+constexpr char kImage[] = "localhost/pmi-shim-flow:1";
+
+// MPICH's shared memory between ranks in different containers.
+const std::vector<std::string> kSharedIpc = {"--ipc", "host", "-v", "/dev/shm:/dev/shm"};
+
+std::vector<std::string> ClientExec(const std::string& app) {
+  return {kClientInImage, "exec", "--", app};
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+std::string Context(const testutil::RunResult& run, const std::string& hook_log) {
+  return absl::StrCat(run.Describe(), "\nhook log:\n", hook_log.substr(0, 6000));
+}
+
+TEST_F(FlowTest, Flow2HydraRuncBundleWithHook) {
+  if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
+  BuildImage(/*ompi=*/false);
+  runc_.emplace(scratch() + "/runc");
+  BundleSpec spec;
+  spec.args = ClientExec(kMpichApp);
+  spec.root_readonly = true;  // four containers share one rootfs
+  spec.namespaces = {"pid", "network", "uts", "mount"};  // IPC shared (MPICH shm)
+  spec.host_dev_shm = true;
+  spec.hooks.create_runtime.push_back(
+      {hook(), {"pmi-shim-hook", "--config", admin_config(), "createRuntime"}, {}, 10});
+  spec.hooks.poststop.push_back(
+      {hook(), {"pmi-shim-hook", "--config", admin_config(), "poststop"}, {}, 10});
+  std::string rank_script = WriteRuncRankScript(*runc_, spec);
+
+  testutil::RunResult run = RunJob(Hydra(BridgeExec({}, {rank_script})));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(HookLog(), HasSubstr("PMI_SHIM_DIR"));
+}
+
+TEST_F(FlowTest, Flow2HydraPodmanWithDeployedHooksDir) {
+  if (!Require({kPodman, "/usr/bin/mpiexec.hydra"})) return;
+  BuildImage(false);
+  podman_.emplace(scratch() + "/podman", hooks_dir());
+  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  // --env PMI_SHIM_DIR (no value): Podman copies it from its own environment,
+  // where pmi-bridge exec put the rank directory's host path.
+  std::vector<std::string> podman_run =
+      podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
+                       ClientExec(kMpichApp));
+  testutil::RunResult run = RunJob(Hydra(BridgeExec({}, podman_run)));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+}
+
+TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
+  if (!Require({kDocker, kDockerd, "/usr/bin/mpiexec.hydra"})) return;
+  BuildImage(false);
+  // The runtimes entry exactly as install.sh wrote it for daemon.json.
+  nlohmann::json snippet;
+  std::ifstream(prefix() + "/share/pmi-shim/docker-daemon.json") >> snippet;
+  DockerOptions options;
+  options.state_dir = scratch() + "/docker";
+  options.runtimes_json = snippet["runtimes"];
+  auto daemon = DockerDaemon::Start(options);
+  ASSERT_TRUE(daemon.ok()) << daemon.status();
+  docker_ = std::move(*daemon);
+  ASSERT_TRUE(docker_->Import(image_tar(), "pmi-shim-flow:1").ok());
+  // Docker cannot pass fds and this daemon (API 1.41) has no --annotation:
+  // the runtime wrapper gates on PMI_SHIM_DIR in the container's env.
+  std::vector<std::string> docker_run = docker_->RunArgv(
+      Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
+      ClientExec(kMpichApp));
+  testutil::RunResult run = RunJob(Hydra(BridgeExec({}, docker_run)));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+}
+
+TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInPodman) {
+  if (!Require({kPodman, "/usr/bin/mpirun.openmpi"})) return;
+  BuildImage(false);
+  podman_.emplace(scratch() + "/podman", hooks_dir());
+  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  std::vector<std::string> podman_run =
+      podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
+                       ClientExec(kMpichApp));
+  testutil::RunResult run =
+      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, podman_run)));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+}
+
+TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
+  if (!Require({kPodman, "/usr/bin/mpirun.openmpi"})) return;
+  BuildImage(/*ompi=*/true);
+  podman_.emplace(scratch() + "/podman", hooks_dir());
+  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  // Open MPI's shared-memory BTL needs one pid namespace (it segfaults
+  // across them) and its TCP BTL cannot cross private network namespaces:
+  // the ranks share the host's pid and IPC namespaces and /dev/shm, each
+  // keeps its own network namespace.
+  std::vector<std::string> podman_run = podman_->RunArgv(
+      Concat(kSharedIpc, {"--pid", "host", "--annotation", "org.pmi-shim.enable=true", "--env",
+                          "PMIX_*", "--env", "OMPI_*"}),
+      kImage, {kOmpiApp, absl::StrCat(kRanks)});
+  testutil::RunResult run = RunJob(Mpirun({"--mca", "btl", "self,vader", "--mca",
+                                           "btl_vader_single_copy_mechanism", "none", "--mca",
+                                           "btl_vader_backing_directory", "/dev/shm"},
+                                          podman_run));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  // The hook, not a host network, made mpirun's 127.0.0.1:PORT reachable.
+  EXPECT_THAT(HookLog(), HasSubstr("annotation org.pmi-shim.enable=true"));
+  EXPECT_THAT(HookLog(), HasSubstr(R"(relays\":[{\"address\":\"127.0.0.1\")"));
+}
+
+}  // namespace
+}  // namespace pmi_shim::containers
