@@ -41,7 +41,7 @@ int RunProbeCommand(const std::vector<std::string>& args) {
   try {
     po::variables_map values;
     po::store(po::command_line_parser(args).options(description).run(), values);
-    if (help) {
+    if (values["help"].as<bool>()) {  // bool_switch sets `help` only at notify()
       std::cout << kUsage << "\n" << description << "\n";
       return 0;
     }
