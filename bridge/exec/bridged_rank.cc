@@ -87,6 +87,7 @@ BridgedRank::~BridgedRank() {
   pmix_socket_relay_.reset();
   rank_directory_.reset();
   reporting_host_.reset();
+  collecting_host_.reset();
   host_.reset();
 }
 
@@ -263,7 +264,14 @@ absl::StatusOr<int> BridgedRank::Run() {
   RETURN_IF_ERROR(children_.Start());
   if (!relay) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
-    reporting_host_ = std::make_unique<ReportingHost>(*host_);
+    session::JobHost* below = host_.get();
+    // A PMI host's barrier collects nothing by itself; a PMIx host's fence
+    // and the PMIx server's modex already do.
+    if (!pmix_client && endpoint.family != upstream::HostFamily::kPmix) {
+      collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
+      below = collecting_host_.get();
+    }
+    reporting_host_ = std::make_unique<ReportingHost>(*below);
   }
   absl::StatusOr<launch::SpawnRequest> request =
       relay ? PmixRelay(environment)

@@ -32,6 +32,7 @@
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
+#include "bridge/exec/collecting_host.h"
 #include "bridge/exec/rank_directory.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
@@ -108,6 +109,7 @@ class BridgedRank {
   ExecOptions options_;
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
+  std::unique_ptr<CollectingHost> collecting_host_;  // PMI hosts: fence-time data
   std::unique_ptr<ReportingHost> reporting_host_;  // what the downstream talks to
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;

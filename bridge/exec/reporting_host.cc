@@ -10,12 +10,12 @@ namespace pmi_shim::exec {
 void ReportingHost::Abort(int rank, int exit_code, std::string message) {
   log::Error(absl::StrCat("rank ", rank, ": aborted the job with exit code ", exit_code,
                           message.empty() ? "" : ": ", message));
-  inner_.Abort(rank, exit_code, std::move(message));
+  ForwardingHost::Abort(rank, exit_code, std::move(message));
 }
 
 void ReportingHost::Lost(int rank, std::string reason) {
   if (!quiet_) log::Error(absl::StrCat(reason, "; aborting the job"));
-  inner_.Lost(rank, std::move(reason));
+  ForwardingHost::Lost(rank, std::move(reason));
 }
 
 }  // namespace pmi_shim::exec

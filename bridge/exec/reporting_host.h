@@ -10,32 +10,13 @@
 
 #include <string>
 
-#include "bridge/session/job_host.h"
+#include "bridge/session/forwarding_host.h"
 
 namespace pmi_shim::exec {
 
-class ReportingHost : public session::JobHost {
+class ReportingHost : public session::ForwardingHost {
  public:
-  explicit ReportingHost(session::JobHost& inner) : inner_(inner) {}
-
-  const session::JobInfo& info() const override { return inner_.info(); }
-  absl::Status ClaimRank(int rank) override { return inner_.ClaimRank(rank); }
-  void ReleaseRank(int rank) override { inner_.ReleaseRank(rank); }
-  void Put(int rank, std::string key, std::string value, Done done) override {
-    inner_.Put(rank, std::move(key), std::move(value), std::move(done));
-  }
-  void Get(int rank, std::string key, GetDone done) override {
-    inner_.Get(rank, std::move(key), std::move(done));
-  }
-  void Barrier(int rank, Done done) override { inner_.Barrier(rank, std::move(done)); }
-  void PutNodeAttr(int rank, std::string key, std::string value, Done done) override {
-    inner_.PutNodeAttr(rank, std::move(key), std::move(value), std::move(done));
-  }
-  void GetNodeAttr(int rank, std::string key, bool wait, GetDone done) override {
-    inner_.GetNodeAttr(rank, std::move(key), wait, std::move(done));
-  }
-  void Finalized(int rank) override { inner_.Finalized(rank); }
-  bool Idle() const override { return inner_.Idle(); }
+  explicit ReportingHost(session::JobHost& inner) : ForwardingHost(inner) {}
 
   // Logged, then forwarded.
   void Abort(int rank, int exit_code, std::string message) override;
@@ -46,7 +27,6 @@ class ReportingHost : public session::JobHost {
   void Quiet() { quiet_ = true; }
 
  private:
-  session::JobHost& inner_;
   bool quiet_ = false;
 };
 

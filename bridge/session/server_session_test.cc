@@ -342,7 +342,7 @@ TEST(ServerSessionPmi2Test, FullinitForAnotherRankThanTheFdIsRefused) {
   FakeClient client(*host, 0);
   ASSERT_TRUE(client.Send("cmd=init pmi_version=2 pmi_subversion=0\n").ok());
   EXPECT_THAT(std::string(client.SendPmi2("cmd=fullinit;pmirank=1;").message()),
-              HasSubstr("PMI_FD belongs to rank 0"));
+              HasSubstr("(PMI_FD or rank socket) belongs to rank 0"));
 }
 
 TEST(ServerSessionPmi2Test, ProtocolPolicyRefusesTheOtherVersion) {

@@ -1,0 +1,60 @@
+// CollectingHost: makes a PMI host's barrier collect the job's data, the way
+// a PMIx fence with collect-data does, so that gets after it are answered
+// from this bridge's memory instead of a round trip to the host server.
+//
+// Without it, a bridged rank's first get of a peer's key after a barrier
+// costs two hops (client → bridge → hydra/Slurm) where a bare rank pays
+// one. With it, each bridge publishes the keys its rank put this epoch as
+// one blob, and after the host barrier reads every peer's blob
+// (ModexExchange over the host's own KVS); the client's barrier completes
+// once that is done. The puts themselves still go to the host as well, so
+// a rank that is not behind a bridge (or a key nobody bundled) is still
+// found the ordinary way: a miss in the collected data falls through to
+// the host.
+#ifndef PMI_SHIM_BRIDGE_EXEC_COLLECTING_HOST_H_
+#define PMI_SHIM_BRIDGE_EXEC_COLLECTING_HOST_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "bridge/downstream/modex_codec.h"
+#include "bridge/session/forwarding_host.h"
+
+namespace pmi_shim::exec {
+
+using KeyValues = std::vector<std::pair<std::string, std::string>>;
+
+// One rank's contribution: self-delimiting (a length, then key/value
+// pairs, each length-prefixed), so contributions can be concatenated.
+std::string PackContribution(const KeyValues& entries);
+// Every pair of a concatenation of contributions, in order. DataLoss when
+// the bytes are not what PackContribution makes.
+absl::StatusOr<KeyValues> UnpackContributions(absl::string_view blob);
+
+class CollectingHost : public session::ForwardingHost {
+ public:
+  // `rank`: the one rank this bridge serves.
+  CollectingHost(session::JobHost& inner, int rank);
+
+  void Put(int rank, std::string key, std::string value, Done done) override;
+  void Get(int rank, std::string key, GetDone done) override;
+  void Barrier(int rank, Done done) override;
+
+  // Keys served from the collected data since the start (for tests).
+  int collected_hits() const { return collected_hits_; }
+
+ private:
+  KeyValues epoch_puts_;
+  absl::flat_hash_map<std::string, std::string> collected_;
+  int collected_hits_ = 0;
+  std::unique_ptr<downstream::ModexExchange> exchange_;
+};
+
+}  // namespace pmi_shim::exec
+
+#endif  // PMI_SHIM_BRIDGE_EXEC_COLLECTING_HOST_H_
