@@ -69,18 +69,20 @@ if [[ "${1:-}" != "--in-netns" ]]; then
   for mode in $PMI_MODES; do
     [[ "$mode" == fd || "$mode" == port ]] || die "PMI_MODES: '$mode' is not fd or port"
   done
-  bazel build //bridge/cli:pmi-bridge //test/programs:mpi_hello //test/bench:pmi_get_latency >&2 ||
+  # The bridge as it would be installed (optimised); the test programs as usual.
+  bazel build -c opt //bridge/cli:pmi-bridge >&2 || die "bazel build -c opt failed"
+  bazel build //test/programs:mpi_hello //test/bench:pmi_get_latency >&2 ||
     die "bazel build failed"
   # bazel-bin follows the last build's configuration (other builds may run
   # concurrently with other configs); the fastbuild tree is what we built.
   bin=bazel-out/k8-fastbuild/bin
   work=$(mktemp -d /tmp/bridge_overhead.XXXXXX)
   trap 'rm -rf "$work"' EXIT
-  cp "$bin/bridge/cli/pmi-bridge" "$bin/test/programs/bin/mpi_hello" \
+  cp bazel-out/k8-opt/bin/bridge/cli/pmi-bridge "$bin/test/programs/bin/mpi_hello" \
     "$bin/test/bench/bin/pmi_get_latency" "$work/"
   # Which bridge was measured: the commit, and uncommitted changes if any.
   {
-    echo "bridge: $(git rev-parse --short HEAD 2>/dev/null || echo '?') (fastbuild)"
+    echo "bridge: $(git rev-parse --short HEAD 2>/dev/null || echo '?') (-c opt)"
     dirty=$(git status --porcelain -- bridge common 2>/dev/null | awk '{print $2}' | tr '\n' ' ')
     [[ -z "$dirty" ]] || echo "  with uncommitted changes in: $dirty"
   } >"$work/source.txt"
