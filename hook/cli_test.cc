@@ -220,7 +220,7 @@ TEST_F(HookEnvironmentTest, TheHooksOwnEnvironmentNeverDecides) {
   EXPECT_THAT(explained.stdout_text, HasSubstr("decision: not asked"));
   // The default build is static: the loader never reads LD_PRELOAD for it.
   // (Sanitizer builds are dynamic, and there only the decision is asserted.)
-#if !defined(PMI_SHIM_DYNAMIC_HOOK)
+#if !defined(PMI_SHIM_DYNAMIC_BUILD)
   EXPECT_FALSE(Loaded()) << "the hook loaded a library named by its own LD_PRELOAD";
 #endif
 }

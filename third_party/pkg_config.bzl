@@ -9,7 +9,7 @@ every dependent target."""
 _SYSTEM_DIRS = ["-I/usr/include", "-L/usr/lib", "-L/usr/lib/x86_64-linux-gnu"]
 
 def _pkg_config(rctx, what):
-    cmd = ["pkg-config", what] + rctx.attr.modules
+    cmd = ["pkg-config"] + what.split(" ") + rctx.attr.modules
     result = rctx.execute(cmd)
     if result.return_code != 0:
         fail("%s failed (is the -dev package installed? run tools/setup.sh):\n%s" % (" ".join(cmd), result.stderr))
@@ -33,11 +33,23 @@ cc_library(
         modules = rctx.attr.modules,
         globs = ", ".join(['"%s/**"' % i for i in includes]),
         includes = repr(includes),
-        linkopts = repr(_pkg_config(rctx, "--libs")),
+        linkopts = repr(_link_flags(rctx)),
     ))
+
+def _link_flags(rctx):
+    if not rctx.attr.static:
+        return _pkg_config(rctx, "--libs")
+
+    # The archives, in pkg-config's order for static linking; every binary
+    # then carries only the code it uses and loads none of these at start-up.
+    return ["-Wl,--push-state,-Bstatic"] + _pkg_config(rctx, "--libs --static") + ["-Wl,--pop-state"]
 
 pkg_config_library = repository_rule(
     implementation = _impl,
     local = True,
-    attrs = {"modules": attr.string_list(mandatory = True)},
+    attrs = {
+        "modules": attr.string_list(mandatory = True),
+        # Link the -dev package's static archives instead of its shared objects.
+        "static": attr.bool(default = False),
+    },
 )
