@@ -194,6 +194,12 @@ int RunExecCommand(const std::vector<std::string>& args) {
   log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
   parsed.options.command = split.command;
   if (parsed.options.tools_dir.empty()) parsed.options.tools_dir = DefaultToolsDir();
+  // ch-run binds only onto directories its image already has, and shares the
+  // host's /tmp: a rank directory there needs no new mount point.
+  if (parsed.options.publish_root.empty() && std::getenv("PMI_SHIM_RUNDIR") == nullptr &&
+      engines::EngineOfProgram(split.command.front()) == engines::Engine::kCharliecloud) {
+    parsed.options.publish_root = absl::StrCat("/tmp/pmi-shim-", ::getuid());
+  }
   parsed.options.publish =
       !parsed.no_publish && (parsed.publish || !parsed.options.publish_root.empty() ||
                              IsContainerEngine(split.command.front()));

@@ -1,6 +1,9 @@
 #include "bridge/exec/rank_directory.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +18,14 @@
 
 namespace pmi_shim::exec {
 namespace {
+
+struct linux_dirent64 {  // what getdents64(2) returns; glibc 2.36 has no wrapper
+  ino64_t d_ino;
+  off64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
 
 // Removes a directory this module made (its files are its own too).
 void RemoveTree(const std::string& path) {
@@ -48,6 +59,52 @@ void RemoveStaleSiblings(const std::string& root) {
     if (::kill(pid, 0) != 0 && errno == ESRCH) RemoveTree(path);
   }
   ::closedir(dir);
+}
+
+// Removes the files of `path`, then `path`, with system calls only (no
+// allocation): it runs in a child forked from a possibly multi-threaded
+// bridge (libpmix has a thread).
+void RemoveTreeAfterFork(const char* path) {
+  const int dir = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY));
+  if (dir >= 0) {
+    alignas(8) char entries[4096];
+    long length;
+    while ((length = ::syscall(SYS_getdents64, dir, entries, sizeof(entries))) > 0) {
+      for (long at = 0; at < length;) {
+        const auto* entry = reinterpret_cast<const linux_dirent64*>(entries + at);
+        const char* name = entry->d_name;
+        const bool dots = name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
+        if (!dots) ::syscall(SYS_unlinkat, dir, name, 0);
+        at += entry->d_reclen;
+      }
+    }
+    ::syscall(SYS_close, dir);
+  }
+  ::syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR);
+}
+
+// A launcher ends a job by SIGKILLing its ranks' process groups, bridges
+// included, which then cannot remove their rank directories. So each
+// directory gets a janitor: a child in a session of its own (out of the
+// launcher's reach) that holds no descriptor of the job's, waits for the
+// bridge to die however it dies, removes the directory and exits.
+void StartJanitor(const std::string& path) {
+  const pid_t bridge = ::getpid();
+  const char* const target = path.c_str();
+  const pid_t child = ::fork();
+  if (child != 0) return;  // the bridge; a failed fork leaves it to the next sweep
+  ::setsid();
+  ::syscall(SYS_close_range, 0u, ~0u, 0u);  // stdout kept open would hold the launcher's pipe
+  const int null = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR));
+  for (int fd = 1; null == 0 && fd <= 2; ++fd) ::syscall(SYS_dup2, null, fd);
+  const int bridge_fd = static_cast<int>(::syscall(SYS_pidfd_open, bridge, 0u));
+  if (bridge_fd >= 0) {
+    pollfd wait_for{bridge_fd, POLLIN, 0};
+    while (::syscall(SYS_poll, &wait_for, 1, -1) < 0) {
+    }
+  }
+  RemoveTreeAfterFork(target);
+  ::syscall(SYS_exit_group, 0);
 }
 
 std::string InodeOf(const char* path) {
@@ -88,6 +145,7 @@ absl::StatusOr<std::unique_ptr<RankDirectory>> RankDirectory::Create(const std::
   if (::mkdir(path.c_str(), 0700) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   }
+  StartJanitor(path);
   return std::unique_ptr<RankDirectory>(new RankDirectory(path));
 }
 

@@ -1,6 +1,8 @@
 #include "bridge/exec/rank_directory.h"
 
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -71,6 +73,33 @@ TEST_F(RankDirectoryTest, LongJobNamesStillMakeAUsableSocketPath) {
   absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, job, 0);
   ASSERT_TRUE(dir.ok()) << dir.status();
   EXPECT_LT((*dir)->SocketPath().size(), 108u);
+}
+
+// A launcher SIGKILLs its ranks' process groups when a job fails: the
+// bridge cannot clean up, its janitor does.
+TEST_F(RankDirectoryTest, ADirectoryOutlivesNoBridgeEvenOneKilledBySigkill) {
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  const pid_t bridge = ::fork();
+  if (bridge == 0) {
+    ::setpgid(0, 0);  // as a rank's process group
+    absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, "job", 0);
+    const std::string path = dir.ok() ? (*dir)->path() : "";
+    (void)!::write(report[1], path.data(), path.size());
+    ::close(report[1]);
+    ::pause();
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  char buffer[256] = {};
+  ASSERT_GT(::read(report[0], buffer, sizeof(buffer) - 1), 0);
+  ::close(report[0]);
+  const std::string path = buffer;
+  ASSERT_TRUE(Exists(path));
+  ::kill(-bridge, SIGKILL);  // the whole group, as hydra does
+  ::waitpid(bridge, nullptr, 0);
+  for (int i = 0; i < 200 && Exists(path); ++i) ::usleep(10000);
+  EXPECT_FALSE(Exists(path)) << "the rank directory outlived a SIGKILLed bridge";
 }
 
 TEST(HostSharingFactsTest, NamesTheIpcNamespaceAndInodes) {

@@ -43,6 +43,7 @@ constexpr char kHydra[] = "/usr/bin/mpiexec.hydra";
 constexpr char kMpirun[] = "/usr/bin/mpirun.openmpi";
 constexpr char kCollectives[] = "allreduce=10 allgather=ok";
 
+
 // The lines of `text` that start with "rank ".
 std::vector<std::string> RankLines(const std::string& text) {
   std::vector<std::string> lines;
@@ -74,7 +75,24 @@ class ExecCharliecloudTest : public FlowTest {
 
   // `ch-run IMAGE -- COMMAND` exactly as a user writes it.
   std::vector<std::string> ChRun(const std::vector<std::string>& command) const {
-    std::vector<std::string> argv = {kChRun, rootfs(), "--"};
+    return ChRunWith({}, command);
+  }
+
+  // All ranks in one container (ch-run --join), the way Charliecloud runs
+  // MPI jobs: ranks then share a user namespace, and MPICH's shared memory
+  // works between them. In separate ch-runs MPICH over UCX/TCP could end in
+  // a finalize deadlock (a rank progressing UCX while its peers wait in the
+  // PMI barrier), whatever the PMI server.
+  std::vector<std::string> ChRunJoined(const std::vector<std::string>& command) const {
+    return ChRunWith({absl::StrCat("--join-ct=", kRanks), absl::StrCat("--join-tag=", marker_)},
+                     command);
+  }
+
+  std::vector<std::string> ChRunWith(const std::vector<std::string>& options,
+                                     const std::vector<std::string>& command) const {
+    std::vector<std::string> argv = {kChRun};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.insert(argv.end(), {rootfs(), "--"});
     argv.insert(argv.end(), command.begin(), command.end());
     return argv;
   }
@@ -118,17 +136,16 @@ class ExecCharliecloudTest : public FlowTest {
 TEST_F(ExecCharliecloudTest, HydraPmi1JobThroughRewrittenChRun) {
   BuildImage(/*ompi=*/false);
   testutil::RunResult run =
-      RunChJob(HydraWith({"UCX_TLS", "tcp,self"}, BridgeExec({}, ChRun({kMpichApp}))));
+      RunChJob(HydraWith({}, BridgeExec({}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
 
-// (b) Flow 3 in bind mode: PMIx host, MPICH image.
+// (b) Flow 3 in bind mode: PMIx host, MPICH image (network only, as above).
 TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   BuildImage(/*ompi=*/false);
   testutil::RunResult run = RunChJob(
-      Mpirun({"-x", "UCX_TLS=tcp,self"},
-             BridgeExec({"--downstream", "pmi1"}, ChRun({kMpichApp}))));
+      Mpirun({}, BridgeExec({"--downstream", "pmi1"}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
@@ -149,10 +166,24 @@ TEST_F(ExecCharliecloudTest, OpenMpiImageUnderHydra) {
 TEST_F(ExecCharliecloudTest, FlagsWrittenByHandWithPmiBridgeEnv) {
   BuildImage(/*ompi=*/false);
   const std::string env = absl::StrCat(bridge(), " env --for charliecloud --tools ", Tools());
+  const std::string script =
+      absl::StrCat("exec ", kChRun, " --join-ct=", kRanks, " --join-tag=", marker_, " $(", env,
+                   " --flags) ", rootfs(), " -- $(", env, " --prefix) ", kMpichApp);
+  testutil::RunResult run =
+      RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+}
+
+// The by-hand form for the Open MPI image (PMIx through pmix.sock).
+TEST_F(ExecCharliecloudTest, OpenMpiFlagsWrittenByHand) {
+  BuildImage(/*ompi=*/true);
+  const std::string env = absl::StrCat(bridge(), " env --for charliecloud --tools ", Tools());
   const std::string script = absl::StrCat("exec ", kChRun, " $(", env, " --flags) ", rootfs(),
-                                          " -- $(", env, " --prefix) ", kMpichApp);
-  testutil::RunResult run = RunChJob(HydraWith(
-      {"UCX_TLS", "tcp,self"}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
+                                          " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
+  testutil::RunResult run = RunChJob(
+      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
+                BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
