@@ -65,8 +65,14 @@ absl::StatusOr<std::vector<std::string>> LaunchedJob::RankEnvironment(
     ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank));
     return BuildPmixRankEnvironment(inherited_environment_, pmix);
   }
-  return BuildRankEnvironment(inherited_environment_,
-                              Rendezvous{rank, options_.size, fd, port_address, rank, options_.size});
+  Rendezvous rendezvous;
+  rendezvous.rank = rank;
+  rendezvous.size = options_.size;
+  rendezvous.fd = fd;
+  rendezvous.port_address = port_address;
+  rendezvous.local_rank = rank;  // every rank of a launched job is on this node
+  rendezvous.local_size = options_.size;
+  return BuildRankEnvironment(inherited_environment_, rendezvous);
 }
 
 absl::Status LaunchedJob::StartRanks() {

@@ -96,10 +96,19 @@ TEST_P(ExecHydraTest, MpiAbortEndsTheJobWithItsCode) {
   spec.mode = GetParam();
   spec.command = {ProgramPath("mpi_abort")};
   spec.timeout = absl::Seconds(20);
-  HydraOutcome out = Run(spec);
-  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
-  EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
-  EXPECT_LT(out.run.wall, absl::Seconds(10)) << out.run.Describe();
+  HydraOutcome out;
+  // hydra 4.0.2 may exit on the abort before it forwarded the ranks' last
+  // output (seen once in CI: exit 7, empty stderr, bare or bridged alike).
+  // Every run must end right; the output is judged on the first run whose
+  // output hydra delivered, out of three.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    out = Run(spec);
+    EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+    EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
+    EXPECT_LT(out.run.wall, absl::Seconds(10)) << out.run.Describe();
+    EXPECT_THAT(out.leftovers, IsEmpty());
+    if (!out.run.stderr_text.empty()) break;
+  }
   EXPECT_THAT(out.run.stderr_text, HasSubstr("rank 1 of 4: calling MPI_Abort(7)"));
   EXPECT_THAT(out.run.stdout_text + out.run.stderr_text,
               HasSubstr("application called MPI_Abort(MPI_COMM_WORLD, 7)"))
