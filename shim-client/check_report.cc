@@ -19,7 +19,8 @@ std::string FormatSummary(const CheckReport& report) {
   }
   if (report.mode == "direct") {
     return absl::StrCat("direct mode (no rendezvous directory): ", report.via,
-                        report.notes.empty() ? "" : "; ", absl::StrJoin(report.notes, "; "));
+                        report.notes.empty() ? "" : "; ", absl::StrJoin(report.notes, "; "),
+                        report.error.empty() ? "" : absl::StrCat("; FAILED: ", report.error));
   }
   std::string line;
   if (report.mode == "pmix") {

@@ -223,6 +223,21 @@ TEST_F(ExecCharliecloudTest, CheckCatchesSingletonsAndNamesTheFix) {
 // user wrote it under `sh -c`, where nothing is rewritten) and whose /tmp
 // is not the host's (-t): check says the directory is not mounted, and how
 // to mount it.
+// The commonest case of all: the MPICH image straight under a PMIx launcher
+// (mpirun, srun --mpi=pmix). The PMIx server is reachable, but MPICH has no
+// PMIx client: check reads the image and says so, with the fix.
+TEST_F(ExecCharliecloudTest, CheckCatchesAnMpichImageUnderAPmixLauncher) {
+  BuildImage(/*ompi=*/false);
+  testutil::RunResult run = RunChJob(
+      Mpirun({}, {kChRun, "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"), rootfs(), "--",
+                  kClientInImage, "check"}));
+  EXPECT_NE(run.exit_code, 0) << run.Describe();
+  const std::string all = run.stdout_text + run.stderr_text;
+  EXPECT_THAT(all, HasSubstr("has no PMIx client")) << run.Describe();
+  EXPECT_THAT(all, HasSubstr("N-singletons")) << run.Describe();
+  EXPECT_THAT(all, HasSubstr("pmi-bridge exec --downstream pmi1")) << run.Describe();
+}
+
 TEST_F(ExecCharliecloudTest, CheckCatchesAnUnboundRankDirectory) {
   BuildImage(/*ompi=*/false);
   const std::string script =
