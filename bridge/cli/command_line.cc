@@ -1,5 +1,7 @@
 #include "bridge/cli/command_line.h"
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -23,6 +25,26 @@ int UsageError(absl::string_view verb, absl::string_view problem) {
   log::Error(absl::StrCat(verb, ": ", problem, "; run '", log::ProgramName(), " ", verb,
                           " --help' for usage"));
   return kUsageError;
+}
+
+std::optional<int> ParseVerbOptions(absl::string_view verb,
+                                    const std::vector<std::string>& options,
+                                    boost::program_options::options_description& description,
+                                    absl::string_view usage) {
+  namespace po = boost::program_options;
+  description.add_options()("help,h", "show this help");
+  try {
+    po::variables_map values;
+    po::store(po::command_line_parser(options).options(description).run(), values);
+    if (values.count("help") != 0) {
+      std::cout << usage << "\n" << description << "\n";
+      return 0;
+    }
+    po::notify(values);
+  } catch (const po::error& error) {
+    return UsageError(verb, error.what());
+  }
+  return std::nullopt;
 }
 
 }  // namespace pmi_shim::cli

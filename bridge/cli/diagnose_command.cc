@@ -32,25 +32,16 @@ constexpr char kUsage[] =
 int RunDiagnoseCommand(const std::vector<std::string>& args) {
   std::string host_env, rootfs, bundle;
   int pid = 0;
-  bool json = false, help = false;
+  bool json = false;
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&help), "show this help")
       ("host-env", po::value<std::string>(&host_env), "read the host environment from FILE (KEY=VALUE lines or NUL-separated)")
       ("pid", po::value<int>(&pid), "read the host environment of process PID (/proc/PID/environ)")
       ("rootfs", po::value<std::string>(&rootfs), "the image's root filesystem")
       ("bundle", po::value<std::string>(&bundle), "an OCI bundle (config.json + rootfs): also reads network and user namespaces")
       ("json", po::bool_switch(&json), "machine-readable output");
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(args).options(description).run(), values);
-    if (values["help"].as<bool>()) {  // bool_switch sets `help` only at notify()
-      std::cout << kUsage << "\n" << description << "\n";
-      return 0;
-    }
-    po::notify(values);
-  } catch (const po::error& error) {
-    return UsageError("diagnose", error.what());
+  if (std::optional<int> done = ParseVerbOptions("diagnose", args, description, kUsage)) {
+    return *done;
   }
   if (!host_env.empty() && pid != 0) return UsageError("diagnose", "give --host-env or --pid, not both");
   if (!rootfs.empty() && !bundle.empty()) return UsageError("diagnose", "give --rootfs or --bundle, not both");

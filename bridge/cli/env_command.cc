@@ -39,18 +39,19 @@ struct ParsedEnv {
   bool json = false;
   bool flags_only = false;
   bool prefix_only = false;
-  bool help = false;
+  bool tools_given = false;  // --tools "" means: the site binds it already
 };
 
 po::options_description EnvOptionsDescription(ParsedEnv& parsed) {
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&parsed.help), "show this help")
       ("for", po::value<std::string>(&parsed.engine),
        "the engine: apptainer|singularity|charliecloud|podman|docker")
       ("dir", po::value<std::string>(&parsed.dir),
        "the rank's directory (default: $PMI_SHIM_DIR, set by pmi-bridge exec)")
-      ("tools", po::value<std::string>(&parsed.tools),
+      ("tools", po::value<std::string>(&parsed.tools)->notifier([&parsed](const std::string&) {
+         parsed.tools_given = true;
+       }),
        "host directory holding bin/pmi-shim-client, mounted at /opt/pmi-shim (default: "
        "PREFIX/libexec/pmi-shim of this install; empty: the site binds it already)")
       ("json", po::bool_switch(&parsed.json), "print one JSON object")
@@ -100,18 +101,8 @@ std::vector<std::string> Example(engines::Engine engine, const engines::EngineAd
 int RunEnvCommand(const std::vector<std::string>& args) {
   ParsedEnv parsed;
   po::options_description description = EnvOptionsDescription(parsed);
-  bool tools_given = false;
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(args).options(description).run(), values);
-    po::notify(values);
-    tools_given = values.count("tools") > 0;
-  } catch (const po::error& error) {
-    return UsageError("env", error.what());
-  }
-  if (parsed.help) {
-    std::cout << kUsage << "\n" << description << "\n";
-    return 0;
+  if (std::optional<int> done = ParseVerbOptions("env", args, description, kUsage)) {
+    return *done;
   }
   if (parsed.engine.empty()) return UsageError("env", "missing --for ENGINE");
   const std::optional<engines::Engine> engine = engines::ParseEngineName(parsed.engine);
@@ -132,7 +123,7 @@ int RunEnvCommand(const std::vector<std::string>& args) {
     }
     parsed.dir = from_env;
   }
-  if (!tools_given) {
+  if (!parsed.tools_given) {
     // deploy/install.sh puts the mountable tools dir at
     // PREFIX/libexec/pmi-shim; a plain PREFIX/bin works too.
     const std::string prefix = InstallPrefix();

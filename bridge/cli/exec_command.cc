@@ -39,13 +39,11 @@ struct ParsedExec {
   bool no_publish = false;
   bool dry_run = false;
   int verbose = 0;
-  bool help = false;
 };
 
 po::options_description ExecOptionsDescription(ParsedExec& parsed) {
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&parsed.help), "show this help")
       ("upstream", po::value<std::string>(&parsed.upstream),
        "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
        "PMI-1 for a PMI_FD/PMI_PORT host)")
@@ -169,16 +167,8 @@ int RunExecCommand(const std::vector<std::string>& args) {
   SplitCommandLine split = SplitAtSeparator(args);
   ParsedExec parsed;
   po::options_description description = ExecOptionsDescription(parsed);
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(split.options).options(description).run(), values);
-    po::notify(values);
-  } catch (const po::error& error) {
-    return UsageError("exec", error.what());
-  }
-  if (parsed.help) {
-    std::cout << kUsage << "\n" << description << "\n";
-    return 0;
+  if (std::optional<int> done = ParseVerbOptions("exec", split.options, description, kUsage)) {
+    return *done;
   }
   if (!split.has_separator || split.command.empty()) {
     return UsageError("exec", "missing '-- COMMAND' after the options");

@@ -27,13 +27,11 @@ struct ParsedLaunch {
   double init_timeout_seconds = 120;
   std::string log_file;
   int verbose = 0;
-  bool help = false;
 };
 
 po::options_description LaunchOptionsDescription(ParsedLaunch& parsed) {
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&parsed.help), "show this help")
       ("np,n", po::value<int>(&parsed.options.size)->required(), "number of ranks")
       ("pmi-port", po::bool_switch(&parsed.options.pmi_port),
        "hand ranks PMI_PORT=127.0.0.1:PORT and PMI_ID (TCP) instead of an inherited PMI_FD")
@@ -75,16 +73,8 @@ int RunLaunchCommand(const std::vector<std::string>& args) {
   SplitCommandLine split = SplitAtSeparator(args);
   ParsedLaunch parsed;
   po::options_description description = LaunchOptionsDescription(parsed);
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(split.options).options(description).run(), values);
-    if (values["help"].as<bool>()) {
-      std::cout << kUsage << "\n" << description << "\n";
-      return 0;
-    }
-    po::notify(values);
-  } catch (const po::error& error) {
-    return UsageError("launch", error.what());
+  if (std::optional<int> done = ParseVerbOptions("launch", split.options, description, kUsage)) {
+    return *done;
   }
   if (parsed.options.size < 1) return UsageError("launch", "-n must be at least 1");
   if (parsed.options.size > 4096) return UsageError("launch", "-n is limited to 4096 ranks on one machine");

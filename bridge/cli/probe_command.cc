@@ -27,10 +27,9 @@ int RunProbeCommand(const std::vector<std::string>& args) {
   diagnose::ProbeTarget target;
   std::string pmi_port, socket_path, pmix_uri;
   int pmi_fd = -1, pmi_id = -1;
-  bool json = false, help = false;
+  bool json = false;
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&help), "show this help")
       ("pmi-port", po::value<std::string>(&pmi_port), "a PMI_PORT server at HOST:PORT")
       ("pmi-id", po::value<int>(&pmi_id), "identity for the PMI_PORT handshake / rank for --pmi-fd")
       ("pmi-fd", po::value<int>(&pmi_fd), "an inherited, connected PMI socket")
@@ -38,16 +37,8 @@ int RunProbeCommand(const std::vector<std::string>& args) {
       ("pmix-uri", po::value<std::string>(&pmix_uri), "a PMIx server URI (nspace.rank;tcp4://IP:PORT); needs PMIX_NAMESPACE/PMIX_RANK")
       ("protocol", po::value<std::string>(&target.protocol), "PMI wire protocol: auto|pmi1|pmi2")
       ("json", po::bool_switch(&json), "machine-readable output");
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(args).options(description).run(), values);
-    if (values["help"].as<bool>()) {  // bool_switch sets `help` only at notify()
-      std::cout << kUsage << "\n" << description << "\n";
-      return 0;
-    }
-    po::notify(values);
-  } catch (const po::error& error) {
-    return UsageError("probe", error.what());
+  if (std::optional<int> done = ParseVerbOptions("probe", args, description, kUsage)) {
+    return *done;
   }
   if (target.protocol != "auto" && target.protocol != "pmi1" && target.protocol != "pmi2") {
     return UsageError("probe", "--protocol must be auto, pmi1 or pmi2");

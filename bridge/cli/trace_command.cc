@@ -28,22 +28,13 @@ constexpr char kUsage[] =
 int RunTraceCommand(const std::vector<std::string>& args) {
   SplitCommandLine split = SplitAtSeparator(args);
   std::string output;
-  bool json = false, help = false;
+  bool json = false;
   po::options_description description("Options");
   description.add_options()
-      ("help,h", po::bool_switch(&help), "show this help")
       ("output,o", po::value<std::string>(&output), "write the transcript to FILE (default: stderr)")
       ("json", po::bool_switch(&json), "JSON lines instead of text");
-  try {
-    po::variables_map values;
-    po::store(po::command_line_parser(split.options).options(description).run(), values);
-    if (values["help"].as<bool>()) {  // bool_switch sets `help` only at notify()
-      std::cout << kUsage << "\n" << description << "\n";
-      return 0;
-    }
-    po::notify(values);
-  } catch (const po::error& error) {
-    return UsageError("trace", error.what());
+  if (std::optional<int> done = ParseVerbOptions("trace", split.options, description, kUsage)) {
+    return *done;
   }
   if (!split.has_separator || split.command.empty()) return UsageError("trace", "missing '-- COMMAND' after the options");
   std::FILE* out = stderr;
