@@ -89,6 +89,9 @@ TEST_F(ShimClientBinaryTest, ExecHandsOverAConnectedPmiFdAndScrubsTheEnvironment
               StartsWith("rank=1 size=2 port=unset id=unset pmix=unset host=unset\nsocket:["))
       << run.Describe();
   EXPECT_EQ(run.stderr_text, "");
+  // The server's thread counts the connection when it gets to accept it,
+  // which may be after the client has already exited.
+  for (int i = 0; i < 200 && server_->connections() == 0; ++i) ::usleep(5000);
   EXPECT_EQ(server_->connections(), 1);
 }
 
