@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -71,14 +72,14 @@ absl::StatusOr<KeyValues> UnpackContributions(absl::string_view blob) {
   return entries;
 }
 
-CollectingHost::CollectingHost(session::JobHost& inner, int rank) : ForwardingHost(inner) {
-  downstream::ModexExchange::Options options;
-  options.size = inner.info().size;
-  options.local_ranks = {rank};
-  options.limits.max_key_bytes = static_cast<size_t>(inner.info().limits.keylen_max) - 1;
-  options.limits.max_value_bytes = static_cast<size_t>(inner.info().limits.vallen_max) - 1;
-  options.key_prefix = "shim-kv";
-  exchange_ = std::make_unique<downstream::ModexExchange>(inner, options);
+CollectingHost::CollectingHost(session::JobHost& inner, int rank)
+    : ForwardingHost(inner), rank_(rank) {
+  limits_.max_key_bytes = static_cast<size_t>(inner.info().limits.keylen_max) - 1;
+  limits_.max_value_bytes = static_cast<size_t>(inner.info().limits.vallen_max) - 1;
+}
+
+std::string CollectingHost::BlobKey(int rank) const {
+  return absl::StrCat("shim-kv-", epoch_, "-", rank);
 }
 
 void CollectingHost::Put(int rank, std::string key, std::string value, Done done) {
@@ -86,42 +87,110 @@ void CollectingHost::Put(int rank, std::string key, std::string value, Done done
   ForwardingHost::Put(rank, std::move(key), std::move(value), std::move(done));
 }
 
+void CollectingHost::Barrier(int rank, Done done) {
+  ++epoch_;
+  collected_.clear();  // what this epoch reads must come from it
+  collection_ = Collection::kDue;
+  for (auto& [key, value] : epoch_puts_) collected_[key] = value;  // our own, at once
+  absl::StatusOr<std::vector<downstream::modex::KeyValue>> pairs =
+      downstream::modex::Encode(BlobKey(rank_), PackContribution(epoch_puts_), limits_);
+  epoch_puts_.clear();
+  if (!pairs.ok()) {
+    // Peers then find no blob of ours and read our keys from the host.
+    log::Warning(absl::StrCat("cannot bundle this rank's keys: ", pairs.status().message()));
+    pairs = std::vector<downstream::modex::KeyValue>();
+  }
+  // The host answers in order: the barrier's reply comes after every put's.
+  for (auto& pair : *pairs) {
+    ForwardingHost::Put(rank, std::move(pair.key), std::move(pair.value), [](absl::Status put) {
+      if (!put.ok()) log::Debug(absl::StrCat("bundle put failed: ", put.message()));
+    });
+  }
+  ForwardingHost::Barrier(rank, std::move(done));
+}
+
 void CollectingHost::Get(int rank, std::string key, GetDone done) {
+  // Keys the host itself provides (PMI_process_mapping...) are no peer's.
+  const bool host_key = absl::StartsWith(key, "PMI_");
+  if (collection_ == Collection::kDue && !host_key && !collected_.contains(key)) Collect();
+  if (collection_ == Collection::kReading && !host_key) {
+    waiters_.push_back({std::move(key), std::move(done)});
+    return;
+  }
+  Answer(std::move(key), std::move(done));
+}
+
+void CollectingHost::Answer(std::string key, GetDone done) {
   if (auto found = collected_.find(key); found != collected_.end()) {
     ++collected_hits_;
     done(found->second);
     return;
   }
-  ForwardingHost::Get(rank, std::move(key), std::move(done));
+  ForwardingHost::Get(rank_, std::move(key), std::move(done));
 }
 
-void CollectingHost::Barrier(int rank, Done done) {
-  collected_.clear();  // what the next epoch reads must come from it
-  downstream::ModexExchange::FenceInput input;
-  input.blob = PackContribution(epoch_puts_);
-  epoch_puts_.clear();
-  exchange_->Fence(std::move(input), [this, done = std::move(done)](
-                                         absl::StatusOr<std::string> everyone) {
-    if (absl::IsNotFound(everyone.status())) {
-      // Some rank is not behind a bridge (the barrier itself passed): its
-      // keys, and so every miss, are read from the host as before.
-      log::Debug(absl::StrCat("fence collected nothing: ", everyone.status().message()));
-      done(absl::OkStatus());
+void CollectingHost::Collect() {
+  collection_ = Collection::kReading;
+  const int size = info().size;
+  auto outstanding = std::make_shared<int>(size - 1);
+  if (*outstanding == 0) {
+    CollectedOne(outstanding);
+    return;
+  }
+  for (int peer = 0; peer < size; ++peer) {
+    if (peer != rank_) ReadBlob(peer, outstanding);
+  }
+}
+
+void CollectingHost::ReadBlob(int peer, std::shared_ptr<int> outstanding) {
+  const std::string key = BlobKey(peer);
+  ForwardingHost::Get(rank_, key, [this, alive = alive_, outstanding, key](
+                                      absl::StatusOr<std::string> header_text) {
+    if (!*alive) return;
+    absl::StatusOr<downstream::modex::Header> header =
+        header_text.ok() ? downstream::modex::ParseHeader(*header_text)
+                         : absl::StatusOr<downstream::modex::Header>(header_text.status());
+    if (!header.ok()) {  // a rank without a bridge, most likely: read its keys one by one
+      CollectedOne(outstanding);
       return;
     }
-    if (!everyone.ok()) {
-      done(everyone.status());
+    auto segments = std::make_shared<std::vector<std::string>>(header->segments);
+    auto missing = std::make_shared<int>(header->segments);
+    auto finish = [this, alive, outstanding, header = *header, segments]() {
+      if (!*alive) return;
+      absl::StatusOr<std::string> blob = downstream::modex::Reassemble(header, *segments);
+      absl::StatusOr<KeyValues> entries =
+          blob.ok() ? UnpackContributions(*blob) : absl::StatusOr<KeyValues>(blob.status());
+      if (entries.ok()) {
+        for (auto& [k, v] : *entries) collected_.emplace(std::move(k), std::move(v));
+      } else {
+        log::Warning(absl::StrCat("a peer's bundled keys are unreadable (",
+                                  entries.status().message(), "); reading them from the host"));
+      }
+      CollectedOne(outstanding);
+    };
+    if (header->segments == 0) {
+      finish();
       return;
     }
-    absl::StatusOr<KeyValues> entries = UnpackContributions(*everyone);
-    if (!entries.ok()) {
-      log::Warning(absl::StrCat("fence data unreadable (", entries.status().message(),
-                                "); reading keys from the host instead"));
-    } else {
-      for (auto& [key, value] : *entries) collected_[std::move(key)] = std::move(value);
+    for (int i = 1; i <= header->segments; ++i) {
+      ForwardingHost::Get(
+          rank_, downstream::modex::SegmentKey(key, i, header->segments),
+          [alive, segments, missing, finish, i](absl::StatusOr<std::string> segment) {
+            if (!*alive) return;
+            if (segment.ok()) (*segments)[i - 1] = *std::move(segment);
+            if (--*missing == 0) finish();  // a lost segment fails Reassemble
+          });
     }
-    done(absl::OkStatus());
   });
+}
+
+void CollectingHost::CollectedOne(const std::shared_ptr<int>& outstanding) {
+  if (*outstanding > 0 && --*outstanding > 0) return;
+  collection_ = Collection::kDone;
+  std::vector<Waiter> waiters = std::move(waiters_);
+  waiters_.clear();
+  for (Waiter& waiter : waiters) Answer(std::move(waiter.key), std::move(waiter.done));
 }
 
 }  // namespace pmi_shim::exec

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "bridge/session/forwarding_host.h"
 #include "bridge/upstream/embedded_host.h"
 #include "gtest/gtest.h"
 
@@ -60,6 +61,34 @@ TEST(CollectingHostTest, GetsAfterTheBarrierAreServedFromTheFence) {
   bool missing = false;
   rank0.Get(0, "nope", [&](absl::StatusOr<std::string> v) { missing = absl::IsNotFound(v.status()); });
   EXPECT_TRUE(missing);
+}
+
+// Counts what reaches the host.
+class CountingHost : public session::ForwardingHost {
+ public:
+  using ForwardingHost::ForwardingHost;
+  void Get(int rank, std::string key, GetDone done) override {
+    ++gets;
+    ForwardingHost::Get(rank, std::move(key), std::move(done));
+  }
+  int gets = 0;
+};
+
+TEST(CollectingHostTest, ABarrierThatNoGetFollowsReadsNothing) {
+  upstream::EmbeddedHost job(Job(3), {});
+  CountingHost host(job);
+  CollectingHost rank0(host, 0), rank1(host, 1), rank2(host, 2);
+  int barriers = 0;
+  CollectingHost* ranks[] = {&rank0, &rank1, &rank2};
+  for (int r = 0; r < 3; ++r) ranks[r]->Barrier(r, [&](absl::Status s) { barriers += s.ok(); });
+  EXPECT_EQ(barriers, 3);
+  EXPECT_EQ(host.gets, 0) << "MPI_Finalize's barrier must not cost a read per peer";
+  // The first get of the epoch reads each peer's bundle once, no more.
+  rank0.Get(0, "x", [](absl::StatusOr<std::string>) {});
+  const int after_first = host.gets;
+  EXPECT_EQ(after_first, 2 + 1);  // two bundles, then "x" itself (nobody put it)
+  rank0.Get(0, "y", [](absl::StatusOr<std::string>) {});
+  EXPECT_EQ(host.gets, after_first + 1);
 }
 
 TEST(CollectingHostTest, APeerWithoutABridgeFallsBackToTheHost) {
