@@ -142,6 +142,12 @@ absl::StatusOr<std::unique_ptr<RankDirectory>> RankDirectory::Create(const std::
   }
   RemoveStaleSiblings(root);
   const std::string path = absl::StrCat(root, "/", PathSafeJobName(job), ".", rank, ".", ::getpid());
+  // sun_path holds 107 bytes; "/pmix.sock" is the longest name inside.
+  if (path.size() + 10 > 107) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the rank directory ", path, " is too long a path for a Unix socket (107 bytes); "
+        "choose a shorter --publish-dir or PMI_SHIM_RUNDIR"));
+  }
   if (::mkdir(path.c_str(), 0700) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   }

@@ -19,6 +19,7 @@
 // launcher nor bridge strips), so leftovers are found however they were
 // reparented.
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -389,6 +390,25 @@ TEST_F(ExecPmixTest, MpirunHostLibpmixProbeThroughRelay) {
   ExpectOneLinePerRank(out.run, [](int rank) {
     return absl::StrFormat("rank %d of %d: pmix ok local=%d/%d", rank, kRanks, rank, kRanks);
   });
+}
+
+// A PMIx client in a user namespace (uid 1000 there is root here) writes
+// uid/gid 1000 into its native-security credential, which mpirun refuses
+// (seen bare: every rank exits 1). Through the published pmix.sock the
+// bridge's relay knows, from SO_PEERCRED, who the client is on this side
+// and presents that identity instead (pmix_handshake.h).
+TEST_F(ExecPmixTest, MpirunHostClientInAUserNamespaceThroughTheIdentityRewrite) {
+  char publish[] = "/tmp/pmi-shim-userns-XXXXXX";  // TEST_TMPDIR is too long for sun_path
+  ASSERT_NE(::mkdtemp(publish), nullptr);
+  JobOutcome out = RunJob(Mpirun(BridgeExec(
+      {"--publish-dir", publish},
+      {"unshare", "--user", "--map-user=1000", "--map-group=1000",
+       Runfile("shim-client/pmi-shim-client"), "exec", "--", Probe()})));
+  ExpectCleanSuccess(out);
+  ExpectOneLinePerRank(out.run, [](int rank) {
+    return absl::StrFormat("rank %d of %d: pmix ok local=%d/%d", rank, kRanks, rank, kRanks);
+  });
+  EXPECT_EQ(::rmdir(publish), 0) << "a rank directory was left in " << publish;
 }
 
 // TCP sockets of this network namespace, from /proc/self/net/tcp: one
