@@ -88,20 +88,43 @@ void RemoveTreeAfterFork(const char* path) {
 // directory gets a janitor: a child in a session of its own (out of the
 // launcher's reach) that holds no descriptor of the job's, waits for the
 // bridge to die however it dies, removes the directory and exits.
+// Returns once the janitor is out of the bridge's process group, so that a
+// launcher's SIGKILL to the group, however early, cannot take it along.
 void StartJanitor(const std::string& path) {
   const pid_t bridge = ::getpid();
   const char* const target = path.c_str();
+  int ready[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return;  // no janitor: the next bridge's sweep
   const pid_t child = ::fork();
-  if (child != 0) return;  // the bridge; a failed fork leaves it to the next sweep
-  ::setsid();
-  ::syscall(SYS_close_range, 0u, ~0u, 0u);  // stdout kept open would hold the launcher's pipe
+  if (child != 0) {
+    ::close(ready[1]);
+    char byte;
+    if (child > 0) {
+      while (::read(ready[0], &byte, 1) < 0 && errno == EINTR) {
+      }
+    }
+    ::close(ready[0]);
+    return;
+  }
+  ::syscall(SYS_setsid);
+  int bridge_fd = static_cast<int>(::syscall(SYS_pidfd_open, bridge, 0u));
+  const bool bridge_gone = bridge_fd < 0 && errno == ESRCH;
+  // Above 0-2, which are reopened on /dev/null below.
+  if (bridge_fd >= 0 && bridge_fd < 3) {
+    bridge_fd = static_cast<int>(::syscall(SYS_fcntl, bridge_fd, F_DUPFD, 3));
+  }
+  ::syscall(SYS_write, ready[1], "r", 1);
+  if (bridge_fd < 0) {  // gone already: clean up now; no pidfd here: the next sweep will
+    if (bridge_gone) RemoveTreeAfterFork(target);
+    ::syscall(SYS_exit_group, 0);
+  }
+  // stdout kept open would hold the launcher's output pipe open.
+  ::syscall(SYS_close_range, 0u, static_cast<unsigned>(bridge_fd - 1), 0u);
+  ::syscall(SYS_close_range, static_cast<unsigned>(bridge_fd + 1), ~0u, 0u);
   const int null = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR));
   for (int fd = 1; null == 0 && fd <= 2; ++fd) ::syscall(SYS_dup2, null, fd);
-  const int bridge_fd = static_cast<int>(::syscall(SYS_pidfd_open, bridge, 0u));
-  if (bridge_fd >= 0) {
-    pollfd wait_for{bridge_fd, POLLIN, 0};
-    while (::syscall(SYS_poll, &wait_for, 1, -1) < 0) {
-    }
+  pollfd wait_for{bridge_fd, POLLIN, 0};
+  while (::syscall(SYS_poll, &wait_for, 1, -1) < 0) {
   }
   RemoveTreeAfterFork(target);
   ::syscall(SYS_exit_group, 0);

@@ -27,14 +27,16 @@ def _when_sanitized(flags):
 FULLY_STATIC_LINKOPTS = _unless_sanitized(["-static"])
 # Bazel's toolchain appends a plain -lstdc++ to every link, so the C++
 # runtime is pulled from its archive just before that (a dependency of
-# //third_party:absl, whose archives are the last C++ code on the line), and
-# --as-needed drops the shared one that nothing needs any more.
+# //third_party:absl, whose archives are the last C++ code on the line):
+# every C++ symbol is then bound inside the program, and the shared
+# libstdc++ that the toolchain still names is mapped but not used. (An
+# --as-needed here would also drop libpmix from test programs whose PMIx
+# calls sit in Bazel's per-library shared objects.)
 STATIC_RUNTIME_LINKOPTS = _unless_sanitized([
     "-Wl,--push-state,-Bstatic",
     "-lstdc++",
     "-Wl,--pop-state",
     "-static-libgcc",
-    "-Wl,--as-needed",
 ])
 
 # -DPMI_SHIM_DYNAMIC_BUILD in builds where the programs are linked dynamically.
