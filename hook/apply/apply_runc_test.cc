@@ -67,7 +67,7 @@ class ApplyRuncTest : public ::testing::Test {
     rootfs_ = bundle_ + "/rootfs";
     ASSERT_EQ(::mkdir(bundle_.c_str(), 0755), 0);
     ASSERT_TRUE(testing::MakeBusyboxRootfs(rootfs_).ok());
-    absl::StatusOr<std::string> probe = testutil::Runfile("hook/apply/unix_probe");
+    absl::StatusOr<std::string> probe = testutil::Runfile("hook/apply/unix_probe_static");
     ASSERT_TRUE(probe.ok()) << probe.status();
     ASSERT_EQ(std::system(absl::StrCat("cp '", *probe, "' '", rootfs_, "/probe'").c_str()), 0);
     absl::StatusOr<std::string> tool = testutil::Runfile("hook/apply/apply_tool");

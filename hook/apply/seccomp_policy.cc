@@ -35,6 +35,8 @@ constexpr int kAllowed[] = {
     // signals and exit
     SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
     SCMP_SYS(exit), SCMP_SYS(exit_group),
+    // Sanitizer runtimes query the alternate signal stack when a thread ends.
+    SCMP_SYS(sigaltstack),
 };
 
 absl::StatusOr<Filter> BuildFilter() {
