@@ -63,7 +63,9 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")
       ("dry-run", po::bool_switch(&parsed.dry_run),
        "print the command this rank would run (after the container engine rewrite) and exit")
-      ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message both ways (with -vv)")
+      ("trace", po::value<std::string>(&parsed.options.trace_file),
+       "write a decoded transcript of COMMAND's PMI messages, the answers and the host "
+       "exchange, with mismatches flagged, to FILE ('-': stderr; -vv also logs messages)")
       ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
       ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
        "more output on stderr");
@@ -181,7 +183,8 @@ int RunExecCommand(const std::vector<std::string>& args) {
       return UsageError("exec", opened.message());
     }
   }
-  log::SetVerbosity(parsed.verbose + (parsed.options.trace ? 2 : 0));
+  log::SetVerbosity(parsed.verbose);
+  parsed.options.trace = parsed.verbose >= 2;
   parsed.options.command = split.command;
   if (parsed.options.tools_dir.empty()) parsed.options.tools_dir = DefaultToolsDir();
   // ch-run binds only onto directories its image already has, and shares the

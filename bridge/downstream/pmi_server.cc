@@ -46,10 +46,15 @@ class PmiServer::Connection {
     callbacks.send = [this](std::string bytes) { Send(std::move(bytes)); };
     callbacks.warn = [](absl::string_view problem) { log::Warning(problem); };
     callbacks.fail = [this](absl::string_view reason) { Fail(std::string(reason)); };
-    if (server_.options_.trace) {
+    if (server_.options_.trace || server_.options_.observer) {
       callbacks.trace = [this](bool from_client, const wire::Message& message) {
-        log::Debug(absl::StrCat(session_->Who(), from_client ? " -> " : " <- ",
-                                message.DebugString()));
+        if (server_.options_.trace) {
+          log::Debug(absl::StrCat(session_->Who(), from_client ? " -> " : " <- ",
+                                  message.DebugString()));
+        }
+        if (server_.options_.observer) {
+          server_.options_.observer(session_->rank(), from_client, message);
+        }
       };
     }
     session_ = session::ServerSession::Create(server_.host_, std::move(options),

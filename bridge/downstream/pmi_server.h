@@ -15,6 +15,7 @@
 #ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
 #define PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,6 +27,7 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
+#include "bridge/wire/message.h"
 #include "common/event_loop.h"
 #include "common/unique_fd.h"
 
@@ -38,6 +40,10 @@ struct ServerOptions {
   absl::Duration identify_timeout = absl::Seconds(30);
   // Log every request and reply at debug level.
   bool trace = false;
+  // Sees every request (from_client) and reply, with the client's rank once
+  // known (`pmi-bridge exec --trace FILE`).
+  std::function<void(std::optional<int> rank, bool from_client, const wire::Message& message)>
+      observer;
 };
 
 class PmiServer {

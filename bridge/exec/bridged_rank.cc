@@ -89,6 +89,8 @@ BridgedRank::~BridgedRank() {
   reporting_host_.reset();
   collecting_host_.reset();
   host_.reset();
+  transcript_.reset();
+  if (transcript_file_ != nullptr && transcript_file_ != stderr) std::fclose(transcript_file_);
 }
 
 absl::Status BridgedRank::ConnectUpstream(const upstream::HostEndpoint& endpoint) {
@@ -103,9 +105,12 @@ absl::Status BridgedRank::ConnectUpstream(const upstream::HostEndpoint& endpoint
   }
   upstream::PmiWireHost::Options host_options;
   host_options.on_upstream_lost = [this](std::string reason) { OnUpstreamLost(std::move(reason)); };
-  if (options_.trace) {
-    host_options.trace = [](bool to_host, const wire::Message& message) {
-      log::Debug(absl::StrCat(to_host ? "host <- " : "host -> ", message.DebugString()));
+  if (options_.trace || transcript_ != nullptr) {
+    host_options.trace = [this](bool to_host, const wire::Message& message) {
+      const std::string line =
+          absl::StrCat(to_host ? "host <- " : "host -> ", message.DebugString());
+      if (options_.trace) log::Debug(line);
+      if (transcript_ != nullptr) transcript_->Note(absl::Now(), rank_, line);
     };
   }
   ASSIGN_OR_RETURN(std::unique_ptr<upstream::PmiWireHost> host,
@@ -121,6 +126,15 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
   downstream::ServerOptions server_options;
   server_options.protocols = WireProtocols(options_.downstream);
   server_options.trace = options_.trace;
+  if (transcript_ != nullptr) {
+    server_options.observer = [this](std::optional<int> rank, bool from_client,
+                                     const wire::Message& message) {
+      transcript_->Record(absl::Now(), rank.value_or(rank_),
+                          from_client ? diagnose::Direction::kClientToServer
+                                      : diagnose::Direction::kServerToClient,
+                          message, message.DebugString());
+    };
+  }
   server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, server_options);
   launch::Rendezvous rendezvous;
   rendezvous.rank = rank_;
@@ -262,6 +276,15 @@ absl::StatusOr<int> BridgedRank::Run() {
   // take the SIGCHLD that the signalfd is waiting for, and the command would
   // never be reaped.
   RETURN_IF_ERROR(children_.Start());
+  if (!options_.trace_file.empty()) {
+    transcript_file_ = options_.trace_file == "-" ? stderr : std::fopen(options_.trace_file.c_str(), "a");
+    if (transcript_file_ == nullptr) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("cannot open the transcript file ",
+                                                     options_.trace_file));
+    }
+    transcript_ = std::make_unique<diagnose::Transcript>(
+        transcript_file_, diagnose::Transcript::Format::kHuman, absl::Now());
+  }
   if (!relay) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
     session::JobHost* below = host_.get();

@@ -22,6 +22,7 @@
 #ifndef PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 #define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
@@ -54,7 +56,10 @@ struct ExecOptions {
   upstream::UpstreamChoice upstream = upstream::UpstreamChoice::kAuto;
   DownstreamChoice downstream = DownstreamChoice::kAuto;
   std::vector<std::string> command;
-  bool trace = false;
+  bool trace = false;  // log every PMI message at debug level
+  // Write a decoded transcript (bridge/diagnose/transcript.h) of CMD's
+  // messages and the host's answers to this file ("-": stderr).
+  std::string trace_file;
   // Publish a rank directory (rank socket + env file, common/rendezvous.h)
   // for a container instead of handing CMD a PMI_FD or PMIx URI itself.
   bool publish = false;
@@ -116,6 +121,8 @@ class BridgedRank {
   std::unique_ptr<downstream::PmixServer> pmix_server_;
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
+  std::FILE* transcript_file_ = nullptr;
+  std::unique_ptr<diagnose::Transcript> transcript_;
   std::unique_ptr<downstream::TcpRelay> pmix_socket_relay_;  // pmix.sock → server
   launch::ChildProcesses children_;
   UniqueFd child_fd_;  // the command's PMI_FD end until it is spawned

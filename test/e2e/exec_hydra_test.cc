@@ -11,6 +11,10 @@
 // bridge once capped them near 905 bytes); the tests that catch that are
 // Pmi2KvsInPortModeIsRepairedByTheBridge and Pmi2KvsOverPmiFd/pmi1.
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -86,6 +90,29 @@ TEST_P(ExecHydraTest, MpiCollectivesThroughTheBridge) {
   HydraOutcome out = Run(spec);
   ExpectCollectivesOk(out.run, kRanks);
   EXPECT_THAT(out.leftovers, IsEmpty());
+}
+
+// `pmi-bridge exec --trace FILE`: every rank's client messages and the
+// bridge's answers, decoded, plus the exchange with hydra, in one file.
+TEST_P(ExecHydraTest, TraceFileHoldsBothSidesOfEveryRank) {
+  const std::string file = absl::StrCat(std::getenv("TEST_TMPDIR"), "/transcript.txt");
+  HydraSpec spec;
+  spec.ranks = 2;
+  spec.mode = GetParam();
+  spec.bridge_flags = {"--trace", file};
+  spec.command = {ProgramPath("mpi_collectives")};
+  HydraOutcome out = Run(spec);
+  ExpectCollectivesOk(out.run, 2);
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  for (int rank = 0; rank < 2; ++rank) {
+    EXPECT_THAT(text.str(), HasSubstr(absl::StrCat("rank ", rank, " C->S cmd=init pmi_version=1")));
+    EXPECT_THAT(text.str(), HasSubstr(absl::StrCat("rank ", rank, " S->C cmd=barrier_out")));
+  }
+  EXPECT_THAT(text.str(), HasSubstr("host <- cmd=barrier_in"));
+  EXPECT_THAT(text.str(), ::testing::Not(HasSubstr("!!"))) << "no mismatch in a healthy job";
+  std::remove(file.c_str());
 }
 
 // MPI_Abort(MPI_COMM_WORLD, 7) in rank 1 behind the bridge: hydra ends the
