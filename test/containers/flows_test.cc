@@ -144,5 +144,35 @@ TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
   EXPECT_THAT(HookLog(), HasSubstr(R"(relays\":[{\"address\":\"127.0.0.1\")"));
 }
 
+// The static part through CDI instead of a hooks dir: `pmi-shim-hook cdi`
+// writes the spec, Podman 4.3 reads it (only from /etc/cdi or /var/run/cdi,
+// so the test puts it on a tmpfs over /run in a mount namespace of its own)
+// and `--device pmi-shim.org/shim=tools` brings the client in read-only.
+TEST_F(FlowTest, CdiSpecBringsTheShimIntoAPodmanContainer) {
+  if (!Require({kPodman, "/usr/bin/unshare"})) return;
+  BuildImage(false);
+  podman_.emplace(scratch() + "/podman");  // no hooks dir: only the CDI spec names the hook
+  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  const std::vector<std::string> podman_run = podman_->RunArgv(
+      {"--device", "pmi-shim.org/shim=tools"}, kImage,
+      {"/bin/sh", "-c",
+       "grep ' /opt/pmi-shim ' /proc/mounts; /opt/pmi-shim/bin/pmi-shim-client --help | head -1; "
+       "/opt/pmi-shim/bin/pmi-shim-client check; echo check=$?"});
+  std::vector<std::string> argv = {
+      "/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+      "mount -t tmpfs tmpfs /run && mkdir /run/cdi && "
+      "\"$0\" cdi --prefix \"$1\" --output /run/cdi/pmi-shim.json && shift && exec \"$@\"",
+      hook(), prefix()};
+  argv.insert(argv.end(), podman_run.begin(), podman_run.end());
+  testutil::RunResult run = RunJob(argv);
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr(" /opt/pmi-shim ")) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr(" ro,")) << "the tools must be read-only\n" << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr("usage: pmi-shim-client")) << run.Describe();
+  // No launcher here: the client that CDI brought in says so.
+  EXPECT_THAT(run.stdout_text, HasSubstr("check=1")) << run.Describe();
+  EXPECT_THAT(run.stderr_text, HasSubstr("N-singletons")) << run.Describe();
+}
+
 }  // namespace
 }  // namespace pmi_shim::containers
