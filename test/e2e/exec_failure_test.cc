@@ -302,11 +302,15 @@ TEST_P(ExecFailureTest, UpstreamKilledWhileRanksWaitInBarrier) {
   ExpectJobEndedAfterFault(out, kRanks, kBridgeExitLimit);
   for (const BridgeEnd& b : out.bridges) {
     SCOPED_TRACE(absl::StrCat("bridge of rank ", b.rank));
-    // Orphaned by the proxy, the bridges were reaped by this process.
-    ASSERT_TRUE(b.wait_status.has_value()) << out.Describe();
-    EXPECT_TRUE(WIFEXITED(*b.wait_status) && WEXITSTATUS(*b.wait_status) != 0)
-        << "want a non-zero exit, not success or a crash\n"
-        << out.Describe();
+    // Orphaned by the proxy, the bridges are reaped by this process, unless
+    // one was quicker than the proxy's death (seen once under load: gone in
+    // 91 us, its status collected by nobody here). Its stderr line below is
+    // checked either way.
+    if (b.wait_status.has_value()) {
+      EXPECT_TRUE(WIFEXITED(*b.wait_status) && WEXITSTATUS(*b.wait_status) != 0)
+          << "want a non-zero exit, not success or a crash\n"
+          << out.Describe();
+    }
     const std::string err = ReadWholeFile(absl::StrCat(dir, "/bridge.", b.rank, ".err"));
     std::vector<std::string> lines = Lines(err);
     ASSERT_EQ(lines.size(), 1u) << "want exactly one line, got:\n" << err;
