@@ -48,8 +48,9 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
        "PMI-1 for a PMI_FD/PMI_PORT host)")
       ("downstream", po::value<std::string>(&parsed.downstream),
-       "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: the host's family; PMI-1 "
-       "and PMI-2 are told apart by the client's first line)")
+       "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: PMIx for a program that links "
+       "Open MPI or libpmix, PMI for one that links MPICH or libpmi2, else the host's family; "
+       "PMI-1 and PMI-2 are told apart by the client's first line)")
       ("publish", po::bool_switch(&parsed.publish),
        "publish a rank directory (rank socket + env file, exported as PMI_SHIM_DIR) for "
        "pmi-shim-client, whatever COMMAND is (default: when COMMAND is a container engine)")

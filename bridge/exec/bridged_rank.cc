@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/engines/engine_command.h"
+#include "bridge/exec/client_detection.h"
 #include "bridge/downstream/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
@@ -50,9 +51,12 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
   return otherwise;
 }
 
-bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host) {
-  return choice == DownstreamChoice::kPmix ||
-         (choice == DownstreamChoice::kAuto && host == upstream::HostFamily::kPmix);
+// `detected`: what the command's program links, when that could be read.
+bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host,
+               std::optional<ClientFamily> detected) {
+  if (choice != DownstreamChoice::kAuto) return choice == DownstreamChoice::kPmix;
+  if (detected.has_value()) return *detected == ClientFamily::kPmix;
+  return host == upstream::HostFamily::kPmix;
 }
 
 session::ClientProtocols WireProtocols(DownstreamChoice choice) {
@@ -269,7 +273,21 @@ absl::StatusOr<int> BridgedRank::Run() {
   ASSIGN_OR_RETURN(upstream::HostEndpoint endpoint,
                    upstream::DetectHostEndpoint(environment, options_.upstream));
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
-  const bool pmix_client = WantsPmix(options_.downstream, endpoint.family);
+  // --downstream auto: a program run directly tells by what it links; a
+  // container engine's image is not looked into (the host's family, as the
+  // image was presumably built for this site).
+  std::optional<ClientFamily> detected;
+  if (options_.downstream == DownstreamChoice::kAuto && !options_.publish) {
+    absl::StatusOr<std::string> program =
+        launch::ResolveExecutable(options_.command.front(), environment);
+    if (program.ok()) detected = DetectClientFamily(*program);
+  }
+  const bool pmix_client = WantsPmix(options_.downstream, endpoint.family, detected);
+  if (detected.has_value() && pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {
+    log::Info(absl::StrCat(options_.command.front(), " links a ",
+                           pmix_client ? "PMIx" : "PMI-1/PMI-2", " client: serving it ",
+                           pmix_client ? "a PMIx server" : "PMI", " (--downstream auto)"));
+  }
   const bool relay = pmix_client && endpoint.family == upstream::HostFamily::kPmix;
   // Block SIGCHLD and friends before libpmix starts its progress thread
   // (PMIx_Init, PMIx_server_init): a thread created with them unblocked can

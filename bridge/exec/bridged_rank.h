@@ -47,9 +47,9 @@
 
 namespace pmi_shim::exec {
 
-// What CMD's client speaks. kAuto: the host's family (PMI-1 or PMI-2, told
-// apart by the client's first line, under a PMI host; PMIx under a PMIx
-// host); a translation is asked for by naming the other family.
+// What CMD's client speaks. kAuto: what CMD's program links
+// (client_detection.h), else the host's family; PMI-1 and PMI-2 are told
+// apart by the client's first line. Naming a family forces it.
 enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix };
 
 struct ExecOptions {

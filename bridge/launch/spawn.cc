@@ -26,27 +26,6 @@ std::vector<char*> CStrings(const std::vector<std::string>& strings) {
   return pointers;
 }
 
-// The file execve() should run for `name`, searched in the child's PATH as
-// execvp would (done here, before the child exists, so that the child only
-// makes system calls).
-absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
-                                              const std::vector<std::string>& env) {
-  if (absl::StrContains(name, '/')) return name;
-  std::string path = "/usr/local/bin:/usr/bin:/bin";
-  for (const std::string& entry : env) {
-    if (absl::StartsWith(entry, "PATH=")) path = entry.substr(5);
-  }
-  for (absl::string_view dir : absl::StrSplit(path, ':')) {
-    const std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
-    struct stat info;
-    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
-        ::access(candidate.c_str(), X_OK) == 0) {
-      return candidate;
-    }
-  }
-  return absl::NotFoundError(absl::StrCat("cannot run ", name, ": not found in PATH"));
-}
-
 // What the child needs; it shares the parent's memory until it execs.
 struct ChildPlan {
   const SpawnRequest* request;
@@ -81,6 +60,25 @@ int ChildMain(void* arg) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
+                                              const std::vector<std::string>& env) {
+  if (absl::StrContains(name, '/')) return name;
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& entry : env) {
+    if (absl::StartsWith(entry, "PATH=")) path = entry.substr(5);
+  }
+  for (absl::string_view dir : absl::StrSplit(path, ':')) {
+    const std::string candidate = absl::StrCat(dir.empty() ? "." : dir, "/", name);
+    struct stat info;
+    if (::stat(candidate.c_str(), &info) == 0 && S_ISREG(info.st_mode) &&
+        ::access(candidate.c_str(), X_OK) == 0) {
+      return candidate;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("cannot run ", name, ": not found in PATH"));
+}
+
 
 absl::StatusOr<pid_t> Spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return absl::InvalidArgumentError("no command to run");

@@ -28,6 +28,12 @@ struct SpawnRequest {
 
 absl::StatusOr<pid_t> Spawn(const SpawnRequest& request);
 
+// The file execve() runs for `name`, searched in the PATH of `env` as execvp
+// would (Spawn does this before the child exists, so that the child only
+// makes system calls).
+absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
+                                              const std::vector<std::string>& env);
+
 }  // namespace pmi_shim::launch
 
 #endif  // PMI_SHIM_BRIDGE_LAUNCH_SPAWN_H_

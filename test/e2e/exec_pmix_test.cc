@@ -265,6 +265,22 @@ TEST_F(ExecPmixTest, ReferenceOpenMpiUnderMpirun) {
   ExpectOneLinePerRank(out.run, CollectivesLine);
 }
 
+// ---- --downstream auto: the bridge reads what the program links ----
+
+// MPICH (libmpich.so.12) under a PMIx host gets PMI-1 with no flag.
+TEST_F(ExecPmixTest, AutoServesMpichPmiUnderMpirun) {
+  JobOutcome out = RunJob(Mpirun(BridgeExec({}, {ProgramPath("mpi_collectives")})));
+  ExpectCleanSuccess(out);
+  ExpectOneLinePerRank(out.run, CollectivesLine);
+}
+
+// Open MPI (libmpi.so.40) under hydra's PMI_FD gets a PMIx server with no flag.
+TEST_F(ExecPmixTest, AutoServesOpenMpiPmixUnderHydra) {
+  JobOutcome out = RunJob(Hydra(PmiMode::kFd, BridgeExec({}, {OmpiApp(), absl::StrCat(kRanks)})));
+  ExpectCleanSuccess(out);
+  ExpectOneLinePerRank(out.run, CollectivesLine);
+}
+
 // ---- Flow 3: PMIx host, PMI-1 / PMI-2 client ----
 
 TEST_F(ExecPmixTest, MpirunHostMpichClientThroughPmi1) {
