@@ -64,6 +64,18 @@ void FlowTest::SetUp() {
   ASSERT_EQ(install->exit_code, 0) << install->Describe();
 }
 
+absl::Status FlowTest::StartDockerWithInstalledRuntime(const std::string& image) {
+  nlohmann::json snippet;
+  std::ifstream(prefix() + "/share/pmi-shim/docker-daemon.json") >> snippet;
+  DockerOptions options;
+  options.state_dir = scratch() + "/docker";
+  options.runtimes_json = snippet["runtimes"];
+  absl::StatusOr<std::unique_ptr<DockerDaemon>> daemon = DockerDaemon::Start(options);
+  if (!daemon.ok()) return daemon.status();
+  docker_ = std::move(*daemon);
+  return docker_->Import(image_tar(), image);
+}
+
 void FlowTest::BuildImage(bool ompi) {
   testutil::RootfsSpec spec;
   spec.applets = {"sh", "echo", "cat", "ls", "env", "mkdir", "rm", "sed", "sleep", "true"};

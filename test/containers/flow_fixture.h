@@ -51,6 +51,9 @@ class FlowTest : public ::testing::Test {
   // with `ompi`, pmix_ompi_app plus Open MPI's and PMIx's plugin trees.
   void BuildImage(bool ompi);
 
+  // Starts docker_ with the runtimes entry exactly as install.sh wrote it
+  // for daemon.json, and imports image_tar() as `image`.
+  absl::Status StartDockerWithInstalledRuntime(const std::string& image);
   // Skips unless every program is installed and we are root.
   bool Require(const std::vector<std::string>& programs);
 

@@ -47,20 +47,25 @@ std::string Context(const testutil::RunResult& run, const std::string& hook_log)
   return absl::StrCat(run.Describe(), "\nhook log:\n", hook_log.substr(0, 6000));
 }
 
-TEST_F(FlowTest, Flow2HydraRuncBundleWithHook) {
-  if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
-  BuildImage(/*ompi=*/false);
-  runc_.emplace(scratch() + "/runc");
+// A runc bundle for the MPICH program with pmi-shim-hook registered.
+BundleSpec HookedMpichBundle(const std::string& hook, const std::string& admin_config) {
   BundleSpec spec;
   spec.args = ClientExec(kMpichApp);
   spec.root_readonly = true;  // four containers share one rootfs
   spec.namespaces = {"pid", "network", "uts", "mount"};  // IPC shared (MPICH shm)
   spec.host_dev_shm = true;
   spec.hooks.create_runtime.push_back(
-      {hook(), {"pmi-shim-hook", "--config", admin_config(), "createRuntime"}, {}, 10});
+      {hook, {"pmi-shim-hook", "--config", admin_config, "createRuntime"}, {}, 10});
   spec.hooks.poststop.push_back(
-      {hook(), {"pmi-shim-hook", "--config", admin_config(), "poststop"}, {}, 10});
-  std::string rank_script = WriteRuncRankScript(*runc_, spec);
+      {hook, {"pmi-shim-hook", "--config", admin_config, "poststop"}, {}, 10});
+  return spec;
+}
+
+TEST_F(FlowTest, Flow2HydraRuncBundleWithHook) {
+  if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
+  BuildImage(/*ompi=*/false);
+  runc_.emplace(scratch() + "/runc");
+  std::string rank_script = WriteRuncRankScript(*runc_, HookedMpichBundle(hook(), admin_config()));
 
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, {rank_script})));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
@@ -87,15 +92,8 @@ TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
   if (!Require({kDocker, kDockerd, "/usr/bin/mpiexec.hydra"})) return;
   BuildImage(false);
   // The runtimes entry exactly as install.sh wrote it for daemon.json.
-  nlohmann::json snippet;
-  std::ifstream(prefix() + "/share/pmi-shim/docker-daemon.json") >> snippet;
-  DockerOptions options;
-  options.state_dir = scratch() + "/docker";
-  options.runtimes_json = snippet["runtimes"];
-  auto daemon = DockerDaemon::Start(options);
-  ASSERT_TRUE(daemon.ok()) << daemon.status();
-  docker_ = std::move(*daemon);
-  ASSERT_TRUE(docker_->Import(image_tar(), "pmi-shim-flow:1").ok());
+  absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
+  ASSERT_TRUE(docker.ok()) << docker;
   // Docker cannot pass fds and this daemon (API 1.41) has no --annotation:
   // the runtime wrapper gates on PMI_SHIM_DIR in the container's env.
   std::vector<std::string> docker_run = docker_->RunArgv(
@@ -117,6 +115,31 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInPodman) {
   testutil::RunResult run =
       RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, podman_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+}
+
+TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInRunc) {
+  if (!Require({kRunc, "/usr/bin/mpirun.openmpi"})) return;
+  BuildImage(/*ompi=*/false);
+  runc_.emplace(scratch() + "/runc");
+  std::string rank_script = WriteRuncRankScript(*runc_, HookedMpichBundle(hook(), admin_config()));
+  testutil::RunResult run =
+      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, {rank_script})));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
+  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+}
+
+TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInDocker) {
+  if (!Require({kDocker, kDockerd, "/usr/bin/mpirun.openmpi"})) return;
+  BuildImage(false);
+  absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
+  ASSERT_TRUE(docker.ok()) << docker;
+  std::vector<std::string> docker_run = docker_->RunArgv(
+      Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
+      ClientExec(kMpichApp));
+  testutil::RunResult run =
+      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, docker_run)));
+  EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
   ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
 }
 
