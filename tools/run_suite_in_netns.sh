@@ -22,20 +22,27 @@ if ((!quick)); then
   # Tests that put the static pmi-shim-client into container images run in
   # the plain pass only: a sanitizer build of it is dynamic and finds no
   # libasan inside a busybox image.
-  run_bazel_tests asan --config=asan --test_tag_filters=-static_client_in_image
+  # --build_tests_only: the sanitizer passes compile what their tests need,
+  # not every program and fuzzer again (keeps a fresh CI run near 25 min).
+  run_bazel_tests asan --config=asan --build_tests_only --test_tag_filters=-static_client_in_image
   # UBSan on the unit tests (size small): the end-to-end suites already ran
   # plain and under ASan, and a third pass would double the suite's time.
-  run_bazel_tests ubsan --config=ubsan --test_size_filters=small
+  run_bazel_tests ubsan --config=ubsan --build_tests_only --test_size_filters=small
   echo "=== fuzzing, ${fuzz_seconds}s per target $(date +%T)"
   # clang builds in an output base of its own, so the gcc build above is not
   # reconfigured (and rebuilt) by the switch of compiler.
   fuzz_bazel=(bazel --output_base="${HOME}/.cache/pmi-shim-fuzz-output-base")
-  if "${fuzz_bazel[@]}" build --config=fuzz //bridge/wire/fuzz:all; then
+  if "${fuzz_bazel[@]}" build --config=fuzz //bridge/wire/fuzz:all //hook/fuzz:config_fuzz; then
     bin=$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin 2>/dev/null)
-    for target in pmi1:pmi1 pmi2:pmi2 frame_decoder:frames; do
-      seeds="bridge/wire/fuzz/corpus/${target#*:}" target=${target%:*}
+    # FUZZER_PATH:SEED_DIR (both relative to the workspace / bazel-bin)
+    for entry in bridge/wire/fuzz/pmi1_fuzz:bridge/wire/fuzz/corpus/pmi1 \
+                 bridge/wire/fuzz/pmi2_fuzz:bridge/wire/fuzz/corpus/pmi2 \
+                 bridge/wire/fuzz/frame_decoder_fuzz:bridge/wire/fuzz/corpus/frames \
+                 hook/fuzz/config_fuzz:hook/fuzz/corpus/inputs; do
+      fuzzer=${entry%%:*} seeds=${entry#*:}
+      target=${fuzzer##*/} target=${target%_fuzz}
       work="$PWD/$results/fuzz-$target" && mkdir -p "$work/corpus"
-      if "$bin/bridge/wire/fuzz/${target}_fuzz" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
+      if "$bin/$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
           -artifact_prefix="$work/" "$work/corpus" "$seeds" \
           > "$work/log" 2>&1; then
         echo "passed ${target}_fuzz" >> "$results/extra.txt"
