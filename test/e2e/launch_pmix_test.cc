@@ -43,8 +43,6 @@ using ::testing::Not;
 constexpr int kRanks = 4;
 // A job that must end by itself (failure paths) has to do so within this.
 constexpr absl::Duration kFailureLimit = absl::Seconds(10);
-// How long ranks killed by the launcher at its exit get to disappear.
-constexpr absl::Duration kLeftoverGrace = absl::Milliseconds(500);
 
 std::string Runfile(absl::string_view path) {
   absl::StatusOr<std::string> full = testutil::Runfile(path);
@@ -54,9 +52,6 @@ std::string OmpiApp() { return Runfile("bridge/downstream/bin/pmix_ompi_app"); }
 std::string OmpiAbort() { return Runfile("test/programs/bin/mpi_abort_ompi"); }
 std::string Probe() { return Runfile("bridge/downstream/pmix_probe"); }
 
-// Open MPI's TCP BTL skips loopback unless told otherwise, and loopback is
-// all a private network namespace has.
-const std::pair<std::string, std::string> kOmpiLoopback = {"OMPI_MCA_btl_tcp_if_include", "lo"};
 
 // The lines of `text` that start with "rank ".
 std::vector<std::string> RankLines(absl::string_view text) {
@@ -85,54 +80,6 @@ void ExpectSameLineOnEveryRank(const testutil::RunResult& run, const std::string
   EXPECT_EQ(RankLines(run.stdout_text), std::vector<std::string>(kRanks, line)) << run.Describe();
 }
 
-// Open MPI names its session directory (TMPDIR/ompi.HOST.UID/pid.PID, with
-// its PMIx shared-memory stores) after mpirun's pid, and in Bazel's sandbox
-// every test has its own pid namespace: two tests running at once both have
-// an mpirun with the same small pid and share /tmp, so one job's MPI_Init
-// found the other's stores ("getting local rank failed"). Each test process
-// hands its jobs a TMPDIR of its own.
-std::string PrivateTmpdir() {
-  static const std::string* const dir = [] {
-    const char* given = std::getenv("TEST_TMPDIR");
-    return new std::string(given != nullptr && *given != '\0' ? given : "/tmp");
-  }();
-  return *dir;
-}
-
-// For --config=asan. libpmix 4.2.2 never frees some memory of its own:
-// what PMIx_Init and PMIx_server_init allocate (in pmix_rte_init: two small
-// strings; in PMIx_server_init: the server's own structures) and what its
-// progress thread (a libevent loop inside libpmix; pmi-bridge does not use
-// libevent) allocates while serving clients. LeakSanitizer would then fail
-// pmi-bridge and pmix_probe at exit (status 23, report on stderr) for leaks
-// that no caller can free. The processes these tests start get exactly
-// those stacks suppressed, unwound in full (libpmix has no frame pointers:
-// the fast unwinder stops at its first frame and could not tell them from a
-// value the bridge forgot to release); every other leak still fails the
-// test. Binaries built without ASan ignore both variables.
-std::vector<std::pair<std::string, std::string>> LibpmixLeakSuppression() {
-  static const std::string* const path = [] {
-    const char* dir = std::getenv("TEST_TMPDIR");
-    auto* file = new std::string(absl::StrCat(dir != nullptr ? dir : "/tmp", "/libpmix-lsan.supp"));
-    std::ofstream(*file) << "leak:pmix_rte_init\nleak:PMIx_server_init\nleak:event_base_loop\n";
-    return file;
-  }();
-  auto appended = [](const char* name, const std::string& options) {
-    const char* given = std::getenv(name);
-    return std::make_pair(std::string(name), given != nullptr && *given != '\0'
-                                                 ? absl::StrCat(given, ":", options)
-                                                 : options);
-  };
-  return {appended("ASAN_OPTIONS", "fast_unwind_on_malloc=0"),
-          appended("LSAN_OPTIONS", absl::StrCat("suppressions=", *path, ":print_suppressions=0"))};
-}
-
-struct JobOutcome {
-  testutil::RunResult run;
-  // Marked processes alive after the launcher exited (already SIGKILLed).
-  std::vector<std::pair<pid_t, std::string>> leftovers;
-};
-
 class LaunchPmixTest : public ::testing::Test {
  protected:
   void SetUp() override { PMI_SHIM_REQUIRE_PRIVATE_NETNS(); }
@@ -142,33 +89,12 @@ class LaunchPmixTest : public ::testing::Test {
   JobOutcome Launch(std::vector<std::string> flags, std::vector<std::string> command,
                     absl::Duration timeout = absl::Seconds(60),
                     std::vector<std::pair<std::string, std::string>> env = {}) {
-    testutil::RunOptions options;
-    options.argv = {Runfile("bridge/cli/pmi-bridge"), "launch", "-n", absl::StrCat(kRanks)};
-    options.argv.insert(options.argv.end(), flags.begin(), flags.end());
-    options.argv.push_back("--");
-    options.argv.insert(options.argv.end(), command.begin(), command.end());
-    options.env = std::move(env);
-    options.env.push_back(kOmpiLoopback);
-    for (auto& entry : LibpmixLeakSuppression()) options.env.push_back(std::move(entry));
-    options.env.emplace_back("TMPDIR", PrivateTmpdir());
-    const std::string marker = testutil::UniqueMarkerValue();
-    options.env.emplace_back(testutil::kMarkerVar, marker);
-    // The test may itself run under a launcher: the ranks see only their own.
-    options.unset_env = {"PMI_FD",   "PMI_PORT",       "PMI_ID",   "PMI_RANK",
-                         "PMI_SIZE", "PMIX_NAMESPACE", "PMIX_RANK"};
-    options.timeout = timeout;
-    JobOutcome outcome;
-    absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-    EXPECT_TRUE(run.ok()) << run.status();
-    if (run.ok()) outcome.run = *std::move(run);
-    const absl::Time until = absl::Now() + kLeftoverGrace;
-    outcome.leftovers = testutil::ProcessesWithMarker(marker);
-    while (!outcome.leftovers.empty() && absl::Now() < until) {
-      absl::SleepFor(absl::Milliseconds(20));
-      outcome.leftovers = testutil::ProcessesWithMarker(marker);
-    }
-    testutil::KillProcesses(outcome.leftovers);
-    return outcome;
+    std::vector<std::string> argv = {Runfile("bridge/cli/pmi-bridge"), "launch", "-n",
+                                     absl::StrCat(kRanks)};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    return RunPmixJob(std::move(argv), std::move(env), timeout);
   }
 
   JobOutcome LaunchPmix(std::vector<std::string> command,

@@ -90,6 +90,26 @@ std::optional<int> ReplyRc(absl::string_view recv_line);
 // The lines printed by pmi_raw_client for its replies ("recv: " stripped).
 std::vector<std::string> Replies(absl::string_view stdout_text);
 
+// A job of PMIx programs (Open MPI apps, libpmix clients) run by a real
+// launcher or pmi-bridge, with leftovers found after it ended.
+struct JobOutcome {
+  testutil::RunResult run;
+  // Marked processes alive after the launcher exited (already SIGKILLed).
+  std::vector<std::pair<pid_t, std::string>> leftovers;
+};
+
+// Runs `argv` (a launcher command line) to its end, bounded by `timeout`,
+// with what every such job needs here: Open MPI's TCP on loopback, a TMPDIR
+// of this test process's own, libpmix's known leaks suppressed for ASan
+// builds, an outer launcher's variables removed, and a marker on every
+// process it starts. `env` is added after those.
+JobOutcome RunPmixJob(std::vector<std::string> argv,
+                      std::vector<std::pair<std::string, std::string>> env = {},
+                      absl::Duration timeout = absl::Seconds(60));
+
+// This test process's TEST_TMPDIR (else /tmp): see RunPmixJob.
+std::string PrivateTmpdir();
+
 }  // namespace pmi_shim::e2e
 
 #endif  // PMI_SHIM_TEST_E2E_LAUNCH_UTIL_H_
