@@ -20,6 +20,9 @@ run_bazel_tests() {  # NAME [bazel flags...]
   passes+=("$name:$rc:$results/bep-$name.json")
 }
 
+# Style is part of the suite: every C/C++ file is clang-formatted.
+if bash tools/check_format.sh; then echo "passed clang-format" >> "$results/extra.txt"
+else echo "failed clang-format" >> "$results/extra.txt"; fi
 run_bazel_tests plain
 if ((!quick)); then
   # Tests that put the static pmi-shim-client into container images run in

@@ -11,6 +11,7 @@ set -euo pipefail
 PKGS=(
   bazel-bootstrap                       # Bazel 4.2.3 (pulls OpenJDK 17)
   g++ clang libclang-rt-14-dev          # gcc builds; clang + libFuzzer for fuzz targets
+  clang-format                          # tools/check_format.sh
   python3 pkg-config iproute2 util-linux
   bc zstd                               # bc: Slurm test timings; zstd: the peers lab
   libabsl-dev nlohmann-json3-dev libboost-program-options-dev libseccomp-dev
