@@ -14,6 +14,7 @@ PKGS=(
   clang-format                          # tools/check_format.sh
   python3 pkg-config iproute2 util-linux
   bc zstd                               # bc: Slurm test timings; zstd: the peers lab
+  gdb                                   # stacks of stalled multi-node jobs (cluster-ns.sh)
   libabsl-dev nlohmann-json3-dev libboost-program-options-dev libseccomp-dev
   libgtest-dev libgmock-dev
   libpmix-dev                           # PMIx 4.2 client and server API
