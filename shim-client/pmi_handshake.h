@@ -8,7 +8,7 @@
 //
 // No put, barrier or finalize is sent, so the bridge counts the connection
 // as a probe and the application can connect afresh afterwards.
-// The byte exchange goes through the bridge/wire codecs; the reply checks
+// The byte exchange goes through the protocol/pmi codecs; the reply checks
 // are pure functions, tested on their own.
 #ifndef PMI_SHIM_SHIM_CLIENT_PMI_HANDSHAKE_H_
 #define PMI_SHIM_SHIM_CLIENT_PMI_HANDSHAKE_H_
@@ -18,7 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "common/unique_fd.h"
 
 namespace pmi_shim::shim_client {

@@ -9,7 +9,7 @@
 #include "bridge/diagnose/library_classifier.h"
 #include "bridge/diagnose/transcript.h"
 #include "bridge/diagnose/version_number.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "gtest/gtest.h"
 
 namespace pmi_shim::diagnose {

@@ -28,7 +28,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::diagnose {
 

@@ -22,9 +22,9 @@
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_replies.h"
 #include "bridge/upstream/process_mapping.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
 

@@ -15,7 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 

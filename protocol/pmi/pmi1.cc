@@ -1,5 +1,5 @@
 // PMI-1 line and spawn-block codec (see pmi1.h for the accepted dialects).
-#include "bridge/wire/pmi1.h"
+#include "protocol/pmi/pmi1.h"
 
 #include <utility>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "bridge/wire/text_util.h"
+#include "protocol/pmi/text_util.h"
 
 namespace pmi_shim::wire {
 namespace {

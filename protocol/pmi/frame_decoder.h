@@ -25,8 +25,8 @@
 //  - a PMI-1 line longer than Limits::max_frame_bytes without '\n';
 //  - a PMI-2 length field that is not a number, is zero, or exceeds the limit;
 //  - an `mcmd=spawn` block longer than the limit (its final '\n' included).
-#ifndef PMI_SHIM_BRIDGE_WIRE_FRAME_DECODER_H_
-#define PMI_SHIM_BRIDGE_WIRE_FRAME_DECODER_H_
+#ifndef PMI_SHIM_PROTOCOL_PMI_FRAME_DECODER_H_
+#define PMI_SHIM_PROTOCOL_PMI_FRAME_DECODER_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -36,7 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::wire {
 
@@ -105,4 +105,4 @@ absl::StatusOr<Message> ParseFrame(const Frame& frame);
 
 }  // namespace pmi_shim::wire
 
-#endif  // PMI_SHIM_BRIDGE_WIRE_FRAME_DECODER_H_
+#endif  // PMI_SHIM_PROTOCOL_PMI_FRAME_DECODER_H_

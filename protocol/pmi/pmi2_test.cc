@@ -1,6 +1,6 @@
 // Tests for the PMI-2 codec: length-field paddings, payload leniencies and
 // rejections, and the exact bytes FormatPmi2 writes.
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/pmi2.h"
 
 #include <string>
 

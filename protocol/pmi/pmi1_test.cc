@@ -1,6 +1,6 @@
 // Tests for the PMI-1 codec: every leniency pmi1.h promises, every rejection,
 // the spawn block layouts of both MPICH generations, and formatting.
-#include "bridge/wire/pmi1.h"
+#include "protocol/pmi/pmi1.h"
 
 #include <string>
 

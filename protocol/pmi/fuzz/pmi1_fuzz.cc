@@ -9,9 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/fuzz/fuzz_check.h"
-#include "bridge/wire/message.h"
-#include "bridge/wire/pmi1.h"
+#include "protocol/pmi/fuzz/fuzz_check.h"
+#include "protocol/pmi/message.h"
+#include "protocol/pmi/pmi1.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // FrameDecoder: per-frame choice between PMI-1 lines, `mcmd=` blocks and
 // PMI-2 length-prefixed records, with incremental scanning.
-#include "bridge/wire/frame_decoder.h"
+#include "protocol/pmi/frame_decoder.h"
 
 #include <utility>
 
@@ -10,9 +10,9 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
-#include "bridge/wire/text_util.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
+#include "protocol/pmi/text_util.h"
 
 namespace pmi_shim::wire {
 namespace {

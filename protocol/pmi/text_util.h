@@ -1,7 +1,7 @@
 // Small text helpers shared by the PMI-1 and PMI-2 codecs (private to
-// bridge/wire): quoting peer bytes inside error messages.
-#ifndef PMI_SHIM_BRIDGE_WIRE_TEXT_UTIL_H_
-#define PMI_SHIM_BRIDGE_WIRE_TEXT_UTIL_H_
+// protocol/pmi): quoting peer bytes inside error messages.
+#ifndef PMI_SHIM_PROTOCOL_PMI_TEXT_UTIL_H_
+#define PMI_SHIM_PROTOCOL_PMI_TEXT_UTIL_H_
 
 #include <string>
 
@@ -15,4 +15,4 @@ std::string Quote(absl::string_view text);
 
 }  // namespace pmi_shim::wire::internal
 
-#endif  // PMI_SHIM_BRIDGE_WIRE_TEXT_UTIL_H_
+#endif  // PMI_SHIM_PROTOCOL_PMI_TEXT_UTIL_H_

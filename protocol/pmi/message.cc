@@ -1,5 +1,5 @@
 // wire::Message accessors, builders and the log rendering.
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 #include <algorithm>
 

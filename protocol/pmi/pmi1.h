@@ -18,14 +18,14 @@
 // Formatting writes `cmd=NAME` first, then the fields in order, except that a
 // `value` field always goes last (what Flux's to-end-of-line parser needs and
 // what new MPICH does), then '\n'.
-#ifndef PMI_SHIM_BRIDGE_WIRE_PMI1_H_
-#define PMI_SHIM_BRIDGE_WIRE_PMI1_H_
+#ifndef PMI_SHIM_PROTOCOL_PMI_PMI1_H_
+#define PMI_SHIM_PROTOCOL_PMI_PMI1_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::wire {
 
@@ -46,4 +46,4 @@ std::string FormatPmi1(const Message& message);
 
 }  // namespace pmi_shim::wire
 
-#endif  // PMI_SHIM_BRIDGE_WIRE_PMI1_H_
+#endif  // PMI_SHIM_PROTOCOL_PMI_PMI1_H_

@@ -1,6 +1,6 @@
 // Tests for FrameDecoder: per-frame framing choice, spawn block boundaries,
 // limits, sticky errors, and independence from how the bytes were split.
-#include "bridge/wire/frame_decoder.h"
+#include "protocol/pmi/frame_decoder.h"
 
 #include <string>
 #include <vector>
@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 

@@ -1,5 +1,5 @@
 // PMI-2 length field and payload codec (see pmi2.h for the accepted dialects).
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/pmi2.h"
 
 #include <utility>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_format.h"
-#include "bridge/wire/text_util.h"
+#include "protocol/pmi/text_util.h"
 
 namespace pmi_shim::wire {
 namespace {

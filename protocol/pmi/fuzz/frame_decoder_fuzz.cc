@@ -13,11 +13,11 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/fuzz/fuzz_check.h"
-#include "bridge/wire/message.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/fuzz/fuzz_check.h"
+#include "protocol/pmi/message.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
 
 namespace {
 

@@ -1,5 +1,5 @@
 // Tests for wire::Message: lookups, builders, equality and log rendering.
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 #include <cstdint>
 #include <limits>

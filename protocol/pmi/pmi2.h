@@ -19,15 +19,15 @@
 // libpmi2 among them) ever put one in a value, escaped that way, and they
 // undo the doubling when they read it back, so a value comes back to them
 // as they stored it. Keys must not contain ';' or '='.
-#ifndef PMI_SHIM_BRIDGE_WIRE_PMI2_H_
-#define PMI_SHIM_BRIDGE_WIRE_PMI2_H_
+#ifndef PMI_SHIM_PROTOCOL_PMI_PMI2_H_
+#define PMI_SHIM_PROTOCOL_PMI_PMI2_H_
 
 #include <cstddef>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::wire {
 
@@ -46,4 +46,4 @@ std::string FormatPmi2(const Message& message);
 
 }  // namespace pmi_shim::wire
 
-#endif  // PMI_SHIM_BRIDGE_WIRE_PMI2_H_
+#endif  // PMI_SHIM_PROTOCOL_PMI_PMI2_H_

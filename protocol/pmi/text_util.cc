@@ -1,5 +1,5 @@
 // Quoting of peer bytes for error messages.
-#include "bridge/wire/text_util.h"
+#include "protocol/pmi/text_util.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"

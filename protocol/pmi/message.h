@@ -9,8 +9,8 @@
 //   wire::Message reply("get_result");
 //   reply.Add("rc", 0).Add("value", "abc");
 //   if (auto key = request.Find("key")) { ... *key ... }
-#ifndef PMI_SHIM_BRIDGE_WIRE_MESSAGE_H_
-#define PMI_SHIM_BRIDGE_WIRE_MESSAGE_H_
+#ifndef PMI_SHIM_PROTOCOL_PMI_MESSAGE_H_
+#define PMI_SHIM_PROTOCOL_PMI_MESSAGE_H_
 
 #include <cstdint>
 #include <optional>
@@ -59,4 +59,4 @@ struct Message {
 
 }  // namespace pmi_shim::wire
 
-#endif  // PMI_SHIM_BRIDGE_WIRE_MESSAGE_H_
+#endif  // PMI_SHIM_PROTOCOL_PMI_MESSAGE_H_
