@@ -8,7 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/diagnose/image_scan.h"
-#include "bridge/downstream/pmix_uri.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "shim-client/check_report.h"
 #include "shim-client/environment_checks.h"
@@ -71,12 +71,12 @@ void CheckPmix(const Rendezvous& found, CheckReport& report) {
   report.rank = ToInt(found.Get("PMIX_RANK"));
   std::string uri_text;
   for (const auto& [key, value] : found.entries) {
-    if (downstream::IsPmixServerUriVariable(key)) {
+    if (pmix::IsPmixServerUriVariable(key)) {
       uri_text = value;
       break;
     }
   }
-  absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(uri_text);
+  absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(uri_text);
   if (!uri.ok()) {
     report.error = absl::StrCat("env file: ", uri.status().message());
     return;
@@ -127,10 +127,10 @@ void CheckDirect(const Environ& current, CheckReport& report) {
   }
   for (const std::string& entry : current) {
     const size_t equals = entry.find('=');
-    if (!downstream::IsPmixServerUriVariable(entry.substr(0, equals))) continue;
+    if (!pmix::IsPmixServerUriVariable(entry.substr(0, equals))) continue;
     report.via = entry;
     report.kvsname = LookupEnv(current, "PMIX_NAMESPACE").value_or("");
-    absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(entry.substr(equals + 1));
+    absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(entry.substr(equals + 1));
     if (!uri.ok()) {
       report.error = std::string(uri.status().message());
     } else if (uri->scheme == "tcp4" && !ProbeTcp4(uri->host, uri->port, absl::Seconds(2)).ok()) {

@@ -1,4 +1,4 @@
-#include "bridge/downstream/pmix_uri.h"
+#include "protocol/pmix/pmix_uri.h"
 
 #include <optional>
 
@@ -7,7 +7,7 @@
 #include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 
 std::string PmixUri::ToString() const {
   const std::string address = scheme == "tcp6" ? absl::StrCat("[", host, "]") : host;
@@ -84,4 +84,4 @@ absl::StatusOr<RewrittenEnvironment> RewritePmixServerUris(
   return result;
 }
 
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix

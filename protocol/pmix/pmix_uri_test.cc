@@ -1,9 +1,9 @@
-#include "bridge/downstream/pmix_uri.h"
+#include "protocol/pmix/pmix_uri.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 namespace {
 
 using ::testing::Contains;
@@ -56,4 +56,4 @@ TEST(PmixUriTest, RefusesTwoServersOrNone) {
 }
 
 }  // namespace
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix

@@ -9,8 +9,8 @@
 // writes its namespace's ids (e.g. 0) and is refused. A relay that accepted
 // it on a Unix socket knows, from SO_PEERCRED, the ids the kernel gives that
 // process on the host, and writes those instead.
-#ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_HANDSHAKE_H_
-#define PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_HANDSHAKE_H_
+#ifndef PMI_SHIM_PROTOCOL_PMIX_PMIX_HANDSHAKE_H_
+#define PMI_SHIM_PROTOCOL_PMIX_PMIX_HANDSHAKE_H_
 
 #include <cstdint>
 #include <optional>
@@ -19,7 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 
 // The length of the connect message at the start of `stream` (16-byte
 // header included), or nullopt while the header is incomplete. Errors when
@@ -33,6 +33,6 @@ absl::StatusOr<std::optional<size_t>> PmixConnectMessageLength(absl::string_view
 absl::StatusOr<std::string> RewritePmixConnectIdentity(absl::string_view message, uint32_t uid,
                                                        uint32_t gid);
 
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix
 
-#endif  // PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_HANDSHAKE_H_
+#endif  // PMI_SHIM_PROTOCOL_PMIX_PMIX_HANDSHAKE_H_

@@ -7,8 +7,8 @@
 // rewrites the address of every one of them, so whichever the client's
 // PMIx version picks leads to the relay; the server's nspace.rank part is
 // kept, since the client records it as the server's identity.
-#ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_URI_H_
-#define PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_URI_H_
+#ifndef PMI_SHIM_PROTOCOL_PMIX_PMIX_URI_H_
+#define PMI_SHIM_PROTOCOL_PMIX_PMIX_URI_H_
 
 #include <string>
 #include <vector>
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 
 struct PmixUri {
   std::string server_id;  // "nspace.rank" before the ';'
@@ -44,6 +44,6 @@ struct RewrittenEnvironment {
 absl::StatusOr<RewrittenEnvironment> RewritePmixServerUris(
     const std::vector<std::string>& environment, const std::string& host, int port);
 
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix
 
-#endif  // PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_URI_H_
+#endif  // PMI_SHIM_PROTOCOL_PMIX_PMIX_URI_H_

@@ -1,4 +1,4 @@
-#include "bridge/downstream/pmix_handshake.h"
+#include "protocol/pmix/pmix_handshake.h"
 
 #include <arpa/inet.h>
 
@@ -7,7 +7,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 namespace {
 
 using ::testing::HasSubstr;
@@ -96,4 +96,4 @@ TEST(PmixHandshakeTest, TruncatedMessagesAreErrorsNotCrashes) {
 }
 
 }  // namespace
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix

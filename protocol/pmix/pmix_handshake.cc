@@ -1,4 +1,4 @@
-#include "bridge/downstream/pmix_handshake.h"
+#include "protocol/pmix/pmix_handshake.h"
 
 #include <arpa/inet.h>
 
@@ -7,7 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 
-namespace pmi_shim::downstream {
+namespace pmi_shim::pmix {
 namespace {
 
 constexpr size_t kHeaderSize = 16;
@@ -84,4 +84,4 @@ absl::StatusOr<std::string> RewritePmixConnectIdentity(absl::string_view message
   return out;
 }
 
-}  // namespace pmi_shim::downstream
+}  // namespace pmi_shim::pmix
