@@ -7,7 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 #include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "shim-client/check_report.h"
@@ -104,7 +104,7 @@ void CheckPmix(const Rendezvous& found, CheckReport& report) {
 // under hydra). The image is this container's root; nothing is run.
 void CheckImageSpeaks(const std::string& host_protocol, const std::string& fix,
                       CheckReport& report) {
-  absl::StatusOr<diagnose::ImageReport> image = diagnose::ScanImage("/");
+  absl::StatusOr<image::ImageReport> image = image::ScanImage("/");
   if (!image.ok() || image->mpi_family.empty() || image->Speaks(host_protocol)) return;
   report.error = absl::StrCat("this image's MPI (", image->mpi_family, " ", image->mpi_version,
                               ") has no ", host_protocol, " client, and the launcher speaks only ",
@@ -120,7 +120,7 @@ void CheckDirect(const Environ& current, CheckReport& report) {
       report.notes.push_back("not probed: a handshake would use up the launcher's connection");
       report.rank = ToInt(LookupEnv(current, "PMI_RANK").value_or(LookupEnv(current, "PMI_ID").value_or("")));
       report.size = ToInt(LookupEnv(current, "PMI_SIZE").value_or(""));
-      CheckImageSpeaks(diagnose::kProtoPmi1, "run each rank as `pmi-bridge exec --downstream pmix -- ...`",
+      CheckImageSpeaks(image::kProtoPmi1, "run each rank as `pmi-bridge exec --downstream pmix -- ...`",
                        report);
       return;
     }
@@ -140,7 +140,7 @@ void CheckDirect(const Environ& current, CheckReport& report) {
                                   "network");
     } else {
       report.notes.push_back("PMIx server reachable");
-      CheckImageSpeaks(diagnose::kProtoPmix, "run each rank as `pmi-bridge exec --downstream pmi1 -- ...`",
+      CheckImageSpeaks(image::kProtoPmix, "run each rank as `pmi-bridge exec --downstream pmi1 -- ...`",
                        report);
     }
     return;

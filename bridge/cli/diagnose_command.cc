@@ -10,7 +10,7 @@
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
 #include "bridge/diagnose/host_env_source.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 #include "bridge/diagnose/verdict.h"
 #include "common/log.h"
 
@@ -64,7 +64,7 @@ int RunDiagnoseCommand(const std::vector<std::string>& args) {
   diagnose::HostReport host = diagnose::AnalyzeHost(*env, source);
 
   diagnose::ContainerFacts container;
-  std::optional<diagnose::ImageReport> image;
+  std::optional<image::ImageReport> image;
   const std::string image_dir = bundle.empty() ? rootfs : bundle;
   if (!bundle.empty()) {
     std::ifstream in(bundle + "/config.json");
@@ -78,7 +78,7 @@ int RunDiagnoseCommand(const std::vector<std::string>& args) {
     container = *facts;
   }
   if (!image_dir.empty()) {
-    absl::StatusOr<diagnose::ImageReport> scanned = diagnose::ScanImage(image_dir);
+    absl::StatusOr<image::ImageReport> scanned = image::ScanImage(image_dir);
     if (!scanned.ok()) {
       log::Error(std::string(scanned.status().message()));
       return 1;
@@ -92,7 +92,7 @@ int RunDiagnoseCommand(const std::vector<std::string>& args) {
     nlohmann::json out = {{"schema", "pmi-shim.diagnose/1"},
                           {"host", diagnose::HostReportToJson(host)},
                           {"container", diagnose::ContainerFactsToJson(container)},
-                          {"image", image ? diagnose::ImageReportToJson(*image) : nlohmann::json()},
+                          {"image", image ? image::ImageReportToJson(*image) : nlohmann::json()},
                           {"verdict", verdict ? diagnose::VerdictToJson(*verdict) : nlohmann::json()}};
     std::cout << out.dump(2) << "\n";
     return 0;
@@ -104,7 +104,7 @@ int RunDiagnoseCommand(const std::vector<std::string>& args) {
               << "\n";
   }
   if (image) {
-    std::cout << diagnose::FormatImageReport(*image) << diagnose::FormatVerdict(*verdict);
+    std::cout << image::FormatImageReport(*image) << diagnose::FormatVerdict(*verdict);
   } else {
     std::cout << "(no --rootfs/--bundle: give the image to get a verdict)\n";
   }

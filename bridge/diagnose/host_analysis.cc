@@ -6,9 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 
 namespace pmi_shim::diagnose {
+
+using image::kProtoPmi1;
+using image::kProtoPmi2;
+using image::kProtoPmix;
 namespace {
 
 std::string Get(const upstream::Environment& env, const char* name) {

@@ -5,9 +5,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "bridge/diagnose/version_number.h"
+#include "image/version_number.h"
 
 namespace pmi_shim::diagnose {
+
+using image::ImageReport;
+using image::LibraryInfo;
+using image::ParseVersion;
+using image::VersionNumber;
+using image::kFamilyIntelMpi;
+using image::kFamilyMpich;
+using image::kFamilySlurmPmi2;
+using image::kProtoPmi1;
+using image::kProtoPmi2;
+using image::kProtoPmix;
 namespace {
 
 std::string DownstreamName(const std::string& protocol) {

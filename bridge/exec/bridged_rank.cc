@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/engines/engine_command.h"
-#include "bridge/exec/client_detection.h"
+#include "image/client_detection.h"
 #include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
@@ -53,9 +53,9 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
 
 // `detected`: what the command's program links, when that could be read.
 bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host,
-               std::optional<ClientFamily> detected) {
+               std::optional<image::ClientFamily> detected) {
   if (choice != DownstreamChoice::kAuto) return choice == DownstreamChoice::kPmix;
-  if (detected.has_value()) return *detected == ClientFamily::kPmix;
+  if (detected.has_value()) return *detected == image::ClientFamily::kPmix;
   return host == upstream::HostFamily::kPmix;
 }
 
@@ -276,11 +276,11 @@ absl::StatusOr<int> BridgedRank::Run() {
   // --downstream auto: a program run directly tells by what it links; a
   // container engine's image is not looked into (the host's family, as the
   // image was presumably built for this site).
-  std::optional<ClientFamily> detected;
+  std::optional<image::ClientFamily> detected;
   if (options_.downstream == DownstreamChoice::kAuto && !options_.publish) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
-    if (program.ok()) detected = DetectClientFamily(*program);
+    if (program.ok()) detected = image::DetectClientFamily(*program);
   }
   const bool pmix_client = WantsPmix(options_.downstream, endpoint.family, detected);
   if (detected.has_value() && pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {

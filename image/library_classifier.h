@@ -26,8 +26,8 @@
 //   mca_pmix_*.so    Open MPI's PMIx glue: ext2x/ext3x/ext4x use the image's
 //                    libpmix, pmix2x/pmix3x embed their own copy (scanned for
 //                    its version), s1/s2 use Slurm's libpmi/libpmi2
-#ifndef PMI_SHIM_BRIDGE_DIAGNOSE_LIBRARY_CLASSIFIER_H_
-#define PMI_SHIM_BRIDGE_DIAGNOSE_LIBRARY_CLASSIFIER_H_
+#ifndef PMI_SHIM_IMAGE_LIBRARY_CLASSIFIER_H_
+#define PMI_SHIM_IMAGE_LIBRARY_CLASSIFIER_H_
 
 #include <optional>
 #include <string>
@@ -35,7 +35,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 
 // Stable family names (they appear in --json output).
 inline constexpr char kFamilyPmix[] = "pmix";
@@ -75,6 +75,6 @@ std::optional<LibraryInfo> ClassifyLibrary(absl::string_view path, absl::string_
 // The PMIx version a blob embeds ("4.2.2rc2"), or "".
 std::string FindPmixVersion(absl::string_view bytes);
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image
 
-#endif  // PMI_SHIM_BRIDGE_DIAGNOSE_LIBRARY_CLASSIFIER_H_
+#endif  // PMI_SHIM_IMAGE_LIBRARY_CLASSIFIER_H_

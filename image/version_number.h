@@ -1,14 +1,14 @@
 // Version numbers as found in libraries and environments ("4.2.2rc2",
 // "2021.10", "5.0.9"), compared numerically. Pure.
-#ifndef PMI_SHIM_BRIDGE_DIAGNOSE_VERSION_NUMBER_H_
-#define PMI_SHIM_BRIDGE_DIAGNOSE_VERSION_NUMBER_H_
+#ifndef PMI_SHIM_IMAGE_VERSION_NUMBER_H_
+#define PMI_SHIM_IMAGE_VERSION_NUMBER_H_
 
 #include <optional>
 #include <string>
 
 #include "absl/strings/string_view.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 
 struct VersionNumber {
   int major = 0;
@@ -34,6 +34,6 @@ std::optional<VersionNumber> ParseVersion(absl::string_view text);
 // True when `text` parses and is >= major.minor.patch.
 bool VersionAtLeast(absl::string_view text, int major, int minor, int patch = 0);
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image
 
-#endif  // PMI_SHIM_BRIDGE_DIAGNOSE_VERSION_NUMBER_H_
+#endif  // PMI_SHIM_IMAGE_VERSION_NUMBER_H_

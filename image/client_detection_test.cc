@@ -1,11 +1,11 @@
 // What real programs link tells their PMI family: the MPICH and Slurm
 // libpmi2 test programs and the Open MPI one, as built here.
-#include "bridge/exec/client_detection.h"
+#include "image/client_detection.h"
 
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
 
-namespace pmi_shim::exec {
+namespace pmi_shim::image {
 namespace {
 
 std::optional<ClientFamily> FamilyOf(const std::string& runfile) {
@@ -35,4 +35,4 @@ TEST(ClientDetectionTest, SonamesOfEachFamily) {
 }
 
 }  // namespace
-}  // namespace pmi_shim::exec
+}  // namespace pmi_shim::image

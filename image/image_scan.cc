@@ -1,4 +1,4 @@
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -16,10 +16,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "bridge/diagnose/version_number.h"
+#include "image/version_number.h"
 #include "common/status_macros.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 namespace {
 
 // Directories under the root where libraries live; everything below them is
@@ -397,4 +397,4 @@ nlohmann::json ImageReportToJson(const ImageReport& report) {
           {"notes", report.notes}};
 }
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image

@@ -1,11 +1,11 @@
-#include "bridge/diagnose/elf_reader.h"
+#include "image/elf_reader.h"
 
 #include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 namespace {
 
 constexpr uint32_t kShtSymtab = 2;
@@ -196,4 +196,4 @@ std::optional<std::string> ReadSymbolString(absl::string_view data, const ElfInf
   return std::nullopt;
 }
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image

@@ -10,8 +10,8 @@
 //   elf.soname;                                  // DT_SONAME, "" if none
 //   elf.HasSymbol("PMI2_Init");                  // a defined dynamic symbol
 //   ReadSymbolString(bytes, elf, "MPII_Version_string");   // "4.0.2"
-#ifndef PMI_SHIM_BRIDGE_DIAGNOSE_ELF_READER_H_
-#define PMI_SHIM_BRIDGE_DIAGNOSE_ELF_READER_H_
+#ifndef PMI_SHIM_IMAGE_ELF_READER_H_
+#define PMI_SHIM_IMAGE_ELF_READER_H_
 
 #include <cstdint>
 #include <optional>
@@ -22,7 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 
 struct ElfSection {
   uint64_t address = 0;  // sh_addr
@@ -57,6 +57,6 @@ absl::StatusOr<ElfInfo> ParseElf(absl::string_view bytes);
 std::optional<std::string> ReadSymbolString(absl::string_view bytes, const ElfInfo& elf,
                                             absl::string_view symbol, size_t max_length = 256);
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image
 
-#endif  // PMI_SHIM_BRIDGE_DIAGNOSE_ELF_READER_H_
+#endif  // PMI_SHIM_IMAGE_ELF_READER_H_

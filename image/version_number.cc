@@ -1,9 +1,9 @@
-#include "bridge/diagnose/version_number.h"
+#include "image/version_number.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/strip.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 
 std::optional<VersionNumber> ParseVersion(absl::string_view text) {
   absl::ConsumePrefix(&text, "v");
@@ -30,4 +30,4 @@ bool VersionAtLeast(absl::string_view text, int major, int minor, int patch) {
   return version.has_value() && *version >= VersionNumber{major, minor, patch};
 }
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image

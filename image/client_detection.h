@@ -4,14 +4,14 @@
 // a PMIx server from the bridge even under a PMI-1/PMI-2 host, an MPICH or
 // Slurm-libpmi2 program a PMI server even under a PMIx host. Nothing of the
 // program is run.
-#ifndef PMI_SHIM_BRIDGE_EXEC_CLIENT_DETECTION_H_
-#define PMI_SHIM_BRIDGE_EXEC_CLIENT_DETECTION_H_
+#ifndef PMI_SHIM_IMAGE_CLIENT_DETECTION_H_
+#define PMI_SHIM_IMAGE_CLIENT_DETECTION_H_
 
 #include <optional>
 #include <string>
 #include <vector>
 
-namespace pmi_shim::exec {
+namespace pmi_shim::image {
 
 enum class ClientFamily { kPmi, kPmix };
 
@@ -23,6 +23,6 @@ std::optional<ClientFamily> ClientFamilyOfLibraries(const std::vector<std::strin
 // (not ELF, static, a script, a container engine, unreadable).
 std::optional<ClientFamily> DetectClientFamily(const std::string& path);
 
-}  // namespace pmi_shim::exec
+}  // namespace pmi_shim::image
 
-#endif  // PMI_SHIM_BRIDGE_EXEC_CLIENT_DETECTION_H_
+#endif  // PMI_SHIM_IMAGE_CLIENT_DETECTION_H_

@@ -16,17 +16,17 @@
 // directory symlink, and resolves file symlinks lexically inside the root
 // (an absolute target is taken relative to the root, ".." stops at it), so
 // an image cannot point the scan at host files.
-#ifndef PMI_SHIM_BRIDGE_DIAGNOSE_IMAGE_SCAN_H_
-#define PMI_SHIM_BRIDGE_DIAGNOSE_IMAGE_SCAN_H_
+#ifndef PMI_SHIM_IMAGE_IMAGE_SCAN_H_
+#define PMI_SHIM_IMAGE_IMAGE_SCAN_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "bridge/diagnose/library_classifier.h"
+#include "image/library_classifier.h"
 #include "nlohmann/json.hpp"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 
 // Client protocol names (stable, used in --json).
 inline constexpr char kProtoPmi1[] = "PMI-1";
@@ -72,6 +72,6 @@ nlohmann::json ImageReportToJson(const ImageReport& report);
 // FailedPrecondition (too many links).
 absl::StatusOr<std::string> ResolveInRoot(const std::string& root, const std::string& path);
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image
 
-#endif  // PMI_SHIM_BRIDGE_DIAGNOSE_IMAGE_SCAN_H_
+#endif  // PMI_SHIM_IMAGE_IMAGE_SCAN_H_

@@ -1,4 +1,4 @@
-#include "bridge/diagnose/testing/fixture_image.h"
+#include "image/testing/fixture_image.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 
-namespace pmi_shim::diagnose::testing {
+namespace pmi_shim::image::testing {
 namespace {
 
 void MakeDirs(const std::string& path) {
@@ -81,4 +81,4 @@ absl::Status WriteLibrary(const std::string& root, const FixtureLibrary& lib) {
   return absl::OkStatus();
 }
 
-}  // namespace pmi_shim::diagnose::testing
+}  // namespace pmi_shim::image::testing

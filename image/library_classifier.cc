@@ -1,4 +1,4 @@
-#include "bridge/diagnose/library_classifier.h"
+#include "image/library_classifier.h"
 
 #include <algorithm>
 #include <cctype>
@@ -10,9 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "bridge/diagnose/elf_reader.h"
+#include "image/elf_reader.h"
 
-namespace pmi_shim::diagnose {
+namespace pmi_shim::image {
 namespace {
 
 bool IsVersionChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.'; }
@@ -230,4 +230,4 @@ std::optional<LibraryInfo> ClassifyLibrary(absl::string_view path, absl::string_
   return std::nullopt;
 }
 
-}  // namespace pmi_shim::diagnose
+}  // namespace pmi_shim::image

@@ -2,15 +2,15 @@
 // libraries are real ELF shared objects, compiled at test time with the
 // system C compiler, carrying the sonames, version strings and symbols the
 // real libraries carry (see library_classifier.h).
-#ifndef PMI_SHIM_BRIDGE_DIAGNOSE_TESTING_FIXTURE_IMAGE_H_
-#define PMI_SHIM_BRIDGE_DIAGNOSE_TESTING_FIXTURE_IMAGE_H_
+#ifndef PMI_SHIM_IMAGE_TESTING_FIXTURE_IMAGE_H_
+#define PMI_SHIM_IMAGE_TESTING_FIXTURE_IMAGE_H_
 
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 
-namespace pmi_shim::diagnose::testing {
+namespace pmi_shim::image::testing {
 
 struct FixtureLibrary {
   std::string path;    // inside the image, e.g. "/usr/lib/libpmix.so.2.1.0"
@@ -29,6 +29,6 @@ absl::Status WriteLibrary(const std::string& root, const FixtureLibrary& lib);
 // Makes a fresh temp directory under TEST_TMPDIR.
 std::string MakeTempDir(const std::string& name);
 
-}  // namespace pmi_shim::diagnose::testing
+}  // namespace pmi_shim::image::testing
 
-#endif  // PMI_SHIM_BRIDGE_DIAGNOSE_TESTING_FIXTURE_IMAGE_H_
+#endif  // PMI_SHIM_IMAGE_TESTING_FIXTURE_IMAGE_H_

@@ -1,12 +1,12 @@
-#include "bridge/exec/client_detection.h"
+#include "image/client_detection.h"
 
 #include <fstream>
 #include <iterator>
 
 #include "absl/strings/match.h"
-#include "bridge/diagnose/elf_reader.h"
+#include "image/elf_reader.h"
 
-namespace pmi_shim::exec {
+namespace pmi_shim::image {
 
 std::optional<ClientFamily> ClientFamilyOfLibraries(const std::vector<std::string>& needed) {
   for (const std::string& soname : needed) {
@@ -28,12 +28,12 @@ std::optional<ClientFamily> DetectClientFamily(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::nullopt;
   std::string head(4, '\0');
-  if (!in.read(&head[0], 4) || !diagnose::LooksLikeElf(head)) return std::nullopt;
+  if (!in.read(&head[0], 4) || !LooksLikeElf(head)) return std::nullopt;
   in.seekg(0);
   const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  absl::StatusOr<diagnose::ElfInfo> elf = diagnose::ParseElf(bytes);
+  absl::StatusOr<ElfInfo> elf = ParseElf(bytes);
   if (!elf.ok()) return std::nullopt;
   return ClientFamilyOfLibraries(elf->needed);
 }
 
-}  // namespace pmi_shim::exec
+}  // namespace pmi_shim::image
