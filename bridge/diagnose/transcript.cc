@@ -4,16 +4,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "protocol/pmi/commands.h"
 
 namespace pmi_shim::diagnose {
 namespace {
-
-bool IsRequestCommand(absl::string_view command) {
-  return !absl::EndsWith(command, "-response") && !absl::EndsWith(command, "_result") &&
-         command != "response_to_init" && command != "maxes" && command != "appnum" &&
-         command != "universe_size" && command != "my_kvsname" && command != "barrier_out" &&
-         command != "finalize_ack" && command != "set";
-}
 
 bool IsPut(absl::string_view command) { return command == "put" || command == "kvs-put" || command == "info-putnodeattr"; }
 
@@ -53,7 +47,7 @@ std::vector<std::string> MismatchChecker::Check(int rank, Direction direction, c
       }
     }
     if (m.command == "finalize") state.finalized = true;
-    if (IsRequestCommand(m.command)) state.pending_request = m;
+    if (!wire::IsReplyOnlyCommand(m.command)) state.pending_request = m;
     return found;
   }
 

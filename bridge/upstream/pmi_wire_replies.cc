@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/pmi/commands.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 
@@ -34,14 +35,9 @@ absl::Status RcStatus(const wire::Message& reply, absl::string_view what) {
       absl::StrCat("host PMI server refused ", what, " (", Excerpt(reply), ")"));
 }
 
-// PMI-1 reply names are irregular.
 std::string ReplyCommandFor(WireProtocol protocol, absl::string_view request) {
-  if (protocol == WireProtocol::kPmi2) return absl::StrCat(request, "-response");
-  if (request == "put") return "put_result";
-  if (request == "get") return "get_result";
-  if (request == "barrier_in") return "barrier_out";
-  if (request == "finalize") return "finalize_ack";
-  return absl::StrCat(request, "_result");
+  return wire::ReplyCommandFor(
+      protocol == WireProtocol::kPmi2 ? wire::PmiVersion::kPmi2 : wire::PmiVersion::kPmi1, request);
 }
 
 }  // namespace pmi_shim::upstream::pmi_wire_internal

@@ -33,8 +33,8 @@ std::string Excerpt(const wire::Message& message);
 // `what` (reply)".
 absl::Status RcStatus(const wire::Message& reply, absl::string_view what);
 
-// The command that answers `request` in `protocol`: "kvs-put-response",
-// "put_result", "barrier_out", ...
+// The command that answers `request` in `protocol` (protocol/pmi/commands.h):
+// "kvs-put-response", "put_result", "barrier_out", ...
 std::string ReplyCommandFor(WireProtocol protocol, absl::string_view request);
 
 }  // namespace pmi_shim::upstream::pmi_wire_internal
