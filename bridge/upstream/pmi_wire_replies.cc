@@ -22,13 +22,6 @@ std::optional<std::string> FoundValue(const wire::Message& reply) {
   return std::string(*value);
 }
 
-// Short even if the peer's message is not.
-std::string Excerpt(const wire::Message& message) {
-  std::string text = message.DebugString();
-  if (text.size() > 160) text = absl::StrCat(text.substr(0, 160), "...");
-  return text;
-}
-
 absl::Status RcStatus(const wire::Message& reply, absl::string_view what) {
   if (ReplyRc(reply) == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(

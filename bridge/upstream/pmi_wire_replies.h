@@ -15,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "bridge/upstream/host_endpoint.h"
+#include "protocol/pmi/call_channel.h"
 #include "protocol/pmi/message.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
@@ -27,7 +28,7 @@ int64_t ReplyRc(const wire::Message& reply);
 std::optional<std::string> FoundValue(const wire::Message& reply);
 
 // `message` for an error line: one line, at most 160 characters and "...".
-std::string Excerpt(const wire::Message& message);
+using wire::Excerpt;
 
 // OK for rc 0; otherwise FailedPrecondition "host PMI server refused
 // `what` (reply)".
