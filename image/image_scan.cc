@@ -196,113 +196,161 @@ bool ImageReport::Speaks(const std::string& protocol) const {
          client_protocols.end();
 }
 
-void DeriveImageFacts(ImageReport& report) {
-  std::set<std::string> protocols;
-  std::set<std::string> components;
-  const LibraryInfo* mpi = nullptr;
-  std::string embedded_pmix;
+namespace {
+
+// What the libraries of an image add up to, before protocols are derived.
+struct LibraryFacts {
+  std::set<std::string> components;  // PMIx MCA components, "gds/ds21", ...
+  const LibraryInfo* mpi = nullptr;  // the MPI library the image is judged by
+  std::string embedded_pmix;         // version of a PMIx inside Open MPI
   bool has_libpmix = false, has_slurm_pmi2 = false, has_compat = false;
-  bool ompi_s1 = false, ompi_s2 = false;
-  auto mpi_rank = [](const std::string& family) {
-    if (family == kFamilyOpenMpi) return 4;
-    if (family == kFamilyIntelMpi) return 3;
-    if (family == kFamilyMvapich) return 2;
-    if (family == kFamilyMpich) return 1;
-    return 0;
-  };
+  bool ompi_s1 = false, ompi_s2 = false;  // Open MPI's Slurm PMI-1/PMI-2 components
+  bool any_pmix() const { return has_libpmix || !embedded_pmix.empty(); }
+};
+
+using ProtocolSet = std::set<std::string>;
+
+// Open MPI 3-5 talk to their launcher through PMIx only; the s1/s2
+// components reach Slurm through Slurm's own libpmi/libpmi2.
+void OpenMpiProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageReport& report) {
+  protocols.insert(kProtoPmix);
+  report.default_protocol = kProtoPmix;
+  if (facts.ompi_s1) protocols.insert(kProtoPmi1);
+  if (facts.ompi_s2) protocols.insert(kProtoPmi2);
+  if (!facts.any_pmix()) report.notes.push_back("Open MPI without a PMIx library: MPI_Init will fail");
+}
+
+// protocols.md §1.1: PMI-1 wire in every MPICH. The refactored client of
+// MPICH >= 4.1 also speaks PMI-2 and, when built with libpmix, PMIx
+// (MPIR_CVAR_PMI_VERSION); MPICH <= 4.0 speaks what it was configured with.
+void MpichProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageReport& report) {
+  const LibraryInfo& mpi = *facts.mpi;
+  const bool needs_libpmix = std::any_of(mpi.needed.begin(), mpi.needed.end(), [](const std::string& n) {
+    return absl::StartsWith(n, "libpmix.");
+  });
+  const bool refactored = VersionAtLeast(mpi.version, 4, 1);
+  protocols.insert(kProtoPmi1);
+  report.default_protocol = kProtoPmi1;
+  if (refactored || absl::StrContains(mpi.configure, "--with-pmi=pmi2") ||
+      absl::StrContains(mpi.configure, "--with-pmi=simple2")) {
+    protocols.insert(kProtoPmi2);
+  }
+  if (needs_libpmix || absl::StrContains(mpi.configure, "--with-pmix") ||
+      absl::StrContains(mpi.configure, "--with-pmi=pmix")) {
+    protocols.insert(kProtoPmix);
+    if (!refactored) report.default_protocol = kProtoPmix;
+  }
+  if (!refactored && !protocols.count(kProtoPmi2)) {
+    report.notes.push_back("MPICH before 4.1 built without --with-pmi=pmi2: PMI-1 wire only");
+  }
+}
+
+void MvapichProtocols(const LibraryFacts&, ProtocolSet& protocols, ImageReport& report) {
+  protocols.insert(kProtoPmi1);
+  protocols.insert(kProtoPmi2);
+  report.default_protocol = kProtoPmi1;
+}
+
+// Intel MPI carries its own PMI-1 client (default) and PMI-2 (I_MPI_PMI=pmi2);
+// PMIx only through I_MPI_PMI_LIBRARY=<libpmix>.
+void IntelMpiProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageReport& report) {
+  protocols.insert(kProtoPmi1);
+  protocols.insert(kProtoPmi2);
+  report.default_protocol = kProtoPmi1;
+  if (facts.any_pmix()) {
+    protocols.insert(kProtoPmix);
+    report.notes.push_back("Intel MPI can use the image's libpmix with I_MPI_PMI=pmix I_MPI_PMI_LIBRARY=<path>");
+  }
+}
+
+// The MPI families, by precedence when an image holds several (the higher
+// rank judges the image), with what each one's client speaks.
+struct MpiFamily {
+  const char* family;
+  int rank;
+  void (*protocols)(const LibraryFacts&, ProtocolSet&, ImageReport&);
+};
+constexpr MpiFamily kMpiFamilies[] = {
+    {kFamilyOpenMpi, 4, OpenMpiProtocols},
+    {kFamilyIntelMpi, 3, IntelMpiProtocols},
+    {kFamilyMvapich, 2, MvapichProtocols},
+    {kFamilyMpich, 1, MpichProtocols},
+};
+
+const MpiFamily* FindMpiFamily(const std::string& family) {
+  for (const MpiFamily& entry : kMpiFamilies) {
+    if (family == entry.family) return &entry;
+  }
+  return nullptr;
+}
+
+// Sums up the libraries; sets the image's PMIx version (the newest libpmix)
+// and notes several MPI families.
+LibraryFacts CollectLibraryFacts(ImageReport& report) {
+  LibraryFacts facts;
   for (const LibraryInfo& lib : report.libraries) {
     if (lib.family == kFamilyPmix) {
-      has_libpmix = true;
+      facts.has_libpmix = true;
       if (!lib.version.empty() &&
           (report.pmix_version.empty() || ParseVersion(report.pmix_version) < ParseVersion(lib.version))) {
         report.pmix_version = lib.version;
       }
-      components.insert(lib.components.begin(), lib.components.end());
+      facts.components.insert(lib.components.begin(), lib.components.end());
     } else if (lib.family == kFamilyPmixPlugin) {
-      components.insert(lib.component);
+      facts.components.insert(lib.component);
     } else if (lib.family == kFamilyOpenMpiPmixComponent) {
-      if (lib.component == "pmix/s1") ompi_s1 = true;
-      if (lib.component == "pmix/s2") ompi_s2 = true;
-      if (!lib.version.empty()) embedded_pmix = lib.version;
-      components.insert(lib.components.begin(), lib.components.end());
+      if (lib.component == "pmix/s1") facts.ompi_s1 = true;
+      if (lib.component == "pmix/s2") facts.ompi_s2 = true;
+      if (!lib.version.empty()) facts.embedded_pmix = lib.version;
+      facts.components.insert(lib.components.begin(), lib.components.end());
     } else if (lib.family == kFamilySlurmPmi2) {
-      has_slurm_pmi2 = true;
+      facts.has_slurm_pmi2 = true;
     } else if (lib.family == kFamilyPmixPmiCompat) {
-      has_compat = true;
-    } else if (mpi_rank(lib.family) > 0) {
-      if (mpi == nullptr || mpi_rank(lib.family) > mpi_rank(mpi->family)) {
-        if (mpi != nullptr && mpi->family != lib.family) {
-          report.notes.push_back(absl::StrCat("several MPI families: ", mpi->family, " and ", lib.family,
-                                              "; judging by ", lib.family));
+      facts.has_compat = true;
+    } else if (const MpiFamily* family = FindMpiFamily(lib.family)) {
+      const LibraryInfo* judged = facts.mpi;
+      if (judged == nullptr || family->rank > FindMpiFamily(judged->family)->rank) {
+        if (judged != nullptr && judged->family != lib.family) {
+          report.notes.push_back(absl::StrCat("several MPI families: ", judged->family, " and ",
+                                              lib.family, "; judging by ", lib.family));
         }
-        mpi = &lib;
+        facts.mpi = &lib;
       }
     }
   }
-  if (report.pmix_version.empty() && !embedded_pmix.empty()) {
-    report.pmix_version = embedded_pmix;
-    report.notes.push_back("PMIx is embedded in Open MPI's pmix component (no separate libpmix)");
-  }
-  report.pmix_components.assign(components.begin(), components.end());
-  const bool any_pmix = has_libpmix || !embedded_pmix.empty();
+  return facts;
+}
 
-  if (mpi != nullptr) {
-    report.mpi_family = mpi->family;
-    report.mpi_version = mpi->version;
-    const bool needs_libpmix = std::any_of(mpi->needed.begin(), mpi->needed.end(), [](const std::string& n) {
-      return absl::StartsWith(n, "libpmix.");
-    });
-    if (mpi->family == kFamilyOpenMpi) {
-      // Open MPI 3-5 talk to their launcher through PMIx only; the s1/s2
-      // components reach Slurm through Slurm's own libpmi/libpmi2.
-      protocols.insert(kProtoPmix);
-      report.default_protocol = kProtoPmix;
-      if (ompi_s1) protocols.insert(kProtoPmi1);
-      if (ompi_s2) protocols.insert(kProtoPmi2);
-      if (!any_pmix) report.notes.push_back("Open MPI without a PMIx library: MPI_Init will fail");
-    } else if (mpi->family == kFamilyMpich) {
-      // protocols.md §1.1: PMI-1 wire in every MPICH. The refactored client
-      // of MPICH >= 4.1 also speaks PMI-2 and, when built with libpmix, PMIx
-      // (MPIR_CVAR_PMI_VERSION); MPICH <= 4.0 speaks what it was configured with.
-      protocols.insert(kProtoPmi1);
-      report.default_protocol = kProtoPmi1;
-      if (VersionAtLeast(mpi->version, 4, 1) || absl::StrContains(mpi->configure, "--with-pmi=pmi2") ||
-          absl::StrContains(mpi->configure, "--with-pmi=simple2")) {
-        protocols.insert(kProtoPmi2);
-      }
-      if (needs_libpmix || absl::StrContains(mpi->configure, "--with-pmix") ||
-          absl::StrContains(mpi->configure, "--with-pmi=pmix")) {
-        protocols.insert(kProtoPmix);
-        if (!VersionAtLeast(mpi->version, 4, 1)) report.default_protocol = kProtoPmix;
-      }
-      if (!VersionAtLeast(mpi->version, 4, 1) && !protocols.count(kProtoPmi2)) {
-        report.notes.push_back("MPICH before 4.1 built without --with-pmi=pmi2: PMI-1 wire only");
-      }
-    } else if (mpi->family == kFamilyMvapich) {
-      protocols.insert(kProtoPmi1);
-      protocols.insert(kProtoPmi2);
-      report.default_protocol = kProtoPmi1;
-    } else if (mpi->family == kFamilyIntelMpi) {
-      // Intel MPI carries its own PMI-1 client (default) and PMI-2
-      // (I_MPI_PMI=pmi2); PMIx only through I_MPI_PMI_LIBRARY=<libpmix>.
-      protocols.insert(kProtoPmi1);
-      protocols.insert(kProtoPmi2);
-      report.default_protocol = kProtoPmi1;
-      if (any_pmix) {
-        protocols.insert(kProtoPmix);
-        report.notes.push_back("Intel MPI can use the image's libpmix with I_MPI_PMI=pmix I_MPI_PMI_LIBRARY=<path>");
-      }
-    }
-  }
-  if (has_slurm_pmi2) {
+// Protocols that libraries outside the MPI library bring: Slurm's libpmi2,
+// libpmix itself and OpenPMIx's PMI-1/PMI-2 compat libraries.
+void AddLibraryProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageReport& report) {
+  if (facts.has_slurm_pmi2) {
     protocols.insert(kProtoPmi2);
     if (report.default_protocol.empty()) report.default_protocol = kProtoPmi2;
   }
-  if (any_pmix || has_compat) {
-    if (mpi == nullptr || mpi->family == kFamilyOpenMpi) protocols.insert(kProtoPmix);
+  if (facts.any_pmix() || facts.has_compat) {
+    if (facts.mpi == nullptr || facts.mpi->family == kFamilyOpenMpi) protocols.insert(kProtoPmix);
     if (report.default_protocol.empty()) report.default_protocol = kProtoPmix;
-    if (has_compat) report.notes.push_back("OpenPMIx PMI-1/PMI-2 compat libraries: PMI calls go out as PMIx");
+    if (facts.has_compat) report.notes.push_back("OpenPMIx PMI-1/PMI-2 compat libraries: PMI calls go out as PMIx");
   }
+}
+
+}  // namespace
+
+void DeriveImageFacts(ImageReport& report) {
+  const LibraryFacts facts = CollectLibraryFacts(report);
+  if (report.pmix_version.empty() && !facts.embedded_pmix.empty()) {
+    report.pmix_version = facts.embedded_pmix;
+    report.notes.push_back("PMIx is embedded in Open MPI's pmix component (no separate libpmix)");
+  }
+  report.pmix_components.assign(facts.components.begin(), facts.components.end());
+  ProtocolSet protocols;
+  if (facts.mpi != nullptr) {
+    report.mpi_family = facts.mpi->family;
+    report.mpi_version = facts.mpi->version;
+    FindMpiFamily(facts.mpi->family)->protocols(facts, protocols, report);
+  }
+  AddLibraryProtocols(facts, protocols, report);
   for (const char* p : {kProtoPmi1, kProtoPmi2, kProtoPmix}) {
     if (protocols.count(p)) AddUnique(report.client_protocols, p);
   }
