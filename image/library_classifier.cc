@@ -154,6 +154,104 @@ bool IsCandidateLibraryName(absl::string_view basename) {
   return absl::StartsWith(basename, "mca_pmix_") && absl::EndsWith(basename, ".so");
 }
 
+namespace {
+
+// One library file as the classifiers see it.
+struct LibraryFile {
+  absl::string_view basename;
+  absl::string_view stem;  // of the soname, else of the file name
+  absl::string_view bytes;
+  const ElfInfo& elf;
+};
+
+// Each classifier fills `info` and says whether the file is what it knows.
+using Classifier = bool (*)(const LibraryFile& file, LibraryInfo& info);
+
+bool ClassifyPmixPlugin(const LibraryFile& file, LibraryInfo& info) {
+  std::string component = PluginComponent(file.basename);
+  if (component.empty()) return false;
+  info.family = kFamilyPmixPlugin;
+  info.component = component;
+  info.version = FindPmixVersion(file.bytes);
+  info.evidence.push_back(absl::StrCat("plugin file ", file.basename));
+  return true;
+}
+
+bool ClassifyOpenMpiPmixComponent(const LibraryFile& file, LibraryInfo& info) {
+  absl::string_view name = file.basename;
+  if (!absl::ConsumePrefix(&name, "mca_pmix_")) return false;
+  absl::ConsumeSuffix(&name, ".so");
+  info.family = kFamilyOpenMpiPmixComponent;
+  info.component = absl::StrCat("pmix/", name);
+  info.evidence.push_back(absl::StrCat("Open MPI component ", file.basename));
+  // pmix2x/pmix3x carry a private PMIx; ext*x link the image's libpmix.
+  if (absl::StartsWith(name, "pmix")) {
+    info.version = FindPmixVersion(file.bytes);
+    info.components = BuiltInComponents(file.elf);
+  }
+  return true;
+}
+
+bool ClassifyLibpmix(const LibraryFile& file, LibraryInfo& info) {
+  info.family = kFamilyPmix;
+  info.version = FindPmixVersion(file.bytes);
+  if (!info.version.empty()) info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
+  info.components = BuiltInComponents(file.elf);
+  return true;
+}
+
+// Slurm's libpmi/libpmi2, or OpenPMIx's compat libraries of the same names.
+bool ClassifyPmiLibrary(const LibraryFile& file, LibraryInfo& info) {
+  if (absl::StrContains(file.bytes, "PMIx_Init") || absl::StrContains(file.bytes, "OpenPMIx") ||
+      std::any_of(info.needed.begin(), info.needed.end(),
+                  [](const std::string& n) { return absl::StartsWith(n, "libpmix."); })) {
+    info.family = kFamilyPmixPmiCompat;
+    info.version = FindPmixVersion(file.bytes);
+    info.evidence.push_back("calls PMIx_Init (OpenPMIx compat library)");
+    return true;
+  }
+  const bool pmi2 = file.stem == "libpmi2";
+  info.family = pmi2 ? kFamilySlurmPmi2 : kFamilySlurmPmi;
+  if (file.elf.HasSymbol(pmi2 ? "PMI2_Init" : "PMI_Init")) {
+    info.evidence.push_back(pmi2 ? "defines PMI2_Init" : "defines PMI_Init");
+  }
+  return true;
+}
+
+// libmpi* is Open MPI's or an MPICH derivative's (MPICH, Intel MPI, MVAPICH).
+bool ClassifyMpiLibrary(const LibraryFile& file, LibraryInfo& info) {
+  const absl::string_view bytes = file.bytes;
+  const bool open_mpi = absl::StrContains(bytes, "Open MPI") ||
+                        file.elf.HasSymbol("ompi_mpi_init") || absl::StartsWith(info.soname, "libmpi.so.4");
+  if (open_mpi && !absl::StrContains(bytes, "Intel(R) MPI Library")) {
+    info.family = kFamilyOpenMpi;
+    info.version = VersionAfter(bytes, "Open MPI v");
+    if (info.version.empty()) info.version = BareVString(bytes);
+    info.evidence.push_back(Quoted("Open MPI"));
+    return true;
+  }
+  if (absl::StrContains(bytes, "MPICH") || absl::StrContains(bytes, "Intel(R) MPI Library") ||
+      file.elf.HasSymbol("MPII_Version_string") || file.elf.HasSymbol("MPIR_Version_string")) {
+    ClassifyMpichLike(file.elf, bytes, info);
+    return true;
+  }
+  return false;
+}
+
+// Libraries known by their stem, after the file-name rules above.
+struct StemRule {
+  const char* stem;
+  Classifier classify;
+};
+constexpr StemRule kStemRules[] = {
+    {"libpmix", ClassifyLibpmix},       {"libpmi2", ClassifyPmiLibrary},
+    {"libpmi", ClassifyPmiLibrary},     {"libmpich", ClassifyMpiLibrary},
+    {"libmpi", ClassifyMpiLibrary},     {"libmpi_mt", ClassifyMpiLibrary},
+    {"libmpi_ilp64", ClassifyMpiLibrary},
+};
+
+}  // namespace
+
 std::optional<LibraryInfo> ClassifyLibrary(absl::string_view path, absl::string_view bytes) {
   if (!LooksLikeElf(bytes)) return std::nullopt;
   absl::StatusOr<ElfInfo> elf = ParseElf(bytes);
@@ -166,65 +264,11 @@ std::optional<LibraryInfo> ClassifyLibrary(absl::string_view path, absl::string_
   if (!info.soname.empty()) info.evidence.push_back(absl::StrCat("DT_SONAME ", info.soname));
   // The soname decides when there is one (a renamed file keeps it).
   const absl::string_view stem = Stem(info.soname.empty() ? basename : absl::string_view(info.soname));
-
-  if (std::string component = PluginComponent(basename); !component.empty()) {
-    info.family = kFamilyPmixPlugin;
-    info.component = component;
-    info.version = FindPmixVersion(bytes);
-    info.evidence.push_back(absl::StrCat("plugin file ", basename));
-    return info;
-  }
-  if (absl::StartsWith(basename, "mca_pmix_")) {
-    absl::string_view name = basename;
-    absl::ConsumePrefix(&name, "mca_pmix_");
-    absl::ConsumeSuffix(&name, ".so");
-    info.family = kFamilyOpenMpiPmixComponent;
-    info.component = absl::StrCat("pmix/", name);
-    info.evidence.push_back(absl::StrCat("Open MPI component ", basename));
-    // pmix2x/pmix3x carry a private PMIx; ext*x link the image's libpmix.
-    if (absl::StartsWith(name, "pmix")) {
-      info.version = FindPmixVersion(bytes);
-      info.components = BuiltInComponents(*elf);
-    }
-    return info;
-  }
-  if (stem == "libpmix") {
-    info.family = kFamilyPmix;
-    info.version = FindPmixVersion(bytes);
-    if (!info.version.empty()) info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
-    info.components = BuiltInComponents(*elf);
-    return info;
-  }
-  if (stem == "libpmi2" || stem == "libpmi") {
-    if (absl::StrContains(bytes, "PMIx_Init") || absl::StrContains(bytes, "OpenPMIx") ||
-        std::any_of(info.needed.begin(), info.needed.end(),
-                    [](const std::string& n) { return absl::StartsWith(n, "libpmix."); })) {
-      info.family = kFamilyPmixPmiCompat;
-      info.version = FindPmixVersion(bytes);
-      info.evidence.push_back("calls PMIx_Init (OpenPMIx compat library)");
-      return info;
-    }
-    info.family = stem == "libpmi2" ? kFamilySlurmPmi2 : kFamilySlurmPmi;
-    if (elf->HasSymbol(stem == "libpmi2" ? "PMI2_Init" : "PMI_Init")) {
-      info.evidence.push_back(stem == "libpmi2" ? "defines PMI2_Init" : "defines PMI_Init");
-    }
-    return info;
-  }
-  if (stem == "libmpich" || stem == "libmpi" || stem == "libmpi_mt" || stem == "libmpi_ilp64") {
-    const bool open_mpi = absl::StrContains(bytes, "Open MPI") ||
-                          elf->HasSymbol("ompi_mpi_init") || absl::StartsWith(info.soname, "libmpi.so.4");
-    if (open_mpi && !absl::StrContains(bytes, "Intel(R) MPI Library")) {
-      info.family = kFamilyOpenMpi;
-      info.version = VersionAfter(bytes, "Open MPI v");
-      if (info.version.empty()) info.version = BareVString(bytes);
-      info.evidence.push_back(Quoted("Open MPI"));
-      return info;
-    }
-    if (absl::StrContains(bytes, "MPICH") || absl::StrContains(bytes, "Intel(R) MPI Library") ||
-        elf->HasSymbol("MPII_Version_string") || elf->HasSymbol("MPIR_Version_string")) {
-      ClassifyMpichLike(*elf, bytes, info);
-      return info;
-    }
+  const LibraryFile file{basename, stem, bytes, *elf};
+  if (ClassifyPmixPlugin(file, info) || ClassifyOpenMpiPmixComponent(file, info)) return info;
+  for (const StemRule& rule : kStemRules) {
+    if (stem != rule.stem) continue;
+    if (rule.classify(file, info)) return info;
     return std::nullopt;
   }
   return std::nullopt;
