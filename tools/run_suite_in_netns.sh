@@ -38,12 +38,12 @@ if ((!quick)); then
   # clang builds in an output base of its own, so the gcc build above is not
   # reconfigured (and rebuilt) by the switch of compiler.
   fuzz_bazel=(bazel --output_base="${HOME}/.cache/pmi-shim-fuzz-output-base")
-  if "${fuzz_bazel[@]}" build --config=fuzz //bridge/wire/fuzz:all //hook/fuzz:config_fuzz; then
+  if "${fuzz_bazel[@]}" build --config=fuzz //protocol/pmi/fuzz:all //hook/fuzz:config_fuzz; then
     bin=$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin 2>/dev/null)
     # FUZZER_PATH:SEED_DIR (both relative to the workspace / bazel-bin)
-    for entry in bridge/wire/fuzz/pmi1_fuzz:bridge/wire/fuzz/corpus/pmi1 \
-                 bridge/wire/fuzz/pmi2_fuzz:bridge/wire/fuzz/corpus/pmi2 \
-                 bridge/wire/fuzz/frame_decoder_fuzz:bridge/wire/fuzz/corpus/frames \
+    for entry in protocol/pmi/fuzz/pmi1_fuzz:protocol/pmi/fuzz/corpus/pmi1 \
+                 protocol/pmi/fuzz/pmi2_fuzz:protocol/pmi/fuzz/corpus/pmi2 \
+                 protocol/pmi/fuzz/frame_decoder_fuzz:protocol/pmi/fuzz/corpus/frames \
                  hook/fuzz/config_fuzz:hook/fuzz/corpus/inputs; do
       fuzzer=${entry%%:*} seeds=${entry#*:}
       target=${fuzzer##*/} target=${target%_fuzz}
