@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,8 +14,12 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "bridge/downstream/modex_codec.h"
+#include "bridge/pmix/info_list.h"
+#include "bridge/pmix/loop_handoff.h"
+#include "bridge/pmix/pending_calls.h"
+#include "bridge/pmix/process_role.h"
+#include "bridge/pmix/status.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -117,33 +120,18 @@ namespace {
 using pmix_internal::Layout;
 
 // libpmix keeps one server per process in its globals; so do we. Upcalls
-// reach the running server's Core through g_core, under g_core_mutex, so
-// that once Stop() cleared it no upcall can touch the Core or its loop (even
-// when libpmix's thread outlives Stop, see Core::Stop).
-std::atomic<bool> g_running{false};
-ABSL_CONST_INIT absl::Mutex g_core_mutex(absl::kConstInit);
-PmixServer::Core* g_core ABSL_GUARDED_BY(g_core_mutex) = nullptr;
-
-void SetCore(PmixServer::Core* core) {
-  absl::MutexLock lock(&g_core_mutex);
-  g_core = core;
+// reach the running server's Core through the role, so that once Stop()
+// detached it no upcall can touch the Core or its loop (even when libpmix's
+// thread outlives Stop, see Core::Stop). Never destroyed: libpmix's thread
+// may still call in at exit.
+pmix::ProcessRole<PmixServer::Core>& ServerRole() {
+  static auto* role = new pmix::ProcessRole<PmixServer::Core>(
+      "a PMIx server already runs in this process (libpmix allows one per process)");
+  return *role;
 }
-
-// A PMIx_server_dmodex_request in flight (cbdata of DirectBlobReady).
-struct DirectRequest {
-  uint64_t fence_id;
-  int rank;
-};
 
 absl::Status PmixError(absl::string_view what, pmix_status_t rc) {
-  return absl::InternalError(absl::StrCat(what, " failed: ", PMIx_Error_string(rc), " (", rc, ")"));
-}
-
-pmix_status_t ToPmix(const absl::Status& status) {
-  if (status.ok()) return PMIX_SUCCESS;
-  if (status.code() == absl::StatusCode::kNotFound) return PMIX_ERR_NOT_FOUND;
-  if (status.code() == absl::StatusCode::kOutOfRange) return PMIX_ERR_BAD_PARAM;
-  return PMIX_ERROR;
+  return pmix::FromPmix(rc, absl::StrCat(what, " failed"));
 }
 
 void ReleaseString(void* cbdata) { delete static_cast<std::string*>(cbdata); }
@@ -152,84 +140,11 @@ void ReleaseString(void* cbdata) { delete static_cast<std::string*>(cbdata); }
 void ReplyBlob(pmix_modex_cbfunc_t cbfunc, void* cbdata, absl::StatusOr<std::string> blob) {
   if (cbfunc == nullptr) return;
   if (!blob.ok()) {
-    cbfunc(ToPmix(blob.status()), nullptr, 0, cbdata, nullptr, nullptr);
+    cbfunc(pmix::ToPmix(blob.status()), nullptr, 0, cbdata, nullptr, nullptr);
     return;
   }
   auto* data = new std::string(*std::move(blob));
   cbfunc(PMIX_SUCCESS, data->data(), data->size(), cbdata, ReleaseString, data);
-}
-
-// Owns an array of pmix_info_t built with PMIx_Info_load (which copies).
-class InfoList {
- public:
-  InfoList() = default;
-  InfoList(const InfoList&) = delete;
-  InfoList& operator=(const InfoList&) = delete;
-  ~InfoList() {
-    for (pmix_info_t& info : infos_) PMIX_INFO_DESTRUCT(&info);
-  }
-  void Add(const char* key, const void* value, pmix_data_type_t type) {
-    infos_.emplace_back();
-    PMIX_INFO_CONSTRUCT(&infos_.back());
-    (void)PMIx_Info_load(&infos_.back(), key, value, type);
-  }
-  void AddString(const char* key, const std::string& value) {
-    Add(key, value.c_str(), PMIX_STRING);
-  }
-  void AddUint32(const char* key, uint32_t value) { Add(key, &value, PMIX_UINT32); }
-  void AddUint16(const char* key, uint16_t value) { Add(key, &value, PMIX_UINT16); }
-  void AddRank(const char* key, pmix_rank_t value) { Add(key, &value, PMIX_PROC_RANK); }
-  void AddBool(const char* key, bool value) { Add(key, &value, PMIX_BOOL); }
-  // Moves `list`'s entries into one PMIX_DATA_ARRAY value under `key`.
-  void AddArray(const char* key, InfoList&& list) {
-    pmix_data_array_t* array = nullptr;
-    PMIX_DATA_ARRAY_CREATE(array, list.infos_.size(), PMIX_INFO);
-    std::memcpy(array->array, list.infos_.data(), list.infos_.size() * sizeof(pmix_info_t));
-    list.infos_.clear();  // now owned by `array`
-    infos_.emplace_back();
-    PMIX_INFO_CONSTRUCT(&infos_.back());
-    PMIX_LOAD_KEY(infos_.back().key, key);
-    infos_.back().value.type = PMIX_DATA_ARRAY;
-    infos_.back().value.data.darray = array;
-  }
-  pmix_info_t* data() { return infos_.data(); }
-  size_t size() const { return infos_.size(); }
-
- private:
-  std::vector<pmix_info_t> infos_;
-};
-
-// Runs a non-blocking libpmix call that reports through a pmix_op_cbfunc_t
-// and waits for it. Only for the loop's thread, never inside an upcall.
-struct OpWait {
-  absl::Mutex mutex;
-  bool done ABSL_GUARDED_BY(mutex) = false;
-  pmix_status_t status ABSL_GUARDED_BY(mutex) = PMIX_SUCCESS;
-};
-
-void OpWaitDone(pmix_status_t status, void* cbdata) {
-  auto* wait = static_cast<std::shared_ptr<OpWait>*>(cbdata);
-  {
-    absl::MutexLock lock(&(*wait)->mutex);
-    (*wait)->status = status;
-    (*wait)->done = true;
-  }
-  delete wait;
-}
-
-pmix_status_t CallAndWait(const std::function<pmix_status_t(pmix_op_cbfunc_t, void*)>& call) {
-  auto wait = std::make_shared<OpWait>();
-  auto* handle = new std::shared_ptr<OpWait>(wait);
-  const pmix_status_t rc = call(OpWaitDone, handle);
-  if (rc != PMIX_SUCCESS) {
-    delete handle;  // the callback will not run
-    return rc == PMIX_OPERATION_SUCCEEDED ? PMIX_SUCCESS : rc;
-  }
-  absl::MutexLock lock(&wait->mutex);
-  if (!wait->mutex.AwaitWithTimeout(absl::Condition(&wait->done), absl::Seconds(60))) {
-    return PMIX_ERR_TIMEOUT;  // `handle` stays alive for a late callback
-  }
-  return wait->status;
 }
 
 int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
@@ -258,7 +173,9 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
         exchange_(host, std::move(exchange_options)),
         connected_(host.info().size, false),
         finalized_(host.info().size, false),
-        lost_(host.info().size, false) {}
+        lost_(host.info().size, false),
+        handoff_(loop, *this),
+        calls_(loop) {}
 
   absl::Status Init();
   void Stop();
@@ -269,16 +186,6 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
   bool Connected(int rank) const { return InJob(rank) && connected_[rank]; }
   bool Finalized(int rank) const { return InJob(rank) && finalized_[rank]; }
   const Stats& stats() const { return stats_; }
-
-  // Runs `task` on the loop's thread unless the server stopped by then.
-  // Thread-safe (called from libpmix's thread).
-  void Post(std::function<void(Core&)> task) {
-    std::weak_ptr<Core> weak = weak_from_this();
-    loop_.Post([weak, task = std::move(task)] {
-      std::shared_ptr<Core> core = weak.lock();
-      if (core != nullptr && !core->stopped_) task(*core);
-    });
-  }
 
   // Upcall bodies, on the loop's thread.
   pmix_status_t OnConnected(const std::string& nspace, pmix_rank_t rank);
@@ -332,6 +239,10 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
   Stats stats_;
   bool initialized_ = false;
   bool stopped_ = false;
+  // How libpmix's thread reaches this Core (through ServerRole), and the
+  // direct-modex requests it has not answered yet.
+  pmix::LoopHandoff<Core> handoff_;
+  pmix::PendingCalls calls_;
 };
 
 // ---- upcalls (libpmix's progress thread) ----------------------------------
@@ -341,10 +252,7 @@ namespace {
 // Hands `task` to the running server's loop; PMIX_ERR_INIT when there is
 // none any more (then libpmix answers the client itself).
 pmix_status_t PostToCore(std::function<void(PmixServer::Core&)> task) {
-  absl::MutexLock lock(&g_core_mutex);
-  if (g_core == nullptr) return PMIX_ERR_INIT;
-  g_core->Post(std::move(task));
-  return PMIX_SUCCESS;
+  return ServerRole().Post(std::move(task)) ? PMIX_SUCCESS : PMIX_ERR_INIT;
 }
 
 std::string NspaceOf(const pmix_proc_t* proc) {
@@ -435,17 +343,6 @@ pmix_status_t UpConnect(const pmix_proc_t[], size_t, const pmix_info_t[], size_t
 pmix_status_t UpDisconnect(const pmix_proc_t[], size_t, const pmix_info_t[], size_t,
                            pmix_op_cbfunc_t, void*) {
   return Unsupported("PMIx_Disconnect");
-}
-
-void DirectBlobReady(pmix_status_t status, char* data, size_t size, void* cbdata) {
-  // libpmix frees `data` when this returns.
-  std::unique_ptr<DirectRequest> request(static_cast<DirectRequest*>(cbdata));
-  std::string blob =
-      status == PMIX_SUCCESS && data != nullptr ? std::string(data, size) : std::string();
-  (void)PostToCore([fence_id = request->fence_id, rank = request->rank,
-                    blob = std::move(blob)](PmixServer::Core& c) mutable {
-    c.OnDirectBlob(fence_id, rank, std::move(blob));
-  });
 }
 
 }  // namespace
@@ -539,14 +436,16 @@ void PmixServer::Core::OnFence(std::vector<pmix_proc_t> procs, bool collect, std
     core->RunFence(id);
   });
   for (int rank : ranks) {
-    pmix_proc_t proc;
-    PMIX_PROC_LOAD(&proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    auto* request = new DirectRequest{id, rank};
-    const pmix_status_t rc = PMIx_server_dmodex_request(&proc, DirectBlobReady, request);
-    if (rc != PMIX_SUCCESS) {
-      delete request;
-      OnDirectBlob(id, rank, std::string());
-    }
+    // A rank without data (or a failed request) publishes an empty blob.
+    pmix::PendingCalls::Call* call = calls_.Start(
+        absl::StrCat("PMIx direct modex of rank ", rank),
+        [this, id, rank](absl::StatusOr<std::string> blob) {
+          OnDirectBlob(id, rank, blob.ok() ? *std::move(blob) : std::string());
+        });
+    PMIX_PROC_LOAD(&call->proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
+    const pmix_status_t rc =
+        PMIx_server_dmodex_request(&call->proc, &pmix::PendingCalls::OnModexData, call);
+    if (rc != PMIX_SUCCESS) calls_.Refused(call, rc);
   }
 }
 
@@ -639,16 +538,16 @@ absl::Status PmixServer::Core::Init() {
     m.disconnect = UpDisconnect;
     return m;
   }();
-  InfoList info;
+  pmix::InfoList info;
   info.AddString(PMIX_SERVER_TMPDIR, tmpdir_);
   info.AddString(PMIX_SYSTEM_TMPDIR, tmpdir_);
   info.AddString(PMIX_HOSTNAME, NodeName(layout_.local_node));
   info.AddBool(PMIX_SERVER_TOOL_SUPPORT, false);
   info.AddBool(PMIX_SERVER_SYSTEM_SUPPORT, false);
-  SetCore(this);
+  ServerRole().Attach(handoff_.handle());
   const pmix_status_t rc = PMIx_server_init(&module, info.data(), info.size());
   if (rc != PMIX_SUCCESS) {
-    SetCore(nullptr);
+    ServerRole().Detach();
     return PmixError("PMIx_server_init", rc);
   }
   initialized_ = true;
@@ -671,7 +570,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   if (rc != PMIX_SUCCESS) return PmixError("PMIx_generate_ppn", rc);
   std::unique_ptr<char, decltype(&::free)> proc_regex_owner(proc_regex, ::free);
 
-  InfoList info;
+  pmix::InfoList info;
   info.AddUint32(PMIX_UNIV_SIZE, static_cast<uint32_t>(std::max(job.universe_size, job.size)));
   info.AddUint32(PMIX_JOB_SIZE, static_cast<uint32_t>(job.size));
   info.AddUint32(PMIX_MAX_PROCS, static_cast<uint32_t>(std::max(job.universe_size, job.size)));
@@ -690,7 +589,7 @@ absl::Status PmixServer::Core::RegisterJob() {
     const std::vector<int>& peers = layout_.ranks_of_node[node];
     const auto local_rank =
         static_cast<uint16_t>(std::find(peers.begin(), peers.end(), rank) - peers.begin());
-    InfoList proc;
+    pmix::InfoList proc;
     proc.AddRank(PMIX_RANK, static_cast<pmix_rank_t>(rank));
     proc.AddUint16(PMIX_LOCAL_RANK, local_rank);
     proc.AddUint16(PMIX_NODE_RANK, local_rank);
@@ -701,7 +600,7 @@ absl::Status PmixServer::Core::RegisterJob() {
     proc.AddString(PMIX_HOSTNAME, NodeName(node));
     info.AddArray(PMIX_PROC_DATA, std::move(proc));
   }
-  rc = CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+  rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
     return PMIx_server_register_nspace(nspace_.c_str(), static_cast<int>(local.size()), info.data(),
                                        info.size(), cbfunc, cbdata);
   });
@@ -710,7 +609,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   for (int rank : local) {
     pmix_proc_t proc;
     PMIX_PROC_LOAD(&proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    rc = CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+    rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
       return PMIx_server_register_client(&proc, options_.uid, options_.gid, nullptr, cbfunc,
                                          cbdata);
     });
@@ -751,7 +650,9 @@ void PmixServer::Core::Stop() {
     if (fence.timer != 0) loop_.CancelTimer(fence.timer);
   }
   pending_fences_.clear();
-  SetCore(nullptr);  // from here on upcalls find no server and touch nothing of ours
+  // From here on upcalls find no server and touch nothing of ours.
+  ServerRole().Detach();
+  handoff_.Close();
   // libpmix 4.2.2 bug: when clients die while others wait in a local fence,
   // each lost connection decrements the fence's participant count and may
   // complete the same tracker again, and PMIx_server_finalize then walks a
@@ -759,7 +660,7 @@ void PmixServer::Core::Stop() {
   // mid-fence). So libpmix is finalized only after a clean job, where every
   // client that connected also finalized. After a failed job its progress
   // thread idles until the process exits, which the owner does next; it
-  // never reaches this Core again (g_core is cleared), but it also leaves no
+  // never reaches this Core again (the role is detached), but it also leaves no
   // room for a second PmixServer in this process.
   bool clean = true;
   for (size_t rank = 0; rank < connected_.size(); ++rank) {
@@ -780,7 +681,7 @@ void PmixServer::Core::Stop() {
     }
     tmpdir_.clear();
   }
-  if (!initialized_) g_running = false;
+  if (!initialized_) ServerRole().Release();
 }
 
 // ---- public face ------------------------------------------------------------
@@ -821,10 +722,7 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
           ? options.max_value_bytes
           : static_cast<size_t>(std::min(std::max(derived, 96), job.limits.vallen_max - 1));
 
-  if (g_running.exchange(true)) {
-    return absl::FailedPreconditionError(
-        "a PMIx server already runs in this process (libpmix allows one per process)");
-  }
+  RETURN_IF_ERROR(ServerRole().Acquire());
   auto core = std::make_shared<Core>(loop, host, std::move(options), std::move(layout),
                                      std::move(nspace), std::move(exchange));
   absl::Status started = core->Init();

@@ -13,6 +13,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "bridge/pmix/status.h"
+#include "bridge/pmix/value.h"
 #include "bridge/upstream/pmix_value_codec.h"
 #include "bridge/upstream/process_mapping.h"
 #include "common/log.h"
@@ -54,14 +56,14 @@ absl::StatusOr<ValuePtr> GetLocal(const pmix_proc_t& proc, const char* key) {
   pmix_value_t* value = nullptr;
   pmix_status_t rc = PMIx_Get(&proc, key, &optional, 1, &value);
   PMIX_INFO_DESTRUCT(&optional);
-  if (rc != PMIX_SUCCESS) return PmixStatusToStatus(rc, absl::StrCat("PMIx_Get(", key, ")"));
+  if (rc != PMIX_SUCCESS) return pmix::FromPmix(rc, absl::StrCat("PMIx_Get(", key, ")"));
   if (value == nullptr) return absl::NotFoundError(absl::StrCat(key, " has no value"));
   return ValuePtr(value);
 }
 
 absl::StatusOr<uint64_t> GetLocalUint(const pmix_proc_t& proc, const char* key) {
   ASSIGN_OR_RETURN(ValuePtr value, GetLocal(proc, key));
-  absl::StatusOr<uint64_t> number = PmixValueToUint(*value);
+  absl::StatusOr<uint64_t> number = pmix::ValueToUint(*value);
   if (!number.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(key, ": ", number.status().message()));
   }
@@ -70,7 +72,7 @@ absl::StatusOr<uint64_t> GetLocalUint(const pmix_proc_t& proc, const char* key) 
 
 absl::StatusOr<std::string> GetLocalString(const pmix_proc_t& proc, const char* key) {
   ASSIGN_OR_RETURN(ValuePtr value, GetLocal(proc, key));
-  return PmixValueToString(*value);
+  return pmix::ValueToString(*value);
 }
 
 pmix_proc_t ProcOf(const pmix_proc_t& me, pmix_rank_t rank) {
@@ -295,7 +297,7 @@ absl::Status PmixClientHost::RegisterLossHandler() {
   pmix_status_t id =
       PMIx_Register_event_handler(codes, 2, &name, 1, &OnLossEvent, nullptr, nullptr);
   PMIX_INFO_DESTRUCT(&name);
-  if (id < 0) return PmixStatusToStatus(id, "registering for PMIx connection-loss events");
+  if (id < 0) return pmix::FromPmix(id, "registering for PMIx connection-loss events");
   loss_handler_id_ = static_cast<size_t>(id);
   loss_handler_registered_ = true;
   return absl::OkStatus();
@@ -340,7 +342,7 @@ absl::Status PmixClientHost::PutString(pmix_scope_t scope, const std::string& pm
   pmix_value.type = PMIX_STRING;
   // PMIx_Put copies the value before it returns.
   pmix_value.data.string = const_cast<char*>(value.c_str());
-  absl::Status status = PmixStatusToStatus(PMIx_Put(scope, pmix_key.c_str(), &pmix_value),
+  absl::Status status = pmix::FromPmix(PMIx_Put(scope, pmix_key.c_str(), &pmix_value),
                                            absl::StrCat("PMIx put of ", pmix_key));
   if (absl::IsUnavailable(status)) ReportLost(status.message());
   return status;
@@ -355,14 +357,14 @@ absl::Status PmixClientHost::PutKeyDirectory() {
   value.type = PMIX_BYTE_OBJECT;
   value.data.bo.bytes = const_cast<char*>(bytes.data());
   value.data.bo.size = bytes.size();
-  absl::Status status = PmixStatusToStatus(PMIx_Put(PMIX_GLOBAL, key.c_str(), &value),
+  absl::Status status = pmix::FromPmix(PMIx_Put(PMIX_GLOBAL, key.c_str(), &value),
                                            absl::StrCat("PMIx put of ", key));
   if (absl::IsUnavailable(status)) ReportLost(status.message());
   return status;
 }
 
 absl::Status PmixClientHost::Commit() {
-  absl::Status status = PmixStatusToStatus(PMIx_Commit(), "PMIx commit");
+  absl::Status status = pmix::FromPmix(PMIx_Commit(), "PMIx commit");
   if (absl::IsUnavailable(status)) ReportLost(status.message());
   return status;
 }
@@ -608,7 +610,7 @@ PmixClientHost::Request* PmixClientHost::NewRequest(std::string what, Reply repl
 
 void PmixClientHost::FailRequest(Request* request, pmix_status_t rc) {
   std::unique_ptr<Request> owned = registry_->Take(request);
-  Complete(owned->id, PmixStatusToStatus(rc, owned->what));
+  Complete(owned->id, pmix::FromPmix(rc, owned->what));
 }
 
 void PmixClientHost::GetFrom(int rank, const std::string& pmix_key, Reply reply) {
@@ -689,7 +691,7 @@ void PmixClientHost::OnOpDone(pmix_status_t status, void* cbdata) {
   auto* raw = static_cast<Request*>(cbdata);
   std::unique_ptr<Request> request = raw->registry->Take(raw);
   if (request == nullptr) return;
-  absl::Status result = PmixStatusToStatus(status, request->what);
+  absl::Status result = pmix::FromPmix(status, request->what);
   Deliver(*request, result.ok() ? absl::StatusOr<std::string>(std::string()) : result);
 }
 
@@ -700,9 +702,9 @@ void PmixClientHost::OnValue(pmix_status_t status, pmix_value_t* value, void* cb
   absl::StatusOr<std::string> result =
       absl::NotFoundError(absl::StrCat(request->what, ": no value"));
   if (status != PMIX_SUCCESS) {
-    result = PmixStatusToStatus(status, request->what);
+    result = pmix::FromPmix(status, request->what);
   } else if (value != nullptr) {
-    result = PmixValueToString(*value);
+    result = pmix::ValueToString(*value);
   }
   // The value is ours: libpmix 4.2.2 never frees what it hands to a
   // PMIx_Get_nb callback (LeakSanitizer shows one value lost per get).
