@@ -11,10 +11,11 @@
 #include <cstdio>
 #include <cstring>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/downstream/modex_codec.h"
+#include "bridge/downstream/pmix_host_adapter.h"
+#include "bridge/downstream/pmix_layout.h"
 #include "bridge/pmix/info_list.h"
 #include "bridge/pmix/loop_handoff.h"
 #include "bridge/pmix/pending_calls.h"
@@ -26,98 +27,12 @@
 namespace pmi_shim::downstream {
 
 // ---------------------------------------------------------------------------
-// Pure helpers.
-
-namespace pmix_internal {
-
-std::string SanitizeNspace(absl::string_view kvsname) {
-  std::string out;
-  for (char c : kvsname.substr(0, PMIX_MAX_NSLEN)) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    out += ok ? c : '_';
-  }
-  return out.empty() ? "pmi-shim" : out;
-}
-
-absl::StatusOr<Layout> MakeLayout(int size, const std::vector<int>& local_ranks,
-                                  const std::vector<int>& node_of_rank) {
-  if (size < 1)
-    return absl::InvalidArgumentError(absl::StrCat("job size ", size, " is not positive"));
-  if (local_ranks.empty()) return absl::InvalidArgumentError("no local ranks");
-  for (size_t i = 0; i < local_ranks.size(); ++i) {
-    if (local_ranks[i] < 0 || local_ranks[i] >= size ||
-        (i > 0 && local_ranks[i] <= local_ranks[i - 1])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("local ranks ", absl::StrJoin(local_ranks, ","),
-                       " are not sorted, unique ranks of a job of ", size));
-    }
-  }
-  std::vector<int> given = node_of_rank;
-  if (given.empty()) {
-    // Local ranks share a node; every other rank is alone on its own.
-    given.assign(size, -1);
-    for (int rank : local_ranks) given[rank] = local_ranks.front();
-    for (int rank = 0; rank < size; ++rank) {
-      if (given[rank] < 0) given[rank] = rank;
-    }
-  } else if (static_cast<int>(given.size()) != size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node_of_rank has ", given.size(), " entries for a job of ", size));
-  }
-  // Renumber nodes 0..n-1 in order of their lowest rank.
-  Layout layout;
-  absl::flat_hash_map<int, int> index_of;
-  layout.node_of_rank.resize(size);
-  for (int rank = 0; rank < size; ++rank) {
-    auto [it, added] = index_of.try_emplace(given[rank], static_cast<int>(index_of.size()));
-    if (added) layout.ranks_of_node.emplace_back();
-    layout.node_of_rank[rank] = it->second;
-    layout.ranks_of_node[it->second].push_back(rank);
-  }
-  layout.local_node = layout.node_of_rank[local_ranks.front()];
-  if (layout.ranks_of_node[layout.local_node] != local_ranks) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "node_of_rank puts ranks ", absl::StrJoin(layout.ranks_of_node[layout.local_node], ","),
-        " on the local node, but this server serves ", absl::StrJoin(local_ranks, ",")));
-  }
-  return layout;
-}
-
-std::string AnlMap(const Layout& layout) {
-  // Runs of consecutive ranks on one node; then adjacent runs of equal
-  // length on consecutive nodes merge into one (node, nnodes, ppn) block.
-  struct Block {
-    int node, nodes, ppn;
-  };
-  std::vector<Block> blocks;
-  const int size = static_cast<int>(layout.node_of_rank.size());
-  for (int rank = 0; rank < size;) {
-    int end = rank;
-    while (end < size && layout.node_of_rank[end] == layout.node_of_rank[rank]) ++end;
-    const Block run{layout.node_of_rank[rank], 1, end - rank};
-    if (!blocks.empty() && blocks.back().ppn == run.ppn &&
-        blocks.back().node + blocks.back().nodes == run.node) {
-      ++blocks.back().nodes;
-    } else {
-      blocks.push_back(run);
-    }
-    rank = end;
-  }
-  std::string out = "(vector";
-  for (const Block& block : blocks)
-    absl::StrAppend(&out, ",(", block.node, ",", block.nodes, ",", block.ppn, ")");
-  return out + ")";
-}
-
-}  // namespace pmix_internal
-
-// ---------------------------------------------------------------------------
 // PmixServer: the libpmix glue.
 
 namespace {
 
-using pmix_internal::Layout;
+static_assert(kPmixWildcardRank == PMIX_RANK_WILDCARD, "pmix_host_adapter.h");
+static_assert(kMaxNspaceLength == PMIX_MAX_NSLEN, "pmix_layout.h");
 
 // libpmix keeps one server per process in its globals; so do we. Upcalls
 // reach the running server's Core through the role, so that once Stop()
@@ -161,19 +76,17 @@ std::string LocalHostname() {
 
 }  // namespace
 
-class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
+// The libpmix side of a PmixServer: setup and teardown, the upcalls'
+// trampolines, and the LocalModexSource its PmixHostAdapter asks.
+class PmixServer::Core : public LocalModexSource {
  public:
-  Core(EventLoop& loop, session::JobHost& host, Options options, Layout layout, std::string nspace,
-       ModexExchange::Options exchange_options)
-      : loop_(loop),
-        host_(host),
+  Core(EventLoop& loop, session::JobHost& host, Options options,
+       PmixHostAdapter::Options adapter_options)
+      : host_(host),
         options_(std::move(options)),
-        layout_(std::move(layout)),
-        nspace_(std::move(nspace)),
-        exchange_(host, std::move(exchange_options)),
-        connected_(host.info().size, false),
-        finalized_(host.info().size, false),
-        lost_(host.info().size, false),
+        layout_(adapter_options.layout),
+        nspace_(adapter_options.nspace),
+        adapter_(loop, host, *this, std::move(adapter_options)),
         handoff_(loop, *this),
         calls_(loop) {}
 
@@ -183,60 +96,23 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
 
   const std::string& nspace() const { return nspace_; }
   const std::string& tmpdir() const { return tmpdir_; }
-  bool Connected(int rank) const { return InJob(rank) && connected_[rank]; }
-  bool Finalized(int rank) const { return InJob(rank) && finalized_[rank]; }
-  const Stats& stats() const { return stats_; }
+  PmixHostAdapter& adapter() { return adapter_; }
 
-  // Upcall bodies, on the loop's thread.
-  pmix_status_t OnConnected(const std::string& nspace, pmix_rank_t rank);
-  void OnFinalized(const std::string& nspace, pmix_rank_t rank);
-  bool RankExited(int rank, absl::string_view how);
-  void OnAbort(const std::string& nspace, pmix_rank_t rank, int status, const std::string& message);
-  void OnFence(std::vector<pmix_proc_t> procs, bool collect, std::string blob,
-               pmix_modex_cbfunc_t cbfunc, void* cbdata);
-  void OnDirectModex(const std::string& nspace, pmix_rank_t rank, pmix_modex_cbfunc_t cbfunc,
-                     void* cbdata);
-  void OnDirectBlob(uint64_t fence_id, int rank, std::string blob);
+  // LocalModexSource: PMIx_server_dmodex_request.
+  void RequestLocalModex(int rank, std::function<void(std::string)> done) override;
 
  private:
-  struct PendingFence {
-    bool collect = false;
-    std::string blob;
-    pmix_modex_cbfunc_t cbfunc = nullptr;
-    void* cbdata = nullptr;
-    std::vector<std::pair<int, std::string>> direct;
-    int waiting = 0;  // direct-modex blobs libpmix still owes us
-    EventLoop::TimerId timer = 0;
-  };
-
-  bool InJob(int rank) const { return rank >= 0 && rank < static_cast<int>(connected_.size()); }
-  bool IsLocal(int rank) const {
-    return InJob(rank) && layout_.node_of_rank[rank] == layout_.local_node;
-  }
-  // The rank a libpmix proc names, or -1 when it is not a local rank of ours.
-  int LocalRank(const std::string& nspace, pmix_rank_t rank) const {
-    if (nspace != nspace_ || rank > static_cast<pmix_rank_t>(INT32_MAX)) return -1;
-    return IsLocal(static_cast<int>(rank)) ? static_cast<int>(rank) : -1;
-  }
   const std::string& NodeName(int node) const { return node_names_[node]; }
   absl::Status MakeTmpdir();
   absl::Status RegisterJob();
-  void RunFence(uint64_t fence_id);
 
-  EventLoop& loop_;
   session::JobHost& host_;
   Options options_;
   Layout layout_;
   std::string nspace_;
   std::string tmpdir_;
   std::vector<std::string> node_names_;
-  ModexExchange exchange_;
-  std::vector<bool> connected_;
-  std::vector<bool> finalized_;
-  std::vector<bool> lost_;
-  absl::flat_hash_map<uint64_t, PendingFence> pending_fences_;
-  uint64_t next_fence_id_ = 1;
-  Stats stats_;
+  PmixHostAdapter adapter_;
   bool initialized_ = false;
   bool stopped_ = false;
   // How libpmix's thread reaches this Core (through ServerRole), and the
@@ -255,17 +131,16 @@ pmix_status_t PostToCore(std::function<void(PmixServer::Core&)> task) {
   return ServerRole().Post(std::move(task)) ? PMIX_SUCCESS : PMIX_ERR_INIT;
 }
 
-std::string NspaceOf(const pmix_proc_t* proc) {
-  return std::string(proc->nspace, strnlen(proc->nspace, PMIX_MAX_NSLEN));
+PmixHostAdapter::Proc ProcOf(const pmix_proc_t& proc) {
+  return {std::string(proc.nspace, strnlen(proc.nspace, PMIX_MAX_NSLEN)), proc.rank};
 }
 
 pmix_status_t UpClientConnected(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t cbfunc,
                                 void* cbdata) {
-  return PostToCore(
-      [nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](PmixServer::Core& c) {
-        const pmix_status_t status = c.OnConnected(nspace, rank);
-        if (cbfunc != nullptr) cbfunc(status, cbdata);
-      });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    const absl::Status status = c.adapter().ClientConnected(proc);
+    if (cbfunc != nullptr) cbfunc(pmix::ToPmix(status), cbdata);
+  });
 }
 
 // Only a client's PMIx_Finalize calls this: libpmix 4.2.2 tells the host
@@ -273,43 +148,48 @@ pmix_status_t UpClientConnected(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t
 // client that _exit()s after PMIx_Init), hence PmixServer::RankExited.
 pmix_status_t UpClientFinalized(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t cbfunc,
                                 void* cbdata) {
-  return PostToCore(
-      [nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](PmixServer::Core& c) {
-        c.OnFinalized(nspace, rank);
-        if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
-      });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    c.adapter().ClientFinalized(proc);
+    if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
+  });
 }
 
 pmix_status_t UpAbort(const pmix_proc_t* proc, void*, int status, const char msg[], pmix_proc_t[],
                       size_t, pmix_op_cbfunc_t cbfunc, void* cbdata) {
   std::string message = msg != nullptr ? msg : "";
-  return PostToCore([nspace = NspaceOf(proc), rank = proc->rank, status, message, cbfunc,
-                     cbdata](PmixServer::Core& c) {
+  return PostToCore([proc = ProcOf(*proc), status, message, cbfunc, cbdata](PmixServer::Core& c) {
     // Release the client first: the host may kill it at once.
     if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
-    c.OnAbort(nspace, rank, status, message);
+    c.adapter().ClientAborted(proc, status, message);
   });
 }
 
 pmix_status_t UpFence(const pmix_proc_t procs[], size_t nprocs, const pmix_info_t info[],
                       size_t ninfo, char* data, size_t ndata, pmix_modex_cbfunc_t cbfunc,
                       void* cbdata) {
-  std::vector<pmix_proc_t> copied(procs, procs + nprocs);
+  std::vector<PmixHostAdapter::Proc> participants;
+  for (size_t i = 0; i < nprocs; ++i) participants.push_back(ProcOf(procs[i]));
   bool collect = false;
   for (size_t i = 0; i < ninfo; ++i) {
     if (PMIX_CHECK_KEY(&info[i], PMIX_COLLECT_DATA)) collect = PMIX_INFO_TRUE(&info[i]);
   }
   std::string blob = data != nullptr ? std::string(data, ndata) : std::string();
-  return PostToCore([copied = std::move(copied), collect, blob = std::move(blob), cbfunc,
-                     cbdata](PmixServer::Core& c) mutable {
-    c.OnFence(std::move(copied), collect, std::move(blob), cbfunc, cbdata);
+  return PostToCore([participants = std::move(participants), collect, blob = std::move(blob),
+                     cbfunc, cbdata](PmixServer::Core& c) mutable {
+    c.adapter().Fence(participants, collect, std::move(blob),
+                      [cbfunc, cbdata](absl::StatusOr<std::string> result) {
+                        ReplyBlob(cbfunc, cbdata, std::move(result));
+                      });
   });
 }
 
 pmix_status_t UpDirectModex(const pmix_proc_t* proc, const pmix_info_t[], size_t,
                             pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  return PostToCore([nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](
-                        PmixServer::Core& c) { c.OnDirectModex(nspace, rank, cbfunc, cbdata); });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    c.adapter().DirectModex(proc, [cbfunc, cbdata](absl::StatusOr<std::string> blob) {
+      ReplyBlob(cbfunc, cbdata, std::move(blob));
+    });
+  });
 }
 
 // Returning an error (instead of PMIX_SUCCESS) tells libpmix the cbfunc will
@@ -349,149 +229,17 @@ pmix_status_t UpDisconnect(const pmix_proc_t[], size_t, const pmix_info_t[], siz
 
 // ---- loop-thread bodies ------------------------------------------------------
 
-pmix_status_t PmixServer::Core::OnConnected(const std::string& nspace, pmix_rank_t rank) {
-  const int local = LocalRank(nspace, rank);
-  if (local < 0) {
-    log::Error(absl::StrCat("a PMIx client connected as ", nspace, ":", rank,
-                            ", which this server does not serve; check PMIX_NAMESPACE/PMIX_RANK"));
-    return PMIX_ERR_NOT_FOUND;
-  }
-  absl::Status claimed = host_.ClaimRank(local);
-  if (!claimed.ok()) {
-    log::Error(absl::StrCat("rank ", local, ": PMIx client refused: ", claimed.message()));
-    return PMIX_ERR_NO_PERMISSIONS;
-  }
-  connected_[local] = true;
-  return PMIX_SUCCESS;
-}
-
-void PmixServer::Core::OnFinalized(const std::string& nspace, pmix_rank_t rank) {
-  const int local = LocalRank(nspace, rank);
-  if (local < 0 || finalized_[local]) return;
-  finalized_[local] = true;
-  host_.Finalized(local);
-}
-
-bool PmixServer::Core::RankExited(int rank, absl::string_view how) {
-  if (!IsLocal(rank) || !connected_[rank] || finalized_[rank] || lost_[rank]) return false;
-  lost_[rank] = true;
-  host_.Lost(
-      rank,
-      absl::StrCat("rank ", rank, ": ", how,
-                   " after PMIx_Init without PMIx_Finalize; the process exited or crashed before "
-                   "MPI_Finalize"));
-  return true;
-}
-
-void PmixServer::Core::OnAbort(const std::string& nspace, pmix_rank_t rank, int status,
-                               const std::string& message) {
-  const int local = LocalRank(nspace, rank);
-  host_.Abort(local < 0 ? 0 : local, status, message);
-}
-
-void PmixServer::Core::OnFence(std::vector<pmix_proc_t> procs, bool collect, std::string blob,
-                               pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  ++stats_.fence_upcalls;
-  // Only whole-job fences map onto the host's job-wide barrier.
-  std::vector<bool> named(connected_.size(), false);
-  bool whole = false;
-  for (const pmix_proc_t& proc : procs) {
-    if (std::string(proc.nspace, strnlen(proc.nspace, PMIX_MAX_NSLEN)) != nspace_) continue;
-    if (proc.rank == PMIX_RANK_WILDCARD) whole = true;
-    if (proc.rank < named.size()) named[proc.rank] = true;
-  }
-  if (!whole) whole = std::all_of(named.begin(), named.end(), [](bool b) { return b; });
-  if (!whole || procs.empty()) {
-    log::Error(
-        "a PMIx client fenced over part of the job; pmi-shim only supports fences of the whole "
-        "job");
-    if (cbfunc != nullptr) cbfunc(PMIX_ERR_NOT_SUPPORTED, nullptr, 0, cbdata, nullptr, nullptr);
-    return;
-  }
-  const uint64_t id = next_fence_id_++;
-  PendingFence& fence = pending_fences_[id];
-  fence.blob = std::move(blob);
-  fence.cbfunc = cbfunc;
-  fence.cbdata = cbdata;
-  fence.collect = collect;
-  if (collect) {
-    RunFence(id);
-    return;
-  }
-  // Without collection, other servers may later ask for our ranks' data
-  // (direct_modex) and cannot reach libpmix here: publish it now. A rank
-  // that never committed has none, and libpmix would answer only once it
-  // commits, hence the wait limit.
-  std::vector<int> ranks = layout_.ranks_of_node[layout_.local_node];
-  fence.waiting = static_cast<int>(ranks.size());
-  std::weak_ptr<Core> weak = weak_from_this();
-  fence.timer = loop_.AddTimer(options_.direct_modex_wait, [weak, id] {
-    std::shared_ptr<Core> core = weak.lock();
-    if (core == nullptr || core->stopped_) return;
-    auto it = core->pending_fences_.find(id);
-    if (it == core->pending_fences_.end() || it->second.waiting <= 0) return;
-    log::Warning("a local PMIx client committed no data before a fence; publishing none for it");
-    it->second.waiting = 0;
-    it->second.timer = 0;
-    core->RunFence(id);
-  });
-  for (int rank : ranks) {
-    // A rank without data (or a failed request) publishes an empty blob.
-    pmix::PendingCalls::Call* call = calls_.Start(
-        absl::StrCat("PMIx direct modex of rank ", rank),
-        [this, id, rank](absl::StatusOr<std::string> blob) {
-          OnDirectBlob(id, rank, blob.ok() ? *std::move(blob) : std::string());
-        });
-    PMIX_PROC_LOAD(&call->proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    const pmix_status_t rc =
-        PMIx_server_dmodex_request(&call->proc, &pmix::PendingCalls::OnModexData, call);
-    if (rc != PMIX_SUCCESS) calls_.Refused(call, rc);
-  }
-}
-
-void PmixServer::Core::OnDirectBlob(uint64_t fence_id, int rank, std::string blob) {
-  auto it = pending_fences_.find(fence_id);
-  if (it == pending_fences_.end() || it->second.waiting <= 0) return;  // late: already gave up
-  PendingFence& fence = it->second;
-  fence.direct.emplace_back(rank, std::move(blob));
-  if (--fence.waiting > 0) return;
-  if (fence.timer != 0) loop_.CancelTimer(fence.timer);
-  fence.timer = 0;
-  RunFence(fence_id);
-}
-
-void PmixServer::Core::RunFence(uint64_t fence_id) {
-  auto node = pending_fences_.extract(fence_id);
-  if (node.empty()) return;
-  PendingFence fence = std::move(node.mapped());
-  ModexExchange::FenceInput input;
-  input.collect = fence.collect;
-  input.blob = std::move(fence.blob);
-  input.direct = std::move(fence.direct);
-  std::weak_ptr<Core> weak = weak_from_this();
-  exchange_.Fence(std::move(input), [weak, cbfunc = fence.cbfunc,
-                                     cbdata = fence.cbdata](absl::StatusOr<std::string> result) {
-    std::shared_ptr<Core> core = weak.lock();
-    if (core == nullptr || core->stopped_) return;
-    if (!result.ok()) log::Error(absl::StrCat("PMIx fence failed: ", result.status().message()));
-    ReplyBlob(cbfunc, cbdata, std::move(result));
-  });
-}
-
-void PmixServer::Core::OnDirectModex(const std::string& nspace, pmix_rank_t rank,
-                                     pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  ++stats_.direct_modex_upcalls;
-  if (nspace != nspace_ || rank >= connected_.size()) {
-    ReplyBlob(cbfunc, cbdata, absl::NotFoundError("unknown process"));
-    return;
-  }
-  std::weak_ptr<Core> weak = weak_from_this();
-  exchange_.DirectModex(static_cast<int>(rank),
-                        [weak, cbfunc, cbdata](absl::StatusOr<std::string> blob) {
-                          std::shared_ptr<Core> core = weak.lock();
-                          if (core == nullptr || core->stopped_) return;
-                          ReplyBlob(cbfunc, cbdata, std::move(blob));
-                        });
+void PmixServer::Core::RequestLocalModex(int rank, std::function<void(std::string)> done) {
+  // A rank without data, or a failed request, gives an empty blob.
+  pmix::PendingCalls::Call* call =
+      calls_.Start(absl::StrCat("PMIx direct modex of rank ", rank),
+                   [done = std::move(done)](absl::StatusOr<std::string> blob) {
+                     done(blob.ok() ? *std::move(blob) : std::string());
+                   });
+  PMIX_PROC_LOAD(&call->proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
+  const pmix_status_t rc =
+      PMIx_server_dmodex_request(&call->proc, &pmix::PendingCalls::OnModexData, call);
+  if (rc != PMIX_SUCCESS) calls_.Refused(call, rc);
 }
 
 // ---- setup and teardown --------------------------------------------------------
@@ -580,7 +328,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   info.AddUint32(PMIX_NUM_NODES, static_cast<uint32_t>(layout_.ranks_of_node.size()));
   info.Add(PMIX_NODE_MAP, node_regex, PMIX_REGEX);
   info.Add(PMIX_PROC_MAP, proc_regex, PMIX_REGEX);
-  info.AddString(PMIX_ANL_MAP, pmix_internal::AnlMap(layout_));
+  info.AddString(PMIX_ANL_MAP, AnlMap(layout_));
   info.AddUint32(PMIX_LOCAL_SIZE, static_cast<uint32_t>(local.size()));
   info.AddString(PMIX_LOCAL_PEERS, absl::StrJoin(local, ","));
   info.AddRank(PMIX_LOCALLDR, static_cast<pmix_rank_t>(local.front()));
@@ -620,7 +368,7 @@ absl::Status PmixServer::Core::RegisterJob() {
 }
 
 absl::StatusOr<std::vector<std::string>> PmixServer::Core::ClientEnvironment(int rank) {
-  if (!IsLocal(rank)) {
+  if (!adapter_.IsLocal(rank)) {
     return absl::OutOfRangeError(absl::StrCat("rank ", rank, " is not served by this PMIx server"));
   }
   if (!initialized_ || stopped_)
@@ -646,10 +394,7 @@ absl::StatusOr<std::vector<std::string>> PmixServer::Core::ClientEnvironment(int
 void PmixServer::Core::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  for (auto& [id, fence] : pending_fences_) {
-    if (fence.timer != 0) loop_.CancelTimer(fence.timer);
-  }
-  pending_fences_.clear();
+  adapter_.Stop();
   // From here on upcalls find no server and touch nothing of ours.
   ServerRole().Detach();
   handoff_.Close();
@@ -662,11 +407,7 @@ void PmixServer::Core::Stop() {
   // thread idles until the process exits, which the owner does next; it
   // never reaches this Core again (the role is detached), but it also leaves no
   // room for a second PmixServer in this process.
-  bool clean = true;
-  for (size_t rank = 0; rank < connected_.size(); ++rank) {
-    if (connected_[rank] && !finalized_[rank]) clean = false;
-  }
-  if (initialized_ && clean) {
+  if (initialized_ && adapter_.Clean()) {
     const pmix_status_t rc = PMIx_server_finalize();
     if (rc != PMIX_SUCCESS)
       log::Warning(absl::StrCat("PMIx_server_finalize: ", PMIx_Error_string(rc)));
@@ -700,18 +441,19 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
   if (options.local_ranks.front() < 0 || options.local_ranks.back() >= job.size) {
     return absl::InvalidArgumentError(absl::StrCat("local ranks must lie in [0, ", job.size, ")"));
   }
-  ASSIGN_OR_RETURN(Layout layout,
-                   pmix_internal::MakeLayout(job.size, options.local_ranks, options.node_of_rank));
-  std::string nspace =
-      options.nspace.empty() ? pmix_internal::SanitizeNspace(job.kvsname) : options.nspace;
-  if (nspace.size() > PMIX_MAX_NSLEN || pmix_internal::SanitizeNspace(nspace) != nspace) {
+  PmixHostAdapter::Options adapter;
+  ASSIGN_OR_RETURN(adapter.layout,
+                   MakeLayout(job.size, options.local_ranks, options.node_of_rank));
+  adapter.nspace = options.nspace.empty() ? SanitizeNspace(job.kvsname) : options.nspace;
+  const std::string& nspace = adapter.nspace;
+  if (nspace.size() > PMIX_MAX_NSLEN || SanitizeNspace(nspace) != nspace) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", nspace, "\" is not a usable PMIx namespace"));
   }
   if (options.uid == static_cast<uid_t>(-1)) options.uid = ::geteuid();
   if (options.gid == static_cast<gid_t>(-1)) options.gid = ::getegid();
 
-  ModexExchange::Options exchange;
+  ModexExchange::Options& exchange = adapter.exchange;
   exchange.size = job.size;
   exchange.local_ranks = options.local_ranks;
   exchange.limits.max_key_bytes = static_cast<size_t>(std::max(16, job.limits.keylen_max - 1));
@@ -723,8 +465,8 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
           : static_cast<size_t>(std::min(std::max(derived, 96), job.limits.vallen_max - 1));
 
   RETURN_IF_ERROR(ServerRole().Acquire());
-  auto core = std::make_shared<Core>(loop, host, std::move(options), std::move(layout),
-                                     std::move(nspace), std::move(exchange));
+  adapter.direct_modex_wait = options.direct_modex_wait;
+  auto core = std::make_shared<Core>(loop, host, std::move(options), std::move(adapter));
   absl::Status started = core->Init();
   if (!started.ok()) {
     core->Stop();
@@ -741,11 +483,14 @@ absl::StatusOr<std::vector<std::string>> PmixServer::ClientEnvironment(int rank)
 }
 const std::string& PmixServer::nspace() const { return core_->nspace(); }
 const std::string& PmixServer::tmpdir() const { return core_->tmpdir(); }
-bool PmixServer::Connected(int rank) const { return core_->Connected(rank); }
-bool PmixServer::Finalized(int rank) const { return core_->Finalized(rank); }
-PmixServer::Stats PmixServer::stats() const { return core_->stats(); }
+bool PmixServer::Connected(int rank) const { return core_->adapter().Connected(rank); }
+bool PmixServer::Finalized(int rank) const { return core_->adapter().Finalized(rank); }
+PmixServer::Stats PmixServer::stats() const {
+  const PmixHostAdapter::Stats& stats = core_->adapter().stats();
+  return {stats.fence_upcalls, stats.direct_modex_upcalls};
+}
 bool PmixServer::RankExited(int rank, absl::string_view how) {
-  return core_->RankExited(rank, how);
+  return core_->adapter().RankExited(rank, how);
 }
 
 }  // namespace pmi_shim::downstream
