@@ -215,21 +215,39 @@ TEST_F(ExecHydraPmi2Test, Pmi2KvsInPortModeIsRepairedByTheBridge) {
 
 // libpmi2 over hydra's PMI_FD through the bridge, with the upstream forced
 // to PMI-1 (the bridge translates PMI-2 to PMI-1) or to PMI-2 (it relays).
+// libpmi2 also runs directly under hydra over PMI_FD, so a passing job alone
+// would not show the bridge carried anything: each rank prints the socket
+// hydra gave it before the bridge, and the program the socket it got behind
+// the bridge (exec_util.h, PrintingPmiFd), whose other end the bridge holds.
 class ExecHydraUpstreamTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { PMI_SHIM_REQUIRE_PRIVATE_NETNS(); }
 };
 
-TEST_P(ExecHydraUpstreamTest, Pmi2KvsOverPmiFd) {
+TEST_P(ExecHydraUpstreamTest, Pmi2KvsOverPmiFdGoesThroughTheBridge) {
+  absl::StatusOr<std::string> bridge = BridgePath();
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  std::vector<std::string> bridged = {*bridge, "exec", "--upstream", GetParam(), "--"};
+  for (std::string& word : PrintingPmiFd("child", {ProgramPath("pmi2_kvs")})) {
+    bridged.push_back(std::move(word));
+  }
   HydraSpec spec;
   spec.ranks = kRanks;
   spec.mode = PmiMode::kFd;
-  spec.bridge_flags = {"--upstream", GetParam()};
-  spec.command = {ProgramPath("pmi2_kvs")};
+  spec.bridge = false;  // the bridge is in the command, behind the "host" printer
+  spec.command = PrintingPmiFd("host", bridged);
   spec.timeout = absl::Seconds(30);
   absl::StatusOr<HydraOutcome> out = RunHydra(spec);
   ASSERT_TRUE(out.ok()) << out.status();
-  ExpectPmi2KvsOk(out->run, kRanks);
+  ExpectPmiFdThroughTheBridge(out->run.stdout_text, kRanks);
+  testutil::RunResult program_output = out->run;
+  program_output.stdout_text.clear();
+  for (const std::string& line : Lines(out->run.stdout_text)) {
+    if (!absl::StartsWith(line, "host ") && !absl::StartsWith(line, "child ")) {
+      absl::StrAppend(&program_output.stdout_text, line, "\n");
+    }
+  }
+  ExpectPmi2KvsOk(program_output, kRanks);
   EXPECT_THAT(out->leftovers, IsEmpty());
 }
 

@@ -1,6 +1,11 @@
-"""One macro per wire fuzz target: library, fuzzer/replay binary, corpus test."""
+"""One macro per fuzz target: library, fuzzer/replay binary, corpus test.
 
-def wire_fuzz_target(name, deps, corpus):
+Used by every package with fuzz targets (bridge/wire/fuzz, bridge/diagnose/fuzz,
+bridge/downstream/fuzz); tools/fuzz.sh finds the binaries by their
+`fuzz_target` tag and their seeds by the `fuzz_corpus=DIR` tag.
+"""
+
+def fuzz_target(name, deps, corpus):
     """Declares <name>_lib, <name> and <name>_corpus_test.
 
     <name> is a libFuzzer binary under --define=fuzzer=libfuzzer (the runtime
@@ -8,18 +13,20 @@ def wire_fuzz_target(name, deps, corpus):
     test replays every seed in `corpus` on each `bazel test`.
     """
     seeds = native.glob([corpus + "/**"])
+    replay_main = select({
+        "//bridge/wire/fuzz:libfuzzer": [],
+        "//conditions:default": ["//bridge/wire/fuzz:replay_main.cc"],
+    })
     native.cc_library(
         name = name + "_lib",
         srcs = [name + ".cc"],
-        deps = deps + [":fuzz_check"],
+        deps = deps + ["//bridge/wire/fuzz:fuzz_check"],
         alwayslink = True,
     )
     native.cc_binary(
         name = name,
-        srcs = select({
-            ":libfuzzer": [],
-            "//conditions:default": ["replay_main.cc"],
-        }),
+        srcs = replay_main,
+        tags = ["fuzz_target", "fuzz_corpus=" + native.package_name() + "/" + corpus],
         deps = [":" + name + "_lib"],
     )
     # libFuzzer's runtime brings its own main, which replays a directory and
@@ -28,10 +35,7 @@ def wire_fuzz_target(name, deps, corpus):
     native.cc_test(
         name = name + "_corpus_test",
         size = "small",
-        srcs = select({
-            ":libfuzzer": [],
-            "//conditions:default": ["replay_main.cc"],
-        }),
+        srcs = replay_main,
         args = [
             "-runs=0",
             "-min_inputs=%d" % max(1, len(seeds)),
@@ -40,3 +44,6 @@ def wire_fuzz_target(name, deps, corpus):
         data = seeds,
         deps = [":" + name + "_lib"],
     )
+
+# The name the wire package has always used.
+wire_fuzz_target = fuzz_target
