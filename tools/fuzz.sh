@@ -1,6 +1,6 @@
 #!/bin/bash
 # Builds every fuzz target (cc_binary tagged `fuzz_target`, see
-# bridge/wire/fuzz/fuzz.bzl) with clang + libFuzzer and runs each in turn,
+# tools/build/fuzz.bzl) with clang + libFuzzer and runs each in turn,
 # from its seeds (tag `fuzz_corpus=DIR`) plus what earlier runs found.
 # Prints one line per target with its executions, time and findings; exits
 # non-zero when a target crashed, leaked, timed out or ran out of memory, or

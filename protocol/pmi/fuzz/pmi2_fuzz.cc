@@ -11,7 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "protocol/pmi/fuzz/fuzz_check.h"
+#include "tools/build/fuzz_check.h"
 #include "protocol/pmi/message.h"
 #include "protocol/pmi/pmi2.h"
 

@@ -14,13 +14,13 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "bridge/downstream/pmix_handshake.h"
-#include "bridge/wire/fuzz/fuzz_check.h"
+#include "protocol/pmix/pmix_handshake.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 
-using pmi_shim::downstream::PmixConnectMessageLength;
-using pmi_shim::downstream::RewritePmixConnectIdentity;
+using pmi_shim::pmix::PmixConnectMessageLength;
+using pmi_shim::pmix::RewritePmixConnectIdentity;
 
 constexpr size_t kHeader = 16;
 constexpr size_t kMaxMessage = kHeader + 128 * 1024;

@@ -2,7 +2,7 @@
 """Writes the seeds in connect/: PMIx connect messages laid out as
 reference/protocols.md §5.4 shows (header in host order, x86-64), for each
 client type flag and security module, plus broken ones.
-   python3 bridge/downstream/fuzz/corpus/make_seeds.py"""
+   python3 protocol/pmix/fuzz/corpus/make_seeds.py"""
 import os
 import struct
 

@@ -4,7 +4,7 @@
 # looks for (see library_classifier.h), 64- and 32-bit, stripped and not.
 # Small pages and no libc keep each file near 2 KB, so libFuzzer's input
 # length limit (the largest seed) stays small and runs stay fast.
-#   bash bridge/diagnose/fuzz/corpus/make_seeds.sh
+#   bash image/fuzz/corpus/make_seeds.sh
 set -euo pipefail
 out=$(cd "$(dirname "$0")" && pwd)/elf
 work=$(mktemp -d) && trap 'rm -rf "$work"' EXIT

@@ -13,18 +13,18 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "bridge/diagnose/elf_reader.h"
-#include "bridge/diagnose/library_classifier.h"
-#include "bridge/wire/fuzz/fuzz_check.h"
+#include "image/elf_reader.h"
+#include "image/library_classifier.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 
-using pmi_shim::diagnose::ClassifyLibrary;
-using pmi_shim::diagnose::ElfInfo;
-using pmi_shim::diagnose::ElfSection;
-using pmi_shim::diagnose::LooksLikeElf;
-using pmi_shim::diagnose::ParseElf;
-using pmi_shim::diagnose::ReadSymbolString;
+using pmi_shim::image::ClassifyLibrary;
+using pmi_shim::image::ElfInfo;
+using pmi_shim::image::ElfSection;
+using pmi_shim::image::LooksLikeElf;
+using pmi_shim::image::ParseElf;
+using pmi_shim::image::ReadSymbolString;
 
 bool HasNul(absl::string_view text) { return text.find('\0') != absl::string_view::npos; }
 

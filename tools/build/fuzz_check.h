@@ -1,7 +1,7 @@
 // Invariant checks for the wire fuzz targets: a violated invariant must stop
 // the run loudly (abort), whether under libFuzzer or the replay driver.
-#ifndef PMI_SHIM_PROTOCOL_PMI_FUZZ_FUZZ_CHECK_H_
-#define PMI_SHIM_PROTOCOL_PMI_FUZZ_FUZZ_CHECK_H_
+#ifndef PMI_SHIM_TOOLS_BUILD_FUZZ_CHECK_H_
+#define PMI_SHIM_TOOLS_BUILD_FUZZ_CHECK_H_
 
 #include <cstdio>
 #include <cstdlib>
@@ -14,4 +14,4 @@
     }                                                                                     \
   } while (0)
 
-#endif  // PMI_SHIM_PROTOCOL_PMI_FUZZ_FUZZ_CHECK_H_
+#endif  // PMI_SHIM_TOOLS_BUILD_FUZZ_CHECK_H_

@@ -1,7 +1,7 @@
 """One macro per fuzz target: library, fuzzer/replay binary, corpus test.
 
-Used by every package with fuzz targets (bridge/wire/fuzz, bridge/diagnose/fuzz,
-bridge/downstream/fuzz); tools/fuzz.sh finds the binaries by their
+Used by every package with fuzz targets (protocol/pmi/fuzz, protocol/pmix/fuzz,
+image/fuzz); tools/fuzz.sh finds the binaries by their
 `fuzz_target` tag and their seeds by the `fuzz_corpus=DIR` tag.
 """
 
@@ -9,18 +9,18 @@ def fuzz_target(name, deps, corpus):
     """Declares <name>_lib, <name> and <name>_corpus_test.
 
     <name> is a libFuzzer binary under --define=fuzzer=libfuzzer (the runtime
-    brings main) and otherwise a replay binary (replay_main.cc). The corpus
+    brings main) and otherwise a replay binary (fuzz_replay_main.cc). The corpus
     test replays every seed in `corpus` on each `bazel test`.
     """
     seeds = native.glob([corpus + "/**"])
     replay_main = select({
-        "//bridge/wire/fuzz:libfuzzer": [],
-        "//conditions:default": ["//bridge/wire/fuzz:replay_main.cc"],
+        "//tools/build:fuzz": [],
+        "//conditions:default": ["//tools/build:fuzz_replay_main.cc"],
     })
     native.cc_library(
         name = name + "_lib",
         srcs = [name + ".cc"],
-        deps = deps + ["//bridge/wire/fuzz:fuzz_check"],
+        deps = deps + ["//tools/build:fuzz_check"],
         alwayslink = True,
     )
     native.cc_binary(
@@ -45,5 +45,3 @@ def fuzz_target(name, deps, corpus):
         deps = [":" + name + "_lib"],
     )
 
-# The name the wire package has always used.
-wire_fuzz_target = fuzz_target
