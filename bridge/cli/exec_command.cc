@@ -52,12 +52,14 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "Open MPI or libpmix, PMI for one that links MPICH or libpmi2, else the host's family; "
        "PMI-1 and PMI-2 are told apart by the client's first line)")
       ("publish", po::bool_switch(&parsed.publish),
-       "publish a rank directory (rank socket + env file, exported as PMI_SHIM_DIR) for "
-       "pmi-shim-client, whatever COMMAND is (default: when COMMAND is a container engine)")
+       "fail if the rank directory cannot be made (it is published by default: a rank socket, "
+       "a PMIx socket and an env file, exported as PMI_SHIM_DIR, for pmi-shim-client inside "
+       "any container COMMAND starts, directly or through a wrapper)")
       ("no-publish", po::bool_switch(&parsed.no_publish),
-       "hand COMMAND a PMI_FD or PMIx URI directly even when it is a container engine")
+       "publish nothing: hand COMMAND a PMI_FD or PMIx environment only, even when it is a "
+       "container engine")
       ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
-       "where rank directories go (implies --publish; default $PMI_SHIM_RUNDIR, else "
+       "where rank directories go (failing to make one is then an error; default $PMI_SHIM_RUNDIR, else "
        "/run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
       ("tools-dir", po::value<std::string>(&parsed.options.tools_dir),
        "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
@@ -194,9 +196,14 @@ int RunExecCommand(const std::vector<std::string>& args) {
       engines::EngineOfProgram(split.command.front()) == engines::Engine::kCharliecloud) {
     parsed.options.publish_root = absl::StrCat("/tmp/pmi-shim-", ::getuid());
   }
-  parsed.options.publish =
-      !parsed.no_publish && (parsed.publish || !parsed.options.publish_root.empty() ||
-                             IsContainerEngine(split.command.front()));
+  // Published by default, whatever COMMAND is: a wrapper (podman-hpc,
+  // sarus, enroot, shifter, a site script around runc or podman) cannot be
+  // told from a bare program, and a PMI_FD copied into a container is a
+  // dead number there. A bare program still gets its PMI_FD or PMIx
+  // environment directly; only a known engine gets the directory alone.
+  parsed.options.command_is_engine = IsContainerEngine(split.command.front());
+  parsed.options.publish = !parsed.no_publish;
+  parsed.options.publish_required = parsed.publish || !parsed.options.publish_root.empty();
   if (parsed.dry_run) return PrintDryRun(parsed.options);
   absl::StatusOr<int> status;
   std::optional<int> command_signal;
