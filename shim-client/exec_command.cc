@@ -7,8 +7,18 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "bridge/diagnose/image_scan.h"
 #include "bridge/downstream/pmix_uri.h"
+#include "bridge/exec/client_detection.h"
+#include "common/rendezvous.h"
+#include "shim-client/inherited_fd.h"
 #include "common/log.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
@@ -99,6 +109,65 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
   return Exec(line.command, rewritten->environment);
 }
 
+// What the program the application runs as links, read from this
+// container's files (nothing is run).
+exec::ClientEvidence ProgramEvidence(const std::string& command, const Environ& environment) {
+  const std::string path_variable = LookupEnv(environment, "PATH").value_or("/usr/bin:/bin");
+  std::string program = command;
+  if (command.find('/') == std::string::npos) {
+    program.clear();
+    for (absl::string_view dir : absl::StrSplit(path_variable, ':', absl::SkipEmpty())) {
+      const std::string candidate = absl::StrCat(dir, "/", command);
+      if (::access(candidate.c_str(), X_OK) == 0) {
+        program = candidate;
+        break;
+      }
+    }
+    if (program.empty()) return {std::nullopt, absl::StrCat(command, " is not on PATH")};
+  }
+  exec::ClientEvidence evidence = exec::DetectClientFamilyDeep(
+      program,
+      exec::LibrarySearchDirs(program, LookupEnv(environment, "LD_LIBRARY_PATH").value_or("")),
+      path_variable);
+  evidence.why = absl::StrCat(program, " ", evidence.why);
+  return evidence;
+}
+
+// What the image's MPI speaks (bridge/diagnose/image_scan.h on "/").
+exec::ClientEvidence ImageEvidence() {
+  absl::StatusOr<diagnose::ImageReport> image = diagnose::ScanImage("/");
+  if (!image.ok() || image->default_protocol.empty()) return {};
+  const bool pmix = image->default_protocol == diagnose::kProtoPmix;
+  return {pmix ? ClientFamily::kPmix : ClientFamily::kPmi,
+          absl::StrCat(image->mpi_family.empty() ? "its PMI library" : image->mpi_family, " ",
+                       image->mpi_version, " speaks ", image->default_protocol)};
+}
+
+// One request on the rank directory's request.sock (common/rendezvous.h).
+absl::StatusOr<rendezvous::EnvEntries> AskBridge(const std::string& dir, const char* what) {
+  const std::string path = absl::StrCat(dir, "/", rendezvous::kRequestSocketName);
+  absl::StatusOr<UniqueFd> socket = ConnectUnix(path);
+  if (!socket.ok()) return socket.status();
+  // Joining the job or starting a PMIx server takes the bridge a moment.
+  const timeval limit{30, 0};
+  ::setsockopt(socket->get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  const std::string request = absl::StrCat(what, "\n");
+  if (::write(socket->get(), request.data(), request.size()) !=
+      static_cast<ssize_t>(request.size())) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("writing to ", path));
+  }
+  std::string reply;
+  char buffer[4096];
+  while (reply.size() < (1 << 20)) {
+    const ssize_t n = ::read(socket->get(), buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return absl::ErrnoToStatus(errno, absl::StrCat("reading from ", path));
+    if (n == 0) break;
+    reply.append(buffer, static_cast<size_t>(n));
+  }
+  return rendezvous::ParseRequestReply(reply);
+}
+
 }  // namespace
 
 int RunExec(const CommandLine& line) {
@@ -113,8 +182,51 @@ int RunExec(const CommandLine& line) {
     return Fail(absl::StrCat("--dir ", line.dir, " holds no env file; point --dir at the "
                              "directory that `pmi-bridge exec` published for this rank"));
   }
-  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous);
+  const std::optional<std::string> inherited_fd = LookupEnv(current, "PMI_FD");
+  ExecChoices choices;
+  if (located->rendezvous.has_value()) {
+    Rendezvous& found = *located->rendezvous;
+    const exec::ClientEvidence program = ProgramEvidence(line.command[0], current);
+    // When the program alone does not tell (a script, a static binary, an
+    // MPI library loaded at run time) and there is a choice to make: what
+    // MPI does the image hold? (A scan reads every MPI library the image has.)
+    const bool choice_to_make =
+        Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix);
+    const exec::ClientEvidence image = program.family.has_value() || !choice_to_make
+                                           ? exec::ClientEvidence{}
+                                           : ImageEvidence();
+    const FamilyChoice chosen = ChooseFamily(found, program, image);
+    if (!chosen.warning.empty()) log::Warning(chosen.warning);
+    log::Debug(absl::StrCat("serving the application ", chosen.why));
+    choices.family = chosen.family;
+    if (NeedsRequest(found, chosen.family)) {
+      absl::StatusOr<rendezvous::EnvEntries> added =
+          AskBridge(found.dir, chosen.family == ClientFamily::kPmix ? "pmix" : "pmi");
+      if (!added.ok()) {
+        return Fail(absl::StrCat("the bridge could not serve this rank ",
+                                 chosen.family == ClientFamily::kPmix ? "PMIx" : "PMI", ": ",
+                                 added.status().message()));
+      }
+      MergeEntries(found, *added);
+    }
+    if (inherited_fd.has_value()) {
+      uint64_t inode = 0;
+      std::optional<uint64_t> expected;
+      if (absl::SimpleAtoi(found.Get(rendezvous::kFdInodeKey), &inode)) expected = inode;
+      choices.inherited_fd = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), expected);
+    }
+  } else if (inherited_fd.has_value()) {
+    const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), std::nullopt);
+    if (!judged.usable) {
+      return Fail(absl::StrCat(
+          "inherited PMI_FD=", *inherited_fd, " is not a usable socket here (", judged.why,
+          ") and no rank directory was found (", absl::StrJoin(located->searched, ", "),
+          "): run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"));
+    }
+  }
+  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous, choices);
   if (!plan.ok()) return Fail(absl::StrCat("broken rendezvous: ", plan.status().message()));
+  if (!plan->notice.empty()) log::Warning(plan->notice);
   switch (plan->mode) {
     case ExecMode::kPmiSocket:
       return ExecThroughPmiSocket(line, *std::move(plan));
