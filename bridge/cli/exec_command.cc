@@ -14,6 +14,7 @@
 #include "bridge/engines/engine_command.h"
 #include "bridge/engines/shell_words.h"
 #include "bridge/exec/bridged_rank.h"
+#include "bridge/exec/engine_image.h"
 #include "bridge/exec/rank_directory.h"
 #include "common/rendezvous.h"
 #include "common/log.h"
@@ -153,12 +154,17 @@ int PrintDryRun(const exec::ExecOptions& options) {
   if (options.publish) {
     engines::EngineContext context{rank_dir, options.tools_dir,
                                    {{rendezvous::kDirVariable, rank_dir}}};
+    context.image = exec::LookIntoImage(argv, context);
     absl::StatusOr<engines::Rewrite> rewrite = engines::RewriteEngineCommand(argv, context);
     if (!rewrite.ok()) {
       log::Error(absl::StrCat("exec: ", rewrite.status().message()));
       return kUsageError;
     }
     for (const std::string& note : rewrite->notes) std::cout << "# " << note << "\n";
+    if (!rewrite->carry_client_to.empty()) {
+      std::cout << "# copies " << options.tools_dir << "/bin/pmi-shim-client to "
+                << rewrite->carry_client_to << "\n";
+    }
     argv = rewrite->argv;
     std::cout << "# " << rendezvous::kDirVariable << "=" << rank_dir << "\n";
   }

@@ -51,6 +51,25 @@ absl::Status CheckContext(Engine engine, const EngineContext& context) {
 
 }  // namespace
 
+bool ImageFacts::Has(absl::string_view path) const {
+  const std::string wanted = internal::WithoutTrailingSlash(path);
+  for (const std::string& directory : directories) {
+    if (internal::WithoutTrailingSlash(directory) == wanted) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> ImageToInspect(const std::vector<std::string>& argv) {
+  if (argv.empty() || EngineOfProgram(argv[0]) != Engine::kCharliecloud) return std::nullopt;
+  return internal::CharliecloudImage(argv);
+}
+
+std::vector<std::string> ImagePathsToCheck(const std::vector<std::string>& argv,
+                                           const EngineContext& context) {
+  if (argv.empty() || EngineOfProgram(argv[0]) != Engine::kCharliecloud) return {};
+  return {rendezvous::kContainerToolsDir, internal::WithoutTrailingSlash(context.rank_dir)};
+}
+
 absl::string_view EngineName(Engine engine) {
   switch (engine) {
     case Engine::kApptainer:

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -17,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "bridge/engines/engine_command.h"
 #include "bridge/exec/client_detection.h"
+#include "bridge/exec/engine_image.h"
 #include "bridge/downstream/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
@@ -235,7 +237,18 @@ rendezvous::EnvEntries BridgedRank::PmixEntries() const {
 absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> size) {
   const std::string root =
       options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
-  ASSIGN_OR_RETURN(rank_directory_, RankDirectory::Create(root, job, rank_));
+  absl::StatusOr<std::unique_ptr<RankDirectory>> created = RankDirectory::Create(root, job, rank_);
+  // The default root may be read-only here (a sandbox, a read-only /run):
+  // the per-user one under /tmp is the hook's other default allowed place.
+  const std::string per_user = absl::StrCat("/tmp/pmi-shim-", ::getuid());
+  if (!created.ok() && options_.publish_root.empty() && std::getenv("PMI_SHIM_RUNDIR") == nullptr &&
+      root != per_user) {
+    absl::StatusOr<std::unique_ptr<RankDirectory>> fallback =
+        RankDirectory::Create(per_user, job, rank_);
+    if (fallback.ok()) created = std::move(fallback);
+  }
+  if (!created.ok()) return created.status();
+  rank_directory_ = *std::move(created);
   const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
                           : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
@@ -342,8 +355,12 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   context.rank_dir = rank_directory_->path();
   context.tools_dir = options_.tools_dir;
   context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
+  context.image = LookIntoImage(request.argv, context);
   ASSIGN_OR_RETURN(engines::Rewrite rewrite, engines::RewriteEngineCommand(request.argv, context));
   for (const std::string& note : rewrite.notes) log::Info(note);
+  if (!rewrite.carry_client_to.empty()) {
+    RETURN_IF_ERROR(CarryClient(options_.tools_dir, rewrite.carry_client_to));
+  }
   if (rewrite.engine != engines::Engine::kNone) {
     log::Debug(absl::StrCat("rank ", rank_, " runs: ", absl::StrJoin(rewrite.argv, " ")));
     request.argv = std::move(rewrite.argv);
@@ -497,7 +514,8 @@ absl::StatusOr<int> BridgedRank::Run() {
       return published;
     }
     if (!published.ok()) {
-      log::Warning(absl::StrCat("rank ", rank_, ": no rank directory (", published.message(),
+      // A bare program does not need the directory: no warning for it.
+      log::Info(absl::StrCat("rank ", rank_, ": no rank directory (", published.message(),
                                 "); ", options_.command.front(),
                                 " gets its PMI rendezvous directly"));
       rank_directory_.reset();
