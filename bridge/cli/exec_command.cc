@@ -29,7 +29,12 @@ constexpr char kUsage[] =
     "\n"
     "Run as a rank of a real launcher (mpiexec, srun, mpirun): connects to the\n"
     "launcher's PMI server, starts COMMAND with a PMI rendezvous of its own and\n"
-    "translates between the two. Exits with COMMAND's status.\n";
+    "translates between the two. Exits with COMMAND's status.\n"
+    "\n"
+    "A rank directory is published for every COMMAND (PMI_SHIM_DIR), so a container\n"
+    "started by COMMAND, directly or through a wrapper script, finds the rank with\n"
+    "pmi-shim-client; it offers PMI and PMIx, and the client takes what the image's\n"
+    "program links. A bare program still gets its PMI_FD or PMIx environment.\n";
 
 struct ParsedExec {
   exec::ExecOptions options;
@@ -60,8 +65,8 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "publish nothing: hand COMMAND a PMI_FD or PMIx environment only, even when it is a "
        "container engine")
       ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
-       "where rank directories go (failing to make one is then an error; default $PMI_SHIM_RUNDIR, else "
-       "/run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
+       "where rank directories go (failing to make one is then an error; default "
+       "$PMI_SHIM_RUNDIR, else /run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
       ("tools-dir", po::value<std::string>(&parsed.options.tools_dir),
        "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
        "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")

@@ -15,6 +15,15 @@
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
 //
+// Every rank also publishes a rank directory (PMI_SHIM_DIR, unless
+// --no-publish) for a container that CMD may start, directly or through a
+// wrapper. Unless CMD's program names its family, the directory offers both
+// sides and pmi-shim-client picks one inside the container; each side is
+// set up only when a client needs it: under a PMIx host the PMI server's
+// upstream (PmixClientHost) connects when a client connects pmi.sock
+// (DeferredHost), under a PMI host the PMIx server starts when a client
+// asks on request.sock.
+//
 // The bridge never outlives its rank: it exits with CMD's status. When the
 // client dies before finalize, the job is aborted upstream (as the launcher
 // would for a bare rank); when the upstream dies, CMD is ended and the bridge
