@@ -203,19 +203,24 @@ TEST_F(WrappedEngineTest, MpichImageUnderMpirunInRuncNoFlags) {
 }
 
 // Issue 12 item 3: an Open MPI image under a PMI-1 launcher, no --downstream.
-// Open MPI's shared-memory BTL needs one pid namespace (it segfaults across
-// them) and its TCP BTL cannot cross private network namespaces: the ranks
-// share the host's pid and IPC namespaces and /dev/shm; each keeps its own
-// network namespace.
+// Each rank's bridge hosts a PMIx server of its own, which (rightly) tells
+// Open MPI that the other ranks are not on its node: Open MPI then talks
+// TCP between them, which cannot cross private network namespaces, so these
+// containers share the test's (private, loopback-only) network namespace,
+// as the Charliecloud Open MPI test does; pid, mount and uts stay private.
 TEST_F(WrappedEngineTest, OpenMpiImageUnderHydraInRuncNoFlags) {
   if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
   BuildImage(/*ompi=*/true);
   runc_.emplace(scratch() + "/runc");
   BundleSpec spec = SharedIpcBundle(hook(), admin_config());
-  spec.namespaces = {"network", "uts", "mount"};
-  spec.env.push_back("OMPI_MCA_btl=self,vader");
-  spec.env.push_back("OMPI_MCA_btl_vader_single_copy_mechanism=none");
-  spec.env.push_back("OMPI_MCA_btl_vader_backing_directory=/dev/shm");
+  spec.namespaces = {"pid", "uts", "mount"};
+  // The rootfs is shared read-only; Open MPI writes its session dir to /tmp.
+  spec.mounts.push_back({"/tmp", "tmpfs", "tmpfs", {"nosuid", "nodev", "mode=1777"}});
+  spec.env.push_back("OMPI_MCA_btl=self,tcp");
+  spec.env.push_back("OMPI_MCA_pml=ob1");
+  // What RunJob gives every job (the namespace has only lo, which Open
+  // MPI's TCP transport leaves out by default); a bundle does not inherit it.
+  spec.env.push_back("OMPI_MCA_btl_tcp_if_include=lo");
   spec.args = {kClientInImage, "exec", "--", kOmpiApp, absl::StrCat(kRanks)};
   const std::string rank_script = WriteRuncRankScript(*runc_, spec);
   testutil::RunResult run = RunJob(Hydra(PlainBridge({rank_script})), absl::Seconds(120), SiteEnv());
