@@ -41,6 +41,18 @@ exec::ClientEvidence ProgramEvidence(const std::string& command, const Environ& 
 exec::ClientEvidence ImageEvidence() {
   absl::StatusOr<diagnose::ImageReport> image = diagnose::ScanImage("/");
   if (!image.ok() || image->default_protocol.empty()) return {};
+  // An image with MPICH and Open MPI both (a build image, a whole host)
+  // says nothing about the program that will run.
+  bool pmi_mpi = false;
+  bool pmix_mpi = false;
+  for (const diagnose::LibraryInfo& library : image->libraries) {
+    if (library.family == diagnose::kFamilyOpenMpi) pmix_mpi = true;
+    if (library.family == diagnose::kFamilyMpich || library.family == diagnose::kFamilyIntelMpi ||
+        library.family == diagnose::kFamilyMvapich) {
+      pmi_mpi = true;
+    }
+  }
+  if (pmi_mpi && pmix_mpi) return {};
   const bool pmix = image->default_protocol == diagnose::kProtoPmix;
   return {pmix ? ClientFamily::kPmix : ClientFamily::kPmi,
           absl::StrCat(image->mpi_family.empty() ? "its PMI library" : image->mpi_family, " ",

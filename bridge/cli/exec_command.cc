@@ -114,8 +114,8 @@ std::string ApplyChoices(ParsedExec& parsed) {
 // loopback by default: their ranks get a published rank directory.
 bool IsContainerEngine(const std::string& program) {
   const std::string name = program.substr(program.rfind('/') + 1);
-  for (const char* engine : {"podman", "docker", "nerdctl", "runc", "crun", "ch-run", "apptainer",
-                             "singularity"}) {
+  for (const char* engine : {"podman", "podman-hpc", "docker", "nerdctl", "runc", "crun", "ch-run",
+                             "apptainer", "singularity"}) {
     if (name == engine) return true;
   }
   return false;

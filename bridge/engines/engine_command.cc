@@ -105,7 +105,18 @@ Engine EngineOfProgram(absl::string_view argv0) {
   if (base == "ch-run") return Engine::kCharliecloud;
   if (base == "podman") return Engine::kPodman;
   if (base == "docker") return Engine::kDocker;
+  // Wrappers with the same command line: NERSC's podman-hpc, nerdctl
+  // (Docker's). Their own extra options are not all known here: a rewrite
+  // that fails for them is not fatal (IsEngineAlias).
+  if (base == "podman-hpc") return Engine::kPodman;
+  if (base == "nerdctl") return Engine::kDocker;
   return Engine::kNone;
+}
+
+bool IsEngineAlias(absl::string_view argv0) {
+  const size_t slash = argv0.rfind('/');
+  const absl::string_view base = slash == absl::string_view::npos ? argv0 : argv0.substr(slash + 1);
+  return base == "podman-hpc" || base == "nerdctl";
 }
 
 std::vector<std::string> ClientPrefix() { return {kClientPath, "exec", "--"}; }

@@ -37,6 +37,9 @@ absl::string_view EngineName(Engine engine);
 std::optional<Engine> ParseEngineName(absl::string_view name);
 // The engine a program is, by the basename of argv[0] ("/usr/bin/apptainer").
 Engine EngineOfProgram(absl::string_view argv0);
+// A wrapper recognised by its name as having an engine's command line
+// (podman-hpc, nerdctl), whose own options may be unknown here.
+bool IsEngineAlias(absl::string_view argv0);
 
 // Where pmi-shim-client is inside every container, and what goes before the
 // container's command.

@@ -356,7 +356,15 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   context.tools_dir = options_.tools_dir;
   context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
   context.image = LookIntoImage(request.argv, context);
-  ASSIGN_OR_RETURN(engines::Rewrite rewrite, engines::RewriteEngineCommand(request.argv, context));
+  absl::StatusOr<engines::Rewrite> rewritten = engines::RewriteEngineCommand(request.argv, context);
+  if (!rewritten.ok() && engines::IsEngineAlias(request.argv.front())) {
+    // A wrapper with options of its own: run it as given; PMI_SHIM_DIR is
+    // in its environment for it (or the site's hook) to pass in.
+    log::Info(absl::StrCat(request.argv.front(), " is run as given (",
+                           rewritten.status().message(), ")"));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(engines::Rewrite rewrite, std::move(rewritten));
   for (const std::string& note : rewrite.notes) log::Info(note);
   if (!rewrite.carry_client_to.empty()) {
     RETURN_IF_ERROR(CarryClient(options_.tools_dir, rewrite.carry_client_to));
