@@ -97,8 +97,8 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
   if (::access(plan.pmix_socket.c_str(), F_OK) != 0) {
     return Fail(absl::StrCat("the PMIx server at ", uri->host, ":", uri->port,
                              " is not reachable from this container and ", plan.pmix_socket,
-                             " is missing; use the host network, or let the bridge publish "
-                             "pmix.sock (pmi-bridge exec --downstream pmix)"));
+                             " is missing; use the host network, or run the rank under a "
+                             "pmi-bridge exec that serves PMIx (no --downstream pmi1|pmi2)"));
   }
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(plan.pmix_socket);
   if (!relay.ok()) return Fail(absl::StrCat("cannot start the local PMIx relay: ", relay.status().message()));
@@ -160,10 +160,15 @@ int RunExec(const CommandLine& line) {
   } else if (inherited_fd.has_value()) {
     const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), std::nullopt);
     if (!judged.usable) {
-      return Fail(absl::StrCat(
-          "inherited PMI_FD=", *inherited_fd, " is not a usable socket here (", judged.why,
-          ") and no rank directory was found (", absl::StrJoin(located->searched, ", "),
-          "): run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"));
+      const std::string fix =
+          env_dir.empty()
+              ? "run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"
+              : absl::StrCat("PMI_SHIM_DIR=", env_dir, " is set but that directory is not in "
+                             "this container: bind it at the same path, or let pmi-shim-hook "
+                             "mount it at /run/pmi-shim");
+      return Fail(absl::StrCat("inherited PMI_FD=", *inherited_fd, " is not a usable socket here (",
+                               judged.why, ") and no rank directory was found (",
+                               absl::StrJoin(located->searched, ", "), "): ", fix));
     }
   }
   absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous, choices);
