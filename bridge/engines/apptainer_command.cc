@@ -142,6 +142,23 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 
 }  // namespace
 
+std::optional<std::string> ApptainerImage(const std::vector<std::string>& argv) {
+  const std::string program = "apptainer";
+  std::vector<ScannedOption> scanned;
+  size_t i = 1;
+  while (i < argv.size() && absl::StartsWith(argv[i], "-") && argv[i] != "-" && argv[i] != "--") {
+    if (!ScanOption(GlobalOptions(), program, argv, &i, &scanned).ok()) return std::nullopt;
+  }
+  if (i >= argv.size() || (argv[i] != "exec" && argv[i] != "run")) return std::nullopt;
+  ++i;
+  while (i < argv.size() && absl::StartsWith(argv[i], "-") && argv[i] != "-" && argv[i] != "--") {
+    if (!ScanOption(ActionOptions(), program, argv, &i, &scanned).ok()) return std::nullopt;
+  }
+  if (i < argv.size() && argv[i] == "--") ++i;
+  if (i >= argv.size() || absl::StartsWith(argv[i], "instance://")) return std::nullopt;
+  return argv[i];
+}
+
 absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::string>& argv,
                                          const EngineContext& context) {
   const std::string program(EngineName(engine));
@@ -228,6 +245,14 @@ absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::s
       added.insert(added.end(),
                    {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
                                            tools_target, ":ro")});
+      // Unlike ch-run, Apptainer makes a missing mount point itself (in an
+      // underlay or overlay layer), unless the site turned both off.
+      if (context.image.has_value() && !context.image->Has(tools_target)) {
+        rewrite.notes.push_back(absl::StrCat(
+            context.image->image, " has no ", tools_target, ": ", program,
+            " creates the mount point when 'enable underlay' or 'enable overlay' is on (the "
+            "defaults); where a site turned both off, mkdir ", tools_target, " in the image"));
+      }
     }
   }
   // --env (Apptainer 1.0, Singularity 3.6) is kept by --cleanenv and

@@ -60,14 +60,30 @@ bool ImageFacts::Has(absl::string_view path) const {
 }
 
 std::optional<std::string> ImageToInspect(const std::vector<std::string>& argv) {
-  if (argv.empty() || EngineOfProgram(argv[0]) != Engine::kCharliecloud) return std::nullopt;
-  return internal::CharliecloudImage(argv);
+  if (argv.empty()) return std::nullopt;
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return internal::CharliecloudImage(argv);
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return internal::ApptainerImage(argv);  // a sandbox directory is worth a look
+    default:
+      return std::nullopt;
+  }
 }
 
 std::vector<std::string> ImagePathsToCheck(const std::vector<std::string>& argv,
                                            const EngineContext& context) {
-  if (argv.empty() || EngineOfProgram(argv[0]) != Engine::kCharliecloud) return {};
-  return {rendezvous::kContainerToolsDir, internal::WithoutTrailingSlash(context.rank_dir)};
+  if (argv.empty()) return {};
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return {rendezvous::kContainerToolsDir, internal::WithoutTrailingSlash(context.rank_dir)};
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return {rendezvous::kContainerToolsDir};
+    default:
+      return {};
+  }
 }
 
 absl::string_view EngineName(Engine engine) {

@@ -28,6 +28,10 @@ absl::StatusOr<Rewrite> RewriteOciCli(Engine engine, const std::vector<std::stri
 // nullopt when the command line names none.
 std::optional<std::string> CharliecloudImage(const std::vector<std::string>& argv);
 
+// apptainer/singularity exec|run's image argument (not an instance), or
+// nullopt when the command line names none or cannot be read.
+std::optional<std::string> ApptainerImage(const std::vector<std::string>& argv);
+
 // The bind specs every bind-mount engine adds, checked for the characters
 // the engine would split them at.
 absl::Status CheckBindablePath(absl::string_view engine, absl::string_view what,

@@ -45,7 +45,12 @@ std::optional<engines::ImageFacts> LookIntoImage(const std::vector<std::string>&
                                                  const engines::EngineContext& context) {
   std::optional<std::string> image = engines::ImageToInspect(argv);
   if (!image.has_value()) return std::nullopt;
-  std::optional<std::string> root = ChImageDirectory(*image);
+  // ch-run: a directory or a name in its storage; Apptainer: a sandbox
+  // directory (a SIF file is not opened).
+  std::optional<std::string> root =
+      engines::EngineOfProgram(argv.front()) == engines::Engine::kCharliecloud
+          ? ChImageDirectory(*image)
+          : (IsDirectory(*image) ? std::optional<std::string>(*image) : std::nullopt);
   if (!root.has_value()) return std::nullopt;
   engines::ImageFacts facts;
   facts.image = *image;

@@ -56,6 +56,16 @@ TEST_F(EngineImageTest, ASymlinkInTheImageIsResolvedInsideIt) {
   EXPECT_TRUE(facts->Has("/opt/pmi-shim"));
 }
 
+TEST_F(EngineImageTest, ApptainerSandboxDirectory) {
+  std::optional<engines::ImageFacts> facts =
+      LookIntoImage({"apptainer", "exec", "--cleanenv", image_, "/app"}, Context());
+  ASSERT_TRUE(facts.has_value());
+  EXPECT_FALSE(facts->Has("/opt/pmi-shim"));
+  // A SIF file (here: any file) is not opened.
+  std::ofstream(dir_ + "/app.sif") << "SIF";
+  EXPECT_FALSE(LookIntoImage({"apptainer", "exec", dir_ + "/app.sif", "/app"}, Context()));
+}
+
 TEST_F(EngineImageTest, WhatCannotBeLookedInto) {
   EXPECT_FALSE(LookIntoImage({"podman", "run", "img", "/app"}, Context()).has_value());
   EXPECT_FALSE(LookIntoImage({"ch-run", dir_ + "/missing.sqfs", "--", "/app"}, Context()));
