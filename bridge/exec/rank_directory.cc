@@ -180,10 +180,14 @@ absl::StatusOr<std::unique_ptr<RankDirectory>> RankDirectory::Create(const std::
         "the rank directory ", path, " is too long a path for a Unix socket (107 bytes); "
         "choose a shorter --publish-dir or PMI_SHIM_RUNDIR"));
   }
+  // The janitor first: a launcher may SIGKILL this bridge at any moment
+  // (another rank failed), and a directory made before its janitor would
+  // then stay until another bridge's sweep. The path names this process,
+  // so whatever is there when it dies is its own.
+  StartJanitor(path);
   if (::mkdir(path.c_str(), 0700) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   }
-  StartJanitor(path);
   return std::unique_ptr<RankDirectory>(new RankDirectory(path));
 }
 
