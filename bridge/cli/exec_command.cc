@@ -55,8 +55,10 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "PMI-1 for a PMI_FD/PMI_PORT host)")
       ("downstream", po::value<std::string>(&parsed.downstream),
        "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: PMIx for a program that links "
-       "Open MPI or libpmix, PMI for one that links MPICH or libpmi2, else the host's family; "
-       "PMI-1 and PMI-2 are told apart by the client's first line)")
+       "Open MPI or libpmix, PMI for one that links MPICH or libpmi2; for anything else the rank "
+       "directory offers both, pmi-shim-client picks by the image's program, and COMMAND itself "
+       "gets the host's family; PMI-1 and PMI-2 are told apart by the client's first line). "
+       "A named family is the only one served")
       ("publish", po::bool_switch(&parsed.publish),
        "fail if the rank directory cannot be made (it is published by default: a rank socket, "
        "a PMIx socket and an env file, exported as PMI_SHIM_DIR, for pmi-shim-client inside "
