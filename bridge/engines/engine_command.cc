@@ -51,6 +51,41 @@ absl::Status CheckContext(Engine engine, const EngineContext& context) {
 
 }  // namespace
 
+bool ImageFacts::Has(absl::string_view path) const {
+  const std::string wanted = internal::WithoutTrailingSlash(path);
+  for (const std::string& directory : directories) {
+    if (internal::WithoutTrailingSlash(directory) == wanted) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> ImageToInspect(const std::vector<std::string>& argv) {
+  if (argv.empty()) return std::nullopt;
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return internal::CharliecloudImage(argv);
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return internal::ApptainerImage(argv);  // a sandbox directory is worth a look
+    default:
+      return std::nullopt;
+  }
+}
+
+std::vector<std::string> ImagePathsToCheck(const std::vector<std::string>& argv,
+                                           const EngineContext& context) {
+  if (argv.empty()) return {};
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return {rendezvous::kContainerToolsDir, internal::WithoutTrailingSlash(context.rank_dir)};
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return {rendezvous::kContainerToolsDir};
+    default:
+      return {};
+  }
+}
+
 absl::string_view EngineName(Engine engine) {
   switch (engine) {
     case Engine::kApptainer:
@@ -86,7 +121,18 @@ Engine EngineOfProgram(absl::string_view argv0) {
   if (base == "ch-run") return Engine::kCharliecloud;
   if (base == "podman") return Engine::kPodman;
   if (base == "docker") return Engine::kDocker;
+  // Wrappers with the same command line: NERSC's podman-hpc, nerdctl
+  // (Docker's). Their own extra options are not all known here: a rewrite
+  // that fails for them is not fatal (IsEngineAlias).
+  if (base == "podman-hpc") return Engine::kPodman;
+  if (base == "nerdctl") return Engine::kDocker;
   return Engine::kNone;
+}
+
+bool IsEngineAlias(absl::string_view argv0) {
+  const size_t slash = argv0.rfind('/');
+  const absl::string_view base = slash == absl::string_view::npos ? argv0 : argv0.substr(slash + 1);
+  return base == "podman-hpc" || base == "nerdctl";
 }
 
 std::vector<std::string> ClientPrefix() { return {kClientPath, "exec", "--"}; }

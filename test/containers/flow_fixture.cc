@@ -76,7 +76,7 @@ absl::Status FlowTest::StartDockerWithInstalledRuntime(const std::string& image)
   return docker_->Import(image_tar(), image);
 }
 
-void FlowTest::BuildImage(bool ompi) {
+void FlowTest::BuildImage(bool ompi, bool mount_points) {
   testutil::RootfsSpec spec;
   spec.applets = {"sh", "echo", "cat", "ls", "env", "mkdir", "rm", "sed", "sleep", "true"};
   spec.programs.push_back({MustRunfile("test/programs/bin/mpi_collectives"), kMpichApp});
@@ -86,7 +86,7 @@ void FlowTest::BuildImage(bool ompi) {
     spec.host_trees = {"/usr/lib/x86_64-linux-gnu/openmpi", "/usr/lib/x86_64-linux-gnu/pmix2",
                        "/etc/openmpi"};
   }
-  spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
+  if (mount_points) spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
   absl::Status built = testutil::BuildRootfs(rootfs(), spec);
   ASSERT_TRUE(built.ok()) << built;
   absl::Status tar = testutil::WriteRootfsTar(rootfs(), image_tar());
@@ -158,13 +158,15 @@ std::vector<std::string> FlowTest::Mpirun(const std::vector<std::string>& mca,
   return argv;
 }
 
-testutil::RunResult FlowTest::RunJob(const std::vector<std::string>& argv,
-                                     absl::Duration timeout) {
+testutil::RunResult FlowTest::RunJob(
+    const std::vector<std::string>& argv, absl::Duration timeout,
+    const std::vector<std::pair<std::string, std::string>>& extra_env) {
   testutil::RunOptions options;
   options.argv = argv;
   options.env = {{testutil::kMarkerVar, marker_},
                  {"TMPDIR", scratch() + "/tmp"},
                  {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+  for (const auto& entry : extra_env) options.env.push_back(entry);
   // The test may itself run under a launcher: the jobs see only their own.
   options.unset_env = {"PMI_FD",           "PMI_PORT",         "PMI_ID",
                        "PMI_RANK",         "PMI_SIZE",         "PMIX_NAMESPACE",

@@ -49,7 +49,9 @@ class FlowTest : public ::testing::Test {
 
   // Builds rootfs() and image_tar(): busybox, mpi_collectives (MPICH) and,
   // with `ompi`, pmix_ompi_app plus Open MPI's and PMIx's plugin trees.
-  void BuildImage(bool ompi);
+  // Without `mount_points` the image has neither /run/pmi-shim nor /opt
+  // (what an image built with no thought of pmi-shim looks like).
+  void BuildImage(bool ompi, bool mount_points = true);
 
   // Starts docker_ with the runtimes entry exactly as install.sh wrote it
   // for daemon.json, and imports image_tar() as `image`.
@@ -66,8 +68,11 @@ class FlowTest : public ::testing::Test {
                                          const std::vector<std::string>& command);
 
   // Runs a launcher with the test's marker and TMPDIR, to its end.
+  // `extra_env` is added to the job's environment (a site's settings, e.g.
+  // PMI_SHIM_RUNDIR, as opposed to pmi-bridge flags).
   testutil::RunResult RunJob(const std::vector<std::string>& argv,
-                             absl::Duration timeout = absl::Seconds(120));
+                             absl::Duration timeout = absl::Seconds(120),
+                             const std::vector<std::pair<std::string, std::string>>& extra_env = {});
 
   // A runc bundle template whose PMI_SHIM_DIR is filled per rank by a
   // wrapper script (the test's own launch glue): returns the script's path.
