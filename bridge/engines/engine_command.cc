@@ -157,39 +157,31 @@ absl::StatusOr<Rewrite> RewriteEngineCommand(const std::vector<std::string>& arg
   return Rewrite{Engine::kNone, argv, {}};
 }
 
-absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext& context) {
-  if (engine == Engine::kNone) {
-    return absl::InvalidArgumentError("no engine named; pick one of apptainer, singularity, "
-                                      "charliecloud, podman, docker");
-  }
-  RETURN_IF_ERROR(CheckContext(engine, context));
-  // The flags are the ones a rewrite adds to a plain command line, so both
-  // paths stay the same by construction.
-  std::vector<std::string> probe;
-  std::string image = "IMAGE";
+namespace {
+
+constexpr char kImageWord[] = "IMAGE";
+
+// The plainest command line that runs APP in IMAGE with `engine`: what a
+// rewrite adds to it are the flags a user adds by hand.
+std::vector<std::string> PlainCommandLine(Engine engine) {
   switch (engine) {
     case Engine::kApptainer:
     case Engine::kSingularity:
-      probe = {std::string(EngineName(engine)), "exec", image, "APP"};
-      break;
+      return {std::string(EngineName(engine)), "exec", kImageWord, "APP"};
     case Engine::kCharliecloud:
-      probe = {"ch-run", image, "--", "APP"};
-      break;
+      return {"ch-run", kImageWord, "--", "APP"};
     case Engine::kPodman:
     case Engine::kDocker:
-      probe = {std::string(EngineName(engine)), "run", image, "APP"};
-      break;
+      return {std::string(EngineName(engine)), "run", kImageWord, "APP"};
     case Engine::kNone:
       break;
   }
-  ASSIGN_OR_RETURN(Rewrite rewrite, RewriteEngineCommand(probe, context));
-  EngineAdditions additions;
-  size_t at = engine == Engine::kCharliecloud ? 1 : 2;
-  while (at < rewrite.argv.size() && rewrite.argv[at] != image) {
-    additions.flags.push_back(rewrite.argv[at++]);
-  }
-  additions.prefix = ClientPrefix();
-  additions.notes = rewrite.notes;
+  return {};
+}
+
+// How the engine passes the environment besides flags, first among the notes.
+void AddEnvironmentChannel(Engine engine, const EngineContext& context,
+                           EngineAdditions& additions) {
   switch (engine) {
     case Engine::kApptainer:
     case Engine::kSingularity: {
@@ -211,10 +203,30 @@ absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext&
       break;
     case Engine::kPodman:
     case Engine::kDocker:
-      break;
     case Engine::kNone:
       break;
   }
+}
+
+}  // namespace
+
+absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext& context) {
+  if (engine == Engine::kNone) {
+    return absl::InvalidArgumentError("no engine named; pick one of apptainer, singularity, "
+                                      "charliecloud, podman, docker");
+  }
+  RETURN_IF_ERROR(CheckContext(engine, context));
+  // The flags are the ones a rewrite adds to a plain command line, so both
+  // paths stay the same by construction.
+  ASSIGN_OR_RETURN(Rewrite rewrite, RewriteEngineCommand(PlainCommandLine(engine), context));
+  EngineAdditions additions;
+  size_t at = engine == Engine::kCharliecloud ? 1 : 2;
+  while (at < rewrite.argv.size() && rewrite.argv[at] != kImageWord) {
+    additions.flags.push_back(rewrite.argv[at++]);
+  }
+  additions.prefix = ClientPrefix();
+  additions.notes = rewrite.notes;
+  AddEnvironmentChannel(engine, context, additions);
   return additions;
 }
 
