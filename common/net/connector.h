@@ -1,5 +1,7 @@
-// Outgoing connections: one ConnectUnix and ConnectTcp for the whole tree,
-// and Connector, the pluggable far side of a relay.
+// Outgoing connections: one ConnectUnix for the whole tree, and Connector,
+// the pluggable far side of a relay. (ConnectTcp, which resolves host names,
+// is in tcp_connect.h: the static hook and client must not link the
+// resolver.)
 //
 // A relay connects one new socket per client it accepts; where to is the
 // Connector's business: an IPv4 loopback server (the host's PMIx server, a
@@ -15,7 +17,6 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "common/net/stream.h"
 #include "common/unique_fd.h"
 
@@ -25,12 +26,6 @@ namespace pmi_shim::net {
 // (blocking: a local connect does not wait for the peer). Errors name the
 // path; InvalidArgument when it does not fit sun_path.
 absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path);
-
-// Connects to `host`:`port` (a name or an address of any family, tried in
-// resolver order) before `deadline`. The socket is close-on-exec,
-// non-blocking, with TCP_NODELAY (PMI messages are small and alternate).
-// Errors: Unavailable (cannot resolve, refused), DeadlineExceeded.
-absl::StatusOr<UniqueFd> ConnectTcp(const std::string& host, int port, absl::Time deadline);
 
 struct Connector {
   // Where it connects, for messages: "the PMIx server at 127.0.0.1:5000".

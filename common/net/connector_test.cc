@@ -1,5 +1,5 @@
-// ConnectUnix, ConnectTcp and the two connectors: they connect, they say
-// where they failed, and a failure leaks no fd.
+// ConnectUnix, ConnectTcp (tcp_connect.h) and the two connectors: they
+// connect, they say where they failed, and a failure leaks no fd.
 #include "common/net/connector.h"
 
 #include <dirent.h>
@@ -12,6 +12,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/net/tcp_connect.h"
 #include "common/sockets.h"
 
 namespace pmi_shim::net {
