@@ -2,11 +2,8 @@
 
 #include <pmix.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +11,7 @@
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/event_loop.h"
+#include "common/net/connector.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::diagnose {
@@ -81,14 +79,12 @@ absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeT
     } else {
       int fd = target.pmi_fd.value_or(-1);
       if (target.socket_path.has_value()) {
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (target.socket_path->size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError("--socket path too long");
-        std::strcpy(addr.sun_path, target.socket_path->c_str());
-        if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        absl::StatusOr<UniqueFd> connected = net::ConnectUnix(*target.socket_path);
+        if (absl::IsInvalidArgument(connected.status())) return connected.status();
+        if (!connected.ok()) {
           return absl::UnavailableError(absl::StrCat("cannot connect to ", *target.socket_path, "; is the server running?"));
         }
+        fd = connected->Release();  // PmiWireHost::Connect takes the endpoint's fd over
       }
       endpoint.fd = fd;
       endpoint.rank = target.pmi_id.has_value() ? target.pmi_id : env_int("PMI_RANK");
