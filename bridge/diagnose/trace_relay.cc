@@ -57,10 +57,10 @@ void Decode(Conversation& conversation, wire::FrameDecoder& decoder, Direction d
     if (!frame->has_value()) return;
     absl::StatusOr<wire::Message> message = wire::ParseFrame(**frame);
     if (!message.ok()) {
-      transcript.Note(absl::Now(), conversation.rank,
-                      absl::StrCat(direction == Direction::kClientToServer ? "C->S" : "S->C",
-                                   " unparsable: ", (*frame)->payload, " (",
-                                   message.status().message(), ")"));
+      transcript.Note(
+          absl::Now(), conversation.rank,
+          absl::StrCat(direction == Direction::kClientToServer ? "C->S" : "S->C",
+                       " unparsable: ", (*frame)->payload, " (", message.status().message(), ")"));
       continue;
     }
     NoteRank(conversation, *message);
@@ -112,10 +112,10 @@ class Tracer {
     net::ByteRelay::Options options;
     options.target_description = "the PMI_FD server";
     options.tap = TapFor(NewConversation(), transcript_);
-    ASSIGN_OR_RETURN(fd_relay_, net::ByteRelay::Start(
-                                    loop_, std::move(client_end), std::move(server_fd),
-                                    net::Stream::State::kConnected, std::move(options),
-                                    [this](const absl::Status&) { ConnectionEnded(); }));
+    ASSIGN_OR_RETURN(fd_relay_,
+                     net::ByteRelay::Start(loop_, std::move(client_end), std::move(server_fd),
+                                           net::Stream::State::kConnected, std::move(options),
+                                           [this](const absl::Status&) { ConnectionEnded(); }));
     return absl::OkStatus();
   }
 
@@ -189,13 +189,15 @@ class Tracer {
 
 }  // namespace
 
-absl::StatusOr<int> RunTrace(const upstream::Environment& env, const std::vector<std::string>& command,
-                             Transcript& transcript) {
-  absl::StatusOr<upstream::HostEndpoint> endpoint = upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
+absl::StatusOr<int> RunTrace(const upstream::Environment& env,
+                             const std::vector<std::string>& command, Transcript& transcript) {
+  absl::StatusOr<upstream::HostEndpoint> endpoint =
+      upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
   if (!endpoint.ok()) return endpoint.status();
   if (endpoint->family != upstream::HostFamily::kPmiWire) {
     return absl::UnimplementedError(
-        "trace decodes the PMI-1/PMI-2 wire; this environment names a PMIx server: use 'pmi-bridge probe' for it");
+        "trace decodes the PMI-1/PMI-2 wire; this environment names a PMIx server: use 'pmi-bridge "
+        "probe' for it");
   }
   const int default_rank = endpoint->rank.value_or(endpoint->id.value_or(0));
   Tracer tracer(transcript, default_rank);
@@ -215,11 +217,12 @@ absl::StatusOr<int> RunTrace(const upstream::Environment& env, const std::vector
   } else {
     absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
     if (!listener.ok()) {
-      return absl::InternalError(absl::StrCat("cannot listen on 127.0.0.1 for the traced PMI_PORT: ",
-                                              listener.status().message()));
+      return absl::InternalError(absl::StrCat(
+          "cannot listen on 127.0.0.1 for the traced PMI_PORT: ", listener.status().message()));
     }
     child = Spawn(command, {{"PMI_PORT", absl::StrCat("127.0.0.1:", listener->port)}});
-    RETURN_IF_ERROR(tracer.RelayPort(std::move(listener->fd), *endpoint->port_host, *endpoint->port));
+    RETURN_IF_ERROR(
+        tracer.RelayPort(std::move(listener->fd), *endpoint->port_host, *endpoint->port));
   }
   if (child < 0) return absl::InternalError("fork failed");
   const int status = tracer.RunUntilExit(child);

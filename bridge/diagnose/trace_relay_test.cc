@@ -78,12 +78,13 @@ TEST_F(TraceRelayTest, PmiFdConversationIsDecodedAndRelayed) {
   std::thread fake([&] { ServeInit(server.get(), &server_saw_eof); });
   const std::string reply_file = dir_ + "/reply";
   Transcript transcript(output_, Transcript::Format::kHuman, absl::Now());
-  absl::StatusOr<int> status = RunTrace(
-      {{"PMI_FD", absl::StrCat(pair[0])}, {"PMI_RANK", "0"}, {"PMI_SIZE", "1"}},
-      {"/bin/sh", "-c",
-       absl::StrCat("printf 'cmd=init pmi_version=1 pmi_subversion=1\\n' >&$PMI_FD; "
-                    "read -r reply <&$PMI_FD; echo \"$reply\" > '", reply_file, "'; exit 3")},
-      transcript);
+  absl::StatusOr<int> status =
+      RunTrace({{"PMI_FD", absl::StrCat(pair[0])}, {"PMI_RANK", "0"}, {"PMI_SIZE", "1"}},
+               {"/bin/sh", "-c",
+                absl::StrCat("printf 'cmd=init pmi_version=1 pmi_subversion=1\\n' >&$PMI_FD; "
+                             "read -r reply <&$PMI_FD; echo \"$reply\" > '",
+                             reply_file, "'; exit 3")},
+               transcript);
   fake.join();
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 3) << "the command's exit status";
@@ -120,9 +121,11 @@ TEST_F(TraceRelayTest, PmiPortConnectionsAreRelayedToTheRealPort) {
   absl::StatusOr<int> status = RunTrace(
       {{"PMI_PORT", absl::StrCat("127.0.0.1:", listener->port)}, {"PMI_ID", "2"}},
       {"/bin/bash", "-c",
-       absl::StrCat("exec 3<>/dev/tcp/${PMI_PORT%:*}/${PMI_PORT#*:} || exit 9; "
-                    "printf 'cmd=initack pmiid=2\\ncmd=init pmi_version=1 pmi_subversion=1\\n' >&3; "
-                    "read -r reply <&3; echo \"$reply\" > '", reply_file, "'")},
+       absl::StrCat(
+           "exec 3<>/dev/tcp/${PMI_PORT%:*}/${PMI_PORT#*:} || exit 9; "
+           "printf 'cmd=initack pmiid=2\\ncmd=init pmi_version=1 pmi_subversion=1\\n' >&3; "
+           "read -r reply <&3; echo \"$reply\" > '",
+           reply_file, "'")},
       transcript);
   fake.join();
   ASSERT_TRUE(status.ok()) << status.status();
@@ -141,19 +144,19 @@ TEST_F(TraceRelayTest, AnUnreachablePmiPortIsNotedAndTheCommandSeesTheClose) {
   listener->fd.Reset();  // nothing listens there any more
   const std::string reply_file = dir_ + "/reply";
   Transcript transcript(output_, Transcript::Format::kHuman, absl::Now());
-  absl::StatusOr<int> status = RunTrace(
-      {{"PMI_PORT", absl::StrCat("127.0.0.1:", port)}, {"PMI_ID", "0"}},
-      {"/bin/bash", "-c",
-       absl::StrCat("exec 3<>/dev/tcp/${PMI_PORT%:*}/${PMI_PORT#*:} || exit 9; "
-                    "printf 'cmd=init pmi_version=1 pmi_subversion=1\\n' >&3; "
-                    "read -r reply <&3; echo \"[$reply]\" > '", reply_file, "'")},
-      transcript);
+  absl::StatusOr<int> status =
+      RunTrace({{"PMI_PORT", absl::StrCat("127.0.0.1:", port)}, {"PMI_ID", "0"}},
+               {"/bin/bash", "-c",
+                absl::StrCat("exec 3<>/dev/tcp/${PMI_PORT%:*}/${PMI_PORT#*:} || exit 9; "
+                             "printf 'cmd=init pmi_version=1 pmi_subversion=1\\n' >&3; "
+                             "read -r reply <&3; echo \"[$reply]\" > '",
+                             reply_file, "'")},
+               transcript);
   ASSERT_TRUE(status.ok()) << status.status();
   EXPECT_EQ(*status, 0);
   EXPECT_EQ(ReadFile(reply_file), "[]\n") << "the command must see the close, not hang";
   const std::string text = TranscriptText();
-  EXPECT_TRUE(absl::StrContains(text, absl::StrCat("cannot connect to 127.0.0.1:", port)))
-      << text;
+  EXPECT_TRUE(absl::StrContains(text, absl::StrCat("cannot connect to 127.0.0.1:", port))) << text;
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 #include "bridge/downstream/tcp_relay.h"
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-
-#include <arpa/inet.h>
 
 #include <optional>
 #include <utility>
@@ -69,15 +68,14 @@ net::ByteRelay::FirstMessageRewrite PresentIdentity(uint32_t uid, uint32_t gid) 
 absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(EventLoop& loop, Options options) {
   ASSIGN_OR_RETURN(BoundListener listener, OpenListener(options));
   net::RelayServer::Options server;
-  server.connector =
-      net::TcpConnector(options.target_address, options.target_port,
-                        absl::StrCat("the PMIx server at ", options.target_address, ":",
-                                     options.target_port));
+  server.connector = net::TcpConnector(
+      options.target_address, options.target_port,
+      absl::StrCat("the PMIx server at ", options.target_address, ":", options.target_port));
   server.description = listener.description;
   const bool present_identity = options.present_peer_identity;
   if (present_identity) server.peer_policy = net::PeerPolicy::kSameUserOrRoot;
-  server.relay_options = [present_identity, max = options.max_buffered_bytes](
-                             const net::Acceptor::Client& client) {
+  server.relay_options = [present_identity,
+                          max = options.max_buffered_bytes](const net::Acceptor::Client& client) {
     net::ByteRelay::Options relay;
     relay.max_buffered_bytes = max;
     if (present_identity && client.credentials.has_value()) {

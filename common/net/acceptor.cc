@@ -48,8 +48,7 @@ Acceptor::~Acceptor() {
 void Acceptor::AcceptPending() {
   while (listener_.valid()) {
     Client client;
-    client.fd.Reset(
-        ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    client.fd.Reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!client.fd.valid()) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {

@@ -63,13 +63,13 @@ class Acceptor {
   // Watches `listener` (bound and listening; owned from here on, also on
   // failure) and calls `on_accept` for every client the policy lets in.
   static absl::StatusOr<std::unique_ptr<Acceptor>> Start(EventLoop& loop, UniqueFd listener,
-                                                         Options options,
-                                                         AcceptHandler on_accept);
+                                                         Options options, AcceptHandler on_accept);
   ~Acceptor();
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
 
   // Accepts every pending client now (the loop does this on EPOLLIN).
+  // on_accept must not destroy the acceptor.
   void AcceptPending();
 
   int fd() const { return listener_.get(); }

@@ -17,8 +17,7 @@ Direction Opposite(Direction direction) {
 absl::StatusOr<std::unique_ptr<ByteRelay>> ByteRelay::Start(EventLoop& loop, UniqueFd client,
                                                             UniqueFd target,
                                                             Stream::State target_state,
-                                                            Options options,
-                                                            DoneHandler on_done) {
+                                                            Options options, DoneHandler on_done) {
   std::unique_ptr<ByteRelay> relay(new ByteRelay(std::move(options), std::move(on_done)));
   absl::StatusOr<std::unique_ptr<Stream>> client_stream =
       Stream::Start(loop, std::move(client), relay->HandlersFor(Direction::kClientToTarget));
@@ -32,7 +31,9 @@ absl::StatusOr<std::unique_ptr<ByteRelay>> ByteRelay::Start(EventLoop& loop, Uni
 }
 
 ByteRelay::ByteRelay(Options options, DoneHandler on_done)
-    : options_(std::move(options)), on_done_(std::move(on_done)) {}
+    : options_(std::move(options)), on_done_(std::move(on_done)) {
+  if (options_.target_description.empty()) options_.target_description = "the target";
+}
 
 Stream::Handlers ByteRelay::HandlersFor(Direction from) {
   Stream::Handlers handlers;
@@ -98,8 +99,8 @@ void ByteRelay::OnEof(Direction direction) {
 
 void ByteRelay::OnError(Direction from, const Stream::Error& error) {
   if (error.operation == Stream::Error::Operation::kConnect) {
-    Finish(absl::UnavailableError(absl::StrCat("cannot reach ", options_.target_description,
-                                               ": ", error.Describe())));
+    Finish(absl::UnavailableError(
+        absl::StrCat("cannot reach ", options_.target_description, ": ", error.Describe())));
     return;
   }
   const std::string side =

@@ -57,8 +57,9 @@ class ByteRelay {
 
   struct Options {
     size_t max_buffered_bytes = 1 << 20;  // per direction
-    // The target in messages: "the PMIx server at 127.0.0.1:5000".
-    std::string target_description = "the target";
+    // The target in messages: "the PMIx server at 127.0.0.1:5000" (empty:
+    // "the target"; a RelayServer puts its connector's description).
+    std::string target_description;
     std::optional<FirstMessageRewrite> rewrite;
     Tap tap;
   };
@@ -85,14 +86,19 @@ class ByteRelay {
   ByteRelay(Options options, DoneHandler on_done);
 
   Stream::Handlers HandlersFor(Direction from);
-  Stream& Source(Direction direction) { return direction == Direction::kClientToTarget ? *client_ : *target_; }
-  Stream& Sink(Direction direction) { return direction == Direction::kClientToTarget ? *target_ : *client_; }
+  Stream& Source(Direction direction) {
+    return direction == Direction::kClientToTarget ? *client_ : *target_;
+  }
+  Stream& Sink(Direction direction) {
+    return direction == Direction::kClientToTarget ? *target_ : *client_;
+  }
   void OnData(Direction direction, absl::string_view bytes);
   // Holds the client's first bytes until the rewriter has a whole message.
   void HoldFirstMessage(absl::string_view bytes);
   void Forward(Direction direction, absl::string_view bytes);
   void OnEof(Direction direction);
-  void OnDrained(Direction sink_of);
+  // The sink of `direction` drained: its source may read again.
+  void OnDrained(Direction direction);
   void OnError(Direction from, const Stream::Error& error);
   void FinishIfBothEnded();
   void Finish(absl::Status outcome);

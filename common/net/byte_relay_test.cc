@@ -89,24 +89,33 @@ TEST(ByteRelayTest, AStalledTargetStopsTheRelayReadingTheClient) {
     written += WriteNow(h.client.get(), absl::string_view(sent).substr(written));
   };
   // The target reads nothing: the client soon cannot write any more.
-  RunUntil(h.loop, [&] {
-    write_more();
-    return false;
-  }, absl::Milliseconds(300));
+  RunUntil(
+      h.loop,
+      [&] {
+        write_more();
+        return false;
+      },
+      absl::Milliseconds(300));
   const size_t stalled_at = written;
   EXPECT_LT(stalled_at, 1u << 20) << "the relay buffered without bound";
-  RunUntil(h.loop, [&] {
-    write_more();
-    return false;
-  }, absl::Milliseconds(100));
+  RunUntil(
+      h.loop,
+      [&] {
+        write_more();
+        return false;
+      },
+      absl::Milliseconds(100));
   EXPECT_EQ(written, stalled_at) << "the relay kept reading a client whose target is stalled";
   // The target drains: everything arrives, intact and in order.
   std::string received;
-  ASSERT_TRUE(RunUntil(h.loop, [&] {
-    write_more();
-    received += ReadNow(h.target.get());
-    return received.size() == sent.size();
-  }, absl::Seconds(30)));
+  ASSERT_TRUE(RunUntil(
+      h.loop,
+      [&] {
+        write_more();
+        received += ReadNow(h.target.get());
+        return received.size() == sent.size();
+      },
+      absl::Seconds(30)));
   EXPECT_TRUE(received == sent) << "bytes lost or reordered";
 }
 
@@ -118,11 +127,14 @@ TEST(ByteRelayTest, BackpressureHoldsInTheOtherDirectionToo) {
   size_t written = 0;
   std::string received;
   const absl::Time reader_starts = absl::Now() + absl::Milliseconds(100);
-  ASSERT_TRUE(RunUntil(h.loop, [&] {
-    written += WriteNow(h.target.get(), absl::string_view(sent).substr(written));
-    if (absl::Now() > reader_starts) received += ReadNow(h.client.get());  // a late reader
-    return received.size() == sent.size();
-  }, absl::Seconds(30)));
+  ASSERT_TRUE(RunUntil(
+      h.loop,
+      [&] {
+        written += WriteNow(h.target.get(), absl::string_view(sent).substr(written));
+        if (absl::Now() > reader_starts) received += ReadNow(h.client.get());  // a late reader
+        return received.size() == sent.size();
+      },
+      absl::Seconds(30)));
   EXPECT_TRUE(received == sent);
 }
 
@@ -142,9 +154,8 @@ TEST(ByteRelayTest, AClientFasterThanTheTargetsConnectIsResumed) {
   options.max_buffered_bytes = 4096;
   std::vector<absl::Status> outcomes;
   absl::StatusOr<std::unique_ptr<ByteRelay>> relay =
-      ByteRelay::Start(loop, std::move(client_near), *std::move(target),
-                       Stream::State::kConnecting, options,
-                       [&](absl::Status outcome) { outcomes.push_back(outcome); });
+      ByteRelay::Start(loop, std::move(client_near), *std::move(target), Stream::State::kConnecting,
+                       options, [&](absl::Status outcome) { outcomes.push_back(outcome); });
   ASSERT_TRUE(relay.ok());
   UniqueFd accepted;
   std::string received;
@@ -192,9 +203,8 @@ TEST(ByteRelayTest, ARefusedConnectClosesTheClient) {
   ByteRelay::Options options;
   options.target_description = "the PMIx server at 127.0.0.1";
   absl::StatusOr<std::unique_ptr<ByteRelay>> relay =
-      ByteRelay::Start(loop, std::move(client_near), *std::move(target),
-                       Stream::State::kConnecting, options,
-                       [&](absl::Status outcome) { outcomes.push_back(outcome); });
+      ByteRelay::Start(loop, std::move(client_near), *std::move(target), Stream::State::kConnecting,
+                       options, [&](absl::Status outcome) { outcomes.push_back(outcome); });
   ASSERT_TRUE(relay.ok());
   WriteNow(client_far.get(), "hello");
   ASSERT_TRUE(RunUntil(loop, [&] { return !outcomes.empty(); }));
@@ -288,7 +298,8 @@ TEST(ByteRelayTest, TapSeesEveryChunkAndEachEndOfStream) {
   Harness h(options);
   WriteNow(h.client.get(), "cmd=init\n");
   std::string at_target;
-  ASSERT_TRUE(RunUntil(h.loop, [&] { return (at_target += ReadNow(h.target.get())) == "cmd=init\n"; }));
+  ASSERT_TRUE(
+      RunUntil(h.loop, [&] { return (at_target += ReadNow(h.target.get())) == "cmd=init\n"; }));
   WriteNow(h.target.get(), "cmd=response_to_init\n");
   ::shutdown(h.target.get(), SHUT_WR);
   ::shutdown(h.client.get(), SHUT_WR);

@@ -37,7 +37,8 @@ bool RunUntil(EventLoop& loop, const std::function<bool()>& done, absl::Duration
 
 void RunFor(EventLoop& loop, absl::Duration duration) {
   const absl::Time until = absl::Now() + duration;
-  RunUntil(loop, [until] { return absl::Now() >= until; }, duration + absl::Seconds(1));
+  RunUntil(
+      loop, [until] { return absl::Now() >= until; }, duration + absl::Seconds(1));
 }
 
 std::string ReadNow(int fd, bool* eof) {
@@ -58,8 +59,8 @@ std::string ReadNow(int fd, bool* eof) {
 size_t WriteNow(int fd, absl::string_view bytes) {
   size_t written = 0;
   while (written < bytes.size()) {
-    const ssize_t n = ::send(fd, bytes.data() + written, bytes.size() - written,
-                             MSG_DONTWAIT | MSG_NOSIGNAL);
+    const ssize_t n =
+        ::send(fd, bytes.data() + written, bytes.size() - written, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     written += static_cast<size_t>(n);

@@ -7,8 +7,7 @@
 
 namespace pmi_shim::net {
 
-absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(EventLoop& loop,
-                                                                UniqueFd listener,
+absl::StatusOr<std::unique_ptr<RelayServer>> RelayServer::Start(EventLoop& loop, UniqueFd listener,
                                                                 Options options) {
   std::unique_ptr<RelayServer> server(new RelayServer(loop, std::move(options)));
   Acceptor::Options accept;
@@ -42,15 +41,14 @@ void RelayServer::Serve(Acceptor::Client client) {
   }
   ByteRelay::Options relay_options =
       options_.relay_options ? options_.relay_options(client) : ByteRelay::Options();
-  if (relay_options.target_description == ByteRelay::Options().target_description) {
+  if (relay_options.target_description.empty()) {
     relay_options.target_description = options_.connector.description;
   }
   // The relay's address is known once Start returns, before any event.
   auto self = std::make_shared<ByteRelay*>(nullptr);
-  absl::StatusOr<std::unique_ptr<ByteRelay>> relay =
-      ByteRelay::Start(loop_, std::move(client.fd), *std::move(target), options_.connector.state,
-                       std::move(relay_options),
-                       [this, self](absl::Status outcome) { Ended(*self, outcome); });
+  absl::StatusOr<std::unique_ptr<ByteRelay>> relay = ByteRelay::Start(
+      loop_, std::move(client.fd), *std::move(target), options_.connector.state,
+      std::move(relay_options), [this, self](absl::Status outcome) { Ended(*self, outcome); });
   if (!relay.ok()) {
     Report(relay.status());
     return;

@@ -110,7 +110,7 @@ void Stream::ReadAvailable() {
     if (n == 0) {
       eof_ = true;
       UpdateInterest();
-      if (handlers_.on_eof) handlers_.on_eof();
+      if (fd_.valid() && handlers_.on_eof) handlers_.on_eof();
       return;
     }
     if (handlers_.on_data) {

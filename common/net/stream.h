@@ -102,7 +102,7 @@ class Stream {
 
   bool open() const { return fd_.valid(); }
   bool connected() const { return connected_; }
-  bool eof() const { return eof_; }          // the peer's end-of-stream arrived
+  bool eof() const { return eof_; }  // the peer's end-of-stream arrived
   bool write_shut() const { return write_shut_; }
   size_t pending_bytes() const { return outbox_.size(); }
   int fd() const { return fd_.get(); }

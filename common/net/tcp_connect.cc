@@ -21,7 +21,8 @@ absl::Status FinishConnect(int fd, absl::Time deadline) {
     if (left <= absl::ZeroDuration()) return absl::DeadlineExceededError("connect timed out");
     pollfd p{fd, POLLOUT, 0};
     const int ready = ::poll(
-        &p, 1, static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)))));
+        &p, 1,
+        static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1)))));
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) return absl::ErrnoToStatus(errno, "poll");
     if (ready == 0) continue;  // the deadline check above ends it
