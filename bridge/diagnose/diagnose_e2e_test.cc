@@ -19,6 +19,7 @@
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::diagnose {
@@ -35,7 +36,7 @@ class DiagnoseE2eTest : public ::testing::Test {
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::StatusOr<std::string> bridge = testutil::Runfile("bridge/cli/pmi-bridge");
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
+    ASSERT_OK(bridge);
     bridge_ = *bridge;
     marker_ = testutil::UniqueMarkerValue();
     dir_ = testing::MakeTempDir("e2e");
@@ -50,7 +51,7 @@ class DiagnoseE2eTest : public ::testing::Test {
     options.env = {{testutil::kMarkerVar, marker_}};
     options.timeout = absl::Seconds(60);
     absl::StatusOr<testutil::RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_OK(result);
     return result.ok() ? *result : testutil::RunResult{};
   }
   // One JSON object per non-empty stdout line that parses.

@@ -11,6 +11,7 @@
 #include "bridge/diagnose/version_number.h"
 #include "bridge/wire/message.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 namespace {
@@ -26,7 +27,7 @@ TEST(ElfReaderTest, ReadsTheRealLibraries) {
   const std::string pmix = ReadAll("/usr/lib/x86_64-linux-gnu/libpmix.so.2");
   if (pmix.empty()) GTEST_SKIP() << "libpmix2 not installed";
   absl::StatusOr<ElfInfo> elf = ParseElf(pmix);
-  ASSERT_TRUE(elf.ok()) << elf.status();
+  ASSERT_OK(elf);
   EXPECT_EQ(elf->soname, "libpmix.so.2");
   EXPECT_TRUE(elf->HasSymbol("PMIx_Init"));
   EXPECT_TRUE(elf->HasSymbol("pmix_mca_psec_munge_component"));
@@ -34,7 +35,7 @@ TEST(ElfReaderTest, ReadsTheRealLibraries) {
   const std::string mpich = ReadAll("/usr/lib/x86_64-linux-gnu/libmpich.so.12");
   if (!mpich.empty()) {
     absl::StatusOr<ElfInfo> m = ParseElf(mpich);
-    ASSERT_TRUE(m.ok());
+    ASSERT_OK(m);
     EXPECT_EQ(ReadSymbolString(mpich, *m, "MPII_Version_string"), "4.0.2");
   }
 }
@@ -42,7 +43,7 @@ TEST(ElfReaderTest, ReadsTheRealLibraries) {
 TEST(ElfReaderTest, TruncatedAndCorruptFilesNeverCrash) {
   std::string lib = ReadAll("/usr/lib/x86_64-linux-gnu/libpmi2.so.0");
   if (lib.empty()) GTEST_SKIP() << "libpmi2 not installed";
-  ASSERT_TRUE(ParseElf(lib).ok());
+  ASSERT_OK(ParseElf(lib));
   for (size_t size = 0; size < lib.size(); size += 97) {
     absl::StatusOr<ElfInfo> elf = ParseElf(absl::string_view(lib).substr(0, size));
     (void)elf;  // ok or an error, never a crash (ASan/UBSan runs check more)
