@@ -4,13 +4,14 @@
 
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::exec {
 namespace {
 
 std::optional<ClientFamily> FamilyOf(const std::string& runfile) {
   absl::StatusOr<std::string> path = testutil::Runfile(runfile);
-  EXPECT_TRUE(path.ok()) << path.status();
+  EXPECT_OK(path);
   return path.ok() ? DetectClientFamily(*path) : std::nullopt;
 }
 
