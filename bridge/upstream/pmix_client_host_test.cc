@@ -25,6 +25,7 @@
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::upstream {
@@ -65,7 +66,7 @@ class PmixClientHostTest : public ::testing::Test {
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::StatusOr<std::string> probe = testutil::Runfile("bridge/upstream/pmix_client_host_probe");
-    ASSERT_TRUE(probe.ok()) << probe.status();
+    ASSERT_OK(probe);
     probe_ = *probe;
   }
 
@@ -107,7 +108,7 @@ class PmixClientHostTest : public ::testing::Test {
 TEST_F(PmixClientHostTest, FourRanksPutBarrierGetUnderMpirun) {
   RequireMpirun();
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(Mpirun(4, {}));
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   ASSERT_EQ(run->exit_code, 0) << run->Describe();
   // All four ranks on this one node: one block of four.
   EXPECT_THAT(Lines(run->stdout_text),
@@ -124,7 +125,7 @@ TEST_F(PmixClientHostTest, WithoutPmixEnvironmentFailsWithOneLine) {
   options.unset_env = PmixVariables();
   options.timeout = absl::Seconds(20);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 1) << run->Describe();
   EXPECT_FALSE(run->timed_out);
   ASSERT_EQ(Lines(run->stderr_text).size(), 1u) << run->Describe();
@@ -146,7 +147,7 @@ TEST_F(PmixClientHostTest, UnreachableServerFailsWithOneLine) {
                  {"PMIX_SERVER_URI4", "gone.0;tcp4://127.0.0.1:9"}};
   options.timeout = absl::Seconds(60);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 1) << run->Describe();
   EXPECT_FALSE(run->timed_out);
   const std::vector<std::string> lines = Lines(run->stderr_text);
@@ -169,7 +170,7 @@ TEST_F(PmixClientHostTest, KilledServerFiresUpstreamLostOnEveryRank) {
   options.signal_after = absl::Seconds(3);  // mpirun starts 4 ranks in ~0.3 s
   options.signal = SIGKILL;
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   ASSERT_EQ(run->term_signal, SIGKILL) << run->Describe();
 
   std::vector<std::string> reports;
@@ -199,7 +200,7 @@ TEST_F(PmixClientHostTest, AbortEndsTheJobWithTheClientsExitCode) {
   const std::string marker = testutil::UniqueMarkerValue();
   options.env.emplace_back(testutil::kMarkerVar, marker);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 7) << run->Describe();
   ExpectNothingLeft(marker);
 }
