@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::hook {
 namespace {
 
@@ -15,7 +17,7 @@ using ::testing::HasSubstr;
 
 TEST(AdminConfig, DefaultsWhenEmpty) {
   absl::StatusOr<AdminConfig> config = ParseAdminConfig("{}", "hook.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/run/pmi-shim", "/tmp"));
   EXPECT_TRUE(config->gating.annotation && config->gating.env && config->gating.auto_detect);
   EXPECT_EQ(config->log_file, "");
@@ -29,7 +31,7 @@ TEST(AdminConfig, EveryKey) {
     "allowed_dirs": ["/scratch/pmi"], "gating": {"annotation": true, "env": false, "auto": false},
     "log_file": "/var/log/h.log", "tools_dir": "", "state_dir": "/run/x",
     "entrypoint_prefix": true})", "hook.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/scratch/pmi"));
   EXPECT_FALSE(config->gating.env);
   EXPECT_FALSE(config->gating.auto_detect);
@@ -63,7 +65,7 @@ TEST(AdminConfig, Errors) {
 }
 
 TEST(AdminConfig, MissingDefaultFileMeansDefaultsMissingNamedFileIsAnError) {
-  EXPECT_TRUE(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/false).ok());
+  EXPECT_OK(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/false));
   EXPECT_FALSE(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/true).ok());
 }
 
@@ -71,7 +73,7 @@ TEST(AdminConfig, LoadsAFile) {
   const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/hook.json";
   std::ofstream(path) << R"({"allowed_dirs": ["/srv/x"]})";
   absl::StatusOr<AdminConfig> config = LoadAdminConfig(path, /*required=*/true);
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/srv/x"));
 }
 

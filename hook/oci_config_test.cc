@@ -7,6 +7,7 @@
 
 #include "hook/json_input.h"
 #include "hook/paths.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -26,7 +27,7 @@ constexpr char kConfig[] = R"({
 
 TEST(ParseConfig, ReadsTheFieldsTheHookUses) {
   absl::StatusOr<ContainerConfig> config = ParseConfig(kConfig, "config.json", "/b/1");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->args, ElementsAre("app", "-x"));
   EXPECT_EQ(config->uid, 1000u);
   EXPECT_EQ(config->gid, 100u);
@@ -57,7 +58,7 @@ TEST(ParseConfig, RootPathRelativeAbsoluteAndEscaping) {
 TEST(ParseConfig, NoNetworkNamespaceMeansHostNetwork) {
   auto config = ParseConfig(R"({"root": {"path": "r"}, "linux": {"namespaces": [{"type": "mount"}]}})",
                             "c", "/b");
-  ASSERT_TRUE(config.ok());
+  ASSERT_OK(config);
   EXPECT_FALSE(config->network_namespace);
 }
 
@@ -100,7 +101,7 @@ TEST(ParseJsonObject, RefusesDeepNesting) {
   ASSERT_FALSE(parsed.ok());
   EXPECT_THAT(parsed.status().message(), HasSubstr("nested deeper than"));
   const std::string fine = "{\"a\":" + std::string(30, '[') + std::string(30, ']') + "}";
-  EXPECT_TRUE(ParseJsonObject(fine, "x").ok());
+  EXPECT_OK(ParseJsonObject(fine, "x"));
 }
 
 TEST(ReadBoundedFd, RefusesOversizedInput) {
@@ -123,7 +124,7 @@ TEST(ParseState, GoodState) {
       R"({"ociVersion":"1.0.2","id":"c1","status":"creating","pid":42,"bundle":"/b/c1",
           "annotations":{"k":"v"}})",
       "stdin");
-  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_OK(state);
   EXPECT_EQ(state->id, "c1");
   EXPECT_EQ(state->pid, 42);
   EXPECT_EQ(state->bundle, "/b/c1");
@@ -133,7 +134,7 @@ TEST(ParseState, GoodState) {
 
 TEST(ParseState, OldBundlePathAndNoPid) {
   absl::StatusOr<OciState> state = ParseState(R"({"id":"c","bundlePath":"/b"})", "stdin");
-  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_OK(state);
   EXPECT_EQ(state->bundle, "/b");
   EXPECT_EQ(state->pid, 0);
 }
