@@ -319,8 +319,8 @@ TEST(ModexExchangeTest, TwoServersCollectEachOthersBlobs) {
     host.Drain();
     ASSERT_TRUE(reply_a.result.has_value());
     ASSERT_TRUE(reply_b.result.has_value());
-    ASSERT_TRUE(reply_a.result->ok()) << reply_a.result->status();
-    ASSERT_TRUE(reply_b.result->ok()) << reply_b.result->status();
+    ASSERT_OK(*reply_a.result);
+    ASSERT_OK(*reply_b.result);
     EXPECT_EQ(**reply_a.result, blob_a + blob_b);
     EXPECT_EQ(**reply_b.result, blob_b + blob_a);
     EXPECT_EQ(a.completed_fences(), 1);
@@ -346,7 +346,7 @@ TEST(ModexExchangeTest, OneRankPerServerOverSeveralFences) {
     host.Drain();
     for (int rank = 0; rank < 4; ++rank) {
       ASSERT_TRUE(replies[rank].result.has_value()) << "rank " << rank;
-      ASSERT_TRUE(replies[rank].result->ok()) << replies[rank].result->status();
+      ASSERT_OK(*replies[rank].result);
       std::string expected = blobs[rank];
       for (int other = 0; other < 4; ++other) {
         if (other != rank) expected += blobs[other];
