@@ -22,6 +22,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/event_loop.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
@@ -76,12 +77,14 @@ class PmixClientHostTest : public ::testing::Test {
 
   // mpirun with the flags this machine needs (reference/real-peers.md).
   testutil::RunOptions Mpirun(int ranks, std::vector<std::string> probe_args) const {
+    testutil::JobSpec job;
+    job.launcher = testutil::Launcher::kOpenMpi;
+    job.program = kMpirun;
+    job.ranks = ranks;
+    job.command = {probe_};
+    job.command.insert(job.command.end(), probe_args.begin(), probe_args.end());
     testutil::RunOptions options;
-    options.argv = {kMpirun, "--allow-run-as-root", "--oversubscribe",
-                    "--mca", "oob_tcp_if_include",  "lo",
-                    "--mca", "btl_tcp_if_include",  "lo",
-                    "-n",    absl::StrCat(ranks),   probe_};
-    options.argv.insert(options.argv.end(), probe_args.begin(), probe_args.end());
+    options.argv = *testutil::LauncherArgv(job);
     options.unset_env = PmixVariables();
     // mpirun's session directory (and what a killed mpirun leaves of it)
     // stays in the test's own tmpdir.
@@ -93,13 +96,7 @@ class PmixClientHostTest : public ::testing::Test {
   // No process started with `marker` is still alive (after a grace period:
   // ranks may still be exiting when the launcher is gone).
   static void ExpectNothingLeft(const std::string& marker) {
-    std::vector<std::pair<pid_t, std::string>> left = testutil::ProcessesWithMarker(marker);
-    for (int i = 0; i < 100 && !left.empty(); ++i) {
-      absl::SleepFor(absl::Milliseconds(50));
-      left = testutil::ProcessesWithMarker(marker);
-    }
-    EXPECT_THAT(left, IsEmpty());
-    testutil::KillProcesses(left);
+    EXPECT_THAT(testutil::CollectLeftovers(marker, absl::Seconds(5)), IsEmpty());
   }
 
   std::string probe_;
