@@ -6,22 +6,17 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/rendezvous.h"
 #include "gtest/gtest.h"
+#include "test/testing/files.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::exec {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using ::pmi_shim::testutil::ReadFile;
 
 bool Exists(const std::string& path) {
   struct stat info {};
