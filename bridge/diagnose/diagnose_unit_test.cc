@@ -1,8 +1,5 @@
 // Pure pieces: the ELF reader on the real libpmix and on every truncation
 // of a real library, versions, env-file parsing, and the mismatch checker.
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/str_cat.h"
 #include "bridge/diagnose/elf_reader.h"
 #include "bridge/diagnose/host_env_source.h"
@@ -11,20 +8,16 @@
 #include "bridge/diagnose/version_number.h"
 #include "bridge/wire/message.h"
 #include "gtest/gtest.h"
+#include "test/testing/files.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 namespace {
 
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using ::pmi_shim::testutil::ReadFile;
 
 TEST(ElfReaderTest, ReadsTheRealLibraries) {
-  const std::string pmix = ReadAll("/usr/lib/x86_64-linux-gnu/libpmix.so.2");
+  const std::string pmix = ReadFile("/usr/lib/x86_64-linux-gnu/libpmix.so.2");
   if (pmix.empty()) GTEST_SKIP() << "libpmix2 not installed";
   absl::StatusOr<ElfInfo> elf = ParseElf(pmix);
   ASSERT_OK(elf);
@@ -32,7 +25,7 @@ TEST(ElfReaderTest, ReadsTheRealLibraries) {
   EXPECT_TRUE(elf->HasSymbol("PMIx_Init"));
   EXPECT_TRUE(elf->HasSymbol("pmix_mca_psec_munge_component"));
   EXPECT_EQ(FindPmixVersion(pmix), "4.2.2rc2");
-  const std::string mpich = ReadAll("/usr/lib/x86_64-linux-gnu/libmpich.so.12");
+  const std::string mpich = ReadFile("/usr/lib/x86_64-linux-gnu/libmpich.so.12");
   if (!mpich.empty()) {
     absl::StatusOr<ElfInfo> m = ParseElf(mpich);
     ASSERT_OK(m);
@@ -41,7 +34,7 @@ TEST(ElfReaderTest, ReadsTheRealLibraries) {
 }
 
 TEST(ElfReaderTest, TruncatedAndCorruptFilesNeverCrash) {
-  std::string lib = ReadAll("/usr/lib/x86_64-linux-gnu/libpmi2.so.0");
+  std::string lib = ReadFile("/usr/lib/x86_64-linux-gnu/libpmi2.so.0");
   if (lib.empty()) GTEST_SKIP() << "libpmi2 not installed";
   ASSERT_OK(ParseElf(lib));
   for (size_t size = 0; size < lib.size(); size += 97) {
