@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -30,6 +28,7 @@
 #include "hook/apply/container_fixture.h"
 #include "hook/apply/relay_daemon.h"
 #include "hook/plan.h"
+#include "test/testing/files.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/runfiles.h"
 #include "test/testing/status_matchers.h"
@@ -37,16 +36,11 @@
 namespace pmi_shim::hook {
 namespace {
 
+using ::pmi_shim::testutil::ReadFile;
+
 using testing::ListTree;
 using testing::MountsUnder;
 using Kind = MountStep::Kind;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
