@@ -17,13 +17,14 @@
 #include "test/testing/processes.h"
 #include "test/testing/rootfs.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::containers {
 namespace {
 
 std::string MustRunfile(const std::string& path) {
   absl::StatusOr<std::string> found = testutil::Runfile(path);
-  EXPECT_TRUE(found.ok()) << found.status();
+  EXPECT_OK(found);
   return found.ok() ? *found : path;
 }
 
@@ -32,7 +33,7 @@ std::string MustRunfile(const std::string& path) {
 void FlowTest::SetUp() {
   PMI_SHIM_REQUIRE_PRIVATE_NETNS();
   absl::StatusOr<ScratchDir> dir = ScratchDir::Create("ctf");
-  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_OK(dir);
   scratch_.emplace(std::move(*dir));
   marker_ = testutil::UniqueMarkerValue();
   std::filesystem::create_directories(publish_dir());
@@ -58,7 +59,7 @@ void FlowTest::SetUp() {
   absl::StatusOr<testutil::RunResult> install = testutil::RunSubprocess(
       {"bash", MustRunfile("deploy/install.sh"), "--prefix", prefix(), "--from", runfiles_root},
       {}, absl::Seconds(60));
-  ASSERT_TRUE(install.ok()) << install.status();
+  ASSERT_OK(install);
   ASSERT_EQ(install->exit_code, 0) << install->Describe();
 }
 
@@ -86,9 +87,9 @@ void FlowTest::BuildImage(bool ompi) {
   }
   spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
   absl::Status built = testutil::BuildRootfs(rootfs(), spec);
-  ASSERT_TRUE(built.ok()) << built;
+  ASSERT_OK(built);
   absl::Status tar = testutil::WriteRootfsTar(rootfs(), image_tar());
-  ASSERT_TRUE(tar.ok()) << tar;
+  ASSERT_OK(tar);
 }
 
 void FlowTest::TearDown() {
@@ -169,7 +170,7 @@ testutil::RunResult FlowTest::RunJob(testutil::JobSpec spec) {
   // conmon and the containerd shims end after the launcher.
   spec.leftover_grace = absl::Seconds(5);
   absl::StatusOr<testutil::JobResult> out = testutil::RunJob(spec);
-  EXPECT_TRUE(out.ok()) << out.status();
+  EXPECT_OK(out);
   if (!out.ok()) return {};
   EXPECT_THAT(out->leftovers, ::testing::IsEmpty()) << "left by the job; hook log:\n" << HookLog();
   // Give the engines' reapers a moment (conmon, containerd-shim: they name

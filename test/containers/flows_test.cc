@@ -23,6 +23,7 @@
 #include "nlohmann/json.hpp"
 #include "test/containers/flow_fixture.h"
 #include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::containers {
 namespace {
@@ -79,7 +80,7 @@ TEST_F(FlowTest, Flow2HydraPodmanWithDeployedHooksDir) {
   if (!Require({kPodman, testutil::kHydraProgram})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   // --env PMI_SHIM_DIR (no value): Podman copies it from its own environment,
   // where pmi-bridge exec put the rank directory's host path.
   std::vector<std::string> podman_run =
@@ -95,7 +96,7 @@ TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
   BuildImage(false);
   // The runtimes entry exactly as install.sh wrote it for daemon.json.
   absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
-  ASSERT_TRUE(docker.ok()) << docker;
+  ASSERT_OK(docker);
   // Docker cannot pass fds and this daemon (API 1.41) has no --annotation:
   // the runtime wrapper gates on PMI_SHIM_DIR in the container's env.
   std::vector<std::string> docker_run = docker_->RunArgv(
@@ -110,7 +111,7 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInPodman) {
   if (!Require({kPodman, testutil::kOpenMpiProgram})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   std::vector<std::string> podman_run =
       podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
                        ClientExec(kMpichApp));
@@ -135,7 +136,7 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInDocker) {
   if (!Require({kDocker, kDockerd, testutil::kOpenMpiProgram})) return;
   BuildImage(false);
   absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
-  ASSERT_TRUE(docker.ok()) << docker;
+  ASSERT_OK(docker);
   std::vector<std::string> docker_run = docker_->RunArgv(
       Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
       ClientExec(kMpichApp));
@@ -149,7 +150,7 @@ TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
   if (!Require({kPodman, testutil::kOpenMpiProgram})) return;
   BuildImage(/*ompi=*/true);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   // Open MPI's shared-memory BTL needs one pid namespace (it segfaults
   // across them) and its TCP BTL cannot cross private network namespaces:
   // the ranks share the host's pid and IPC namespaces and /dev/shm, each
@@ -177,7 +178,7 @@ TEST_F(FlowTest, CdiSpecBringsTheShimIntoAPodmanContainer) {
   if (!Require({kPodman, "/usr/bin/unshare"})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman");  // no hooks dir: only the CDI spec names the hook
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   const std::vector<std::string> podman_run = podman_->RunArgv(
       {"--device", "pmi-shim.org/shim=tools"}, kImage,
       {"/bin/sh", "-c",
