@@ -32,6 +32,7 @@
 #include "test/testing/launcher.h"
 #include "test/testing/processes.h"
 #include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::containers {
@@ -113,7 +114,7 @@ class ExecCharliecloudTest : public FlowTest {
     spec.marker = marker_;
     spec.leftover_grace = absl::Seconds(2);
     absl::StatusOr<testutil::JobResult> out = testutil::RunJob(spec);
-    EXPECT_TRUE(out.ok()) << out.status();
+    EXPECT_OK(out);
     if (!out.ok()) return {};
     EXPECT_THAT(out->leftovers, IsEmpty()) << "processes left by the job";
     return out->run;

@@ -39,6 +39,7 @@
 #include "test/testing/processes.h"
 #include "test/testing/rank_lines.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
 namespace {
@@ -132,7 +133,7 @@ class ExecFailureTest : public ::testing::TestWithParam<PmiMode> {
 
   FaultOutcome Inject(const FaultSpec& spec) {
     absl::StatusOr<FaultOutcome> out = RunHydraWithFault(spec);
-    EXPECT_TRUE(out.ok()) << out.status() << " (is the mpich package installed?)";
+    EXPECT_OK(out) << " (is the mpich package installed?)";
     return out.ok() ? *std::move(out) : FaultOutcome{};
   }
 
