@@ -11,6 +11,7 @@
 #
 #   deploy/install.sh --prefix /usr/local                 # from this tree's bazel build
 #   deploy/install.sh --prefix /opt/pmi-shim --from DIR   # DIR holds the three binaries
+#   deploy/install.sh --prefix P --bridge F --hook F --client F   # each file named
 #
 # Options: --hooks-dir DIR (default PREFIX/share/containers/oci/hooks.d; Podman
 # reads /usr/share/containers/oci/hooks.d and /etc/containers/oci/hooks.d, or
@@ -27,13 +28,19 @@ set -euo pipefail
 prog=install.sh
 die() { echo "$prog: $*" >&2; exit 1; }
 
-prefix="" from="" hooks_dir="" config="" runc=/usr/bin/runc dry_run=0
+prefix="" from="" bridge="" hook="" client="" hooks_dir="" config="" runc=/usr/bin/runc dry_run=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --prefix) prefix="${2:-}"; shift 2 ;;
     --prefix=*) prefix="${1#*=}"; shift ;;
     --from) from="${2:-}"; shift 2 ;;
     --from=*) from="${1#*=}"; shift ;;
+    --bridge) bridge="${2:-}"; shift 2 ;;
+    --bridge=*) bridge="${1#*=}"; shift ;;
+    --hook) hook="${2:-}"; shift 2 ;;
+    --hook=*) hook="${1#*=}"; shift ;;
+    --client) client="${2:-}"; shift 2 ;;
+    --client=*) client="${1#*=}"; shift ;;
     --hooks-dir) hooks_dir="${2:-}"; shift 2 ;;
     --hooks-dir=*) hooks_dir="${1#*=}"; shift ;;
     --config) config="${2:-}"; shift 2 ;;
@@ -41,7 +48,7 @@ while [ $# -gt 0 ]; do
     --runc) runc="${2:-}"; shift 2 ;;
     --runc=*) runc="${1#*=}"; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1'; run '$prog --help'" ;;
   esac
 done
@@ -61,22 +68,30 @@ absolute "$hooks_dir" || die "--hooks-dir '$hooks_dir' is relative; give an abso
 absolute "$config" || die "--config '$config' is relative; give an absolute path"
 absolute "$runc" || die "--runc '$runc' is relative; give an absolute path"
 
-# Where the binaries come from: --from DIR (flat, or a bazel-bin layout), else
-# this source tree's bazel output.
+# Where the binaries come from: --bridge/--hook/--client FILE, else --from DIR
+# (flat, or a bazel-bin layout), else this source tree's Bazel build, whose
+# output paths Bazel itself reports (they depend on the configuration).
 here="$(cd "$(dirname "$0")/.." && pwd)"
 find_binary() {  # NAME BAZEL_PACKAGE
-  local name="$1" pkg="$2" d
-  for d in ${from:+"$from" "$from/$pkg"} "$here/bazel-out/k8-fastbuild/bin/$pkg" "$here/bazel-bin/$pkg"; do
+  local name="$1" pkg="$2" d path
+  for d in ${from:+"$from" "$from/$pkg"}; do
     if [ -x "$d/$name" ] && [ -f "$d/$name" ]; then echo "$d/$name"; return 0; fi
   done
-  return 1
+  [ -z "$from" ] && command -v bazel >/dev/null && [ -f "$here/WORKSPACE" ] || return 1
+  path="$(cd "$here" && source tools/bazel_outputs.sh && bazel_output "//$pkg:$name")" || return 1
+  [ -x "$path" ] && echo "$path"
 }
-bridge="$(find_binary pmi-bridge bridge/cli)" ||
-  die "pmi-bridge not found${from:+ in $from}; build first: bazel build //bridge/cli:pmi-bridge //hook:pmi-shim-hook //shim-client:pmi-shim-client"
-hook="$(find_binary pmi-shim-hook hook)" ||
-  die "pmi-shim-hook not found${from:+ in $from}; build first: bazel build //hook:pmi-shim-hook"
-client="$(find_binary pmi-shim-client shim-client)" ||
-  die "pmi-shim-client not found${from:+ in $from}; build first: bazel build //shim-client:pmi-shim-client"
+usable() {  # OPTION FILE
+  [ -f "$2" ] && [ -x "$2" ] || die "$1 '$2' is not an executable file"
+  echo "$2"
+}
+build_hint="build first: bazel build //bridge/cli:pmi-bridge //hook:pmi-shim-hook //shim-client:pmi-shim-client"
+if [ -n "$bridge" ]; then bridge="$(usable --bridge "$bridge")"; else
+  bridge="$(find_binary pmi-bridge bridge/cli)" || die "pmi-bridge not found${from:+ in $from}; $build_hint"; fi
+if [ -n "$hook" ]; then hook="$(usable --hook "$hook")"; else
+  hook="$(find_binary pmi-shim-hook hook)" || die "pmi-shim-hook not found${from:+ in $from}; $build_hint"; fi
+if [ -n "$client" ]; then client="$(usable --client "$client")"; else
+  client="$(find_binary pmi-shim-client shim-client)" || die "pmi-shim-client not found${from:+ in $from}; $build_hint"; fi
 
 run() { if [ "$dry_run" = 1 ]; then echo "would: $*"; else "$@"; fi; }
 did() { echo "$prog: $*"; }

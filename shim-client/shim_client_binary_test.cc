@@ -209,7 +209,8 @@ TEST_F(ShimClientBinaryTest, InspectListsTheMpiOfARootAndRejectsAMissingOne) {
 // busybox and pmi-shim-client, and run a full check plus an exec there.
 TEST_F(ShimClientBinaryTest, RunsStaticInABusyboxOnlyRoot) {
 #if defined(PMI_SHIM_DYNAMIC_BUILD)
-  GTEST_SKIP() << "sanitizer builds link the client dynamically (the plain build is checked)";
+  GTEST_SKIP() << "[not applicable] sanitizer builds link the client dynamically (the plain "
+                  "build is checked)";
 #endif
   if (::geteuid() != 0) GTEST_SKIP() << "chroot needs root";
   if (::access("/bin/busybox", X_OK) != 0) GTEST_SKIP() << "busybox-static is not installed";

@@ -16,20 +16,28 @@ cd "$(dirname "$0")/.."
 
 if [[ "${1:-}" != --inside ]]; then
   bash tools/setup.sh
-  bazel build //bridge/cli:pmi-bridge //hook:pmi-shim-hook //shim-client:pmi-shim-client \
-    //test/programs:mpi_collectives
+  targets=(//bridge/cli:pmi-bridge //hook:pmi-shim-hook //shim-client:pmi-shim-client
+           //test/programs:mpi_collectives)
+  bazel build "${targets[@]}"
+  # Bazel says where its outputs are (never a hard-coded bazel-out path); the
+  # paths are looked up here, where the Bazel server is reachable.
+  source tools/bazel_outputs.sh
+  export DEMO_BRIDGE DEMO_HOOK DEMO_CLIENT DEMO_APP
+  DEMO_BRIDGE=$(bazel_output //bridge/cli:pmi-bridge)
+  DEMO_HOOK=$(bazel_output //hook:pmi-shim-hook)
+  DEMO_CLIENT=$(bazel_output //shim-client:pmi-shim-client)
+  DEMO_APP=$(bazel_output //test/programs:mpi_collectives)
   exec unshare --net --mount --propagation private bash "$0" --inside "$@"
 fi
 shift
 ip link set lo up
 
-bin=bazel-out/k8-fastbuild/bin
-app="$PWD/$bin/test/programs/mpi_collectives"
+app="$DEMO_APP"
 ranks=4
 
 if [[ "${1:-}" == --bare ]]; then
   echo "== pmi-bridge launch -n $ranks -- mpi_collectives (no containers)"
-  exec "$bin/bridge/cli/pmi-bridge" launch -n "$ranks" -- "$app"
+  exec "$DEMO_BRIDGE" launch -n "$ranks" -- "$app"
 fi
 
 work=$(mktemp -d /tmp/pmi-shim-demo.XXXXXX)
@@ -46,7 +54,8 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== installing pmi-shim under $work/prefix (hook registered in $work/hooks.d)"
-bash deploy/install.sh --prefix "$work/prefix" --hooks-dir "$work/hooks.d" \
+bash deploy/install.sh --prefix "$work/prefix" \
+  --bridge "$DEMO_BRIDGE" --hook "$DEMO_HOOK" --client "$DEMO_CLIENT" --hooks-dir "$work/hooks.d" \
   --config "$work/prefix/etc/pmi-shim/hook.json" | sed 's/^/   /'
 # The hook's JSON-lines log, for the summary below.
 sed -i "s|\"log_file\": \"\"|\"log_file\": \"$work/hook.log\"|" "$work/prefix/etc/pmi-shim/hook.json"

@@ -73,13 +73,11 @@ if [[ "${1:-}" != "--in-netns" ]]; then
   bazel build -c opt //bridge/cli:pmi-bridge >&2 || die "bazel build -c opt failed"
   bazel build //test/programs:mpi_hello //test/bench:pmi_get_latency >&2 ||
     die "bazel build failed"
-  # bazel-bin follows the last build's configuration (other builds may run
-  # concurrently with other configs); the fastbuild tree is what we built.
-  bin=bazel-out/k8-fastbuild/bin
+  source tools/bazel_outputs.sh  # Bazel names its output paths; never guess them
   work=$(mktemp -d /tmp/bridge_overhead.XXXXXX)
   trap 'rm -rf "$work"' EXIT
-  cp bazel-out/k8-opt/bin/bridge/cli/pmi-bridge "$bin/test/programs/bin/mpi_hello" \
-    "$bin/test/bench/bin/pmi_get_latency" "$work/"
+  cp "$(bazel_output -c opt //bridge/cli:pmi-bridge)" "$(bazel_output //test/programs:mpi_hello)" \
+    "$(bazel_output //test/bench:pmi_get_latency)" "$work/" || die "built programs not found"
   # Which bridge was measured: the commit, and uncommitted changes if any.
   {
     echo "bridge: $(git rev-parse --short HEAD 2>/dev/null || echo '?') (-c opt)"

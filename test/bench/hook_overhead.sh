@@ -21,25 +21,24 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS="${ROUNDS:-21}"
 MPI_ROUNDS="${MPI_ROUNDS:-9}"
-BIN=bazel-out/k8-fastbuild/bin
 
 if [ "${HOOK_BENCH_IN_NETNS:-}" != 1 ]; then
   [ "$(id -u)" = 0 ] || { echo "hook_overhead.sh: needs root (runc and mounts); run it as root" >&2; exit 1; }
-  # Build outside the namespace: the Bazel server must stay reachable.
-  bazel build -c opt //hook:pmi-shim-hook //shim-client:pmi-shim-client //bridge/cli:pmi-bridge \
-    //test/programs:mpi_hello >/dev/null 2>&1 ||
-    bazel build //hook:pmi-shim-hook //shim-client:pmi-shim-client //bridge/cli:pmi-bridge \
-      //test/programs:mpi_hello
-  BIN=bazel-out/k8-opt/bin
-  [ -x "$BIN/hook/pmi-shim-hook" ] || BIN=bazel-out/k8-fastbuild/bin
-  HOOK_BENCH_IN_NETNS=1 HOOK_BENCH_BIN="$BIN" exec unshare --net -- bash "$0" "$@"
+  # Build outside the namespace: the Bazel server must stay reachable. The
+  # programs as installed (-c opt), else the default build; Bazel reports where.
+  source tools/bazel_outputs.sh
+  targets=(//hook:pmi-shim-hook //shim-client:pmi-shim-client //bridge/cli:pmi-bridge)
+  mode=(-c opt)
+  bazel build "${mode[@]}" "${targets[@]}" >/dev/null 2>&1 || { mode=(); bazel build "${targets[@]}"; }
+  bazel build //test/programs:mpi_hello >/dev/null
+  export HOOK HELLO CLIENT BRIDGE
+  HOOK=$(bazel_output "${mode[@]}" //hook:pmi-shim-hook)
+  CLIENT=$(bazel_output "${mode[@]}" //shim-client:pmi-shim-client)
+  BRIDGE=$(bazel_output "${mode[@]}" //bridge/cli:pmi-bridge)
+  HELLO=$(bazel_output //test/programs:mpi_hello)
+  HOOK_BENCH_IN_NETNS=1 exec unshare --net -- bash "$0" "$@"
 fi
 ip link set lo up
-BIN="$(cd "${HOOK_BENCH_BIN:-$BIN}" && pwd)"
-HOOK="$BIN/hook/pmi-shim-hook"
-CLIENT="$BIN/shim-client/pmi-shim-client"
-BRIDGE="$BIN/bridge/cli/pmi-bridge"
-HELLO="$BIN/test/programs/bin/mpi_hello"
 
 work="$(mktemp -d /tmp/hob.XXXXXX)"
 cleanup() {

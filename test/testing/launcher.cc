@@ -27,13 +27,14 @@ std::vector<std::string> HydraArgv(const JobSpec& spec) {
 // As root (the suite's containers need it) and with more ranks than cores.
 std::vector<std::string> OpenMpiArgv(const JobSpec& spec) {
   std::vector<std::string> argv = {spec.program.empty() ? kOpenMpiProgram : spec.program,
-                                   "--allow-run-as-root", "--oversubscribe"};
+                                   "--allow-run-as-root"};
   if (spec.hosts.empty()) {
     // One node in a private network namespace: loopback is all there is, and
-    // Open MPI skips it unless told.
-    Append(argv, {"--mca", "oob_tcp_if_include", "lo", "--mca", "btl_tcp_if_include", "lo"});
+    // Open MPI skips it unless told; 4 ranks on 2 cores need oversubscribing.
+    Append(argv, {"--oversubscribe", "--mca", "oob_tcp_if_include", "lo", "--mca",
+                  "btl_tcp_if_include", "lo"});
   } else {
-    Append(argv, {"--host", Joined(spec.hosts)});
+    Append(argv, {"--host", Joined(spec.hosts)});  // NAME:SLOTS gives the slots
   }
   if (!spec.rsh_agent.empty()) Append(argv, {"--mca", "plm_rsh_agent", spec.rsh_agent});
   Append(argv, spec.launcher_flags);

@@ -1,0 +1,107 @@
+// End-to-end across nodes: real launchers (hydra's ssh launcher, Open MPI's
+// rsh agent) start 2 ranks on each of 2 simulated nodes, directly and
+// through `pmi-bridge exec`. Every rank must see the whole job (size 4), the
+// node the launcher put it on, and exactly its node's ranks as shared-memory
+// peers (MPI_COMM_TYPE_SHARED size 2): locality comes from the launcher,
+// never from the bridge.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/testing/launcher.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
+#include "test/testing/simulated_cluster.h"
+#include "test/testing/status_matchers.h"
+
+namespace pmi_shim::e2e {
+namespace {
+
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using testutil::Launcher;
+using testutil::ProgramPath;
+
+constexpr int kNodes = 2;
+constexpr int kRanksPerNode = 2;
+constexpr int kRanks = kNodes * kRanksPerNode;
+
+class MultiNodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::Status why = testutil::SimulatedClusterAvailability();
+    if (!why.ok()) GTEST_SKIP() << "no simulated cluster here: " << why;
+  }
+
+  testutil::ClusterRun Run(Launcher launcher, std::vector<std::string> program) {
+    testutil::ClusterOptions options;
+    options.nodes = kNodes;
+    options.command = testutil::ClusterLaunch(launcher, kNodes, kRanksPerNode, program);
+    // A job still running after this is stalled: its stacks are taken so a
+    // known peer bug can be told from a pmi-shim failure (ExpectNodeTrueJob).
+    options.stall_after = absl::Seconds(30);
+    options.stacks_of = "bin/mpi_locality";
+    absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
+    EXPECT_OK(run);
+    return run.ok() ? *std::move(run) : testutil::ClusterRun{};
+  }
+
+  static std::vector<std::string> Bridged(const std::vector<std::string>& program) {
+    return testutil::BridgeExec({}, program);
+  }
+};
+
+// Block mapping: ranks 0..K-1 on node1, the next K on node2, and so on.
+// A stall is excused only when it is MPICH 4.0.2's UCX finalize deadlock
+// (see StallKind) after every rank printed its correct line: everything the
+// PMI server is responsible for had then worked, including the barrier that
+// the waiting ranks entered. Any other stall fails.
+void ExpectNodeTrueJob(const testutil::ClusterRun& run) {
+  if (run.stalled &&
+      testutil::ClassifyStall(run.stacks, kRanks) ==
+          testutil::StallKind::kMpichUcxFinalizeDeadlock) {
+    std::cerr << "known peer bug: MPICH 4.0.2 UCX finalize deadlock (pmodels/mpich PR 6596); "
+                 "the ranks' results are still checked\n";
+    ::testing::Test::RecordProperty("known_peer_bug", "mpich_ucx_finalize_deadlock");
+  } else {
+    EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
+  }
+  const std::vector<std::string> lines = testutil::Lines(run.run.stdout_text);
+  EXPECT_THAT(lines, SizeIs(kRanks)) << run.Describe();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    const std::string want =
+        absl::StrCat("rank ", rank, " of ", kRanks, " on node", rank / kRanksPerNode + 1,
+                     ": node_size=", kRanksPerNode, " sum=", kRanks * (kRanks - 1) / 2);
+    EXPECT_THAT(lines, ::testing::Contains(want)) << run.Describe();
+  }
+  EXPECT_THAT(run.leftovers, IsEmpty());
+}
+
+TEST_F(MultiNodeTest, HydraMpichDirect) {
+  ExpectNodeTrueJob(Run(Launcher::kHydra, {ProgramPath("mpi_locality")}));
+}
+
+TEST_F(MultiNodeTest, HydraMpichThroughBridges) {
+  ExpectNodeTrueJob(Run(Launcher::kHydra, Bridged({ProgramPath("mpi_locality")})));
+}
+
+TEST_F(MultiNodeTest, OpenMpiDirect) {
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, {ProgramPath("mpi_locality_ompi")}));
+}
+
+// PMIx host, PMIx program: the bridge relays each rank's PMIx connection.
+TEST_F(MultiNodeTest, OpenMpiThroughBridges) {
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality_ompi")})));
+}
+
+// Flow 3 across nodes: PMIx host, MPICH program; the bridge is a PMIx client
+// upstream and serves PMI-1 to the program, with the host's node map.
+TEST_F(MultiNodeTest, OpenMpiHostMpichProgramThroughBridges) {
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality")})));
+}
+
+}  // namespace
+}  // namespace pmi_shim::e2e
