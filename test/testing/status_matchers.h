@@ -130,8 +130,7 @@ class IsOkAndHoldsMatcher {
 
   template <typename StatusOrType>
   operator ::testing::Matcher<StatusOrType>() const {  // NOLINT: implicit by design
-    return ::testing::Matcher<StatusOrType>(
-        new IsOkAndHoldsImpl<const StatusOrType&>(inner_));
+    return ::testing::Matcher<StatusOrType>(new IsOkAndHoldsImpl<const StatusOrType&>(inner_));
   }
 
  private:
@@ -150,10 +149,10 @@ inline ::testing::PolymorphicMatcher<status_internal::IsOkMatcher> IsOk() {
 // string or a string matcher such as HasSubstr).
 template <typename CodeMatcher, typename MessageMatcher>
 ::testing::PolymorphicMatcher<status_internal::StatusIsMatcher> StatusIs(CodeMatcher code,
-                                                                        MessageMatcher message) {
-  return ::testing::MakePolymorphicMatcher(status_internal::StatusIsMatcher(
-      ::testing::MatcherCast<absl::StatusCode>(code),
-      ::testing::MatcherCast<const std::string&>(message)));
+                                                                         MessageMatcher message) {
+  return ::testing::MakePolymorphicMatcher(
+      status_internal::StatusIsMatcher(::testing::MatcherCast<absl::StatusCode>(code),
+                                       ::testing::MatcherCast<const std::string&>(message)));
 }
 template <typename CodeMatcher>
 ::testing::PolymorphicMatcher<status_internal::StatusIsMatcher> StatusIs(CodeMatcher code) {
@@ -194,13 +193,13 @@ ABSL_NAMESPACE_END
 
 // ASSERT_OK_AND_ASSIGN(std::string text, ReadCapture(name)): asserts that the
 // StatusOr is OK, then moves its value into `lhs` (a declaration or an lvalue).
-#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                                      \
-  PMI_SHIM_ASSERT_OK_AND_ASSIGN_IMPL_(PMI_SHIM_TEST_CONCAT_(pmi_shim_status_or_, __LINE__), \
-                                      lhs, rexpr)
+#define ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                                         \
+  PMI_SHIM_ASSERT_OK_AND_ASSIGN_IMPL_(PMI_SHIM_TEST_CONCAT_(pmi_shim_status_or_, __LINE__), lhs, \
+                                      rexpr)
 #define PMI_SHIM_TEST_CONCAT_INNER_(a, b) a##b
 #define PMI_SHIM_TEST_CONCAT_(a, b) PMI_SHIM_TEST_CONCAT_INNER_(a, b)
-#define PMI_SHIM_ASSERT_OK_AND_ASSIGN_IMPL_(status_or, lhs, rexpr)                        \
-  auto status_or = (rexpr);                                                               \
+#define PMI_SHIM_ASSERT_OK_AND_ASSIGN_IMPL_(status_or, lhs, rexpr)                           \
+  auto status_or = (rexpr);                                                                  \
   ASSERT_PRED_FORMAT1(::pmi_shim::testutil::status_internal::AssertOk, status_or) << #rexpr; \
   lhs = *std::move(status_or)
 

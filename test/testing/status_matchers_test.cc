@@ -60,10 +60,10 @@ TEST(StatusIsTest, ExplainsWithTheStatus) {
   EXPECT_EQ(Explain(StatusIs(absl::StatusCode::kInternal), NoAnswer()),
             "whose status is NOT_FOUND: no answer here");
   EXPECT_EQ(Explain(StatusIs(absl::StatusCode::kInternal), Answer()), "whose status is OK");
-  EXPECT_THAT(DescribeMatcher<absl::Status>(
-                  StatusIs(absl::StatusCode::kInternal, HasSubstr("boom"))),
-              HasSubstr("has a status code that is equal to INTERNAL and a message that has "
-                        "substring \"boom\""));
+  EXPECT_THAT(
+      DescribeMatcher<absl::Status>(StatusIs(absl::StatusCode::kInternal, HasSubstr("boom"))),
+      HasSubstr("has a status code that is equal to INTERNAL and a message that has "
+                "substring \"boom\""));
 }
 
 TEST(IsOkAndHoldsTest, MatchesTheValue) {
