@@ -37,8 +37,8 @@ TEST(LogTest, JsonFileGetsOneParsableLinePerMessage) {
 
 TEST(LogTest, UnwritableFileIsAnError) {
   absl::Status status = SetJsonFile("/nonexistent-dir/x.jsonl");
-  EXPECT_FALSE(status.ok());
-  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("/nonexistent-dir/x.jsonl"));
+  EXPECT_THAT(status,
+              testutil::StatusIs(::testing::_, ::testing::HasSubstr("/nonexistent-dir/x.jsonl")));
 }
 
 }  // namespace
