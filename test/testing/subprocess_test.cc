@@ -102,8 +102,7 @@ TEST(SubprocessTest, SendsSignalAfterDelay) {
 
 TEST(SubprocessTest, SpawnFailureIsAnError) {
   absl::StatusOr<RunResult> r = RunSubprocess({"/nonexistent/program"}, {}, absl::Seconds(10));
-  EXPECT_FALSE(r.ok());
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("/nonexistent/program"));
+  EXPECT_THAT(r, testutil::StatusIs(::testing::_, HasSubstr("/nonexistent/program")));
 }
 
 }  // namespace
