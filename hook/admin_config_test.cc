@@ -63,6 +63,15 @@ TEST(AdminConfig, Errors) {
   }
 }
 
+// Found by //hook/fuzz:config_fuzz: a key with a JSON "\n" made the error two lines.
+TEST(AdminConfig, ErrorsQuotingTheInputStayOneLine) {
+  absl::StatusOr<AdminConfig> config =
+      ParseAdminConfig(R"({"mou\nts": 1, "tab\there\u0001": 2})", "hook.json");
+  EXPECT_THAT(config, testutil::StatusIs(::testing::_,
+                                         HasSubstr(R"(unknown key(s) mou\nts, tab\there\x01)")));
+  EXPECT_EQ(config.status().message().find('\n'), absl::string_view::npos);
+}
+
 TEST(AdminConfig, MissingDefaultFileMeansDefaultsMissingNamedFileIsAnError) {
   EXPECT_OK(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/false));
   EXPECT_FALSE(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/true).ok());

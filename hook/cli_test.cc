@@ -174,71 +174,8 @@ TEST_F(CliTest, HookStageNotAskedExitsZeroFast) {
   EXPECT_EQ(result->stderr_text, "");
 }
 
-// design.md §6: the hook decides from config.json only and scrubs its own
-// environment. A library that records that it was loaded stands in for
-// what a user could try to get the root-run hook to load.
-class HookEnvironmentTest : public CliTest {
- protected:
-  void SetUp() override {
-    CliTest::SetUp();
-    marker_ = root_ + "/loaded";
-    library_ = root_ + "/marker.so";
-    std::ofstream(root_ + "/marker.c")
-        // Only the hook counts (the test runs it through /bin/sh, which
-        // loads LD_PRELOAD itself).
-        << "#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n"
-        << "__attribute__((constructor)) static void mark(void) {\n"
-        << "  char self[4096] = {0}; readlink(\"/proc/self/exe\", self, sizeof(self) - 1);\n"
-        << "  if (!strstr(self, \"pmi-shim-hook\")) return;\n"
-        << "  FILE* f = fopen(\"" << marker_ << "\", \"w\"); if (f) fclose(f); }\n";
-    testutil::RunOptions compile;
-    compile.argv = {"cc", "-shared", "-fPIC", "-o", library_, root_ + "/marker.c"};
-    absl::StatusOr<RunResult> built = testutil::RunSubprocess(compile);
-    ASSERT_TRUE(built.ok() && built->exit_code == 0) << "cc is needed to build the marker";
-  }
-  bool Loaded() const { return std::ifstream(marker_).good(); }
-  std::string marker_, library_;
-};
-
-TEST_F(HookEnvironmentTest, TheHooksOwnEnvironmentNeverDecides) {
-  WriteConfig(R"(["PATH=/bin"])");  // the container asks for nothing
-  const std::string state = R"({"id": "c4", "pid": 1, "bundle": ")" + root_ + R"(/bundle"})";
-  std::ofstream(root_ + "/state.json") << state;
-  testutil::RunOptions options;
-  options.argv = {"/bin/sh", "-c", "\"$0\" --config \"$1\" createRuntime < \"$2\"", hook_,
-                  admin_, root_ + "/state.json"};
-  // Everything that would ask for pmi-shim, were the hook to read its own env.
-  options.env = {{"PMI_SHIM", "1"},
-                 {"PMI_SHIM_DIR", root_ + "/rank"},
-                 {"PMIX_SERVER_URI41", "ns.0;tcp4://127.0.0.1:7000"}};
-#if !defined(PMI_SHIM_DYNAMIC_BUILD)
-  // (A sanitizer build is dynamic: its runtime refuses to start after a
-  // preloaded library, so there only the decision is asserted.)
-  options.env.emplace_back("LD_PRELOAD", library_);
-#endif
-  options.timeout = absl::Seconds(20);
-  absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
-  ASSERT_OK(result);
-  EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
-  EXPECT_EQ(result->stderr_text, "");
-  RunResult explained = Run({"explain", "--bundle", root_ + "/bundle", "--config", admin_});
-  EXPECT_THAT(explained.stdout_text, HasSubstr("decision: not asked"));
-  // The default build is static: the loader never reads LD_PRELOAD for it.
-  // (Sanitizer builds are dynamic, and there only the decision is asserted.)
-#if !defined(PMI_SHIM_DYNAMIC_BUILD)
-  EXPECT_FALSE(Loaded()) << "the hook loaded a library named by its own LD_PRELOAD";
-#endif
-}
-
-TEST_F(HookEnvironmentTest, LdPreloadInTheContainersEnvIsOnlyData) {
-  WriteConfig(R"(["LD_PRELOAD=)" + library_ + R"(", "PMI_SHIM_DIR=)" + root_ + R"(/rank"])");
-  RunResult explained = Run({"explain", "--bundle", root_ + "/bundle", "--config", admin_});
-  EXPECT_EQ(explained.exit_code, 0) << explained.stderr_text;
-  EXPECT_THAT(explained.stdout_text, HasSubstr("  mount  " + root_ + "/rank -> /run/pmi-shim"));
-  EXPECT_THAT(explained.stdout_text, ::testing::Not(HasSubstr("marker.so")))
-      << "the plan must not carry the container's LD_PRELOAD anywhere";
-  EXPECT_FALSE(Loaded()) << "the hook loaded a library named in the container's env";
-}
+// The hook's own environment never deciding, and never reaching what it
+// starts: own_environment_test.cc.
 
 }  // namespace
 }  // namespace pmi_shim::hook

@@ -16,6 +16,28 @@ struct TooDeep : std::runtime_error {
   TooDeep() : std::runtime_error("too deep") {}
 };
 
+// Keys and values quoted from a user's file may hold control characters (a
+// JSON "\n" is a real newline once parsed); errors stay one line.
+std::string EscapeControlCharacters(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte != 0x7f) {
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      absl::StrAppend(&out, "\\x", absl::Hex(byte, absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ReadBoundedFd(int fd, absl::string_view origin, size_t cap) {
@@ -56,7 +78,8 @@ absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::str
     return absl::InvalidArgumentError(
         absl::StrCat(origin, ": nested deeper than ", kMaxJsonDepth, " levels"));
   } catch (const nlohmann::json::exception& error) {
-    return absl::InvalidArgumentError(absl::StrCat(origin, ": not valid JSON (", error.what(), ")"));
+    return absl::InvalidArgumentError(
+        EscapeControlCharacters(absl::StrCat(origin, ": not valid JSON (", error.what(), ")")));
   }
   if (!value.is_object()) return TypeError(origin, "top level", "an object", value);
   return value;
@@ -64,7 +87,8 @@ absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::str
 
 absl::Status FieldError(absl::string_view origin, absl::string_view field,
                         absl::string_view problem) {
-  return absl::InvalidArgumentError(absl::StrCat(origin, ": ", field, ": ", problem));
+  return absl::InvalidArgumentError(
+      EscapeControlCharacters(absl::StrCat(origin, ": ", field, ": ", problem)));
 }
 
 absl::Status TypeError(absl::string_view origin, absl::string_view field,

@@ -32,7 +32,8 @@ absl::StatusOr<std::string> ReadBoundedFile(const std::string& path,
 // Parses `text` as one JSON object. Errors read "ORIGIN: not valid JSON (...)".
 absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::string_view origin);
 
-// "ORIGIN: FIELD: expected TYPE, got ACTUAL" as InvalidArgument.
+// "ORIGIN: FIELD: expected TYPE, got ACTUAL" as InvalidArgument, on one line
+// (control characters from the input are escaped: "\n", "\x01").
 absl::Status FieldError(absl::string_view origin, absl::string_view field,
                         absl::string_view problem);
 absl::Status TypeError(absl::string_view origin, absl::string_view field,

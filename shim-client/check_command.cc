@@ -7,8 +7,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "bridge/diagnose/image_scan.h"
-#include "bridge/downstream/pmix_uri.h"
+#include "image/image_scan.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "shim-client/check_report.h"
 #include "shim-client/environment_checks.h"
@@ -71,12 +71,12 @@ void CheckPmix(const Rendezvous& found, CheckReport& report) {
   report.rank = ToInt(found.Get("PMIX_RANK"));
   std::string uri_text;
   for (const auto& [key, value] : found.entries) {
-    if (downstream::IsPmixServerUriVariable(key)) {
+    if (pmix::IsPmixServerUriVariable(key)) {
       uri_text = value;
       break;
     }
   }
-  absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(uri_text);
+  absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(uri_text);
   if (!uri.ok()) {
     report.error = absl::StrCat("env file: ", uri.status().message());
     return;
@@ -104,7 +104,7 @@ void CheckPmix(const Rendezvous& found, CheckReport& report) {
 // under hydra). The image is this container's root; nothing is run.
 void CheckImageSpeaks(const std::string& host_protocol, const std::string& fix,
                       CheckReport& report) {
-  absl::StatusOr<diagnose::ImageReport> image = diagnose::ScanImage("/");
+  absl::StatusOr<image::ImageReport> image = image::ScanImage("/");
   if (!image.ok() || image->mpi_family.empty() || image->Speaks(host_protocol)) return;
   report.error = absl::StrCat("this image's MPI (", image->mpi_family, " ", image->mpi_version,
                               ") has no ", host_protocol, " client, and the launcher speaks only ",
@@ -120,17 +120,17 @@ void CheckDirect(const Environ& current, CheckReport& report) {
       report.notes.push_back("not probed: a handshake would use up the launcher's connection");
       report.rank = ToInt(LookupEnv(current, "PMI_RANK").value_or(LookupEnv(current, "PMI_ID").value_or("")));
       report.size = ToInt(LookupEnv(current, "PMI_SIZE").value_or(""));
-      CheckImageSpeaks(diagnose::kProtoPmi1, "run each rank as `pmi-bridge exec --downstream pmix -- ...`",
+      CheckImageSpeaks(image::kProtoPmi1, "run each rank as `pmi-bridge exec --downstream pmix -- ...`",
                        report);
       return;
     }
   }
   for (const std::string& entry : current) {
     const size_t equals = entry.find('=');
-    if (!downstream::IsPmixServerUriVariable(entry.substr(0, equals))) continue;
+    if (!pmix::IsPmixServerUriVariable(entry.substr(0, equals))) continue;
     report.via = entry;
     report.kvsname = LookupEnv(current, "PMIX_NAMESPACE").value_or("");
-    absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(entry.substr(equals + 1));
+    absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(entry.substr(equals + 1));
     if (!uri.ok()) {
       report.error = std::string(uri.status().message());
     } else if (uri->scheme == "tcp4" && !ProbeTcp4(uri->host, uri->port, absl::Seconds(2)).ok()) {
@@ -140,7 +140,7 @@ void CheckDirect(const Environ& current, CheckReport& report) {
                                   "network");
     } else {
       report.notes.push_back("PMIx server reachable");
-      CheckImageSpeaks(diagnose::kProtoPmix, "run each rank as `pmi-bridge exec --downstream pmi1 -- ...`",
+      CheckImageSpeaks(image::kProtoPmix, "run each rank as `pmi-bridge exec --downstream pmi1 -- ...`",
                        report);
     }
     return;

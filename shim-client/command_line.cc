@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -11,6 +12,113 @@ namespace {
 absl::Status Bad(const std::string& verb, absl::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat(what, "; see 'pmi-shim-client ", verb, verb.empty() ? "" : " ", "--help'"));
+}
+
+constexpr struct {
+  const char* name;
+  Verb verb;
+} kVerbs[] = {{"exec", Verb::kExec}, {"check", Verb::kCheck}, {"inspect", Verb::kInspect}};
+
+// The words after the verb, one at a time; `--opt=value` and `--opt value`
+// both give a value.
+class Words {
+ public:
+  Words(const std::vector<std::string>& args, const std::string& verb)
+      : args_(args), verb_(verb) {}
+
+  bool Done() const { return i_ >= args_.size(); }
+  const std::string& Current() const { return args_[i_]; }
+  void Next() { ++i_; }
+  // This word and every one after it.
+  std::vector<std::string> Rest() const {
+    return std::vector<std::string>(args_.begin() + static_cast<long>(i_), args_.end());
+  }
+
+  bool Is(absl::string_view option) const {
+    return Current() == option || absl::StartsWith(Current(), absl::StrCat(option, "="));
+  }
+  absl::StatusOr<std::string> Value(absl::string_view option) {
+    const std::string prefix = absl::StrCat(option, "=");
+    if (absl::StartsWith(Current(), prefix)) return Current().substr(prefix.size());
+    if (i_ + 1 >= args_.size()) return Bad(verb_, absl::StrCat(option, " needs a value"));
+    return args_[++i_];
+  }
+
+ private:
+  const std::vector<std::string>& args_;
+  const std::string& verb_;
+  size_t i_ = 1;
+};
+
+absl::Status ParseDir(Words& words, const std::string& verb, CommandLine& line) {
+  absl::StatusOr<std::string> dir = words.Value("--dir");
+  if (!dir.ok()) return dir.status();
+  if (dir->empty() || (*dir)[0] != '/') {
+    return Bad(verb, absl::StrCat("--dir needs an absolute path, not '", *dir, "'"));
+  }
+  line.dir = *dir;
+  return absl::OkStatus();
+}
+
+absl::Status ParseTimeout(Words& words, const std::string& verb, CommandLine& line) {
+  absl::StatusOr<std::string> text = words.Value("--timeout");
+  if (!text.ok()) return text.status();
+  double seconds = 0;
+  if (!absl::SimpleAtod(*text, &seconds) || seconds <= 0 || seconds > 3600) {
+    return Bad(verb, absl::StrCat("--timeout takes seconds (0 < S <= 3600), not '", *text, "'"));
+  }
+  line.timeout = absl::Seconds(seconds);
+  return absl::OkStatus();
+}
+
+// An option of `line.verb`; false when the word is not one.
+absl::StatusOr<bool> ParseOption(Words& words, const std::string& verb, CommandLine& line) {
+  const std::string& arg = words.Current();
+  if (arg == "--help" || arg == "-h") {
+    line.help = true;
+  } else if (arg == "-v" || arg == "--verbose") {
+    ++line.verbosity;
+  } else if (line.verb != Verb::kInspect && words.Is("--dir")) {
+    RETURN_IF_ERROR(ParseDir(words, verb, line));
+  } else if (line.verb != Verb::kExec && arg == "--json") {
+    line.json = true;
+  } else if (line.verb != Verb::kInspect && arg == "--strict") {
+    line.strict = true;
+  } else if (line.verb == Verb::kCheck && words.Is("--timeout")) {
+    RETURN_IF_ERROR(ParseTimeout(words, verb, line));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+// The words after the verb's options: exec's command (after "--" or at the
+// first word that is not an option), inspect's ROOT.
+absl::Status ParseArguments(Words& words, const std::string& verb, CommandLine& line) {
+  bool have_root = false;
+  for (; !words.Done(); words.Next()) {
+    ASSIGN_OR_RETURN(bool option, ParseOption(words, verb, line));
+    if (option) continue;
+    const std::string& arg = words.Current();
+    if (line.verb == Verb::kExec && arg == "--") {
+      words.Next();
+      line.command = words.Rest();
+      return absl::OkStatus();
+    }
+    if (!arg.empty() && arg[0] == '-') {
+      return Bad(verb, absl::StrCat("unknown option '", arg, "'"));
+    }
+    if (line.verb == Verb::kExec) {
+      line.command = words.Rest();
+      return absl::OkStatus();
+    }
+    if (line.verb != Verb::kInspect || have_root) {
+      return Bad(verb, absl::StrCat("unexpected argument '", arg, "'"));
+    }
+    line.root = arg;
+    have_root = true;
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -23,65 +131,18 @@ absl::StatusOr<CommandLine> ParseCommandLine(const std::vector<std::string>& arg
     line.help = true;
     return line;
   }
-  if (verb == "exec") {
-    line.verb = Verb::kExec;
-  } else if (verb == "check") {
-    line.verb = Verb::kCheck;
-  } else if (verb == "inspect") {
-    line.verb = Verb::kInspect;
-  } else {
-    return Bad("", absl::StrCat("unknown verb '", verb, "' (expected exec, check or inspect)"));
-  }
-  bool have_root = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string& arg = args[i];
-    auto value = [&](absl::string_view option) -> absl::StatusOr<std::string> {
-      const std::string prefix = absl::StrCat(option, "=");
-      if (absl::StartsWith(arg, prefix)) return arg.substr(prefix.size());
-      if (i + 1 >= args.size()) return Bad(verb, absl::StrCat(option, " needs a value"));
-      return args[++i];
-    };
-    auto is = [&](absl::string_view option) {
-      return arg == option || absl::StartsWith(arg, absl::StrCat(option, "="));
-    };
-    if (arg == "--help" || arg == "-h") {
-      line.help = true;
-    } else if (arg == "-v" || arg == "--verbose") {
-      ++line.verbosity;
-    } else if (line.verb != Verb::kInspect && is("--dir")) {
-      absl::StatusOr<std::string> dir = value("--dir");
-      if (!dir.ok()) return dir.status();
-      if (dir->empty() || (*dir)[0] != '/') {
-        return Bad(verb, absl::StrCat("--dir needs an absolute path, not '", *dir, "'"));
-      }
-      line.dir = *dir;
-    } else if (line.verb != Verb::kExec && arg == "--json") {
-      line.json = true;
-    } else if (line.verb != Verb::kInspect && arg == "--strict") {
-      line.strict = true;
-    } else if (line.verb == Verb::kCheck && is("--timeout")) {
-      absl::StatusOr<std::string> text = value("--timeout");
-      if (!text.ok()) return text.status();
-      double seconds = 0;
-      if (!absl::SimpleAtod(*text, &seconds) || seconds <= 0 || seconds > 3600) {
-        return Bad(verb, absl::StrCat("--timeout takes seconds (0 < S <= 3600), not '", *text, "'"));
-      }
-      line.timeout = absl::Seconds(seconds);
-    } else if (line.verb == Verb::kExec && arg == "--") {
-      line.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
-      break;
-    } else if (!arg.empty() && arg[0] == '-') {
-      return Bad(verb, absl::StrCat("unknown option '", arg, "'"));
-    } else if (line.verb == Verb::kExec) {
-      line.command.assign(args.begin() + static_cast<long>(i), args.end());
-      break;
-    } else if (line.verb == Verb::kInspect && !have_root) {
-      line.root = arg;
-      have_root = true;
-    } else {
-      return Bad(verb, absl::StrCat("unexpected argument '", arg, "'"));
+  bool known = false;
+  for (const auto& entry : kVerbs) {
+    if (verb == entry.name) {
+      line.verb = entry.verb;
+      known = true;
     }
   }
+  if (!known) {
+    return Bad("", absl::StrCat("unknown verb '", verb, "' (expected exec, check or inspect)"));
+  }
+  Words words(args, verb);
+  RETURN_IF_ERROR(ParseArguments(words, verb, line));
   if (line.verb == Verb::kExec && line.command.empty() && !line.help) {
     return Bad(verb, "no command given: pmi-shim-client exec [--dir D] -- CMD ARGS...");
   }

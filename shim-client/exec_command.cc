@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/downstream/pmix_uri.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
@@ -65,7 +65,7 @@ int ExecThroughPmiSocket(const CommandLine& line, ExecPlan plan) {
 }
 
 int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
-  absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(plan.pmix_uri);
+  absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
   if (!uri.ok()) return Fail(uri.status().message());
   char user_namespace[64] = {};
   const ssize_t length = ::readlink("/proc/self/ns/user", user_namespace, sizeof(user_namespace) - 1);
@@ -91,8 +91,8 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
   }
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(plan.pmix_socket);
   if (!relay.ok()) return Fail(absl::StrCat("cannot start the local PMIx relay: ", relay.status().message()));
-  absl::StatusOr<downstream::RewrittenEnvironment> rewritten =
-      downstream::RewritePmixServerUris(plan.environment, "127.0.0.1", relay->port);
+  absl::StatusOr<pmix::RewrittenEnvironment> rewritten =
+      pmix::RewritePmixServerUris(plan.environment, "127.0.0.1", relay->port);
   if (!rewritten.ok()) return Fail(rewritten.status().message());
   log::Debug(absl::StrCat("PMIx relay 127.0.0.1:", relay->port, " -> ", plan.pmix_socket,
                           " (pid ", relay->pid, ")"));

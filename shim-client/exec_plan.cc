@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "bridge/downstream/pmix_uri.h"
+#include "protocol/pmix/pmix_uri.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -61,7 +61,7 @@ bool IsPmiVariable(absl::string_view name) { return IsPmi12Variable(name) || IsP
 bool HasDirectRendezvous(const Environ& environ) {
   for (const std::string& entry : environ) {
     const absl::string_view name = NameOf(entry);
-    if (name == "PMI_FD" || name == "PMI_PORT" || downstream::IsPmixServerUriVariable(name)) {
+    if (name == "PMI_FD" || name == "PMI_PORT" || pmix::IsPmixServerUriVariable(name)) {
       return true;
     }
   }
@@ -87,7 +87,7 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
     AddExported(*found, plan.environment);
     for (const auto& [key, value] : found->entries) {
-      if (downstream::IsPmixServerUriVariable(key)) {
+      if (pmix::IsPmixServerUriVariable(key)) {
         plan.pmix_uri = value;
         break;
       }
@@ -96,7 +96,7 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
       return absl::InvalidArgumentError(absl::StrCat(
           env_file, " says PMI_SHIM_PROTOCOL=pmix but has no PMIX_SERVER_URI* line"));
     }
-    absl::StatusOr<downstream::PmixUri> uri = downstream::ParsePmixUri(plan.pmix_uri);
+    absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
     if (!uri.ok()) return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
     if (LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt ||
         LookupEnv(plan.environment, "PMIX_RANK") == std::nullopt) {

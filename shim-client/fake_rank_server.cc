@@ -10,9 +10,9 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
 
 namespace pmi_shim::shim_client {
 

@@ -1,6 +1,6 @@
 // Test-only stand-in for the bridge's per-rank pmi.sock, for unit tests
 // that run before (or without) a real bridge: a thread that serves a Unix
-// socket with the real bridge/wire codecs and answers the start-up
+// socket with the real protocol/pmi codecs and answers the start-up
 // requests of PMI-1 and PMI-2 the way the bridge's sessions do. It records
 // the commands it saw so tests can assert what a client sent.
 #ifndef PMI_SHIM_SHIM_CLIENT_FAKE_RANK_SERVER_H_

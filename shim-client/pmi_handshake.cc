@@ -1,76 +1,40 @@
 #include "shim-client/pmi_handshake.h"
 
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/call_channel.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::shim_client {
 namespace {
 
-// One request/reply exchange at a time over a blocking socket.
-class Conversation {
- public:
-  Conversation(int fd, absl::Duration timeout) : fd_(fd), timeout_(timeout) {}
+// One request/reply exchange at a time; every reply must come within
+// `timeout` of its request.
+wire::CallChannel Channel(int fd, absl::Duration timeout) {
+  wire::CallChannel::Options options;
+  options.reply_timeout = timeout;
+  return wire::CallChannel(fd, std::move(options));
+}
 
-  absl::Status Send(const std::string& bytes) {
-    size_t done = 0;
-    while (done < bytes.size()) {
-      const ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return absl::ErrnoToStatus(errno, "sending to the PMI server");
-      done += static_cast<size_t>(n);
-    }
-    return absl::OkStatus();
-  }
+// The reply to `request`, which must be the table's and carry rc=0 (or none).
+absl::StatusOr<wire::Message> Ask(wire::CallChannel& channel, const wire::Message& request,
+                                  wire::Framing framing) {
+  ASSIGN_OR_RETURN(wire::Message reply, channel.Call(request, framing));
+  RETURN_IF_ERROR(ExpectReply(reply, reply.command));
+  return reply;
+}
 
-  absl::StatusOr<wire::Message> Receive() {
-    const absl::Time deadline = absl::Now() + timeout_;
-    while (true) {
-      absl::StatusOr<std::optional<wire::Frame>> frame = decoder_.Next();
-      if (!frame.ok()) return frame.status();
-      if (frame->has_value()) return wire::ParseFrame(**frame);
-      const absl::Duration left = deadline - absl::Now();
-      if (left <= absl::ZeroDuration()) {
-        return absl::DeadlineExceededError(absl::StrCat(
-            "the PMI server sent no reply within ", absl::FormatDuration(timeout_)));
-      }
-      pollfd p{fd_, POLLIN, 0};
-      const int ready = ::poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1);
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready < 0) return absl::ErrnoToStatus(errno, "poll");
-      if (ready == 0) continue;
-      char buffer[4096];
-      const ssize_t n = ::read(fd_, buffer, sizeof(buffer));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return absl::ErrnoToStatus(errno, "reading from the PMI server");
-      if (n == 0) return absl::UnavailableError("the PMI server closed the connection");
-      decoder_.Feed(absl::string_view(buffer, static_cast<size_t>(n)));
-    }
-  }
-
-  absl::StatusOr<wire::Message> Ask(const std::string& request, absl::string_view reply_name) {
-    RETURN_IF_ERROR(Send(request));
-    ASSIGN_OR_RETURN(wire::Message reply, Receive());
-    RETURN_IF_ERROR(ExpectReply(reply, reply_name));
-    return reply;
-  }
-
- private:
-  int fd_;
-  absl::Duration timeout_;
-  wire::FrameDecoder decoder_;
-};
+absl::StatusOr<wire::Message> AskPmi1(wire::CallChannel& channel, absl::string_view command) {
+  return Ask(channel, wire::Message(command), wire::Framing::kPmi1Line);
+}
 
 std::optional<int> IntField(const wire::Message& message, absl::string_view key) {
   std::optional<int64_t> value = message.FindInt(key);
@@ -127,41 +91,41 @@ absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
 }
 
 absl::StatusOr<HandshakeReport> HandshakePmi1(int fd, absl::Duration timeout) {
-  Conversation talk(fd, timeout);
+  wire::CallChannel channel = Channel(fd, timeout);
   HandshakeReport report;
-  ASSIGN_OR_RETURN(wire::Message init,
-                   talk.Ask("cmd=init pmi_version=1 pmi_subversion=1\n", "response_to_init"));
+  ASSIGN_OR_RETURN(wire::Message init, channel.Init(wire::PmiVersion::kPmi1));
+  RETURN_IF_ERROR(ExpectReply(init, init.command));
   RETURN_IF_ERROR(ReadVersion(init, 1, report));
-  ASSIGN_OR_RETURN(wire::Message maxes, talk.Ask("cmd=get_maxes\n", "maxes"));
+  ASSIGN_OR_RETURN(wire::Message maxes, AskPmi1(channel, "get_maxes"));
   report.kvsname_max = IntField(maxes, "kvsname_max");
   report.keylen_max = IntField(maxes, "keylen_max");
   report.vallen_max = IntField(maxes, "vallen_max");
-  ASSIGN_OR_RETURN(wire::Message kvs, talk.Ask("cmd=get_my_kvsname\n", "my_kvsname"));
+  ASSIGN_OR_RETURN(wire::Message kvs, AskPmi1(channel, "get_my_kvsname"));
   report.kvsname = std::string(kvs.Find("kvsname").value_or(""));
-  ASSIGN_OR_RETURN(wire::Message universe, talk.Ask("cmd=get_universe_size\n", "universe_size"));
+  ASSIGN_OR_RETURN(wire::Message universe, AskPmi1(channel, "get_universe_size"));
   report.size = IntField(universe, "size");
-  ASSIGN_OR_RETURN(wire::Message appnum, talk.Ask("cmd=get_appnum\n", "appnum"));
+  ASSIGN_OR_RETURN(wire::Message appnum, AskPmi1(channel, "get_appnum"));
   report.appnum = IntField(appnum, "appnum");
   return report;
 }
 
 absl::StatusOr<HandshakeReport> HandshakePmi2(int fd, int rank, const std::string& jobid,
                                               absl::Duration timeout) {
-  Conversation talk(fd, timeout);
+  wire::CallChannel channel = Channel(fd, timeout);
   HandshakeReport report;
-  ASSIGN_OR_RETURN(wire::Message init,
-                   talk.Ask("cmd=init pmi_version=2 pmi_subversion=0\n", "response_to_init"));
+  ASSIGN_OR_RETURN(wire::Message init, channel.Init(wire::PmiVersion::kPmi2));
+  RETURN_IF_ERROR(ExpectReply(init, init.command));
   RETURN_IF_ERROR(ReadVersion(init, 2, report));
   wire::Message fullinit("fullinit");
   if (!jobid.empty()) fullinit.Add("pmijobid", jobid);
   if (rank >= 0) fullinit.Add("pmirank", rank);
   fullinit.Add("threaded", "FALSE");
-  ASSIGN_OR_RETURN(wire::Message full, talk.Ask(wire::FormatPmi2(fullinit), "fullinit-response"));
+  ASSIGN_OR_RETURN(wire::Message full, Ask(channel, fullinit, wire::Framing::kPmi2Record));
   report.rank = IntField(full, "rank");
   report.size = IntField(full, "size");
   report.appnum = IntField(full, "appnum");
   ASSIGN_OR_RETURN(wire::Message job,
-                   talk.Ask(wire::FormatPmi2(wire::Message("job-getid")), "job-getid-response"));
+                   Ask(channel, wire::Message("job-getid"), wire::Framing::kPmi2Record));
   report.kvsname = std::string(job.Find("jobid").value_or(""));
   return report;
 }

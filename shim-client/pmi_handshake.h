@@ -8,8 +8,9 @@
 //
 // No put, barrier or finalize is sent, so the bridge counts the connection
 // as a probe and the application can connect afresh afterwards.
-// The byte exchange goes through the bridge/wire codecs; the reply checks
-// are pure functions, tested on their own.
+// The byte exchange is protocol/pmi's CallChannel, as in the bridge's own
+// handshake with the host; the reply checks are pure functions, tested on
+// their own.
 #ifndef PMI_SHIM_SHIM_CLIENT_PMI_HANDSHAKE_H_
 #define PMI_SHIM_SHIM_CLIENT_PMI_HANDSHAKE_H_
 
@@ -18,7 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "common/unique_fd.h"
 
 namespace pmi_shim::shim_client {

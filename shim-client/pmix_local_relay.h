@@ -4,7 +4,7 @@
 // on 127.0.0.1:0 inside the container (no privilege needed) and pipes every
 // connection, byte for byte, to the bridge's pmix.sock, which the bridge in
 // turn relays to the server. The caller points PMIX_SERVER_URI* at the new
-// port (bridge/downstream/pmix_uri.h) and execs the application, which
+// port (protocol/pmix/pmix_uri.h) and execs the application, which
 // keeps the pid the engine started; the relay child gets SIGKILL when it
 // does (PR_SET_PDEATHSIG), so it never outlives the rank.
 #ifndef PMI_SHIM_SHIM_CLIENT_PMIX_LOCAL_RELAY_H_

@@ -35,33 +35,9 @@ if ((!quick)); then
   # plain and under ASan, and a third pass would double the suite's time.
   run_bazel_tests ubsan --config=ubsan --build_tests_only --test_size_filters=small
   echo "=== fuzzing, ${fuzz_seconds}s per target $(date +%T)"
-  # clang builds in an output base of its own, so the gcc build above is not
-  # reconfigured (and rebuilt) by the switch of compiler.
-  fuzz_bazel=(bazel --output_base="${HOME}/.cache/pmi-shim-fuzz-output-base")
-  if "${fuzz_bazel[@]}" build --config=fuzz //bridge/wire/fuzz:all //hook/fuzz:config_fuzz; then
-    bin=$("${fuzz_bazel[@]}" info --config=fuzz bazel-bin 2>/dev/null)
-    # FUZZER_PATH:SEED_DIR (both relative to the workspace / bazel-bin)
-    for entry in bridge/wire/fuzz/pmi1_fuzz:bridge/wire/fuzz/corpus/pmi1 \
-                 bridge/wire/fuzz/pmi2_fuzz:bridge/wire/fuzz/corpus/pmi2 \
-                 bridge/wire/fuzz/frame_decoder_fuzz:bridge/wire/fuzz/corpus/frames \
-                 hook/fuzz/config_fuzz:hook/fuzz/corpus/inputs; do
-      fuzzer=${entry%%:*} seeds=${entry#*:}
-      target=${fuzzer##*/} target=${target%_fuzz}
-      work="$PWD/$results/fuzz-$target" && mkdir -p "$work/corpus"
-      if "$bin/$fuzzer" -max_total_time="$fuzz_seconds" -print_final_stats=1 \
-          -artifact_prefix="$work/" "$work/corpus" "$seeds" \
-          > "$work/log" 2>&1; then
-        echo "passed ${target}_fuzz" >> "$results/extra.txt"
-        grep -E 'stat::number_of_executed_units' "$work/log" | sed "s/^/${target}_fuzz: /"
-      else
-        echo "failed ${target}_fuzz" >> "$results/extra.txt"
-        tail -30 "$work/log"
-      fi
-    done
-  else
-    echo "failed fuzz-build" >> "$results/extra.txt"
-  fi
-  "${fuzz_bazel[@]}" shutdown >/dev/null 2>&1
+  # Every fuzz target, built by clang in an output base of its own; writes
+  # 'passed NAME' / 'failed NAME' (and 'failed fuzz-build') to extra.txt.
+  bash tools/fuzz.sh --results "$results/fuzz" --report "$results/extra.txt" "$fuzz_seconds"
 fi
 # Under CI every peer and tool is installed, so a skipped test is a failure.
 summary_flags=(--extra "$results/extra.txt")

@@ -10,7 +10,7 @@
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
 #include "bridge/diagnose/host_env_source.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 #include "bridge/diagnose/verdict.h"
 #include "common/log.h"
 
@@ -27,76 +27,55 @@ constexpr char kUsage[] =
     "Nothing from the image is run. --json output is documented in\n"
     "bridge/diagnose/README.md.\n";
 
-}  // namespace
-
-int RunDiagnoseCommand(const std::vector<std::string>& args) {
+struct DiagnoseOptions {
   std::string host_env, rootfs, bundle;
   int pid = 0;
   bool json = false;
-  po::options_description description("Options");
-  description.add_options()
-      ("host-env", po::value<std::string>(&host_env), "read the host environment from FILE (KEY=VALUE lines or NUL-separated)")
-      ("pid", po::value<int>(&pid), "read the host environment of process PID (/proc/PID/environ)")
-      ("rootfs", po::value<std::string>(&rootfs), "the image's root filesystem")
-      ("bundle", po::value<std::string>(&bundle), "an OCI bundle (config.json + rootfs): also reads network and user namespaces")
-      ("json", po::bool_switch(&json), "machine-readable output");
-  if (std::optional<int> done = ParseVerbOptions("diagnose", args, description, kUsage)) {
-    return *done;
-  }
-  if (!host_env.empty() && pid != 0) return UsageError("diagnose", "give --host-env or --pid, not both");
-  if (!rootfs.empty() && !bundle.empty()) return UsageError("diagnose", "give --rootfs or --bundle, not both");
+};
 
-  absl::StatusOr<upstream::Environment> env;
-  std::string source = "environment";
-  if (!host_env.empty()) {
-    env = diagnose::EnvironmentFromFile(host_env);
-    source = absl::StrCat("file ", host_env);
-  } else if (pid != 0) {
-    env = diagnose::EnvironmentOfPid(pid);
-    source = absl::StrCat("pid ", pid);
-  } else {
-    env = diagnose::OwnEnvironment();
+// The host environment the options name, and how to call its source.
+absl::StatusOr<upstream::Environment> HostEnvironment(const DiagnoseOptions& options,
+                                                      std::string& source) {
+  source = "environment";
+  if (!options.host_env.empty()) {
+    source = absl::StrCat("file ", options.host_env);
+    return diagnose::EnvironmentFromFile(options.host_env);
   }
-  if (!env.ok()) {
-    log::Error(std::string(env.status().message()));
-    return 1;
+  if (options.pid != 0) {
+    source = absl::StrCat("pid ", options.pid);
+    return diagnose::EnvironmentOfPid(options.pid);
   }
-  diagnose::HostReport host = diagnose::AnalyzeHost(*env, source);
+  return diagnose::OwnEnvironment();
+}
 
-  diagnose::ContainerFacts container;
-  std::optional<diagnose::ImageReport> image;
-  const std::string image_dir = bundle.empty() ? rootfs : bundle;
-  if (!bundle.empty()) {
-    std::ifstream in(bundle + "/config.json");
-    std::stringstream text;
-    text << in.rdbuf();
-    absl::StatusOr<diagnose::ContainerFacts> facts = diagnose::ParseContainerFacts(text.str());
-    if (!in || !facts.ok()) {
-      log::Error(absl::StrCat(bundle, "/config.json cannot be read as an OCI config; give --rootfs DIR instead"));
-      return 1;
-    }
-    container = *facts;
+// The bundle's config.json as container facts; unknown facts without one.
+absl::StatusOr<diagnose::ContainerFacts> ReadContainerFacts(const std::string& bundle) {
+  if (bundle.empty()) return diagnose::ContainerFacts();
+  std::ifstream in(bundle + "/config.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::StatusOr<diagnose::ContainerFacts> facts = diagnose::ParseContainerFacts(text.str());
+  if (!in || !facts.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        bundle, "/config.json cannot be read as an OCI config; give --rootfs DIR instead"));
   }
-  if (!image_dir.empty()) {
-    absl::StatusOr<diagnose::ImageReport> scanned = diagnose::ScanImage(image_dir);
-    if (!scanned.ok()) {
-      log::Error(std::string(scanned.status().message()));
-      return 1;
-    }
-    image = *std::move(scanned);
-  }
+  return facts;
+}
 
-  std::optional<diagnose::Verdict> verdict;
-  if (image.has_value()) verdict = diagnose::Decide(host, *image, container);
-  if (json) {
-    nlohmann::json out = {{"schema", "pmi-shim.diagnose/1"},
-                          {"host", diagnose::HostReportToJson(host)},
-                          {"container", diagnose::ContainerFactsToJson(container)},
-                          {"image", image ? diagnose::ImageReportToJson(*image) : nlohmann::json()},
-                          {"verdict", verdict ? diagnose::VerdictToJson(*verdict) : nlohmann::json()}};
-    std::cout << out.dump(2) << "\n";
-    return 0;
-  }
+void PrintJson(const diagnose::HostReport& host, const diagnose::ContainerFacts& container,
+               const std::optional<image::ImageReport>& image,
+               const std::optional<diagnose::Verdict>& verdict) {
+  nlohmann::json out = {{"schema", "pmi-shim.diagnose/1"},
+                        {"host", diagnose::HostReportToJson(host)},
+                        {"container", diagnose::ContainerFactsToJson(container)},
+                        {"image", image ? image::ImageReportToJson(*image) : nlohmann::json()},
+                        {"verdict", verdict ? diagnose::VerdictToJson(*verdict) : nlohmann::json()}};
+  std::cout << out.dump(2) << "\n";
+}
+
+void PrintText(const diagnose::HostReport& host, const diagnose::ContainerFacts& container,
+               const std::optional<image::ImageReport>& image,
+               const std::optional<diagnose::Verdict>& verdict) {
   std::cout << diagnose::FormatHostReport(host);
   if (container.known) {
     std::cout << "Container: network " << container.network << (container.user_namespace ? ", user namespace" : "")
@@ -104,9 +83,60 @@ int RunDiagnoseCommand(const std::vector<std::string>& args) {
               << "\n";
   }
   if (image) {
-    std::cout << diagnose::FormatImageReport(*image) << diagnose::FormatVerdict(*verdict);
+    std::cout << image::FormatImageReport(*image) << diagnose::FormatVerdict(*verdict);
   } else {
     std::cout << "(no --rootfs/--bundle: give the image to get a verdict)\n";
+  }
+}
+
+}  // namespace
+
+int RunDiagnoseCommand(const std::vector<std::string>& args) {
+  DiagnoseOptions options;
+  po::options_description description("Options");
+  description.add_options()
+      ("host-env", po::value<std::string>(&options.host_env), "read the host environment from FILE (KEY=VALUE lines or NUL-separated)")
+      ("pid", po::value<int>(&options.pid), "read the host environment of process PID (/proc/PID/environ)")
+      ("rootfs", po::value<std::string>(&options.rootfs), "the image's root filesystem")
+      ("bundle", po::value<std::string>(&options.bundle), "an OCI bundle (config.json + rootfs): also reads network and user namespaces")
+      ("json", po::bool_switch(&options.json), "machine-readable output");
+  if (std::optional<int> done = ParseVerbOptions("diagnose", args, description, kUsage)) {
+    return *done;
+  }
+  if (!options.host_env.empty() && options.pid != 0) {
+    return UsageError("diagnose", "give --host-env or --pid, not both");
+  }
+  if (!options.rootfs.empty() && !options.bundle.empty()) {
+    return UsageError("diagnose", "give --rootfs or --bundle, not both");
+  }
+  std::string source;
+  absl::StatusOr<upstream::Environment> env = HostEnvironment(options, source);
+  if (!env.ok()) {
+    log::Error(std::string(env.status().message()));
+    return 1;
+  }
+  const diagnose::HostReport host = diagnose::AnalyzeHost(*env, source);
+  absl::StatusOr<diagnose::ContainerFacts> container = ReadContainerFacts(options.bundle);
+  if (!container.ok()) {
+    log::Error(std::string(container.status().message()));
+    return 1;
+  }
+  std::optional<image::ImageReport> image;
+  const std::string image_dir = options.bundle.empty() ? options.rootfs : options.bundle;
+  if (!image_dir.empty()) {
+    absl::StatusOr<image::ImageReport> scanned = image::ScanImage(image_dir);
+    if (!scanned.ok()) {
+      log::Error(std::string(scanned.status().message()));
+      return 1;
+    }
+    image = *std::move(scanned);
+  }
+  std::optional<diagnose::Verdict> verdict;
+  if (image.has_value()) verdict = diagnose::Decide(host, *image, *container);
+  if (options.json) {
+    PrintJson(host, *container, image, verdict);
+  } else {
+    PrintText(host, *container, image, verdict);
   }
   return 0;
 }

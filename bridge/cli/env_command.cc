@@ -96,6 +96,48 @@ std::vector<std::string> Example(engines::Engine engine, const engines::EngineAd
   return example;
 }
 
+// deploy/install.sh puts the mountable tools dir at PREFIX/libexec/pmi-shim;
+// a plain PREFIX/bin works too.
+std::string InstalledToolsDir() {
+  const std::string prefix = InstallPrefix();
+  const std::string dedicated = absl::StrCat(prefix, "/libexec/pmi-shim");
+  if (::access(absl::StrCat(dedicated, "/bin/pmi-shim-client").c_str(), X_OK) == 0) {
+    return dedicated;
+  }
+  if (::access(absl::StrCat(prefix, "/bin/pmi-shim-client").c_str(), X_OK) == 0) return prefix;
+  log::Warning(absl::StrCat("env: no bin/pmi-shim-client under ", dedicated, " or ", prefix,
+                            "; pass --tools DIR (the directory holding bin/pmi-shim-client)"));
+  return dedicated;
+}
+
+void PrintEnvJson(engines::Engine engine, const ParsedEnv& parsed,
+                  const engines::EngineAdditions& additions,
+                  const std::vector<std::string>& example) {
+  nlohmann::json out;
+  out["engine"] = std::string(engines::EngineName(engine));
+  out["dir"] = parsed.dir;
+  out["tools"] = parsed.tools;
+  out["flags"] = additions.flags;
+  out["prefix"] = additions.prefix;
+  out["environment"] = nlohmann::json::object();
+  for (const auto& [key, value] : additions.engine_environment) out["environment"][key] = value;
+  out["example"] = example;
+  out["notes"] = additions.notes;
+  std::cout << out.dump() << "\n";
+}
+
+void PrintEnvText(const engines::EngineAdditions& additions,
+                  const std::vector<std::string>& example) {
+  std::cout << "flags:   " << engines::JoinShellWords(additions.flags) << "\n"
+            << "prefix:  " << engines::JoinShellWords(additions.prefix) << "\n";
+  for (const auto& [key, value] : additions.engine_environment) {
+    std::cout << "or env:  " << engines::QuoteShellWord(absl::StrCat(key, "=", value))
+              << "  (instead of --env)\n";
+  }
+  std::cout << "example: " << engines::JoinShellWords(example) << "\n";
+  for (const std::string& note : additions.notes) std::cout << "note:    " << note << "\n";
+}
+
 }  // namespace
 
 int RunEnvCommand(const std::vector<std::string>& args) {
@@ -123,21 +165,7 @@ int RunEnvCommand(const std::vector<std::string>& args) {
     }
     parsed.dir = from_env;
   }
-  if (!parsed.tools_given) {
-    // deploy/install.sh puts the mountable tools dir at
-    // PREFIX/libexec/pmi-shim; a plain PREFIX/bin works too.
-    const std::string prefix = InstallPrefix();
-    const std::string dedicated = absl::StrCat(prefix, "/libexec/pmi-shim");
-    parsed.tools = dedicated;
-    if (::access(absl::StrCat(dedicated, "/bin/pmi-shim-client").c_str(), X_OK) != 0) {
-      if (::access(absl::StrCat(prefix, "/bin/pmi-shim-client").c_str(), X_OK) == 0) {
-        parsed.tools = prefix;
-      } else {
-        log::Warning(absl::StrCat("env: no bin/pmi-shim-client under ", dedicated, " or ", prefix,
-                                  "; pass --tools DIR (the directory holding bin/pmi-shim-client)"));
-      }
-    }
-  }
+  if (!parsed.tools_given) parsed.tools = InstalledToolsDir();
 
   engines::EngineContext context;
   context.rank_dir = parsed.dir;
@@ -148,37 +176,14 @@ int RunEnvCommand(const std::vector<std::string>& args) {
     log::Error(absl::StrCat("env: ", additions.status().message()));
     return 1;
   }
-  if (parsed.flags_only) {
-    std::cout << engines::JoinShellWords(additions->flags) << "\n";
-    return 0;
+  if (parsed.flags_only || parsed.prefix_only) {
+    const std::vector<std::string>& words = parsed.flags_only ? additions->flags : additions->prefix;
+    std::cout << engines::JoinShellWords(words) << "\n";
+  } else if (parsed.json) {
+    PrintEnvJson(*engine, parsed, *additions, Example(*engine, *additions));
+  } else {
+    PrintEnvText(*additions, Example(*engine, *additions));
   }
-  if (parsed.prefix_only) {
-    std::cout << engines::JoinShellWords(additions->prefix) << "\n";
-    return 0;
-  }
-  const std::vector<std::string> example = Example(*engine, *additions);
-  if (parsed.json) {
-    nlohmann::json out;
-    out["engine"] = std::string(engines::EngineName(*engine));
-    out["dir"] = parsed.dir;
-    out["tools"] = parsed.tools;
-    out["flags"] = additions->flags;
-    out["prefix"] = additions->prefix;
-    out["environment"] = nlohmann::json::object();
-    for (const auto& [key, value] : additions->engine_environment) out["environment"][key] = value;
-    out["example"] = example;
-    out["notes"] = additions->notes;
-    std::cout << out.dump() << "\n";
-    return 0;
-  }
-  std::cout << "flags:   " << engines::JoinShellWords(additions->flags) << "\n"
-            << "prefix:  " << engines::JoinShellWords(additions->prefix) << "\n";
-  for (const auto& [key, value] : additions->engine_environment) {
-    std::cout << "or env:  " << engines::QuoteShellWord(absl::StrCat(key, "=", value))
-              << "  (instead of --env)\n";
-  }
-  std::cout << "example: " << engines::JoinShellWords(example) << "\n";
-  for (const std::string& note : additions->notes) std::cout << "note:    " << note << "\n";
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "bridge/cli/command_line.h"
 #include "bridge/launch/launched_job.h"
+#include "bridge/launch/own_session.h"
 #include "common/log.h"
 
 namespace pmi_shim::cli {
@@ -94,14 +95,18 @@ int RunLaunchCommand(const std::vector<std::string>& args) {
   parsed.options.init_timeout = absl::Seconds(parsed.init_timeout_seconds);
   parsed.options.command = split.command;
 
-  launch::LaunchedJob job(std::move(parsed.options));
-  absl::StatusOr<int> status = job.Run();
-  if (!status.ok()) {
-    log::Error(absl::StrCat(status.status().message(),
-                            "; check that the command exists and is executable"));
-    return 127;
-  }
-  return *status;
+  // The job (server and ranks) runs in a session of its own, like hydra's
+  // proxy and ranks: see own_session.h.
+  return launch::RunInOwnSession([&parsed] {
+    launch::LaunchedJob job(std::move(parsed.options));
+    absl::StatusOr<int> status = job.Run();
+    if (!status.ok()) {
+      log::Error(absl::StrCat(status.status().message(),
+                              "; check that the command exists and is executable"));
+      return 127;
+    }
+    return *status;
+  });
 }
 
 }  // namespace pmi_shim::cli

@@ -8,13 +8,19 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/diagnose/host_analysis.h"
-#include "bridge/diagnose/image_scan.h"
-#include "bridge/diagnose/testing/fixture_image.h"
+#include "image/image_scan.h"
+#include "image/testing/fixture_image.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
+
+using image::FormatImageReport;
+using image::ImageReport;
+using image::LibraryInfo;
+using image::ResolveInRoot;
+using image::ScanImage;
 namespace {
 
 // Copies every file of `packages` into `root`, keeping symlinks as symlinks.
@@ -31,7 +37,7 @@ bool Installed(const std::string& package) {
 
 TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
   if (!Installed("libmpich12")) GTEST_SKIP() << "libmpich12 is not installed";
-  const std::string root = testing::MakeTempDir("mpich-image");
+  const std::string root = image::testing::MakeTempDir("mpich-image");
   ASSERT_TRUE(CopyPackages(root, "libmpich12"));
   absl::StatusOr<ImageReport> image = ScanImage(root);
   ASSERT_OK(image);
@@ -59,7 +65,7 @@ TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
 
 TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   if (!Installed("libopenmpi3") || !Installed("libpmix2")) GTEST_SKIP() << "Open MPI / PMIx not installed";
-  const std::string root = testing::MakeTempDir("ompi-image");
+  const std::string root = image::testing::MakeTempDir("ompi-image");
   ASSERT_TRUE(CopyPackages(root, "libopenmpi3 libpmix2"));
   absl::StatusOr<ImageReport> image = ScanImage(root);
   ASSERT_OK(image);
@@ -95,7 +101,7 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
 }
 
 TEST(ImageScanTest, SymlinksStayInsideTheRoot) {
-  const std::string root = testing::MakeTempDir("escape");
+  const std::string root = image::testing::MakeTempDir("escape");
   // An image whose libpmix symlink points at the host's libpmix by absolute
   // path: it must be resolved inside the image (where it does not exist).
   ASSERT_EQ(system(absl::StrCat("mkdir -p '", root, "/usr/lib' && ln -s /usr/lib/x86_64-linux-gnu/libpmix.so.2 '",

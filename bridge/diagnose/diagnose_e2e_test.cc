@@ -12,7 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "bridge/diagnose/testing/fixture_image.h"
+#include "image/testing/fixture_image.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -37,7 +37,7 @@ class DiagnoseE2eTest : public ::testing::Test {
     ASSERT_OK(bridge);
     bridge_ = *bridge;
     marker_ = testutil::UniqueMarkerValue();
-    dir_ = testing::MakeTempDir("e2e");
+    dir_ = image::testing::MakeTempDir("e2e");
   }
   void TearDown() override {
     EXPECT_THAT(testutil::ProcessesWithMarker(marker_), IsEmpty());

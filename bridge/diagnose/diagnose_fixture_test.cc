@@ -10,16 +10,21 @@
 #include "absl/strings/str_join.h"
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
-#include "bridge/diagnose/image_scan.h"
-#include "bridge/diagnose/testing/fixture_image.h"
+#include "image/image_scan.h"
+#include "image/testing/fixture_image.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
+
+using image::ImageReport;
+using image::LibraryInfo;
+using image::ScanImage;
+using image::kFamilyPmix;
 namespace {
 
-using testing::FixtureLibrary;
+using image::testing::FixtureLibrary;
 
 constexpr char kLib[] = "/usr/lib/x86_64-linux-gnu";
 
@@ -255,12 +260,14 @@ std::vector<Case> Cases() {
 class DiagnoseFixtureTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_ = new std::string(testing::MakeTempDir("images"));
+    root_ = new std::string(image::testing::MakeTempDir("images"));
     images_ = new std::map<std::string, ImageReport>();
     for (const auto& [name, libs] : Images()) {
       const std::string dir = absl::StrCat(*root_, "/", name);
       mkdir(dir.c_str(), 0755);
-      for (const FixtureLibrary& lib : libs) ASSERT_OK(testing::WriteLibrary(dir, lib)) << name;
+      for (const FixtureLibrary& lib : libs) {
+        ASSERT_OK(image::testing::WriteLibrary(dir, lib)) << name;
+      }
       absl::StatusOr<ImageReport> report = ScanImage(dir);
       ASSERT_OK(report);
       (*images_)[name] = *report;

@@ -6,9 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 
 namespace pmi_shim::diagnose {
+
+using image::kProtoPmi1;
+using image::kProtoPmi2;
+using image::kProtoPmix;
 namespace {
 
 std::string Get(const upstream::Environment& env, const char* name) {
@@ -49,21 +53,10 @@ bool HostReport::UsesSharedMemoryGds() const {
   });
 }
 
-HostReport AnalyzeHost(const upstream::Environment& env, const std::string& source) {
-  HostReport report;
-  report.source = source;
-  report.launcher = kLauncherNone;
-  absl::StatusOr<upstream::HostEndpoint> endpoint =
-      upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
-  if (!endpoint.ok()) {
-    report.notes.push_back(std::string(endpoint.status().message()));
-  } else {
-    for (const std::string& w : endpoint->warnings) report.notes.push_back(w);
-  }
-  const bool slurm = HasPrefix(env, "SLURM_");
-  const bool flux = env.contains("FLUX_URI") || env.contains("FLUX_JOB_ID");
+namespace {
 
-  // PMIx facts are recorded whenever present, even when a PMI rendezvous wins.
+// PMIx facts are recorded whenever present, even when a PMI rendezvous wins.
+void ReadPmixFacts(const upstream::Environment& env, HostReport& report) {
   for (const auto& [name, value] : env) {
     if (absl::StartsWith(name, "PMIX_SERVER_URI")) report.pmix_uri_names.push_back(name);
   }
@@ -90,34 +83,38 @@ HostReport AnalyzeHost(const upstream::Environment& env, const std::string& sour
   report.gds_modules = absl::StrSplit(Get(env, "PMIX_GDS_MODULE"), ',', absl::SkipEmpty());
   report.server_tmpdir = Get(env, "PMIX_SERVER_TMPDIR");
   report.system_tmpdir = Get(env, "PMIX_SYSTEM_TMPDIR");
+}
 
-  if (!endpoint.ok() || endpoint->family == upstream::HostFamily::kNone) return report;
-  if (endpoint->family == upstream::HostFamily::kPmiWire) {
-    if (endpoint->fd.has_value()) {
-      report.rendezvous = "PMI_FD";
-      report.rendezvous_value = std::to_string(*endpoint->fd);
-    } else {
-      report.rendezvous = "PMI_PORT";
-      report.rendezvous_value = absl::StrCat(endpoint->port_host.value_or(""), ":", endpoint->port.value_or(0));
-    }
-    if (flux) {
-      // Flux has no PMI-2 wire server (protocols.md §1.9, §2.7).
-      report.launcher = kLauncherFlux;
-      report.server_protocols = {kProtoPmi1};
-    } else if (endpoint->jobid.has_value() || slurm) {
-      // Slurm mpi/pmi2 serves both; the first task's init fixes one per step (§6 pitfall 16).
-      report.launcher = kLauncherSlurmPmi2;
-      report.server_protocols = {kProtoPmi1, kProtoPmi2};
-    } else {
-      // PMI_FD/PMI_PORT without Slurm or Flux markers: hydra (it also sets
-      // HYDI_CONTROL_FD); hydra picks PMI-1 or PMI-2 by the client's init.
-      report.launcher = env.contains("HYDI_CONTROL_FD") || report.rendezvous == "PMI_PORT"
-                            ? kLauncherHydra
-                            : kLauncherPmiWire;
-      report.server_protocols = {kProtoPmi1, kProtoPmi2};
-    }
-    return report;
+// A PMI_FD / PMI_PORT host: which launcher, and what it serves.
+void DescribePmiWireHost(const upstream::Environment& env, const upstream::HostEndpoint& endpoint,
+                         HostReport& report) {
+  if (endpoint.fd.has_value()) {
+    report.rendezvous = "PMI_FD";
+    report.rendezvous_value = std::to_string(*endpoint.fd);
+  } else {
+    report.rendezvous = "PMI_PORT";
+    report.rendezvous_value = absl::StrCat(endpoint.port_host.value_or(""), ":", endpoint.port.value_or(0));
   }
+  if (env.contains("FLUX_URI") || env.contains("FLUX_JOB_ID")) {
+    // Flux has no PMI-2 wire server (protocols.md §1.9, §2.7).
+    report.launcher = kLauncherFlux;
+    report.server_protocols = {kProtoPmi1};
+  } else if (endpoint.jobid.has_value() || HasPrefix(env, "SLURM_")) {
+    // Slurm mpi/pmi2 serves both; the first task's init fixes one per step (§6 pitfall 16).
+    report.launcher = kLauncherSlurmPmi2;
+    report.server_protocols = {kProtoPmi1, kProtoPmi2};
+  } else {
+    // PMI_FD/PMI_PORT without Slurm or Flux markers: hydra (it also sets
+    // HYDI_CONTROL_FD); hydra picks PMI-1 or PMI-2 by the client's init.
+    report.launcher = env.contains("HYDI_CONTROL_FD") || report.rendezvous == "PMI_PORT"
+                          ? kLauncherHydra
+                          : kLauncherPmiWire;
+    report.server_protocols = {kProtoPmi1, kProtoPmi2};
+  }
+}
+
+// A PMIx host: the URI a client would pick (newest first) and the launcher.
+void DescribePmixHost(const upstream::Environment& env, HostReport& report) {
   report.rendezvous = "PMIx";
   report.server_protocols = {kProtoPmix};
   for (const char* preferred : {"PMIX_SERVER_URI61", "PMIX_SERVER_URI51", "PMIX_SERVER_URI41", "PMIX_SERVER_URI4",
@@ -130,12 +127,34 @@ HostReport AnalyzeHost(const upstream::Environment& env, const std::string& sour
   }
   if (env.contains("PRTE_LAUNCHED") || HasPrefix(env, "OMPI_")) {
     report.launcher = kLauncherOpenMpi;
-  } else if (slurm) {
+  } else if (HasPrefix(env, "SLURM_")) {
     report.launcher = kLauncherSlurmPmix;
   } else {
     report.launcher = kLauncherPmix;
   }
   if (report.pmix_uri_names.empty()) report.notes.push_back("PMIX_NAMESPACE without any PMIX_SERVER_URI*: clients cannot find the server");
+}
+
+}  // namespace
+
+HostReport AnalyzeHost(const upstream::Environment& env, const std::string& source) {
+  HostReport report;
+  report.source = source;
+  report.launcher = kLauncherNone;
+  absl::StatusOr<upstream::HostEndpoint> endpoint =
+      upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
+  if (!endpoint.ok()) {
+    report.notes.push_back(std::string(endpoint.status().message()));
+  } else {
+    for (const std::string& w : endpoint->warnings) report.notes.push_back(w);
+  }
+  ReadPmixFacts(env, report);
+  if (!endpoint.ok() || endpoint->family == upstream::HostFamily::kNone) return report;
+  if (endpoint->family == upstream::HostFamily::kPmiWire) {
+    DescribePmiWireHost(env, *endpoint, report);
+  } else {
+    DescribePmixHost(env, report);
+  }
   return report;
 }
 

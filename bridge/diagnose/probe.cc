@@ -15,6 +15,7 @@
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/event_loop.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace pmi_shim::diagnose {
 namespace {
@@ -55,57 +56,60 @@ absl::StatusOr<ProbeReport> ProbePmix(const ProbeTarget& target, const upstream:
   return report;
 }
 
-}  // namespace
+std::optional<int> EnvInt(const upstream::Environment& env, const char* name) {
+  auto it = env.find(name);
+  int value;
+  if (it == env.end() || !absl::SimpleAtoi(it->second, &value)) return std::nullopt;
+  return value;
+}
 
-absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeTarget& target) {
-  upstream::HostEndpoint endpoint;
-  if (target.pmix_uri.has_value()) return ProbePmix(target, env);
-  if (target.pmi_port.has_value() || target.pmi_fd.has_value() || target.socket_path.has_value()) {
-    endpoint.family = upstream::HostFamily::kPmiWire;
-    auto env_int = [&](const char* name) -> std::optional<int> {
-      auto it = env.find(name);
-      int value;
-      if (it == env.end() || !absl::SimpleAtoi(it->second, &value)) return std::nullopt;
-      return value;
-    };
-    if (target.pmi_port.has_value()) {
-      const size_t colon = target.pmi_port->find(':');
-      int port;
-      if (colon == std::string::npos || !absl::SimpleAtoi(target.pmi_port->substr(colon + 1), &port)) {
-        return absl::InvalidArgumentError(absl::StrCat("--pmi-port ", *target.pmi_port, " is not HOST:PORT"));
-      }
-      endpoint.port_host = target.pmi_port->substr(0, colon);
-      endpoint.port = port;
-      endpoint.id = target.pmi_id.has_value() ? target.pmi_id : env_int("PMI_ID");
-      if (!endpoint.id) endpoint.id = env_int("PMI_RANK").value_or(0);
-    } else {
-      int fd = target.pmi_fd.value_or(-1);
-      if (target.socket_path.has_value()) {
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un addr{};
-        addr.sun_family = AF_UNIX;
-        if (target.socket_path->size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError("--socket path too long");
-        std::strcpy(addr.sun_path, target.socket_path->c_str());
-        if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-          return absl::UnavailableError(absl::StrCat("cannot connect to ", *target.socket_path, "; is the server running?"));
-        }
-      }
-      endpoint.fd = fd;
-      endpoint.rank = target.pmi_id.has_value() ? target.pmi_id : env_int("PMI_RANK");
-      endpoint.size = env_int("PMI_SIZE");
-      if (!endpoint.rank) endpoint.rank = 0;
-    }
-  } else {
-    ASSIGN_OR_RETURN(endpoint, upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto));
-    if (endpoint.family == upstream::HostFamily::kPmix) return ProbePmix(target, env);
-    if (endpoint.family == upstream::HostFamily::kNone) {
-      return absl::NotFoundError("no PMI server in the environment; give --pmi-port, --pmi-fd, --socket or --pmix-uri");
-    }
+// A connected Unix stream socket to `path`.
+absl::StatusOr<UniqueFd> ConnectSocket(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError("--socket path too long");
+  std::strcpy(addr.sun_path, path.c_str());
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot connect to ", path, "; is the server running?"));
   }
-  upstream::WireProtocol protocol = endpoint.protocol;
-  if (target.protocol == "pmi1") protocol = upstream::WireProtocol::kPmi1;
-  if (target.protocol == "pmi2") protocol = upstream::WireProtocol::kPmi2;
+  return fd;
+}
 
+// The PMI wire server that --pmi-port, --pmi-fd or --socket names.
+absl::StatusOr<upstream::HostEndpoint> EndpointOfTarget(const upstream::Environment& env,
+                                                        const ProbeTarget& target) {
+  upstream::HostEndpoint endpoint;
+  endpoint.family = upstream::HostFamily::kPmiWire;
+  if (target.pmi_port.has_value()) {
+    const size_t colon = target.pmi_port->find(':');
+    int port;
+    if (colon == std::string::npos || !absl::SimpleAtoi(target.pmi_port->substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(absl::StrCat("--pmi-port ", *target.pmi_port, " is not HOST:PORT"));
+    }
+    endpoint.port_host = target.pmi_port->substr(0, colon);
+    endpoint.port = port;
+    endpoint.id = target.pmi_id.has_value() ? target.pmi_id : EnvInt(env, "PMI_ID");
+    if (!endpoint.id) endpoint.id = EnvInt(env, "PMI_RANK").value_or(0);
+    return endpoint;
+  }
+  int fd = target.pmi_fd.value_or(-1);
+  if (target.socket_path.has_value()) {
+    ASSIGN_OR_RETURN(UniqueFd connected, ConnectSocket(*target.socket_path));
+    // PmiWireHost::Connect takes it over, as it takes an inherited PMI_FD.
+    fd = connected.Release();
+  }
+  endpoint.fd = fd;
+  endpoint.rank = target.pmi_id.has_value() ? target.pmi_id : EnvInt(env, "PMI_RANK");
+  endpoint.size = EnvInt(env, "PMI_SIZE");
+  if (!endpoint.rank) endpoint.rank = 0;
+  return endpoint;
+}
+
+// The handshake through PmiWireHost, then a finalize the server must
+// acknowledge within 10 s.
+absl::StatusOr<ProbeReport> ProbeWire(const upstream::HostEndpoint& endpoint,
+                                      upstream::WireProtocol protocol) {
   ProbeReport report;
   EventLoop loop;
   upstream::PmiWireHost::Options options;
@@ -131,6 +135,26 @@ absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeT
   RETURN_IF_ERROR(loop.Run());
   if (!finalized) return absl::DeadlineExceededError("the server did not acknowledge finalize within 10 s");
   return report;
+}
+
+}  // namespace
+
+absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeTarget& target) {
+  if (target.pmix_uri.has_value()) return ProbePmix(target, env);
+  upstream::HostEndpoint endpoint;
+  if (target.pmi_port.has_value() || target.pmi_fd.has_value() || target.socket_path.has_value()) {
+    ASSIGN_OR_RETURN(endpoint, EndpointOfTarget(env, target));
+  } else {
+    ASSIGN_OR_RETURN(endpoint, upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto));
+    if (endpoint.family == upstream::HostFamily::kPmix) return ProbePmix(target, env);
+    if (endpoint.family == upstream::HostFamily::kNone) {
+      return absl::NotFoundError("no PMI server in the environment; give --pmi-port, --pmi-fd, --socket or --pmix-uri");
+    }
+  }
+  upstream::WireProtocol protocol = endpoint.protocol;
+  if (target.protocol == "pmi1") protocol = upstream::WireProtocol::kPmi1;
+  if (target.protocol == "pmi2") protocol = upstream::WireProtocol::kPmi2;
+  return ProbeWire(endpoint, protocol);
 }
 
 std::string FormatProbeReport(const ProbeReport& r) {

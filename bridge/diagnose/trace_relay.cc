@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bridge/wire/frame_decoder.h"
+#include "protocol/pmi/frame_decoder.h"
 
 namespace pmi_shim::diagnose {
 namespace {

@@ -4,60 +4,56 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "nlohmann/json.hpp"
+#include "protocol/pmi/commands.h"
 
 namespace pmi_shim::diagnose {
 namespace {
-
-bool IsRequestCommand(absl::string_view command) {
-  return !absl::EndsWith(command, "-response") && !absl::EndsWith(command, "_result") &&
-         command != "response_to_init" && command != "maxes" && command != "appnum" &&
-         command != "universe_size" && command != "my_kvsname" && command != "barrier_out" &&
-         command != "finalize_ack" && command != "set";
-}
 
 bool IsPut(absl::string_view command) { return command == "put" || command == "kvs-put" || command == "info-putnodeattr"; }
 
 }  // namespace
 
-std::vector<std::string> MismatchChecker::Check(int rank, Direction direction, const wire::Message& m,
-                                                absl::string_view raw) {
-  std::vector<std::string> found;
-  RankState& state = ranks_[rank];
-  if (direction == Direction::kClientToServer) {
-    if (m.command == "init") {
-      state.requested_version = static_cast<int>(m.FindInt("pmi_version").value_or(0));
-    }
-    if (m.command == "fullinit" && !m.Has("pmirank")) {
-      state.fullinit_without_pmirank = true;
-      found.push_back(absl::StrCat(
-          "fullinit without pmirank", m.Has("srcid") ? " (srcid= instead: Slurm libpmi2 in PMI_PORT mode)" : "",
-          ": hydra requires pmirank and fails with \"unable to find pmirank\"; run the rank under "
-          "pmi-bridge exec --downstream pmi2, which repairs it (protocols.md §2.2, §8 row 9)"));
-    }
-    if (IsPut(m.command)) {
-      const std::string value(m.Find("value").value_or(""));
-      const std::string key(m.Find("key").value_or(""));
-      if (value.find(' ') != std::string::npos) {
-        found.push_back(absl::StrCat("value of key ", key,
-                                     " contains a space: hydra, MPICH and Slurm cut it at the first space, Flux keeps "
-                                     "it to end of line (protocols.md §6 pitfall 1)"));
-      }
-      // Limits include the terminating NUL (RFC 13): at most max-1 characters.
-      if (state.keylen_max && static_cast<int64_t>(key.size()) >= *state.keylen_max) {
-        found.push_back(absl::StrCat("key ", key.substr(0, 40), " is ", key.size(), " bytes, over keylen_max=",
-                                     *state.keylen_max, " from get_maxes (protocols.md §6 pitfall 3)"));
-      }
-      if (state.vallen_max && static_cast<int64_t>(value.size()) >= *state.vallen_max) {
-        found.push_back(absl::StrCat("value of key ", key, " is ", value.size(), " bytes, over vallen_max=",
-                                     *state.vallen_max, " from get_maxes (protocols.md §6 pitfall 3)"));
-      }
-    }
-    if (m.command == "finalize") state.finalized = true;
-    if (IsRequestCommand(m.command)) state.pending_request = m;
-    return found;
+// A value with a space, or a key or value over the limits get_maxes gave.
+void MismatchChecker::PutProblems(const RankState& state, const wire::Message& m,
+                                  std::vector<std::string>& found) {
+  const std::string value(m.Find("value").value_or(""));
+  const std::string key(m.Find("key").value_or(""));
+  if (value.find(' ') != std::string::npos) {
+    found.push_back(absl::StrCat("value of key ", key,
+                                 " contains a space: hydra, MPICH and Slurm cut it at the first space, Flux keeps "
+                                 "it to end of line (protocols.md §6 pitfall 1)"));
   }
+  // Limits include the terminating NUL (RFC 13): at most max-1 characters.
+  if (state.keylen_max && static_cast<int64_t>(key.size()) >= *state.keylen_max) {
+    found.push_back(absl::StrCat("key ", key.substr(0, 40), " is ", key.size(), " bytes, over keylen_max=",
+                                 *state.keylen_max, " from get_maxes (protocols.md §6 pitfall 3)"));
+  }
+  if (state.vallen_max && static_cast<int64_t>(value.size()) >= *state.vallen_max) {
+    found.push_back(absl::StrCat("value of key ", key, " is ", value.size(), " bytes, over vallen_max=",
+                                 *state.vallen_max, " from get_maxes (protocols.md §6 pitfall 3)"));
+  }
+}
 
-  // Server to client.
+std::vector<std::string> MismatchChecker::CheckRequest(RankState& state, const wire::Message& m) {
+  std::vector<std::string> found;
+  if (m.command == "init") {
+    state.requested_version = static_cast<int>(m.FindInt("pmi_version").value_or(0));
+  }
+  if (m.command == "fullinit" && !m.Has("pmirank")) {
+    state.fullinit_without_pmirank = true;
+    found.push_back(absl::StrCat(
+        "fullinit without pmirank", m.Has("srcid") ? " (srcid= instead: Slurm libpmi2 in PMI_PORT mode)" : "",
+        ": hydra requires pmirank and fails with \"unable to find pmirank\"; run the rank under "
+        "pmi-bridge exec --downstream pmi2, which repairs it (protocols.md §2.2, §8 row 9)"));
+  }
+  if (IsPut(m.command)) PutProblems(state, m, found);
+  if (m.command == "finalize") state.finalized = true;
+  if (!wire::IsReplyOnlyCommand(m.command)) state.pending_request = m;
+  return found;
+}
+
+std::vector<std::string> MismatchChecker::CheckReply(RankState& state, const wire::Message& m) {
+  std::vector<std::string> found;
   const std::optional<int64_t> rc = m.FindInt("rc");
   if (m.command == "response_to_init") {
     const int64_t served = m.FindInt("pmi_version").value_or(0);
@@ -92,8 +88,14 @@ std::vector<std::string> MismatchChecker::Check(int rank, Direction direction, c
     }
     state.pending_request.reset();
   }
-  (void)raw;
   return found;
+}
+
+std::vector<std::string> MismatchChecker::Check(int rank, Direction direction, const wire::Message& m,
+                                                absl::string_view raw) {
+  (void)raw;
+  RankState& state = ranks_[rank];
+  return direction == Direction::kClientToServer ? CheckRequest(state, m) : CheckReply(state, m);
 }
 
 std::vector<std::string> MismatchChecker::CheckClose(int rank, Direction closer) {

@@ -28,7 +28,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::diagnose {
 
@@ -50,6 +50,11 @@ class MismatchChecker {
     bool fullinit_without_pmirank = false;
     bool finalized = false;
   };
+  static std::vector<std::string> CheckRequest(RankState& state, const wire::Message& m);
+  static std::vector<std::string> CheckReply(RankState& state, const wire::Message& m);
+  static void PutProblems(const RankState& state, const wire::Message& m,
+                          std::vector<std::string>& found);
+
   std::map<int, RankState> ranks_;
 };
 

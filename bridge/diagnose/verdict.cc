@@ -5,9 +5,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "bridge/diagnose/version_number.h"
+#include "image/version_number.h"
 
 namespace pmi_shim::diagnose {
+
+using image::ImageReport;
+using image::LibraryInfo;
+using image::ParseVersion;
+using image::VersionNumber;
+using image::kFamilyIntelMpi;
+using image::kFamilyMpich;
+using image::kFamilySlurmPmi2;
+using image::kProtoPmi1;
+using image::kProtoPmi2;
+using image::kProtoPmix;
 namespace {
 
 std::string DownstreamName(const std::string& protocol) {
@@ -145,65 +156,82 @@ class Builder {
 
   void DecidePmixHost() {
     if (!image_.Speaks(kProtoPmix)) {
-      const std::string proto = image_.default_protocol;
-      v_.client_protocol = proto;
-      v_.outcome = kOutcomeBridge;
-      v_.summary = absl::StrCat("the image speaks ", proto, ", the host only PMIx: the bridge is a PMIx client and serves ", proto);
-      Add("run", BridgeRun(proto), "design.md §3 PMIx server row; §5 flow 3");
-      v_.problems.push_back("never give an MPICH rank both PMI_SIZE and PMIX_NAMESPACE; the bridge strips the host's PMIX_* (protocols.md §6 pitfall 12)");
+      DecidePmiClientUnderPmix();
       return;
     }
     v_.client_protocol = kProtoPmix;
     const std::optional<VersionNumber> client = ParseVersion(image_.pmix_version);
     const std::optional<VersionNumber> server = ServerVersion(host_);
-    const bool pmi_fallback = image_.Speaks(kProtoPmi1) || image_.Speaks(kProtoPmi2);
-
     // v1.x clients: Unix socket only (protocols.md §4.3, §4.6, §8 rows 18-19).
     if (client && client->major == 1) {
-      if (!server || server->major >= 4 || (server->major == 2 && server->minor == 0)) {
-        v_.outcome = kOutcomeIncompatible;
-        v_.summary = absl::StrCat("PMIx ", image_.pmix_version, " client needs a Unix socket; the ",
-                                  host_.pmix_version.empty() ? "host" : host_.pmix_version,
-                                  " server is TCP only");
-        v_.problems.push_back("v1.x clients connect only by usock; usock was removed in v4.0.0 (and in 2.0.3) (protocols.md §4.6, §8 rows 18-19)");
-        if (pmi_fallback) {
-          const std::string proto = image_.Speaks(kProtoPmi1) ? kProtoPmi1 : kProtoPmi2;
-          v_.outcome = kOutcomeBridge;
-          v_.client_protocol = proto;
-          Add("run", BridgeRun(proto), "the image also speaks the PMI wire: the bridge serves it from PMIx (design.md §3)");
-        }
-        Add("rebuild", "use PMIx >= 2.1.1 in the image (any client talks to any server from 2.1.1 on)",
-            "protocols.md §4.6");
-        return;
-      }
-      // v2.1/v3 servers: only with their usock listener enabled.
-      if (!host_.pmix_usock) {
-        v_.outcome = kOutcomeIncompatible;
-        v_.summary = "PMIx v1.x client: the v2.1/v3 server must enable its Unix socket listener";
-        v_.problems.push_back("v2.1/v3 servers accept v1.x clients only with usock enabled (protocols.md §4.2, §8 row 19)");
-        Add("flag", "start the server with PMIX_USOCK_DISABLE=false (the host exports PMIX_SERVER_URI)", "protocols.md §4.2");
-        return;
-      }
-      v_.outcome = kOutcomeDirectWithHook;
-      v_.summary = "PMIx v1.x client over the server's Unix socket: bind the socket in";
-      Add("bind", host_.pmix_usock_path.empty() ? "the PMIX_SERVER_URI socket path" : host_.pmix_usock_path,
-          "protocols.md §4.2: v1.x usock rendezvous is nspace:rank:path");
-      AddCommonPmixFixes(/*tcp=*/false);
-      return;
+      DecidePmixV1Client(server);
+    } else if (server && server->major == 2 && server->minor == 0 &&
+               client && (client->major > 2 || client->minor >= 1)) {
+      // v2.0.3 servers serve only 2.0.x and 1.2.5 clients (protocols.md §4.6).
+      DecideNewClientOfPmix20Server();
+    } else {
+      DecideCompatiblePmix(client);
     }
-    // v2.0.3 servers serve only 2.0.x and 1.2.5 clients (protocols.md §4.6).
-    if (server && server->major == 2 && server->minor == 0 && client && (client->major > 2 || client->minor >= 1)) {
+  }
+
+  bool SpeaksPmiWireToo() const { return image_.Speaks(kProtoPmi1) || image_.Speaks(kProtoPmi2); }
+
+  void DecidePmiClientUnderPmix() {
+    const std::string proto = image_.default_protocol;
+    v_.client_protocol = proto;
+    v_.outcome = kOutcomeBridge;
+    v_.summary = absl::StrCat("the image speaks ", proto, ", the host only PMIx: the bridge is a PMIx client and serves ", proto);
+    Add("run", BridgeRun(proto), "design.md §3 PMIx server row; §5 flow 3");
+    v_.problems.push_back("never give an MPICH rank both PMI_SIZE and PMIX_NAMESPACE; the bridge strips the host's PMIX_* (protocols.md §6 pitfall 12)");
+  }
+
+  void DecidePmixV1Client(const std::optional<VersionNumber>& server) {
+    const bool pmi_fallback = SpeaksPmiWireToo();
+    if (!server || server->major >= 4 || (server->major == 2 && server->minor == 0)) {
       v_.outcome = kOutcomeIncompatible;
-      v_.summary = absl::StrCat("a PMIx 2.0 server serves only 2.0.x/1.2.5 clients; the image has ", image_.pmix_version);
-      v_.problems.push_back("v2.0.3 servers serve only v2.0.x and v1.2.5 clients (protocols.md §4.6)");
+      v_.summary = absl::StrCat("PMIx ", image_.pmix_version, " client needs a Unix socket; the ",
+                                host_.pmix_version.empty() ? "host" : host_.pmix_version,
+                                " server is TCP only");
+      v_.problems.push_back("v1.x clients connect only by usock; usock was removed in v4.0.0 (and in 2.0.3) (protocols.md §4.6, §8 rows 18-19)");
       if (pmi_fallback) {
+        const std::string proto = image_.Speaks(kProtoPmi1) ? kProtoPmi1 : kProtoPmi2;
         v_.outcome = kOutcomeBridge;
-        v_.client_protocol = image_.Speaks(kProtoPmi1) ? kProtoPmi1 : kProtoPmi2;
-        Add("run", BridgeRun(v_.client_protocol), "design.md §3 PMIx server row");
+        v_.client_protocol = proto;
+        Add("run", BridgeRun(proto), "the image also speaks the PMI wire: the bridge serves it from PMIx (design.md §3)");
       }
-      Add("rebuild", "use PMIx 2.0.x in the image, or a host PMIx >= 2.1.1", "protocols.md §4.6");
+      Add("rebuild", "use PMIx >= 2.1.1 in the image (any client talks to any server from 2.1.1 on)",
+          "protocols.md §4.6");
       return;
     }
+    // v2.1/v3 servers: only with their usock listener enabled.
+    if (!host_.pmix_usock) {
+      v_.outcome = kOutcomeIncompatible;
+      v_.summary = "PMIx v1.x client: the v2.1/v3 server must enable its Unix socket listener";
+      v_.problems.push_back("v2.1/v3 servers accept v1.x clients only with usock enabled (protocols.md §4.2, §8 row 19)");
+      Add("flag", "start the server with PMIX_USOCK_DISABLE=false (the host exports PMIX_SERVER_URI)", "protocols.md §4.2");
+      return;
+    }
+    v_.outcome = kOutcomeDirectWithHook;
+    v_.summary = "PMIx v1.x client over the server's Unix socket: bind the socket in";
+    Add("bind", host_.pmix_usock_path.empty() ? "the PMIX_SERVER_URI socket path" : host_.pmix_usock_path,
+        "protocols.md §4.2: v1.x usock rendezvous is nspace:rank:path");
+    AddCommonPmixFixes(/*tcp=*/false);
+  }
+
+  void DecideNewClientOfPmix20Server() {
+    const bool pmi_fallback = SpeaksPmiWireToo();
+    v_.outcome = kOutcomeIncompatible;
+    v_.summary = absl::StrCat("a PMIx 2.0 server serves only 2.0.x/1.2.5 clients; the image has ", image_.pmix_version);
+    v_.problems.push_back("v2.0.3 servers serve only v2.0.x and v1.2.5 clients (protocols.md §4.6)");
+    if (pmi_fallback) {
+      v_.outcome = kOutcomeBridge;
+      v_.client_protocol = image_.Speaks(kProtoPmi1) ? kProtoPmi1 : kProtoPmi2;
+      Add("run", BridgeRun(v_.client_protocol), "design.md §3 PMIx server row");
+    }
+    Add("rebuild", "use PMIx 2.0.x in the image, or a host PMIx >= 2.1.1", "protocols.md §4.6");
+  }
+
+  void DecideCompatiblePmix(const std::optional<VersionNumber>& client) {
     v_.outcome = DirectOutcome();
     v_.summary = absl::StrCat("PMIx client ", image_.pmix_version.empty() ? "?" : image_.pmix_version,
                               " and server ", host_.pmix_version.empty() ? "?" : host_.pmix_version,

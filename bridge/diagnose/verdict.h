@@ -13,7 +13,7 @@
 
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
-#include "bridge/diagnose/image_scan.h"
+#include "image/image_scan.h"
 #include "nlohmann/json.hpp"
 
 namespace pmi_shim::diagnose {
@@ -47,7 +47,7 @@ struct Verdict {
   bool HasFix(const std::string& kind, const std::string& text) const;
 };
 
-Verdict Decide(const HostReport& host, const ImageReport& image, const ContainerFacts& container);
+Verdict Decide(const HostReport& host, const image::ImageReport& image, const ContainerFacts& container);
 
 std::string FormatVerdict(const Verdict& verdict);
 nlohmann::json VerdictToJson(const Verdict& verdict);

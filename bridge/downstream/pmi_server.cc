@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/wire/frame_decoder.h"
+#include "protocol/pmi/frame_decoder.h"
 #include "common/log.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"

@@ -27,7 +27,7 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "common/event_loop.h"
 #include "common/unique_fd.h"
 

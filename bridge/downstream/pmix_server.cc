@@ -7,143 +7,46 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "bridge/downstream/modex_codec.h"
+#include "bridge/downstream/pmix_host_adapter.h"
+#include "bridge/downstream/pmix_layout.h"
+#include "bridge/pmix/info_list.h"
+#include "bridge/pmix/loop_handoff.h"
+#include "bridge/pmix/pending_calls.h"
+#include "bridge/pmix/process_role.h"
+#include "bridge/pmix/status.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::downstream {
 
 // ---------------------------------------------------------------------------
-// Pure helpers.
-
-namespace pmix_internal {
-
-std::string SanitizeNspace(absl::string_view kvsname) {
-  std::string out;
-  for (char c : kvsname.substr(0, PMIX_MAX_NSLEN)) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c == '.';
-    out += ok ? c : '_';
-  }
-  return out.empty() ? "pmi-shim" : out;
-}
-
-absl::StatusOr<Layout> MakeLayout(int size, const std::vector<int>& local_ranks,
-                                  const std::vector<int>& node_of_rank) {
-  if (size < 1)
-    return absl::InvalidArgumentError(absl::StrCat("job size ", size, " is not positive"));
-  if (local_ranks.empty()) return absl::InvalidArgumentError("no local ranks");
-  for (size_t i = 0; i < local_ranks.size(); ++i) {
-    if (local_ranks[i] < 0 || local_ranks[i] >= size ||
-        (i > 0 && local_ranks[i] <= local_ranks[i - 1])) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("local ranks ", absl::StrJoin(local_ranks, ","),
-                       " are not sorted, unique ranks of a job of ", size));
-    }
-  }
-  std::vector<int> given = node_of_rank;
-  if (given.empty()) {
-    // Local ranks share a node; every other rank is alone on its own.
-    given.assign(size, -1);
-    for (int rank : local_ranks) given[rank] = local_ranks.front();
-    for (int rank = 0; rank < size; ++rank) {
-      if (given[rank] < 0) given[rank] = rank;
-    }
-  } else if (static_cast<int>(given.size()) != size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("node_of_rank has ", given.size(), " entries for a job of ", size));
-  }
-  // Renumber nodes 0..n-1 in order of their lowest rank.
-  Layout layout;
-  absl::flat_hash_map<int, int> index_of;
-  layout.node_of_rank.resize(size);
-  for (int rank = 0; rank < size; ++rank) {
-    auto [it, added] = index_of.try_emplace(given[rank], static_cast<int>(index_of.size()));
-    if (added) layout.ranks_of_node.emplace_back();
-    layout.node_of_rank[rank] = it->second;
-    layout.ranks_of_node[it->second].push_back(rank);
-  }
-  layout.local_node = layout.node_of_rank[local_ranks.front()];
-  if (layout.ranks_of_node[layout.local_node] != local_ranks) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "node_of_rank puts ranks ", absl::StrJoin(layout.ranks_of_node[layout.local_node], ","),
-        " on the local node, but this server serves ", absl::StrJoin(local_ranks, ",")));
-  }
-  return layout;
-}
-
-std::string AnlMap(const Layout& layout) {
-  // Runs of consecutive ranks on one node; then adjacent runs of equal
-  // length on consecutive nodes merge into one (node, nnodes, ppn) block.
-  struct Block {
-    int node, nodes, ppn;
-  };
-  std::vector<Block> blocks;
-  const int size = static_cast<int>(layout.node_of_rank.size());
-  for (int rank = 0; rank < size;) {
-    int end = rank;
-    while (end < size && layout.node_of_rank[end] == layout.node_of_rank[rank]) ++end;
-    const Block run{layout.node_of_rank[rank], 1, end - rank};
-    if (!blocks.empty() && blocks.back().ppn == run.ppn &&
-        blocks.back().node + blocks.back().nodes == run.node) {
-      ++blocks.back().nodes;
-    } else {
-      blocks.push_back(run);
-    }
-    rank = end;
-  }
-  std::string out = "(vector";
-  for (const Block& block : blocks)
-    absl::StrAppend(&out, ",(", block.node, ",", block.nodes, ",", block.ppn, ")");
-  return out + ")";
-}
-
-}  // namespace pmix_internal
-
-// ---------------------------------------------------------------------------
 // PmixServer: the libpmix glue.
 
 namespace {
 
-using pmix_internal::Layout;
+static_assert(kPmixWildcardRank == PMIX_RANK_WILDCARD, "pmix_host_adapter.h");
+static_assert(kMaxNspaceLength == PMIX_MAX_NSLEN, "pmix_layout.h");
 
 // libpmix keeps one server per process in its globals; so do we. Upcalls
-// reach the running server's Core through g_core, under g_core_mutex, so
-// that once Stop() cleared it no upcall can touch the Core or its loop (even
-// when libpmix's thread outlives Stop, see Core::Stop).
-std::atomic<bool> g_running{false};
-ABSL_CONST_INIT absl::Mutex g_core_mutex(absl::kConstInit);
-PmixServer::Core* g_core ABSL_GUARDED_BY(g_core_mutex) = nullptr;
-
-void SetCore(PmixServer::Core* core) {
-  absl::MutexLock lock(&g_core_mutex);
-  g_core = core;
+// reach the running server's Core through the role, so that once Stop()
+// detached it no upcall can touch the Core or its loop (even when libpmix's
+// thread outlives Stop, see Core::Stop). Never destroyed: libpmix's thread
+// may still call in at exit.
+pmix::ProcessRole<PmixServer::Core>& ServerRole() {
+  static auto* role = new pmix::ProcessRole<PmixServer::Core>(
+      "a PMIx server already runs in this process (libpmix allows one per process)");
+  return *role;
 }
-
-// A PMIx_server_dmodex_request in flight (cbdata of DirectBlobReady).
-struct DirectRequest {
-  uint64_t fence_id;
-  int rank;
-};
 
 absl::Status PmixError(absl::string_view what, pmix_status_t rc) {
-  return absl::InternalError(absl::StrCat(what, " failed: ", PMIx_Error_string(rc), " (", rc, ")"));
-}
-
-pmix_status_t ToPmix(const absl::Status& status) {
-  if (status.ok()) return PMIX_SUCCESS;
-  if (status.code() == absl::StatusCode::kNotFound) return PMIX_ERR_NOT_FOUND;
-  if (status.code() == absl::StatusCode::kOutOfRange) return PMIX_ERR_BAD_PARAM;
-  return PMIX_ERROR;
+  return pmix::FromPmix(rc, absl::StrCat(what, " failed"));
 }
 
 void ReleaseString(void* cbdata) { delete static_cast<std::string*>(cbdata); }
@@ -152,84 +55,11 @@ void ReleaseString(void* cbdata) { delete static_cast<std::string*>(cbdata); }
 void ReplyBlob(pmix_modex_cbfunc_t cbfunc, void* cbdata, absl::StatusOr<std::string> blob) {
   if (cbfunc == nullptr) return;
   if (!blob.ok()) {
-    cbfunc(ToPmix(blob.status()), nullptr, 0, cbdata, nullptr, nullptr);
+    cbfunc(pmix::ToPmix(blob.status()), nullptr, 0, cbdata, nullptr, nullptr);
     return;
   }
   auto* data = new std::string(*std::move(blob));
   cbfunc(PMIX_SUCCESS, data->data(), data->size(), cbdata, ReleaseString, data);
-}
-
-// Owns an array of pmix_info_t built with PMIx_Info_load (which copies).
-class InfoList {
- public:
-  InfoList() = default;
-  InfoList(const InfoList&) = delete;
-  InfoList& operator=(const InfoList&) = delete;
-  ~InfoList() {
-    for (pmix_info_t& info : infos_) PMIX_INFO_DESTRUCT(&info);
-  }
-  void Add(const char* key, const void* value, pmix_data_type_t type) {
-    infos_.emplace_back();
-    PMIX_INFO_CONSTRUCT(&infos_.back());
-    (void)PMIx_Info_load(&infos_.back(), key, value, type);
-  }
-  void AddString(const char* key, const std::string& value) {
-    Add(key, value.c_str(), PMIX_STRING);
-  }
-  void AddUint32(const char* key, uint32_t value) { Add(key, &value, PMIX_UINT32); }
-  void AddUint16(const char* key, uint16_t value) { Add(key, &value, PMIX_UINT16); }
-  void AddRank(const char* key, pmix_rank_t value) { Add(key, &value, PMIX_PROC_RANK); }
-  void AddBool(const char* key, bool value) { Add(key, &value, PMIX_BOOL); }
-  // Moves `list`'s entries into one PMIX_DATA_ARRAY value under `key`.
-  void AddArray(const char* key, InfoList&& list) {
-    pmix_data_array_t* array = nullptr;
-    PMIX_DATA_ARRAY_CREATE(array, list.infos_.size(), PMIX_INFO);
-    std::memcpy(array->array, list.infos_.data(), list.infos_.size() * sizeof(pmix_info_t));
-    list.infos_.clear();  // now owned by `array`
-    infos_.emplace_back();
-    PMIX_INFO_CONSTRUCT(&infos_.back());
-    PMIX_LOAD_KEY(infos_.back().key, key);
-    infos_.back().value.type = PMIX_DATA_ARRAY;
-    infos_.back().value.data.darray = array;
-  }
-  pmix_info_t* data() { return infos_.data(); }
-  size_t size() const { return infos_.size(); }
-
- private:
-  std::vector<pmix_info_t> infos_;
-};
-
-// Runs a non-blocking libpmix call that reports through a pmix_op_cbfunc_t
-// and waits for it. Only for the loop's thread, never inside an upcall.
-struct OpWait {
-  absl::Mutex mutex;
-  bool done ABSL_GUARDED_BY(mutex) = false;
-  pmix_status_t status ABSL_GUARDED_BY(mutex) = PMIX_SUCCESS;
-};
-
-void OpWaitDone(pmix_status_t status, void* cbdata) {
-  auto* wait = static_cast<std::shared_ptr<OpWait>*>(cbdata);
-  {
-    absl::MutexLock lock(&(*wait)->mutex);
-    (*wait)->status = status;
-    (*wait)->done = true;
-  }
-  delete wait;
-}
-
-pmix_status_t CallAndWait(const std::function<pmix_status_t(pmix_op_cbfunc_t, void*)>& call) {
-  auto wait = std::make_shared<OpWait>();
-  auto* handle = new std::shared_ptr<OpWait>(wait);
-  const pmix_status_t rc = call(OpWaitDone, handle);
-  if (rc != PMIX_SUCCESS) {
-    delete handle;  // the callback will not run
-    return rc == PMIX_OPERATION_SUCCEEDED ? PMIX_SUCCESS : rc;
-  }
-  absl::MutexLock lock(&wait->mutex);
-  if (!wait->mutex.AwaitWithTimeout(absl::Condition(&wait->done), absl::Seconds(60))) {
-    return PMIX_ERR_TIMEOUT;  // `handle` stays alive for a late callback
-  }
-  return wait->status;
 }
 
 int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) { return ::remove(path); }
@@ -246,19 +76,19 @@ std::string LocalHostname() {
 
 }  // namespace
 
-class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
+// The libpmix side of a PmixServer: setup and teardown, the upcalls'
+// trampolines, and the LocalModexSource its PmixHostAdapter asks.
+class PmixServer::Core : public LocalModexSource {
  public:
-  Core(EventLoop& loop, session::JobHost& host, Options options, Layout layout, std::string nspace,
-       ModexExchange::Options exchange_options)
-      : loop_(loop),
-        host_(host),
+  Core(EventLoop& loop, session::JobHost& host, Options options,
+       PmixHostAdapter::Options adapter_options)
+      : host_(host),
         options_(std::move(options)),
-        layout_(std::move(layout)),
-        nspace_(std::move(nspace)),
-        exchange_(host, std::move(exchange_options)),
-        connected_(host.info().size, false),
-        finalized_(host.info().size, false),
-        lost_(host.info().size, false) {}
+        layout_(adapter_options.layout),
+        nspace_(adapter_options.nspace),
+        adapter_(loop, host, *this, std::move(adapter_options)),
+        handoff_(loop, *this),
+        calls_(loop) {}
 
   absl::Status Init();
   void Stop();
@@ -266,72 +96,29 @@ class PmixServer::Core : public std::enable_shared_from_this<PmixServer::Core> {
 
   const std::string& nspace() const { return nspace_; }
   const std::string& tmpdir() const { return tmpdir_; }
-  bool Connected(int rank) const { return InJob(rank) && connected_[rank]; }
-  bool Finalized(int rank) const { return InJob(rank) && finalized_[rank]; }
-  const Stats& stats() const { return stats_; }
+  PmixHostAdapter& adapter() { return adapter_; }
 
-  // Runs `task` on the loop's thread unless the server stopped by then.
-  // Thread-safe (called from libpmix's thread).
-  void Post(std::function<void(Core&)> task) {
-    std::weak_ptr<Core> weak = weak_from_this();
-    loop_.Post([weak, task = std::move(task)] {
-      std::shared_ptr<Core> core = weak.lock();
-      if (core != nullptr && !core->stopped_) task(*core);
-    });
-  }
-
-  // Upcall bodies, on the loop's thread.
-  pmix_status_t OnConnected(const std::string& nspace, pmix_rank_t rank);
-  void OnFinalized(const std::string& nspace, pmix_rank_t rank);
-  bool RankExited(int rank, absl::string_view how);
-  void OnAbort(const std::string& nspace, pmix_rank_t rank, int status, const std::string& message);
-  void OnFence(std::vector<pmix_proc_t> procs, bool collect, std::string blob,
-               pmix_modex_cbfunc_t cbfunc, void* cbdata);
-  void OnDirectModex(const std::string& nspace, pmix_rank_t rank, pmix_modex_cbfunc_t cbfunc,
-                     void* cbdata);
-  void OnDirectBlob(uint64_t fence_id, int rank, std::string blob);
+  // LocalModexSource: PMIx_server_dmodex_request.
+  void RequestLocalModex(int rank, std::function<void(std::string)> done) override;
 
  private:
-  struct PendingFence {
-    bool collect = false;
-    std::string blob;
-    pmix_modex_cbfunc_t cbfunc = nullptr;
-    void* cbdata = nullptr;
-    std::vector<std::pair<int, std::string>> direct;
-    int waiting = 0;  // direct-modex blobs libpmix still owes us
-    EventLoop::TimerId timer = 0;
-  };
-
-  bool InJob(int rank) const { return rank >= 0 && rank < static_cast<int>(connected_.size()); }
-  bool IsLocal(int rank) const {
-    return InJob(rank) && layout_.node_of_rank[rank] == layout_.local_node;
-  }
-  // The rank a libpmix proc names, or -1 when it is not a local rank of ours.
-  int LocalRank(const std::string& nspace, pmix_rank_t rank) const {
-    if (nspace != nspace_ || rank > static_cast<pmix_rank_t>(INT32_MAX)) return -1;
-    return IsLocal(static_cast<int>(rank)) ? static_cast<int>(rank) : -1;
-  }
   const std::string& NodeName(int node) const { return node_names_[node]; }
   absl::Status MakeTmpdir();
   absl::Status RegisterJob();
-  void RunFence(uint64_t fence_id);
 
-  EventLoop& loop_;
   session::JobHost& host_;
   Options options_;
   Layout layout_;
   std::string nspace_;
   std::string tmpdir_;
   std::vector<std::string> node_names_;
-  ModexExchange exchange_;
-  std::vector<bool> connected_;
-  std::vector<bool> finalized_;
-  std::vector<bool> lost_;
-  absl::flat_hash_map<uint64_t, PendingFence> pending_fences_;
-  uint64_t next_fence_id_ = 1;
-  Stats stats_;
+  PmixHostAdapter adapter_;
   bool initialized_ = false;
   bool stopped_ = false;
+  // How libpmix's thread reaches this Core (through ServerRole), and the
+  // direct-modex requests it has not answered yet.
+  pmix::LoopHandoff<Core> handoff_;
+  pmix::PendingCalls calls_;
 };
 
 // ---- upcalls (libpmix's progress thread) ----------------------------------
@@ -341,23 +128,19 @@ namespace {
 // Hands `task` to the running server's loop; PMIX_ERR_INIT when there is
 // none any more (then libpmix answers the client itself).
 pmix_status_t PostToCore(std::function<void(PmixServer::Core&)> task) {
-  absl::MutexLock lock(&g_core_mutex);
-  if (g_core == nullptr) return PMIX_ERR_INIT;
-  g_core->Post(std::move(task));
-  return PMIX_SUCCESS;
+  return ServerRole().Post(std::move(task)) ? PMIX_SUCCESS : PMIX_ERR_INIT;
 }
 
-std::string NspaceOf(const pmix_proc_t* proc) {
-  return std::string(proc->nspace, strnlen(proc->nspace, PMIX_MAX_NSLEN));
+PmixHostAdapter::Proc ProcOf(const pmix_proc_t& proc) {
+  return {std::string(proc.nspace, strnlen(proc.nspace, PMIX_MAX_NSLEN)), proc.rank};
 }
 
 pmix_status_t UpClientConnected(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t cbfunc,
                                 void* cbdata) {
-  return PostToCore(
-      [nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](PmixServer::Core& c) {
-        const pmix_status_t status = c.OnConnected(nspace, rank);
-        if (cbfunc != nullptr) cbfunc(status, cbdata);
-      });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    const absl::Status status = c.adapter().ClientConnected(proc);
+    if (cbfunc != nullptr) cbfunc(pmix::ToPmix(status), cbdata);
+  });
 }
 
 // Only a client's PMIx_Finalize calls this: libpmix 4.2.2 tells the host
@@ -365,43 +148,48 @@ pmix_status_t UpClientConnected(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t
 // client that _exit()s after PMIx_Init), hence PmixServer::RankExited.
 pmix_status_t UpClientFinalized(const pmix_proc_t* proc, void*, pmix_op_cbfunc_t cbfunc,
                                 void* cbdata) {
-  return PostToCore(
-      [nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](PmixServer::Core& c) {
-        c.OnFinalized(nspace, rank);
-        if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
-      });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    c.adapter().ClientFinalized(proc);
+    if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
+  });
 }
 
 pmix_status_t UpAbort(const pmix_proc_t* proc, void*, int status, const char msg[], pmix_proc_t[],
                       size_t, pmix_op_cbfunc_t cbfunc, void* cbdata) {
   std::string message = msg != nullptr ? msg : "";
-  return PostToCore([nspace = NspaceOf(proc), rank = proc->rank, status, message, cbfunc,
-                     cbdata](PmixServer::Core& c) {
+  return PostToCore([proc = ProcOf(*proc), status, message, cbfunc, cbdata](PmixServer::Core& c) {
     // Release the client first: the host may kill it at once.
     if (cbfunc != nullptr) cbfunc(PMIX_SUCCESS, cbdata);
-    c.OnAbort(nspace, rank, status, message);
+    c.adapter().ClientAborted(proc, status, message);
   });
 }
 
 pmix_status_t UpFence(const pmix_proc_t procs[], size_t nprocs, const pmix_info_t info[],
                       size_t ninfo, char* data, size_t ndata, pmix_modex_cbfunc_t cbfunc,
                       void* cbdata) {
-  std::vector<pmix_proc_t> copied(procs, procs + nprocs);
+  std::vector<PmixHostAdapter::Proc> participants;
+  for (size_t i = 0; i < nprocs; ++i) participants.push_back(ProcOf(procs[i]));
   bool collect = false;
   for (size_t i = 0; i < ninfo; ++i) {
     if (PMIX_CHECK_KEY(&info[i], PMIX_COLLECT_DATA)) collect = PMIX_INFO_TRUE(&info[i]);
   }
   std::string blob = data != nullptr ? std::string(data, ndata) : std::string();
-  return PostToCore([copied = std::move(copied), collect, blob = std::move(blob), cbfunc,
-                     cbdata](PmixServer::Core& c) mutable {
-    c.OnFence(std::move(copied), collect, std::move(blob), cbfunc, cbdata);
+  return PostToCore([participants = std::move(participants), collect, blob = std::move(blob),
+                     cbfunc, cbdata](PmixServer::Core& c) mutable {
+    c.adapter().Fence(participants, collect, std::move(blob),
+                      [cbfunc, cbdata](absl::StatusOr<std::string> result) {
+                        ReplyBlob(cbfunc, cbdata, std::move(result));
+                      });
   });
 }
 
 pmix_status_t UpDirectModex(const pmix_proc_t* proc, const pmix_info_t[], size_t,
                             pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  return PostToCore([nspace = NspaceOf(proc), rank = proc->rank, cbfunc, cbdata](
-                        PmixServer::Core& c) { c.OnDirectModex(nspace, rank, cbfunc, cbdata); });
+  return PostToCore([proc = ProcOf(*proc), cbfunc, cbdata](PmixServer::Core& c) {
+    c.adapter().DirectModex(proc, [cbfunc, cbdata](absl::StatusOr<std::string> blob) {
+      ReplyBlob(cbfunc, cbdata, std::move(blob));
+    });
+  });
 }
 
 // Returning an error (instead of PMIX_SUCCESS) tells libpmix the cbfunc will
@@ -437,162 +225,21 @@ pmix_status_t UpDisconnect(const pmix_proc_t[], size_t, const pmix_info_t[], siz
   return Unsupported("PMIx_Disconnect");
 }
 
-void DirectBlobReady(pmix_status_t status, char* data, size_t size, void* cbdata) {
-  // libpmix frees `data` when this returns.
-  std::unique_ptr<DirectRequest> request(static_cast<DirectRequest*>(cbdata));
-  std::string blob =
-      status == PMIX_SUCCESS && data != nullptr ? std::string(data, size) : std::string();
-  (void)PostToCore([fence_id = request->fence_id, rank = request->rank,
-                    blob = std::move(blob)](PmixServer::Core& c) mutable {
-    c.OnDirectBlob(fence_id, rank, std::move(blob));
-  });
-}
-
 }  // namespace
 
 // ---- loop-thread bodies ------------------------------------------------------
 
-pmix_status_t PmixServer::Core::OnConnected(const std::string& nspace, pmix_rank_t rank) {
-  const int local = LocalRank(nspace, rank);
-  if (local < 0) {
-    log::Error(absl::StrCat("a PMIx client connected as ", nspace, ":", rank,
-                            ", which this server does not serve; check PMIX_NAMESPACE/PMIX_RANK"));
-    return PMIX_ERR_NOT_FOUND;
-  }
-  absl::Status claimed = host_.ClaimRank(local);
-  if (!claimed.ok()) {
-    log::Error(absl::StrCat("rank ", local, ": PMIx client refused: ", claimed.message()));
-    return PMIX_ERR_NO_PERMISSIONS;
-  }
-  connected_[local] = true;
-  return PMIX_SUCCESS;
-}
-
-void PmixServer::Core::OnFinalized(const std::string& nspace, pmix_rank_t rank) {
-  const int local = LocalRank(nspace, rank);
-  if (local < 0 || finalized_[local]) return;
-  finalized_[local] = true;
-  host_.Finalized(local);
-}
-
-bool PmixServer::Core::RankExited(int rank, absl::string_view how) {
-  if (!IsLocal(rank) || !connected_[rank] || finalized_[rank] || lost_[rank]) return false;
-  lost_[rank] = true;
-  host_.Lost(
-      rank,
-      absl::StrCat("rank ", rank, ": ", how,
-                   " after PMIx_Init without PMIx_Finalize; the process exited or crashed before "
-                   "MPI_Finalize"));
-  return true;
-}
-
-void PmixServer::Core::OnAbort(const std::string& nspace, pmix_rank_t rank, int status,
-                               const std::string& message) {
-  const int local = LocalRank(nspace, rank);
-  host_.Abort(local < 0 ? 0 : local, status, message);
-}
-
-void PmixServer::Core::OnFence(std::vector<pmix_proc_t> procs, bool collect, std::string blob,
-                               pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  ++stats_.fence_upcalls;
-  // Only whole-job fences map onto the host's job-wide barrier.
-  std::vector<bool> named(connected_.size(), false);
-  bool whole = false;
-  for (const pmix_proc_t& proc : procs) {
-    if (std::string(proc.nspace, strnlen(proc.nspace, PMIX_MAX_NSLEN)) != nspace_) continue;
-    if (proc.rank == PMIX_RANK_WILDCARD) whole = true;
-    if (proc.rank < named.size()) named[proc.rank] = true;
-  }
-  if (!whole) whole = std::all_of(named.begin(), named.end(), [](bool b) { return b; });
-  if (!whole || procs.empty()) {
-    log::Error(
-        "a PMIx client fenced over part of the job; pmi-shim only supports fences of the whole "
-        "job");
-    if (cbfunc != nullptr) cbfunc(PMIX_ERR_NOT_SUPPORTED, nullptr, 0, cbdata, nullptr, nullptr);
-    return;
-  }
-  const uint64_t id = next_fence_id_++;
-  PendingFence& fence = pending_fences_[id];
-  fence.blob = std::move(blob);
-  fence.cbfunc = cbfunc;
-  fence.cbdata = cbdata;
-  fence.collect = collect;
-  if (collect) {
-    RunFence(id);
-    return;
-  }
-  // Without collection, other servers may later ask for our ranks' data
-  // (direct_modex) and cannot reach libpmix here: publish it now. A rank
-  // that never committed has none, and libpmix would answer only once it
-  // commits, hence the wait limit.
-  std::vector<int> ranks = layout_.ranks_of_node[layout_.local_node];
-  fence.waiting = static_cast<int>(ranks.size());
-  std::weak_ptr<Core> weak = weak_from_this();
-  fence.timer = loop_.AddTimer(options_.direct_modex_wait, [weak, id] {
-    std::shared_ptr<Core> core = weak.lock();
-    if (core == nullptr || core->stopped_) return;
-    auto it = core->pending_fences_.find(id);
-    if (it == core->pending_fences_.end() || it->second.waiting <= 0) return;
-    log::Warning("a local PMIx client committed no data before a fence; publishing none for it");
-    it->second.waiting = 0;
-    it->second.timer = 0;
-    core->RunFence(id);
-  });
-  for (int rank : ranks) {
-    pmix_proc_t proc;
-    PMIX_PROC_LOAD(&proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    auto* request = new DirectRequest{id, rank};
-    const pmix_status_t rc = PMIx_server_dmodex_request(&proc, DirectBlobReady, request);
-    if (rc != PMIX_SUCCESS) {
-      delete request;
-      OnDirectBlob(id, rank, std::string());
-    }
-  }
-}
-
-void PmixServer::Core::OnDirectBlob(uint64_t fence_id, int rank, std::string blob) {
-  auto it = pending_fences_.find(fence_id);
-  if (it == pending_fences_.end() || it->second.waiting <= 0) return;  // late: already gave up
-  PendingFence& fence = it->second;
-  fence.direct.emplace_back(rank, std::move(blob));
-  if (--fence.waiting > 0) return;
-  if (fence.timer != 0) loop_.CancelTimer(fence.timer);
-  fence.timer = 0;
-  RunFence(fence_id);
-}
-
-void PmixServer::Core::RunFence(uint64_t fence_id) {
-  auto node = pending_fences_.extract(fence_id);
-  if (node.empty()) return;
-  PendingFence fence = std::move(node.mapped());
-  ModexExchange::FenceInput input;
-  input.collect = fence.collect;
-  input.blob = std::move(fence.blob);
-  input.direct = std::move(fence.direct);
-  std::weak_ptr<Core> weak = weak_from_this();
-  exchange_.Fence(std::move(input), [weak, cbfunc = fence.cbfunc,
-                                     cbdata = fence.cbdata](absl::StatusOr<std::string> result) {
-    std::shared_ptr<Core> core = weak.lock();
-    if (core == nullptr || core->stopped_) return;
-    if (!result.ok()) log::Error(absl::StrCat("PMIx fence failed: ", result.status().message()));
-    ReplyBlob(cbfunc, cbdata, std::move(result));
-  });
-}
-
-void PmixServer::Core::OnDirectModex(const std::string& nspace, pmix_rank_t rank,
-                                     pmix_modex_cbfunc_t cbfunc, void* cbdata) {
-  ++stats_.direct_modex_upcalls;
-  if (nspace != nspace_ || rank >= connected_.size()) {
-    ReplyBlob(cbfunc, cbdata, absl::NotFoundError("unknown process"));
-    return;
-  }
-  std::weak_ptr<Core> weak = weak_from_this();
-  exchange_.DirectModex(static_cast<int>(rank),
-                        [weak, cbfunc, cbdata](absl::StatusOr<std::string> blob) {
-                          std::shared_ptr<Core> core = weak.lock();
-                          if (core == nullptr || core->stopped_) return;
-                          ReplyBlob(cbfunc, cbdata, std::move(blob));
-                        });
+void PmixServer::Core::RequestLocalModex(int rank, std::function<void(std::string)> done) {
+  // A rank without data, or a failed request, gives an empty blob.
+  pmix::PendingCalls::Call* call =
+      calls_.Start(absl::StrCat("PMIx direct modex of rank ", rank),
+                   [done = std::move(done)](absl::StatusOr<std::string> blob) {
+                     done(blob.ok() ? *std::move(blob) : std::string());
+                   });
+  PMIX_PROC_LOAD(&call->proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
+  const pmix_status_t rc =
+      PMIx_server_dmodex_request(&call->proc, &pmix::PendingCalls::OnModexData, call);
+  if (rc != PMIX_SUCCESS) calls_.Refused(call, rc);
 }
 
 // ---- setup and teardown --------------------------------------------------------
@@ -639,16 +286,16 @@ absl::Status PmixServer::Core::Init() {
     m.disconnect = UpDisconnect;
     return m;
   }();
-  InfoList info;
+  pmix::InfoList info;
   info.AddString(PMIX_SERVER_TMPDIR, tmpdir_);
   info.AddString(PMIX_SYSTEM_TMPDIR, tmpdir_);
   info.AddString(PMIX_HOSTNAME, NodeName(layout_.local_node));
   info.AddBool(PMIX_SERVER_TOOL_SUPPORT, false);
   info.AddBool(PMIX_SERVER_SYSTEM_SUPPORT, false);
-  SetCore(this);
+  ServerRole().Attach(handoff_.handle());
   const pmix_status_t rc = PMIx_server_init(&module, info.data(), info.size());
   if (rc != PMIX_SUCCESS) {
-    SetCore(nullptr);
+    ServerRole().Detach();
     return PmixError("PMIx_server_init", rc);
   }
   initialized_ = true;
@@ -671,7 +318,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   if (rc != PMIX_SUCCESS) return PmixError("PMIx_generate_ppn", rc);
   std::unique_ptr<char, decltype(&::free)> proc_regex_owner(proc_regex, ::free);
 
-  InfoList info;
+  pmix::InfoList info;
   info.AddUint32(PMIX_UNIV_SIZE, static_cast<uint32_t>(std::max(job.universe_size, job.size)));
   info.AddUint32(PMIX_JOB_SIZE, static_cast<uint32_t>(job.size));
   info.AddUint32(PMIX_MAX_PROCS, static_cast<uint32_t>(std::max(job.universe_size, job.size)));
@@ -681,7 +328,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   info.AddUint32(PMIX_NUM_NODES, static_cast<uint32_t>(layout_.ranks_of_node.size()));
   info.Add(PMIX_NODE_MAP, node_regex, PMIX_REGEX);
   info.Add(PMIX_PROC_MAP, proc_regex, PMIX_REGEX);
-  info.AddString(PMIX_ANL_MAP, pmix_internal::AnlMap(layout_));
+  info.AddString(PMIX_ANL_MAP, AnlMap(layout_));
   info.AddUint32(PMIX_LOCAL_SIZE, static_cast<uint32_t>(local.size()));
   info.AddString(PMIX_LOCAL_PEERS, absl::StrJoin(local, ","));
   info.AddRank(PMIX_LOCALLDR, static_cast<pmix_rank_t>(local.front()));
@@ -690,7 +337,7 @@ absl::Status PmixServer::Core::RegisterJob() {
     const std::vector<int>& peers = layout_.ranks_of_node[node];
     const auto local_rank =
         static_cast<uint16_t>(std::find(peers.begin(), peers.end(), rank) - peers.begin());
-    InfoList proc;
+    pmix::InfoList proc;
     proc.AddRank(PMIX_RANK, static_cast<pmix_rank_t>(rank));
     proc.AddUint16(PMIX_LOCAL_RANK, local_rank);
     proc.AddUint16(PMIX_NODE_RANK, local_rank);
@@ -701,7 +348,7 @@ absl::Status PmixServer::Core::RegisterJob() {
     proc.AddString(PMIX_HOSTNAME, NodeName(node));
     info.AddArray(PMIX_PROC_DATA, std::move(proc));
   }
-  rc = CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+  rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
     return PMIx_server_register_nspace(nspace_.c_str(), static_cast<int>(local.size()), info.data(),
                                        info.size(), cbfunc, cbdata);
   });
@@ -710,7 +357,7 @@ absl::Status PmixServer::Core::RegisterJob() {
   for (int rank : local) {
     pmix_proc_t proc;
     PMIX_PROC_LOAD(&proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    rc = CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+    rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
       return PMIx_server_register_client(&proc, options_.uid, options_.gid, nullptr, cbfunc,
                                          cbdata);
     });
@@ -721,7 +368,7 @@ absl::Status PmixServer::Core::RegisterJob() {
 }
 
 absl::StatusOr<std::vector<std::string>> PmixServer::Core::ClientEnvironment(int rank) {
-  if (!IsLocal(rank)) {
+  if (!adapter_.IsLocal(rank)) {
     return absl::OutOfRangeError(absl::StrCat("rank ", rank, " is not served by this PMIx server"));
   }
   if (!initialized_ || stopped_)
@@ -747,11 +394,10 @@ absl::StatusOr<std::vector<std::string>> PmixServer::Core::ClientEnvironment(int
 void PmixServer::Core::Stop() {
   if (stopped_) return;
   stopped_ = true;
-  for (auto& [id, fence] : pending_fences_) {
-    if (fence.timer != 0) loop_.CancelTimer(fence.timer);
-  }
-  pending_fences_.clear();
-  SetCore(nullptr);  // from here on upcalls find no server and touch nothing of ours
+  adapter_.Stop();
+  // From here on upcalls find no server and touch nothing of ours.
+  ServerRole().Detach();
+  handoff_.Close();
   // libpmix 4.2.2 bug: when clients die while others wait in a local fence,
   // each lost connection decrements the fence's participant count and may
   // complete the same tracker again, and PMIx_server_finalize then walks a
@@ -759,13 +405,9 @@ void PmixServer::Core::Stop() {
   // mid-fence). So libpmix is finalized only after a clean job, where every
   // client that connected also finalized. After a failed job its progress
   // thread idles until the process exits, which the owner does next; it
-  // never reaches this Core again (g_core is cleared), but it also leaves no
+  // never reaches this Core again (the role is detached), but it also leaves no
   // room for a second PmixServer in this process.
-  bool clean = true;
-  for (size_t rank = 0; rank < connected_.size(); ++rank) {
-    if (connected_[rank] && !finalized_[rank]) clean = false;
-  }
-  if (initialized_ && clean) {
+  if (initialized_ && adapter_.Clean()) {
     const pmix_status_t rc = PMIx_server_finalize();
     if (rc != PMIX_SUCCESS)
       log::Warning(absl::StrCat("PMIx_server_finalize: ", PMIx_Error_string(rc)));
@@ -780,7 +422,7 @@ void PmixServer::Core::Stop() {
     }
     tmpdir_.clear();
   }
-  if (!initialized_) g_running = false;
+  if (!initialized_) ServerRole().Release();
 }
 
 // ---- public face ------------------------------------------------------------
@@ -799,18 +441,19 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
   if (options.local_ranks.front() < 0 || options.local_ranks.back() >= job.size) {
     return absl::InvalidArgumentError(absl::StrCat("local ranks must lie in [0, ", job.size, ")"));
   }
-  ASSIGN_OR_RETURN(Layout layout,
-                   pmix_internal::MakeLayout(job.size, options.local_ranks, options.node_of_rank));
-  std::string nspace =
-      options.nspace.empty() ? pmix_internal::SanitizeNspace(job.kvsname) : options.nspace;
-  if (nspace.size() > PMIX_MAX_NSLEN || pmix_internal::SanitizeNspace(nspace) != nspace) {
+  PmixHostAdapter::Options adapter;
+  ASSIGN_OR_RETURN(adapter.layout,
+                   MakeLayout(job.size, options.local_ranks, options.node_of_rank));
+  adapter.nspace = options.nspace.empty() ? SanitizeNspace(job.kvsname) : options.nspace;
+  const std::string& nspace = adapter.nspace;
+  if (nspace.size() > PMIX_MAX_NSLEN || SanitizeNspace(nspace) != nspace) {
     return absl::InvalidArgumentError(
         absl::StrCat("\"", nspace, "\" is not a usable PMIx namespace"));
   }
   if (options.uid == static_cast<uid_t>(-1)) options.uid = ::geteuid();
   if (options.gid == static_cast<gid_t>(-1)) options.gid = ::getegid();
 
-  ModexExchange::Options exchange;
+  ModexExchange::Options& exchange = adapter.exchange;
   exchange.size = job.size;
   exchange.local_ranks = options.local_ranks;
   exchange.limits.max_key_bytes = static_cast<size_t>(std::max(16, job.limits.keylen_max - 1));
@@ -821,12 +464,9 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
           ? options.max_value_bytes
           : static_cast<size_t>(std::min(std::max(derived, 96), job.limits.vallen_max - 1));
 
-  if (g_running.exchange(true)) {
-    return absl::FailedPreconditionError(
-        "a PMIx server already runs in this process (libpmix allows one per process)");
-  }
-  auto core = std::make_shared<Core>(loop, host, std::move(options), std::move(layout),
-                                     std::move(nspace), std::move(exchange));
+  RETURN_IF_ERROR(ServerRole().Acquire());
+  adapter.direct_modex_wait = options.direct_modex_wait;
+  auto core = std::make_shared<Core>(loop, host, std::move(options), std::move(adapter));
   absl::Status started = core->Init();
   if (!started.ok()) {
     core->Stop();
@@ -843,11 +483,14 @@ absl::StatusOr<std::vector<std::string>> PmixServer::ClientEnvironment(int rank)
 }
 const std::string& PmixServer::nspace() const { return core_->nspace(); }
 const std::string& PmixServer::tmpdir() const { return core_->tmpdir(); }
-bool PmixServer::Connected(int rank) const { return core_->Connected(rank); }
-bool PmixServer::Finalized(int rank) const { return core_->Finalized(rank); }
-PmixServer::Stats PmixServer::stats() const { return core_->stats(); }
+bool PmixServer::Connected(int rank) const { return core_->adapter().Connected(rank); }
+bool PmixServer::Finalized(int rank) const { return core_->adapter().Finalized(rank); }
+PmixServer::Stats PmixServer::stats() const {
+  const PmixHostAdapter::Stats& stats = core_->adapter().stats();
+  return {stats.fence_upcalls, stats.direct_modex_upcalls};
+}
 bool PmixServer::RankExited(int rank, absl::string_view how) {
-  return core_->RankExited(rank, how);
+  return core_->adapter().RankExited(rank, how);
 }
 
 }  // namespace pmi_shim::downstream

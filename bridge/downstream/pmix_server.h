@@ -5,8 +5,9 @@
 // whose host is not PMIx: the embedded KVS of `pmi-bridge launch` and a
 // PMI-1/PMI-2 launcher under `pmi-bridge exec` (design.md §3, flow 4).
 // libpmix does the PMIx wire, security handshake and data store; this class
-// registers the job, hands out each rank's environment and maps libpmix's
-// upcalls onto the JobHost:
+// registers the job, hands out each rank's environment and passes libpmix's
+// upcalls to a PmixHostAdapter (pmix_host_adapter.h), which maps them onto
+// the JobHost without libpmix:
 //   client_connected     -> JobHost::ClaimRank
 //   client_finalized     -> JobHost::Finalized
 //   (a client that exits without PMIx_Finalize -> JobHost::Lost, through
@@ -36,8 +37,10 @@
 // on the loop's thread (or before the loop runs); the loop and the JobHost
 // must outlive the server. libpmix calls the upcalls on its own progress
 // thread; each copies what it needs (libpmix owns and may free its arguments
-// once the upcall returns) and hands the work to the loop with
-// EventLoop::Post, so the JobHost is only ever touched on the loop's thread.
+// once the upcall returns) and hands the work to the loop through
+// pmix::ProcessRole / pmix::LoopHandoff (bridge/pmix), which drop it once
+// the server stopped, so the JobHost is only ever touched on the loop's
+// thread.
 // libpmix's completion callbacks (op/modex cbfuncs) are then called from the
 // loop's thread: libpmix thread-shifts every host callback into its progress
 // thread itself (pmix_server.c, pmix_server_get.c dmdx_cbfunc: "because the
@@ -56,12 +59,9 @@
 // MPI_Init, one more in MPI_Finalize).
 //
 // Layout. A PMIx "node" here is the set of ranks one PmixServer serves, not
-// the machine: data a client puts with PMIX_LOCAL scope only reaches clients
-// of the same libpmix server, and ranks in different containers cannot share
-// memory anyway (Open MPI's vader segfaults across pid namespaces). So by
-// default the local ranks form one node and every other rank is alone on
-// its own; Options::node_of_rank overrides that. PMIX_ANL_MAP is written from
-// this layout; with all ranks local it equals the host's PMI_process_mapping.
+// the machine (pmix_layout.h); Options::node_of_rank overrides the default.
+// PMIX_ANL_MAP is written from this layout; with all ranks local it equals
+// the host's PMI_process_mapping.
 //
 // Open MPI 4.1 without Slurm: see ClientEnvironment.
 //
@@ -173,7 +173,9 @@ class PmixServer {
   // failed job libpmix is left running until the process exits, because
   // libpmix 4.2.2's PMIx_server_finalize may crash once clients died inside
   // a fence (see the .cc); no second PmixServer can start in this process
-  // then. Idempotent.
+  // then. (Nor should one after a clean job: libpmix 4.2.2 aborts in its
+  // listener thread when PMIx_server_init runs again after finalize, seen in
+  // a unit test; no program does that.) Idempotent.
   void Stop();
 
   const std::string& nspace() const;
@@ -205,29 +207,6 @@ class PmixServer {
   explicit PmixServer(std::shared_ptr<Core> core);
   std::shared_ptr<Core> core_;
 };
-
-// Pure helpers, exposed for tests.
-namespace pmix_internal {
-
-// A PMIx nspace from a PMI kvsname: at most 255 characters of
-// [A-Za-z0-9_.-], others replaced by '_'; "pmi-shim" if empty.
-std::string SanitizeNspace(absl::string_view kvsname);
-
-struct Layout {
-  std::vector<int> node_of_rank;  // node index per rank, indices 0..nodes-1
-  std::vector<std::vector<int>> ranks_of_node;
-  int local_node = 0;
-};
-
-// Validates or derives the layout (see PmixServer::Options::node_of_rank).
-absl::StatusOr<Layout> MakeLayout(int size, const std::vector<int>& local_ranks,
-                                  const std::vector<int>& node_of_rank);
-
-// PMI_process_mapping / PMIX_ANL_MAP text for a layout: runs of consecutive
-// ranks on one node, merged into RFC 13 3-tuples.
-std::string AnlMap(const Layout& layout);
-
-}  // namespace pmix_internal
 
 }  // namespace pmi_shim::downstream
 

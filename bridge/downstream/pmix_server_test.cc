@@ -1,65 +1,81 @@
-// The pure parts of the PMIx server: layout, ANL map, nspace names. (The
-// fence/direct-modex exchange is tested in modex_codec_test.cc, with real
-// clients in pmix_server_e2e_test.cc.)
+// PmixServer itself, with libpmix but without clients: what it registers
+// and hands out, the one-per-process rule, and cleanup. Clients are in
+// pmix_server_e2e_test.cc, the upcall logic in pmix_host_adapter_test.cc.
 #include "bridge/downstream/pmix_server.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bridge/upstream/embedded_host.h"
+#include "common/event_loop.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
 namespace {
 
-using pmix_internal::AnlMap;
-using pmix_internal::MakeLayout;
-using pmix_internal::SanitizeNspace;
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
-TEST(SanitizeNspaceTest, KeepsSafeCharactersOnly) {
-  EXPECT_EQ(SanitizeNspace("pmi-shim-123-0"), "pmi-shim-123-0");
-  EXPECT_EQ(SanitizeNspace("kvs_7.x"), "kvs_7.x");
-  EXPECT_EQ(SanitizeNspace("a b;c=d"), "a_b_c_d");
-  EXPECT_EQ(SanitizeNspace("\xc6\x92"
-                           "123"),
-            "__123");  // Flux's "ƒ"
-  EXPECT_EQ(SanitizeNspace(""), "pmi-shim");
-  EXPECT_EQ(SanitizeNspace(std::string(400, 'k')).size(), 255u);
+session::JobInfo Job() {
+  session::JobInfo info;
+  info.kvsname = "kvs 42";  // not a usable nspace as is
+  info.size = 2;
+  info.universe_size = 2;
+  return info;
 }
 
-TEST(LayoutTest, DefaultsToOneNodeForLocalRanksAndOneNodeForEachOtherRank) {
-  auto all = MakeLayout(4, {0, 1, 2, 3}, {});
-  ASSERT_OK(all);
-  EXPECT_EQ(all->ranks_of_node.size(), 1u);
-  EXPECT_EQ(AnlMap(*all), "(vector,(0,1,4))");
-
-  auto exec = MakeLayout(4, {2}, {});
-  ASSERT_OK(exec);
-  EXPECT_EQ(exec->ranks_of_node.size(), 4u);
-  EXPECT_EQ(exec->local_node, 2);
-  EXPECT_EQ(AnlMap(*exec), "(vector,(0,4,1))");
-
-  auto middle = MakeLayout(5, {1, 2}, {});
-  ASSERT_OK(middle);
-  EXPECT_EQ(middle->node_of_rank, (std::vector<int>{0, 1, 1, 2, 3}));
-  EXPECT_EQ(AnlMap(*middle), "(vector,(0,1,1),(1,1,2),(2,2,1))");
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
 }
 
-TEST(LayoutTest, TakesAnExplicitLayoutAndChecksIt) {
-  auto blocks = MakeLayout(4, {2, 3}, {0, 0, 1, 1});
-  ASSERT_OK(blocks);
-  EXPECT_EQ(blocks->local_node, 1);
-  EXPECT_EQ(AnlMap(*blocks), "(vector,(0,2,2))");
+TEST(PmixServerTest, StartsOncePerProcessHandsOutEnvironmentAndCleansUp) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(Job(), {});
+  PmixServer::Options options;
+  options.tmpdir_parent = ::testing::TempDir();
+  absl::StatusOr<std::unique_ptr<PmixServer>> server = PmixServer::Start(loop, host, options);
+  ASSERT_OK(server);
+  EXPECT_EQ((*server)->nspace(), "kvs_42");
+  const std::string tmpdir = (*server)->tmpdir();
+  EXPECT_TRUE(Exists(tmpdir)) << tmpdir;
 
-  auto cyclic = MakeLayout(4, {0, 2}, {7, 9, 7, 9});
-  ASSERT_OK(cyclic);
-  EXPECT_EQ(cyclic->node_of_rank, (std::vector<int>{0, 1, 0, 1}));
-  EXPECT_EQ(AnlMap(*cyclic), "(vector,(0,2,1),(0,2,1))");
+  absl::StatusOr<std::unique_ptr<PmixServer>> second = PmixServer::Start(loop, host, options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(second.status().message(), HasSubstr("one per process"));
 
-  EXPECT_FALSE(MakeLayout(4, {0, 1}, {0, 0, 0, 1}).ok());  // rank 2 is not ours
-  EXPECT_FALSE(MakeLayout(4, {0, 1}, {0, 0, 1}).ok());     // wrong length
-  EXPECT_FALSE(MakeLayout(0, {0}, {}).ok());
+  absl::StatusOr<std::vector<std::string>> env = (*server)->ClientEnvironment(1);
+  ASSERT_OK(env);
+  EXPECT_THAT(*env, Contains("PMIX_NAMESPACE=kvs_42"));
+  EXPECT_THAT(*env, Contains("PMIX_RANK=1"));
+  EXPECT_THAT(*env, Contains(StartsWith("PMIX_SERVER_URI4=")));
+  EXPECT_THAT(*env, Contains("PMIX_MCA_gds=hash"));
+  EXPECT_THAT(*env, Contains("OMPI_MCA_schizo=ompi"));
+  EXPECT_EQ((*server)->ClientEnvironment(2).status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_FALSE((*server)->Connected(0));
+  EXPECT_FALSE((*server)->RankExited(0, "exited with code 0"));  // never connected
+
+  (*server)->Stop();
+  EXPECT_FALSE(Exists(tmpdir));
+}
+
+TEST(PmixServerTest, RefusesBadOptionsBeforeTouchingLibpmix) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(Job(), {});
+  PmixServer::Options options;
+  options.local_ranks = {0, 5};
+  EXPECT_EQ(PmixServer::Start(loop, host, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  options.local_ranks = {0};
+  options.nspace = "no spaces";
+  EXPECT_EQ(PmixServer::Start(loop, host, options).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

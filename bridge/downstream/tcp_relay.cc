@@ -11,7 +11,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "bridge/downstream/pmix_handshake.h"
+#include "protocol/pmix/pmix_handshake.h"
 #include "common/log.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
@@ -115,10 +115,10 @@ class TcpRelay::Pair {
   // as is). False when the pair was closed.
   bool PassHandshake(absl::string_view bytes) {
     handshake_.append(bytes.data(), bytes.size());
-    absl::StatusOr<std::optional<size_t>> length = PmixConnectMessageLength(handshake_);
+    absl::StatusOr<std::optional<size_t>> length = pmix::PmixConnectMessageLength(handshake_);
     if (length.ok() && (!length->has_value() || handshake_.size() < **length)) return true;
     absl::StatusOr<std::string> rewritten =
-        length.ok() ? RewritePmixConnectIdentity(absl::string_view(handshake_).substr(0, **length),
+        length.ok() ? pmix::RewritePmixConnectIdentity(absl::string_view(handshake_).substr(0, **length),
                                                  identity_->first, identity_->second)
                     : absl::StatusOr<std::string>(length.status());
     if (!rewritten.ok()) {

@@ -2,6 +2,7 @@
 // link) share one command line: `PROG [GLOBAL] exec|run [OPTS] IMAGE ARGS`.
 // Options stop at the image (pflag with interspersed flags off), so every
 // word after it belongs to the container.
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,12 +91,6 @@ std::string RunscriptPath(const std::string& app) {
   return "/.singularity.d/runscript";
 }
 
-struct ActionLine {
-  std::vector<ScannedOption> options;
-  size_t insert_at = 0;  // where our options go: before "--" or the image
-  size_t image = 0;
-};
-
 // The destinations of -B/--bind specs "src[:dest[:opts]],..." and of
 // --mount "type=bind,source=..,destination=..".
 std::vector<std::string> BindDestinations(const std::vector<ScannedOption>& options) {
@@ -140,118 +135,146 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
   return false;
 }
 
-}  // namespace
+// `PROG [GLOBAL] exec|run [OPTS] [--] IMAGE ARGS`, cut into its parts.
+struct ActionLine {
+  std::string program;     // "apptainer" or "singularity"
+  std::string subcommand;  // "exec" or "run"
+  size_t subcommand_at = 0;
+  std::vector<ScannedOption> options;
+  size_t insert_at = 0;  // where our options go: before "--" or the image
+  size_t image = 0;
+  std::vector<std::string> command;  // the words after the image
+  bool instance = false;             // instance://NAME: a running container
+  bool oci = false;                  // --oci: the OCI runtime mode
+};
 
-absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::string>& argv,
-                                         const EngineContext& context) {
-  const std::string program(EngineName(engine));
-  Rewrite unchanged{Engine::kNone, argv, {}};
+// Scans options from argv[*i] up to the first word that is not one.
+absl::Status ScanOptions(const std::vector<OptionSpec>& table, const std::string& program,
+                         const std::vector<std::string>& argv, size_t* i,
+                         std::vector<ScannedOption>* options) {
+  while (*i < argv.size() && absl::StartsWith(argv[*i], "-") && argv[*i] != "-" &&
+         argv[*i] != "--") {
+    RETURN_IF_ERROR(ScanOption(table, program, argv, i, options));
+  }
+  return absl::OkStatus();
+}
+
+// The action line of `argv`, or nullopt (with a note in `unchanged`) when it
+// starts no program: no subcommand, or one other than exec and run.
+absl::StatusOr<std::optional<ActionLine>> ParseActionLine(Engine engine,
+                                                          const std::vector<std::string>& argv,
+                                                          Rewrite& unchanged) {
+  ActionLine line;
+  line.program = std::string(EngineName(engine));
+  const std::string& program = line.program;
   size_t i = 1;
   std::vector<ScannedOption> global;
-  while (i < argv.size() && absl::StartsWith(argv[i], "-") && argv[i] != "-" && argv[i] != "--") {
-    if (absl::Status scanned = ScanOption(GlobalOptions(), program, argv, &i, &global);
-        !scanned.ok()) {
-      return scanned;
-    }
-  }
-  if (i >= argv.size()) return unchanged;
-  const std::string subcommand = argv[i];
-  if (subcommand != "exec" && subcommand != "run") {
-    unchanged.notes.push_back(absl::StrCat(program, " ", subcommand,
+  RETURN_IF_ERROR(ScanOptions(GlobalOptions(), program, argv, &i, &global));
+  if (i >= argv.size()) return std::nullopt;
+  line.subcommand = argv[i];
+  if (line.subcommand != "exec" && line.subcommand != "run") {
+    unchanged.notes.push_back(absl::StrCat(program, " ", line.subcommand,
                                            " is left as is: only exec and run start a rank's "
                                            "program (pmi-bridge env --for ",
                                            program, " lists the flags to add by hand)"));
-    return unchanged;
+    return std::nullopt;
   }
-  const size_t subcommand_at = i++;
-
-  ActionLine line;
-  while (i < argv.size() && absl::StartsWith(argv[i], "-") && argv[i] != "-" && argv[i] != "--") {
-    if (absl::Status scanned = ScanOption(ActionOptions(), program, argv, &i, &line.options);
-        !scanned.ok()) {
-      return scanned;
-    }
-  }
+  line.subcommand_at = i++;
+  RETURN_IF_ERROR(ScanOptions(ActionOptions(), program, argv, &i, &line.options));
   line.insert_at = i;
   if (i < argv.size() && argv[i] == "--") ++i;  // pflag: the image follows
   if (i >= argv.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat(program, " ", subcommand, ": no image on the command line"));
+        absl::StrCat(program, " ", line.subcommand, ": no image on the command line"));
   }
   line.image = i;
   const std::string& image = argv[line.image];
-  std::vector<std::string> command(argv.begin() + line.image + 1, argv.end());
-  if (subcommand == "exec" && command.empty()) {
+  line.command.assign(argv.begin() + line.image + 1, argv.end());
+  if (line.subcommand == "exec" && line.command.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(program, " exec ", image, ": no command to run in the container"));
   }
-
-  Rewrite rewrite;
-  rewrite.engine = engine;
-  const bool instance = absl::StartsWith(image, "instance://");
-  const bool oci = Has(line.options, "oci");
-  if (subcommand == "run" && oci) {
+  line.instance = absl::StartsWith(image, "instance://");
+  line.oci = Has(line.options, "oci");
+  if (line.subcommand == "run" && line.oci) {
     return absl::InvalidArgumentError(absl::StrCat(
         program, " run --oci: the OCI image's entrypoint is not known to pmi-bridge, so "
                  "pmi-shim-client cannot be put in front of it; use '",
         program, " exec --oci IMAGE COMMAND' instead"));
   }
+  return line;
+}
 
-  // Binds. Apptainer splits --bind at ',' and ':', so paths holding them
-  // cannot be expressed.
-  std::vector<std::string> added;
+// The --bind options for the rank and tools directories, unless the command
+// line binds them already. Apptainer splits --bind at ',' and ':', so paths
+// holding them cannot be expressed.
+absl::Status AddBinds(const ActionLine& line, const std::string& image,
+                      const EngineContext& context, std::vector<std::string>& added,
+                      Rewrite& rewrite) {
+  const std::string& program = line.program;
   const std::vector<std::string> bound = BindDestinations(line.options);
   const std::string rank_dir = WithoutTrailingSlash(context.rank_dir);
   const std::string tools_target = rendezvous::kContainerToolsDir;
-  if (instance) {
+  if (line.instance) {
     rewrite.notes.push_back(absl::StrCat(
         image, " is a running instance, which cannot take new binds: it must have been started "
                "with the rank directories' parent (or /tmp, shared by default) and ",
         context.tools_dir.empty() ? std::string("pmi-shim's tools") : context.tools_dir,
         " at ", tools_target, " bound; only the environment and the client were added"));
-  } else {
-    if (Contains(bound, rank_dir)) {
-      rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
-    } else {
-      RETURN_IF_ERROR(CheckBindablePath(program, "rank directory", rank_dir, ",:"));
-      added.insert(added.end(), {"--bind", rank_dir});
-    }
-    if (Contains(bound, tools_target)) {
-      rewrite.notes.push_back(
-          absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
-    } else if (context.tools_dir.empty()) {
-      rewrite.notes.push_back(absl::StrCat(
-          "no tools directory: ", tools_target,
-          " must come from a site-wide 'bind path' in apptainer.conf (ignored under --contain)"));
-    } else {
-      RETURN_IF_ERROR(CheckBindablePath(program, "tools directory", context.tools_dir, ",:"));
-      added.insert(added.end(),
-                   {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
-                                           tools_target, ":ro")});
-    }
+    return absl::OkStatus();
   }
-  // --env (Apptainer 1.0, Singularity 3.6) is kept by --cleanenv and
-  // --containall, unlike the host environment; it splits at ','.
+  if (Contains(bound, rank_dir)) {
+    rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
+  } else {
+    RETURN_IF_ERROR(CheckBindablePath(program, "rank directory", rank_dir, ",:"));
+    added.insert(added.end(), {"--bind", rank_dir});
+  }
+  if (Contains(bound, tools_target)) {
+    rewrite.notes.push_back(
+        absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
+  } else if (context.tools_dir.empty()) {
+    rewrite.notes.push_back(absl::StrCat(
+        "no tools directory: ", tools_target,
+        " must come from a site-wide 'bind path' in apptainer.conf (ignored under --contain)"));
+  } else {
+    RETURN_IF_ERROR(CheckBindablePath(program, "tools directory", context.tools_dir, ",:"));
+    added.insert(added.end(),
+                 {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
+                                         tools_target, ":ro")});
+  }
+  return absl::OkStatus();
+}
+
+// --env (Apptainer 1.0, Singularity 3.6) is kept by --cleanenv and
+// --containall, unlike the host environment; it splits at ','.
+absl::Status AddEnvironment(const ActionLine& line, const EngineContext& context,
+                            std::vector<std::string>& added, Rewrite& rewrite) {
   for (const auto& [key, value] : context.env) {
-    RETURN_IF_ERROR(CheckBindablePath(program, absl::StrCat("value of ", key), value, ","));
+    RETURN_IF_ERROR(CheckBindablePath(line.program, absl::StrCat("value of ", key), value, ","));
     added.insert(added.end(), {"--env", absl::StrCat(key, "=", value)});
   }
-  if (Has(line.options, "cleanenv") || Has(line.options, "containall") ||
-      Has(line.options, "compat") || oci) {
+  const auto has = [&line](absl::string_view name) { return Has(line.options, name); };
+  if (has("cleanenv") || has("containall") || has("compat") || line.oci) {
     rewrite.notes.push_back(
         "the host environment does not reach this container (--cleanenv, --containall, "
         "--compat or --oci): PMI_SHIM_DIR is passed with --env, which they keep");
   }
-  if (Has(line.options, "contain") || Has(line.options, "containall") ||
-      Has(line.options, "compat") || oci) {
+  if (has("contain") || has("containall") || has("compat") || line.oci) {
     rewrite.notes.push_back(
         "this container has a private /tmp: the rank directory is bound explicitly; MPI "
         "shared memory between ranks may still need /dev/shm and the host IPC namespace");
   }
+  return absl::OkStatus();
+}
 
-  // The container side: the client in front of the command.
+// The container side: the client in front of the command (for run, in front
+// of what run would start).
+absl::StatusOr<std::vector<std::string>> ContainerCommand(const ActionLine& line,
+                                                          const std::string& image,
+                                                          Rewrite& rewrite) {
   std::vector<std::string> inside = ClientPrefix();
-  if (subcommand == "run") {
+  std::vector<std::string> command = line.command;
+  if (line.subcommand == "run") {
     inside.push_back(RunscriptPath(Value(line.options, "app")));
     rewrite.notes.push_back(absl::StrCat(
         "run became exec of ", inside.back(),
@@ -264,16 +287,34 @@ absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::s
                             "exec, which apptainer runs it with, ignores it too)");
     if (command.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat(program, " exec ", image, " --: no command after '--'"));
+          absl::StrCat(line.program, " exec ", image, " --: no command after '--'"));
     }
   }
   inside.insert(inside.end(), command.begin(), command.end());
+  return inside;
+}
 
-  rewrite.argv.assign(argv.begin(), argv.begin() + line.insert_at);
-  rewrite.argv[subcommand_at] = "exec";
+}  // namespace
+
+absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::string>& argv,
+                                         const EngineContext& context) {
+  Rewrite unchanged{Engine::kNone, argv, {}};
+  ASSIGN_OR_RETURN(std::optional<ActionLine> line, ParseActionLine(engine, argv, unchanged));
+  if (!line.has_value()) return unchanged;
+  const std::string& image = argv[line->image];
+  Rewrite rewrite;
+  rewrite.engine = engine;
+  std::vector<std::string> added;
+  RETURN_IF_ERROR(AddBinds(*line, image, context, added, rewrite));
+  RETURN_IF_ERROR(AddEnvironment(*line, context, added, rewrite));
+  ASSIGN_OR_RETURN(std::vector<std::string> inside, ContainerCommand(*line, image, rewrite));
+
+  // PROG [GLOBAL] exec [OPTS] ADDED [--] IMAGE CLIENT... COMMAND...
+  rewrite.argv.assign(argv.begin(), argv.begin() + line->insert_at);
+  rewrite.argv[line->subcommand_at] = "exec";
   rewrite.argv.insert(rewrite.argv.end(), added.begin(), added.end());
-  rewrite.argv.insert(rewrite.argv.end(), argv.begin() + line.insert_at,
-                      argv.begin() + line.image + 1);
+  rewrite.argv.insert(rewrite.argv.end(), argv.begin() + line->insert_at,
+                      argv.begin() + line->image + 1);
   rewrite.argv.insert(rewrite.argv.end(), inside.begin(), inside.end());
   return rewrite;
 }

@@ -57,40 +57,49 @@ std::vector<std::string> BindDestinations(const std::vector<ScannedOption>& opti
   return destinations;
 }
 
-}  // namespace
+constexpr char kProgram[] = "ch-run";
 
-absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv,
-                                            const EngineContext& context) {
-  constexpr char kProgram[] = "ch-run";
+// `ch-run [OPTS] IMAGE [OPTS] [--] CMD...`, cut into its parts.
+struct ChRunLine {
   std::vector<ScannedOption> options;
-  size_t i = 1;
   size_t image = 0;
+  size_t options_end = 0;  // after the image's trailing options, at "--" or CMD
+  size_t command_at = 0;
+};
+
+absl::StatusOr<ChRunLine> ParseChRunLine(const std::vector<std::string>& argv) {
+  ChRunLine line;
+  size_t i = 1;
   // argp permutes: options may also follow the image, up to "--".
   while (i < argv.size() && argv[i] != "--") {
     if (absl::StartsWith(argv[i], "-") && argv[i] != "-") {
-      RETURN_IF_ERROR(ScanOption(ChRunOptions(), kProgram, argv, &i, &options));
-    } else if (image == 0) {
-      image = i++;
+      RETURN_IF_ERROR(ScanOption(ChRunOptions(), kProgram, argv, &i, &line.options));
+    } else if (line.image == 0) {
+      line.image = i++;
     } else {
       break;  // `ch-run IMAGE CMD...` without "--"
     }
   }
-  if (image == 0) {
+  if (line.image == 0) {
     return absl::InvalidArgumentError("ch-run: no image on the command line");
   }
-  const size_t command_at = (i < argv.size() && argv[i] == "--") ? i + 1 : i;
-  if (command_at >= argv.size()) {
+  line.options_end = i;
+  line.command_at = (i < argv.size() && argv[i] == "--") ? i + 1 : i;
+  if (line.command_at >= argv.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("ch-run ", argv[image], ": no command to run in the container"));
+        absl::StrCat("ch-run ", argv[line.image], ": no command to run in the container"));
   }
+  return line;
+}
 
-  Rewrite rewrite;
-  rewrite.engine = Engine::kCharliecloud;
-  const bool write = Named(options, "write");
-  const std::vector<std::string> bound = BindDestinations(options);
+// The -b options for the rank and tools directories, unless the command
+// line binds them already, with what the image must hold for them.
+absl::Status AddBinds(const ChRunLine& line, const EngineContext& context,
+                      std::vector<std::string>& added, Rewrite& rewrite) {
+  const bool write = Named(line.options, "write");
+  const std::vector<std::string> bound = BindDestinations(line.options);
   const std::string rank_dir = WithoutTrailingSlash(context.rank_dir);
   const std::string tools_target = rendezvous::kContainerToolsDir;
-  std::vector<std::string> added;
   auto already = [&](const std::string& path) {
     for (const std::string& destination : bound) {
       if (destination == path) return true;
@@ -125,18 +134,28 @@ absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv
                                            " directory (mkdir it when building), or add -w"));
     }
   }
-  // --set-env and --unset-env apply in command-line order: only when the
-  // user unsets variables do ours need restating after theirs.
-  if (Named(options, "unset-env")) {
-    for (const auto& [key, value] : context.env) {
-      if (value.find('$') != std::string::npos) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "ch-run --set-env would expand the '$' in ", key, "=", value, "; choose a path without '$'"));
-      }
-      added.push_back(absl::StrCat("--set-env=", key, "=", value));
+  return absl::OkStatus();
+}
+
+// --set-env and --unset-env apply in command-line order: only when the
+// user unsets variables do ours need restating after theirs.
+absl::Status AddEnvironment(const ChRunLine& line, const EngineContext& context,
+                            std::vector<std::string>& added, Rewrite& rewrite) {
+  if (!Named(line.options, "unset-env")) return absl::OkStatus();
+  for (const auto& [key, value] : context.env) {
+    if (value.find('$') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "ch-run --set-env would expand the '$' in ", key, "=", value, "; choose a path without '$'"));
     }
-    rewrite.notes.push_back("--unset-env given: pmi-shim's variables are set again with --set-env");
+    added.push_back(absl::StrCat("--set-env=", key, "=", value));
   }
+  rewrite.notes.push_back("--unset-env given: pmi-shim's variables are set again with --set-env");
+  return absl::OkStatus();
+}
+
+// What --join and -t mean for the rank directory.
+void NoteSharing(const ChRunLine& line, const EngineContext& context, Rewrite& rewrite) {
+  const std::vector<ScannedOption>& options = line.options;
   if (Named(options, "join") || Named(options, "join-ct") || Named(options, "join-tag") ||
       Named(options, "join-pid")) {
     rewrite.notes.push_back(
@@ -144,18 +163,33 @@ absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv
         "ranks see their rank directory only through the shared /tmp: keep --publish-dir under "
         "/tmp and do not add -t");
   }
-  if (Named(options, "private-tmp") && absl::StartsWith(rank_dir, "/tmp/")) {
+  if (Named(options, "private-tmp") &&
+      absl::StartsWith(WithoutTrailingSlash(context.rank_dir), "/tmp/")) {
     rewrite.notes.push_back("-t gives the container a private /tmp: the rank directory is bound "
                             "into it explicitly");
   }
+}
 
-  std::vector<std::string> out(argv.begin(), argv.begin() + image);
+}  // namespace
+
+absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv,
+                                            const EngineContext& context) {
+  ASSIGN_OR_RETURN(ChRunLine line, ParseChRunLine(argv));
+  Rewrite rewrite;
+  rewrite.engine = Engine::kCharliecloud;
+  std::vector<std::string> added;
+  RETURN_IF_ERROR(AddBinds(line, context, added, rewrite));
+  RETURN_IF_ERROR(AddEnvironment(line, context, added, rewrite));
+  NoteSharing(line, context, rewrite);
+
+  // ch-run [OPTS] ADDED IMAGE [OPTS] -- CLIENT... CMD...
+  std::vector<std::string> out(argv.begin(), argv.begin() + line.image);
   out.insert(out.end(), added.begin(), added.end());
   // Options after the image (argp permutation) stay where they were.
-  out.insert(out.end(), argv.begin() + image, argv.begin() + i);
+  out.insert(out.end(), argv.begin() + line.image, argv.begin() + line.options_end);
   out.push_back("--");
   for (std::string& word : ClientPrefix()) out.push_back(std::move(word));
-  out.insert(out.end(), argv.begin() + command_at, argv.end());
+  out.insert(out.end(), argv.begin() + line.command_at, argv.end());
   rewrite.argv = std::move(out);
   return rewrite;
 }

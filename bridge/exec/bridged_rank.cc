@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/engines/engine_command.h"
-#include "bridge/exec/client_detection.h"
-#include "bridge/downstream/pmix_uri.h"
+#include "image/client_detection.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
 #include "absl/time/clock.h"
@@ -53,9 +53,9 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
 
 // `detected`: what the command's program links, when that could be read.
 bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host,
-               std::optional<ClientFamily> detected) {
+               std::optional<image::ClientFamily> detected) {
   if (choice != DownstreamChoice::kAuto) return choice == DownstreamChoice::kPmix;
-  if (detected.has_value()) return *detected == ClientFamily::kPmix;
+  if (detected.has_value()) return *detected == image::ClientFamily::kPmix;
   return host == upstream::HostFamily::kPmix;
 }
 
@@ -181,8 +181,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
   ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
   if (options_.publish) {
     RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
-    ASSIGN_OR_RETURN(downstream::RewrittenEnvironment server,
-                     downstream::RewritePmixServerUris(pmix, "127.0.0.1", 1));
+    ASSIGN_OR_RETURN(pmix::RewrittenEnvironment server,
+                     pmix::RewritePmixServerUris(pmix, "127.0.0.1", 1));
     ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
                      PublishPmix(environment, pmix, server.original.port));
     return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
@@ -194,8 +194,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
 absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
     const std::vector<std::string>& environment) {
   // Find the server first, then listen: the relay needs its target.
-  ASSIGN_OR_RETURN(downstream::RewrittenEnvironment probe,
-                   downstream::RewritePmixServerUris(environment, "127.0.0.1", 1));
+  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
+                   pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
   if (probe.original.scheme != "tcp4") {
     return absl::UnimplementedError(absl::StrCat(
         "the PMIx server listens on ", probe.original.ToString(),
@@ -205,8 +205,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
   relay_options.target_address = probe.original.host;
   relay_options.target_port = probe.original.port;
   ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
-  ASSIGN_OR_RETURN(downstream::RewrittenEnvironment rewritten,
-                   downstream::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
+  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment rewritten,
+                   pmix::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
   if (options_.publish) {
     std::vector<std::string> pmix;
     for (const std::string& entry : rewritten.environment) {
@@ -276,11 +276,11 @@ absl::StatusOr<int> BridgedRank::Run() {
   // --downstream auto: a program run directly tells by what it links; a
   // container engine's image is not looked into (the host's family, as the
   // image was presumably built for this site).
-  std::optional<ClientFamily> detected;
+  std::optional<image::ClientFamily> detected;
   if (options_.downstream == DownstreamChoice::kAuto && !options_.publish) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
-    if (program.ok()) detected = DetectClientFamily(*program);
+    if (program.ok()) detected = image::DetectClientFamily(*program);
   }
   const bool pmix_client = WantsPmix(options_.downstream, endpoint.family, detected);
   if (detected.has_value() && pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {

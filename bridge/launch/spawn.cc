@@ -41,7 +41,8 @@ struct ChildPlan {
 int ChildMain(void* arg) {
   ChildPlan& plan = *static_cast<ChildPlan*>(arg);
   const SpawnRequest& request = *plan.request;
-  if (request.own_process_group) ::setpgid(0, 0);
+  // setsid also makes the child the leader of a new process group.
+  if (request.own_process_group && ::setsid() < 0) ::setpgid(0, 0);
   if (request.parent_death_signal != 0) {
     ::prctl(PR_SET_PDEATHSIG, request.parent_death_signal);
     if (::getppid() != plan.parent) ::_exit(127);  // the parent died before prctl
@@ -95,7 +96,8 @@ absl::StatusOr<pid_t> Spawn(const SpawnRequest& request) {
   const pid_t pid = ::clone(ChildMain, stack.data() + stack.size(),
                             CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   if (pid < 0) return absl::ErrnoToStatus(errno, "clone");
-  // Also set the group from the parent (a no-op if the child did already).
+  // Also set the group from the parent (fails harmlessly when the child
+  // made its session, or exec'd, already).
   if (request.own_process_group) ::setpgid(pid, pid);
   if (plan.exec_errno != 0) {
     ::waitpid(pid, nullptr, 0);

@@ -14,7 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/embedded_host.h"
-#include "bridge/wire/frame_decoder.h"
+#include "protocol/pmi/frame_decoder.h"
 #include "test/golden/wire_fixture.h"
 #include "test/testing/status_matchers.h"
 

@@ -3,8 +3,11 @@
 // A ServerSession (server_session.h) speaks PMI-1/PMI-2 to one client; every
 // operation that involves the rest of the job goes through this interface.
 // Implementations are the "upstream" side of the bridge: the embedded
-// in-memory KVS of `pmi-bridge launch` (bridge/upstream/embedded_host.h) and,
-// later, clients of a real host server.
+// in-memory KVS of `pmi-bridge launch` (bridge/upstream/embedded_host.h),
+// a PMI-1/PMI-2 client of the real launcher's server (pmi_wire_host.h) and a
+// PMIx client of it (pmix_client_host.h); decorators derive from
+// ForwardingHost. PmixServer (bridge/downstream) serves PMIx clients from
+// any of them.
 //
 // Threading: everything runs on the event loop's single thread. Every
 // operation that talks to the job finishes by calling `done`, which may run

@@ -5,85 +5,24 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/commands.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
 
 namespace pmi_shim::session {
 namespace {
 
+using wire::CommandSpec;
 using wire::Message;
-
-// PMI-1 error codes sent in `rc` (reference/protocols.md §1.8).
-constexpr int kPmiFail = -1;
-constexpr int kPmiErrInit = 1;
-constexpr int kPmiErrInvalidKey = 4;
-constexpr int kPmiErrInvalidKeyLength = 5;
-constexpr int kPmiErrInvalidValLength = 7;
-
-// PMI-1 replies are named irregularly, so a reply for a known request is
-// looked up here; a request missing from this table is an unknown command.
-struct Pmi1Command {
-  const char* request;
-  const char* response;
-  bool needs_init;
-};
-constexpr Pmi1Command kPmi1Commands[] = {
-    {"initack", "initack", false},
-    {"init", "response_to_init", false},
-    {"get_maxes", "maxes", false},
-    {"get_appnum", "appnum", true},
-    {"get_universe_size", "universe_size", true},
-    {"get_my_kvsname", "my_kvsname", true},
-    {"put", "put_result", true},
-    {"get", "get_result", true},
-    {"barrier_in", "barrier_out", true},
-    {"finalize", "finalize_ack", true},
-    {"abort", nullptr, false},
-    {"publish_name", "publish_result", true},
-    {"unpublish_name", "unpublish_result", true},
-    {"lookup_name", "lookup_result", true},
-    {"spawn", "spawn_result", true},
-};
-
-const Pmi1Command* FindPmi1Command(absl::string_view name) {
-  for (const Pmi1Command& command : kPmi1Commands) {
-    if (name == command.request) return &command;
-  }
-  return nullptr;
-}
-
-// Requests that only read what the job already is; any other request makes
-// the client a participant whose disappearance the job must hear of.
-constexpr const char* kLookOnlyCommands[] = {
-    "initack", "init",     "get_maxes",       "get_appnum", "get_universe_size",
-    "get_my_kvsname", "fullinit", "job-getid", "info-getjobattr",
-};
-
-bool OnlyLooks(absl::string_view command) {
-  for (const char* name : kLookOnlyCommands) {
-    if (command == name) return true;
-  }
-  return false;
-}
-
-// PMI-2 requests this server knows; each reply is "<request>-response".
-constexpr const char* kPmi2Commands[] = {
-    "fullinit",         "job-getid",        "kvs-put",      "kvs-get",
-    "kvs-fence",        "info-getjobattr",  "info-putnodeattr", "info-getnodeattr",
-    "name-publish",     "name-unpublish",   "name-lookup",  "spawn",
-    "job-connect",      "job-disconnect",   "ring",         "abort",
-    "finalize",
-};
-
-bool IsKnownPmi2Command(absl::string_view name) {
-  for (const char* command : kPmi2Commands) {
-    if (name == command) return true;
-  }
-  return false;
-}
+using wire::PmiVersion;
+using wire::rc::kErrInit;
+using wire::rc::kErrInvalidKey;
+using wire::rc::kErrInvalidKeyLength;
+using wire::rc::kErrInvalidValLength;
+using wire::rc::kFail;
 
 Message Pmi2Response(absl::string_view request, int rc) {
-  Message reply(absl::StrCat(request, "-response"));
+  Message reply(wire::ReplyCommandFor(PmiVersion::kPmi2, request));
   reply.Add("rc", rc);
   return reply;
 }
@@ -157,7 +96,7 @@ absl::Status ServerSession::Dispatch(const wire::Frame& frame) {
                      "); the client library does not speak PMI-1/PMI-2 as this server does"));
   }
   if (callbacks_.trace) callbacks_.trace(true, *request);
-  if (!OnlyLooks(request->command)) changed_job_state_ = true;
+  if (!wire::IsReadOnlyRequest(request->command)) changed_job_state_ = true;
   thread_id_.reset();
   if (frame.framing == wire::Framing::kPmi2Record) return HandlePmi2(*request);
   return HandlePmi1(*request);
@@ -248,7 +187,7 @@ std::string ServerSession::CheckKeyValue(absl::string_view key, absl::string_vie
 // ---------------------------------------------------------------- PMI-1 --
 
 absl::Status ServerSession::HandlePmi1(const Message& request) {
-  const Pmi1Command* command = FindPmi1Command(request.command);
+  const CommandSpec* command = wire::FindCommand(PmiVersion::kPmi1, request.command);
   if (command == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(Who(), ": unknown command \"", request.command,
@@ -268,7 +207,7 @@ absl::Status ServerSession::HandlePmi1(const Message& request) {
     Warn(absl::StrCat(Who(), ": \"", request.command, "\" before init",
                       state_ == State::kFinalized ? " (after finalize)" : "",
                       "; the client must call PMI_Init first"));
-    Reply(Message(command->response).Add("rc", kPmiErrInit).Add("msg", "not_initialized"));
+    Reply(Message(command->reply).Add("rc", kErrInit).Add("msg", "not_initialized"));
     return absl::OkStatus();
   }
   const JobInfo& info = host_.info();
@@ -296,8 +235,8 @@ absl::Status ServerSession::HandlePmi1(const Message& request) {
   } else {
     // Known but not offered here (name service, spawn): fail the call so
     // the client reports it instead of hanging (Slurm's silence hangs it).
-    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge launch"));
-    Reply(Message(command->response).Add("rc", kPmiFail).Add("msg", "not_supported"));
+    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge"));
+    Reply(Message(command->reply).Add("rc", kFail).Add("msg", "not_supported"));
   }
   return absl::OkStatus();
 }
@@ -327,7 +266,7 @@ absl::Status ServerSession::OnInit(const Message& request) {
   if (state_ == State::kReady || state_ == State::kAwaitingFullinit) {
     Warn(absl::StrCat(Who(), ": init while already initialized; call PMI_Finalize first"));
     Reply(Message("response_to_init")
-              .Add("rc", kPmiFail)
+              .Add("rc", kFail)
               .Add("pmi_version", version)
               .Add("pmi_subversion", subversion));
     return absl::OkStatus();
@@ -342,7 +281,7 @@ absl::Status ServerSession::OnInit(const Message& request) {
                       options_.protocols == ClientProtocols::kAny
                           ? "; use a PMI-1.1 or PMI-2.0 client"
                           : "; change --protocol or the client's PMI library"));
-    Reply(Message("response_to_init").Add("rc", kPmiFail).Add("pmi_version", 1).Add("pmi_subversion", 1));
+    Reply(Message("response_to_init").Add("rc", kFail).Add("pmi_version", 1).Add("pmi_subversion", 1));
     return absl::OkStatus();
   }
   if (pmi1 && !rank_.has_value()) {
@@ -367,8 +306,8 @@ void ServerSession::OnPut(const Message& request) {
   if (problem.empty() && !request.Has("value")) problem = "put without value=";
   if (!problem.empty()) {
     Warn(absl::StrCat(Who(), ": put rejected: ", problem));
-    const int rc = absl::StrContains(problem, "value") ? kPmiErrInvalidValLength
-                                                       : kPmiErrInvalidKeyLength;
+    const int rc = absl::StrContains(problem, "value") ? kErrInvalidValLength
+                                                       : kErrInvalidKeyLength;
     Reply(Message("put_result").Add("rc", rc).Add("msg", "invalid_key_or_value_length"));
     return;
   }
@@ -376,7 +315,7 @@ void ServerSession::OnPut(const Message& request) {
   host_.Put(*rank_, std::string(key), std::string(value),
             Guard([](ServerSession& self, absl::Status stored) {
               if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": put failed: ", stored.message()));
-              self.FinishDeferred(Message("put_result").Add("rc", stored.ok() ? 0 : kPmiFail));
+              self.FinishDeferred(Message("put_result").Add("rc", stored.ok() ? 0 : kFail));
             }));
 }
 
@@ -388,7 +327,7 @@ void ServerSession::OnGet(const Message& request) {
                 self.FinishDeferred(Message("get_result").Add("rc", 0).Add("value", *value));
               } else {
                 self.FinishDeferred(
-                    Message("get_result").Add("rc", kPmiErrInvalidKey).Add("msg", "key_not_found"));
+                    Message("get_result").Add("rc", kErrInvalidKey).Add("msg", "key_not_found"));
               }
             }));
 }
@@ -396,7 +335,7 @@ void ServerSession::OnGet(const Message& request) {
 void ServerSession::OnBarrierIn() {
   BeginDeferred();
   host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
-                  self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kPmiFail));
+                  self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kFail));
                 }));
 }
 
@@ -422,7 +361,8 @@ void ServerSession::OnFinalize(const char* response) {
 
 absl::Status ServerSession::HandlePmi2(const Message& request) {
   const absl::string_view name = request.command;
-  if (!IsKnownPmi2Command(name)) {
+  const CommandSpec* command = wire::FindCommand(PmiVersion::kPmi2, name);
+  if (command == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat(Who(), ": unknown command \"", name,
                      "\"; the client library expects a PMI-2 feature this server lacks"));
@@ -435,11 +375,11 @@ absl::Status ServerSession::HandlePmi2(const Message& request) {
     return absl::OkStatus();
   }
   if (name == "fullinit") return OnFullinit(request);
-  if (state_ != State::kReady || protocol_ != Protocol::kPmi2) {
+  if (command->needs_init && (state_ != State::kReady || protocol_ != Protocol::kPmi2)) {
     Warn(absl::StrCat(Who(), ": \"", name, "\" before init",
                       state_ == State::kFinalized ? " (after finalize)" : "",
                       "; the client must call PMI2_Init first"));
-    Reply(Pmi2Response(name, kPmiErrInit).Add("errmsg", "not initialized"));
+    Reply(Pmi2Response(name, kErrInit).Add("errmsg", "not initialized"));
     return absl::OkStatus();
   }
   const JobInfo& info = host_.info();
@@ -454,7 +394,7 @@ absl::Status ServerSession::HandlePmi2(const Message& request) {
     // answer would oblige every later get to block instead.
     BeginDeferred();
     host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
-                    self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kPmiFail));
+                    self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kFail));
                   }));
   } else if (name == "info-getjobattr") {
     OnGetJobAttr(request);
@@ -465,8 +405,8 @@ absl::Status ServerSession::HandlePmi2(const Message& request) {
   } else if (name == "finalize") {
     OnFinalize("finalize-response");
   } else {
-    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge launch"));
-    Reply(Pmi2Response(name, kPmiFail).Add("errmsg", "not supported by pmi-bridge"));
+    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge"));
+    Reply(Pmi2Response(name, kFail).Add("errmsg", "not supported by pmi-bridge"));
   }
   return absl::OkStatus();
 }
@@ -475,7 +415,7 @@ absl::Status ServerSession::OnFullinit(const Message& request) {
   if (state_ != State::kAwaitingFullinit) {
     if (state_ == State::kReady) {
       Warn(absl::StrCat(Who(), ": fullinit while already initialized"));
-      Reply(Pmi2Response("fullinit", kPmiFail).Add("errmsg", "already initialized"));
+      Reply(Pmi2Response("fullinit", kFail).Add("errmsg", "already initialized"));
       return absl::OkStatus();
     }
     return absl::InvalidArgumentError(absl::StrCat(
@@ -511,14 +451,14 @@ void ServerSession::OnKvsPut(const Message& request) {
   std::string problem = CheckKeyValue(key, value);
   if (!problem.empty()) {
     Warn(absl::StrCat(Who(), ": kvs-put rejected: ", problem));
-    Reply(Pmi2Response("kvs-put", kPmiErrInvalidValLength).Add("errmsg", problem));
+    Reply(Pmi2Response("kvs-put", kErrInvalidValLength).Add("errmsg", problem));
     return;
   }
   BeginDeferred();
   host_.Put(*rank_, std::string(key), std::string(value),
             Guard([](ServerSession& self, absl::Status stored) {
               if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": kvs-put failed: ", stored.message()));
-              self.FinishDeferred(Pmi2Response("kvs-put", stored.ok() ? 0 : kPmiFail));
+              self.FinishDeferred(Pmi2Response("kvs-put", stored.ok() ? 0 : kFail));
             }));
 }
 
@@ -565,14 +505,14 @@ void ServerSession::OnPutNodeAttr(const Message& request) {
   std::string problem = CheckKeyValue(key, value);
   if (!problem.empty()) {
     Warn(absl::StrCat(Who(), ": info-putnodeattr rejected: ", problem));
-    Reply(Pmi2Response("info-putnodeattr", kPmiErrInvalidValLength).Add("errmsg", problem));
+    Reply(Pmi2Response("info-putnodeattr", kErrInvalidValLength).Add("errmsg", problem));
     return;
   }
   BeginDeferred();
   host_.PutNodeAttr(*rank_, std::string(key), std::string(value),
                     Guard([](ServerSession& self, absl::Status stored) {
                       self.FinishDeferred(
-                          Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kPmiFail));
+                          Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kFail));
                     }));
 }
 

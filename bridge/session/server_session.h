@@ -34,8 +34,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "bridge/session/job_host.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::session {
 

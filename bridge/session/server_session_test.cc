@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "bridge/upstream/embedded_host.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/pmi2.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::session {

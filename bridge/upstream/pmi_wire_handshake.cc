@@ -22,17 +22,17 @@
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_replies.h"
 #include "bridge/upstream/process_mapping.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/call_channel.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 namespace {
 
+using wire::CallChannel;
 using wire::Framing;
 using wire::Message;
+using wire::PmiVersion;
 
 // ------------------------------------------------------------- sockets --
 
@@ -120,135 +120,32 @@ absl::StatusOr<UniqueFd> ConnectTcp(const HostEndpoint& endpoint, absl::Time dea
 
 // ----------------------------------------------------------- handshake --
 
-// Blocking request/reply on the socket before it joins the loop: the job's
-// facts must be known before the downstream server can start.
-class SyncChannel {
- public:
-  SyncChannel(int fd, absl::Time deadline, const HostEndpoint& endpoint, const TraceFn& trace,
-              wire::FrameDecoder& decoder)
-      : fd_(fd),
-        deadline_(deadline),
-        where_(endpoint.Describe()),
-        trace_(trace),
-        decoder_(decoder) {}
-
-  absl::Status Send(const Message& message, Framing framing);
-  // The next message, which must be `expected`; `context` names the request.
-  absl::StatusOr<Message> Receive(absl::string_view expected, absl::string_view context);
-  absl::StatusOr<Message> Call(const Message& request, Framing framing,
-                               absl::string_view expected) {
-    RETURN_IF_ERROR(Send(request, framing));
-    return Receive(expected, request.command);
-  }
-  // A one-line error about the host server's answer to `context`.
-  absl::Status Refused(absl::string_view context, const Message& reply,
-                       absl::string_view advice) const {
-    return absl::FailedPreconditionError(absl::StrCat("host PMI server at ", where_, " refused ",
-                                                      context, " (\"", Excerpt(reply), "\"); ",
-                                                      advice));
-  }
-
- private:
-  absl::StatusOr<std::optional<Message>> NextMessage(absl::string_view context);
-
-  int fd_;
-  absl::Time deadline_;
-  std::string where_;
-  const TraceFn& trace_;
-  wire::FrameDecoder& decoder_;
-};
-
-absl::Status SyncChannel::Send(const Message& message, Framing framing) {
-  if (trace_) trace_(true, message);
-  const std::string bytes =
-      framing == Framing::kPmi1Line ? wire::FormatPmi1(message) : wire::FormatPmi2(message);
-  size_t sent = 0;
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      ASSIGN_OR_RETURN(bool ready, PollUntil(fd_, POLLOUT, deadline_));
-      if (ready) continue;
-      errno = ETIMEDOUT;
-    }
-    if (n < 0) {
-      return absl::UnavailableError(absl::StrCat("cannot write ", message.command,
-                                                 " to the host PMI server at ", where_, " (",
-                                                 std::strerror(errno), ")"));
-    }
-    sent += static_cast<size_t>(n);
-  }
-  return absl::OkStatus();
+// A one-line error about the host server's answer to `context`.
+absl::Status Refused(const CallChannel& channel, absl::string_view context,
+                     const Message& reply, absl::string_view advice) {
+  return absl::FailedPreconditionError(absl::StrCat(channel.peer().name, " refused ", context,
+                                                    " (\"", wire::Excerpt(reply), "\"); ",
+                                                    advice));
 }
 
-absl::StatusOr<std::optional<Message>> SyncChannel::NextMessage(absl::string_view context) {
-  absl::StatusOr<std::optional<wire::Frame>> frame = decoder_.Next();
-  if (frame.ok() && frame->has_value()) {
-    absl::StatusOr<Message> message = wire::ParseFrame(**frame);
-    if (message.ok()) return std::optional<Message>(*std::move(message));
-    frame = message.status();
-  }
-  if (!frame.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "host PMI server at ", where_, " answered ", context, " with a malformed message (",
-        frame.status().message(), "); it does not speak PMI as expected"));
-  }
-  return std::optional<Message>();
-}
-
-absl::StatusOr<Message> SyncChannel::Receive(absl::string_view expected,
-                                             absl::string_view context) {
-  while (true) {
-    ASSIGN_OR_RETURN(std::optional<Message> message, NextMessage(context));
-    if (message.has_value()) {
-      if (trace_) trace_(false, *message);
-      if (message->command == expected) return *std::move(message);
-      return absl::FailedPreconditionError(
-          absl::StrCat("host PMI server at ", where_, " answered ", context, " with \"",
-                       Excerpt(*message), "\" instead of cmd=", expected,
-                       "; it does not speak this PMI version (try the other --upstream)"));
-    }
-    ASSIGN_OR_RETURN(bool ready, PollUntil(fd_, POLLIN, deadline_));
-    if (!ready) {
-      return absl::DeadlineExceededError(
-          absl::StrCat("host PMI server at ", where_, " did not answer ", context,
-                       " in time; is it a PMI server, and is the launcher alive?"));
-    }
-    char buffer[4096];
-    const ssize_t n = ::recv(fd_, buffer, sizeof(buffer), 0);
-    if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) continue;
-    if (n == 0) {
-      return absl::UnavailableError(
-          absl::StrCat("host PMI server at ", where_, " closed the connection during ", context,
-                       "; the launcher refused this rank or ended the job"));
-    }
-    if (n < 0) {
-      return absl::UnavailableError(absl::StrCat("reading from the host PMI server at ", where_,
-                                                 " failed during ", context, " (",
-                                                 std::strerror(errno), ")"));
-    }
-    decoder_.Feed(absl::string_view(buffer, static_cast<size_t>(n)));
-  }
-}
-
-absl::StatusOr<int> RequiredInt(const SyncChannel& channel, const Message& reply,
+absl::StatusOr<int> RequiredInt(const CallChannel& channel, const Message& reply,
                                 absl::string_view key, absl::string_view context) {
   std::optional<int64_t> value = reply.FindInt(key);
   if (!value.has_value()) {
-    return channel.Refused(context, reply,
-                           absl::StrCat("its answer lacks a numeric ", key, "; report this"));
+    return Refused(channel, context, reply,
+                   absl::StrCat("its answer lacks a numeric ", key, "; report this"));
   }
   return static_cast<int>(*value);
 }
 
 // PMI_PORT mode: `initack pmiid=` names the rank; rank, size and debug come
 // back in three `set` lines after the initack (hydra, MPICH-1, our server).
-absl::Status Initack(SyncChannel& channel, int id, HandshakeResult& result) {
+absl::Status Initack(CallChannel& channel, int id, HandshakeResult& result) {
   ASSIGN_OR_RETURN(Message ack, channel.Call(Message("initack").Add("pmiid", id),
-                                             Framing::kPmi1Line, "initack"));
+                                             Framing::kPmi1Line));
   if (ReplyRc(ack) != 0) {
-    return channel.Refused(absl::StrCat("PMI_ID ", id), ack,
-                           "PMI_ID does not name a rank of this job");
+    return Refused(channel, absl::StrCat("PMI_ID ", id), ack,
+                   "PMI_ID does not name a rank of this job");
   }
   std::optional<int64_t> rank, size;
   for (int i = 0; i < 3; ++i) {
@@ -257,8 +154,8 @@ absl::Status Initack(SyncChannel& channel, int id, HandshakeResult& result) {
     if (set.Has("rank")) rank = set.FindInt("rank");
   }
   if (!rank.has_value() || !size.has_value()) {
-    return channel.Refused(absl::StrCat("PMI_ID ", id), ack,
-                           "its set lines did not give a numeric rank and size; report this");
+    return Refused(channel, absl::StrCat("PMI_ID ", id), ack,
+                   "its set lines did not give a numeric rank and size; report this");
   }
   result.rank = static_cast<int>(*rank);
   result.info.size = static_cast<int>(*size);
@@ -273,30 +170,30 @@ int Pmi1ValueRoom(const session::JobInfo& info) {
          info.limits.keylen_max;
 }
 
-absl::Status Pmi1Facts(SyncChannel& channel, const HostEndpoint& e, HandshakeResult& result) {
+absl::Status Pmi1Facts(CallChannel& channel, const HostEndpoint& e, HandshakeResult& result) {
   session::JobInfo& info = result.info;
-  ASSIGN_OR_RETURN(Message maxes, channel.Call(Message("get_maxes"), Framing::kPmi1Line, "maxes"));
+  ASSIGN_OR_RETURN(Message maxes, channel.Call(Message("get_maxes"), Framing::kPmi1Line));
   info.limits.kvsname_max = maxes.FindInt("kvsname_max").value_or(256);
   info.limits.keylen_max = maxes.FindInt("keylen_max").value_or(64);
   // More than 1024 crashes MPICH and MVAPICH2 clients (Flux's note).
   info.limits.vallen_max = std::min<int64_t>(maxes.FindInt("vallen_max").value_or(1024), 1024);
   ASSIGN_OR_RETURN(Message appnum,
-                   channel.Call(Message("get_appnum"), Framing::kPmi1Line, "appnum"));
+                   channel.Call(Message("get_appnum"), Framing::kPmi1Line));
   info.appnum = appnum.FindInt("appnum").value_or(0);
   ASSIGN_OR_RETURN(Message universe,
-                   channel.Call(Message("get_universe_size"), Framing::kPmi1Line, "universe_size"));
+                   channel.Call(Message("get_universe_size"), Framing::kPmi1Line));
   info.universe_size = universe.FindInt("size").value_or(-1);
   ASSIGN_OR_RETURN(Message name,
-                   channel.Call(Message("get_my_kvsname"), Framing::kPmi1Line, "my_kvsname"));
+                   channel.Call(Message("get_my_kvsname"), Framing::kPmi1Line));
   std::optional<absl::string_view> kvsname = name.Find("kvsname");
   if (ReplyRc(name) != 0 || !kvsname.has_value() || kvsname->empty()) {
-    return channel.Refused("get_my_kvsname", name, "the job has no KVS name; report this");
+    return Refused(channel, "get_my_kvsname", name, "the job has no KVS name; report this");
   }
   info.kvsname = std::string(*kvsname);
   ASSIGN_OR_RETURN(
       Message mapping,
       channel.Call(Message("get").Add("kvsname", info.kvsname).Add("key", "PMI_process_mapping"),
-                   Framing::kPmi1Line, "get_result"));
+                   Framing::kPmi1Line));
   info.process_mapping = FoundValue(mapping);
   // Only Slurm sets PMI_JOBID, and its kvsname is that id; a PMI_JOBID
   // leaked into a hydra job from an outer srun does not match.
@@ -312,7 +209,7 @@ absl::Status Pmi1Facts(SyncChannel& channel, const HostEndpoint& e, HandshakeRes
   return absl::OkStatus();
 }
 
-absl::StatusOr<HandshakeResult> HandshakePmi1(SyncChannel& channel, const HostEndpoint& e) {
+absl::StatusOr<HandshakeResult> HandshakePmi1(CallChannel& channel, const HostEndpoint& e) {
   HandshakeResult result;
   if (!e.fd.has_value()) {
     RETURN_IF_ERROR(Initack(channel, e.id.has_value() ? *e.id : *e.rank, result));
@@ -325,32 +222,30 @@ absl::StatusOr<HandshakeResult> HandshakePmi1(SyncChannel& channel, const HostEn
     result.rank = *e.rank;
     result.info.size = *e.size;
   }
-  // Slurm parses exactly this spelling (sscanf), so it is written as is.
-  ASSIGN_OR_RETURN(Message init,
-                   channel.Call(Message("init").Add("pmi_version", 1).Add("pmi_subversion", 1),
-                                Framing::kPmi1Line, "response_to_init"));
+  // Slurm parses exactly this spelling (sscanf): CallChannel::Init writes it.
+  ASSIGN_OR_RETURN(Message init, channel.Init(PmiVersion::kPmi1));
   if (ReplyRc(init) != 0) {
-    return channel.Refused("PMI-1", init,
-                           "the job's other ranks may use PMI-2 (Slurm fixes one version per "
-                           "step): run with --upstream pmi2");
+    return Refused(channel, "PMI-1", init,
+                   "the job's other ranks may use PMI-2 (Slurm fixes one version per "
+                   "step): run with --upstream pmi2");
   }
   RETURN_IF_ERROR(Pmi1Facts(channel, e, result));
   result.spawned = e.spawned;
   return result;
 }
 
-absl::Status Pmi2Facts(SyncChannel& channel, HandshakeResult& result) {
+absl::Status Pmi2Facts(CallChannel& channel, HandshakeResult& result) {
   session::JobInfo& info = result.info;
   ASSIGN_OR_RETURN(Message id,
-                   channel.Call(Message("job-getid"), Framing::kPmi2Record, "job-getid-response"));
+                   channel.Call(Message("job-getid"), Framing::kPmi2Record));
   std::optional<absl::string_view> jobid = id.Find("jobid");
   if (ReplyRc(id) != 0 || !jobid.has_value() || jobid->empty()) {
-    return channel.Refused("job-getid", id, "the job has no id; report this");
+    return Refused(channel, "job-getid", id, "the job has no id; report this");
   }
   info.kvsname = std::string(*jobid);
   ASSIGN_OR_RETURN(Message universe,
                    channel.Call(Message("info-getjobattr").Add("key", "universeSize"),
-                                Framing::kPmi2Record, "info-getjobattr-response"));
+                                Framing::kPmi2Record));
   std::optional<std::string> universe_text = FoundValue(universe);
   int universe_size = -1;  // what MPICH reads as "not available"
   if (universe_text.has_value() && !absl::SimpleAtoi(*universe_text, &universe_size)) {
@@ -359,20 +254,18 @@ absl::Status Pmi2Facts(SyncChannel& channel, HandshakeResult& result) {
   info.universe_size = universe_size;
   ASSIGN_OR_RETURN(Message mapping,
                    channel.Call(Message("info-getjobattr").Add("key", "PMI_process_mapping"),
-                                Framing::kPmi2Record, "info-getjobattr-response"));
+                                Framing::kPmi2Record));
   info.process_mapping = FoundValue(mapping);
   info.limits = session::PmiLimits{};  // PMI2_MAX_KEYLEN 64, PMI2_MAX_VALLEN 1024
   return absl::OkStatus();
 }
 
-absl::StatusOr<HandshakeResult> HandshakePmi2(SyncChannel& channel, const HostEndpoint& e) {
-  ASSIGN_OR_RETURN(Message init,
-                   channel.Call(Message("init").Add("pmi_version", 2).Add("pmi_subversion", 0),
-                                Framing::kPmi1Line, "response_to_init"));
+absl::StatusOr<HandshakeResult> HandshakePmi2(CallChannel& channel, const HostEndpoint& e) {
+  ASSIGN_OR_RETURN(Message init, channel.Init(PmiVersion::kPmi2));
   if (ReplyRc(init) != 0) {
-    return channel.Refused("PMI-2", init,
-                           "Flux offers only PMI-1, and Slurm fixes one version per step: run "
-                           "with --upstream pmi1");
+    return Refused(channel, "PMI-2", init,
+                   "Flux offers only PMI-1, and Slurm fixes one version per step: run "
+                   "with --upstream pmi1");
   }
   // Slurm rejects a fullinit without all three of pmijobid, pmirank and
   // threaded; hydra ignores pmijobid (even an empty one).
@@ -381,10 +274,10 @@ absl::StatusOr<HandshakeResult> HandshakePmi2(SyncChannel& channel, const HostEn
                                                   .Add("pmijobid", e.jobid.value_or(""))
                                                   .Add("pmirank", pmirank)
                                                   .Add("threaded", "FALSE"),
-                                              Framing::kPmi2Record, "fullinit-response"));
+                                              Framing::kPmi2Record));
   if (ReplyRc(full) != 0) {
-    return channel.Refused(absl::StrCat("PMI-2 fullinit of rank ", pmirank), full,
-                           "check PMI_RANK/PMI_ID/PMI_JOBID");
+    return Refused(channel, absl::StrCat("PMI-2 fullinit of rank ", pmirank), full,
+                   "check PMI_RANK/PMI_ID/PMI_JOBID");
   }
   HandshakeResult result;
   ASSIGN_OR_RETURN(result.rank, RequiredInt(channel, full, "rank", "fullinit"));
@@ -434,13 +327,19 @@ absl::StatusOr<UniqueFd> OpenHostConnection(const HostEndpoint& endpoint, absl::
 absl::StatusOr<HandshakeResult> Handshake(int fd, const HostEndpoint& endpoint,
                                           WireProtocol protocol, absl::Time deadline,
                                           const TraceFn& trace) {
-  wire::FrameDecoder decoder;
-  SyncChannel channel(fd, deadline, endpoint, trace, decoder);
+  CallChannel::Options options;
+  options.peer = {absl::StrCat("the host PMI server at ", endpoint.Describe()),
+                  "; is it a PMI server, and is the launcher alive?",
+                  "; the launcher refused this rank or ended the job",
+                  "; it does not speak this PMI version (try the other --upstream)"};
+  options.deadline = deadline;
+  options.trace = trace;
+  CallChannel channel(fd, std::move(options));
   ASSIGN_OR_RETURN(HandshakeResult result, protocol == WireProtocol::kPmi1
                                                ? HandshakePmi1(channel, endpoint)
                                                : HandshakePmi2(channel, endpoint));
   RETURN_IF_ERROR(FinishJobInfo(endpoint, result));
-  if (decoder.buffered_bytes() != 0) {
+  if (channel.buffered_bytes() != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("host PMI server at ", endpoint.Describe(),
                      " sent more than it was asked for during the handshake; it does not speak ",

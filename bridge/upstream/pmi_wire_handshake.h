@@ -21,7 +21,7 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/message.h"
 #include "common/unique_fd.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {

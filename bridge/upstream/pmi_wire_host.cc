@@ -16,8 +16,8 @@
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_handshake.h"
 #include "bridge/upstream/pmi_wire_replies.h"
-#include "bridge/wire/pmi1.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/pmi1.h"
+#include "protocol/pmi/pmi2.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::upstream {

@@ -66,8 +66,8 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/message.h"
 #include "common/event_loop.h"
 #include "common/unique_fd.h"
 

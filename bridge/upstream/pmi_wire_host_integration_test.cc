@@ -25,8 +25,8 @@
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/embedded_host.h"
 #include "bridge/upstream/pmi_wire_host.h"
-#include "bridge/wire/frame_decoder.h"
-#include "bridge/wire/pmi2.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/pmi2.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::upstream {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "protocol/pmi/commands.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 
@@ -21,27 +22,15 @@ std::optional<std::string> FoundValue(const wire::Message& reply) {
   return std::string(*value);
 }
 
-// Short even if the peer's message is not.
-std::string Excerpt(const wire::Message& message) {
-  std::string text = message.DebugString();
-  if (text.size() > 160) text = absl::StrCat(text.substr(0, 160), "...");
-  return text;
-}
-
 absl::Status RcStatus(const wire::Message& reply, absl::string_view what) {
   if (ReplyRc(reply) == 0) return absl::OkStatus();
   return absl::FailedPreconditionError(
       absl::StrCat("host PMI server refused ", what, " (", Excerpt(reply), ")"));
 }
 
-// PMI-1 reply names are irregular.
 std::string ReplyCommandFor(WireProtocol protocol, absl::string_view request) {
-  if (protocol == WireProtocol::kPmi2) return absl::StrCat(request, "-response");
-  if (request == "put") return "put_result";
-  if (request == "get") return "get_result";
-  if (request == "barrier_in") return "barrier_out";
-  if (request == "finalize") return "finalize_ack";
-  return absl::StrCat(request, "_result");
+  return wire::ReplyCommandFor(
+      protocol == WireProtocol::kPmi2 ? wire::PmiVersion::kPmi2 : wire::PmiVersion::kPmi1, request);
 }
 
 }  // namespace pmi_shim::upstream::pmi_wire_internal

@@ -15,7 +15,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "bridge/wire/message.h"
+#include "protocol/pmi/call_channel.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 
@@ -27,14 +28,14 @@ int64_t ReplyRc(const wire::Message& reply);
 std::optional<std::string> FoundValue(const wire::Message& reply);
 
 // `message` for an error line: one line, at most 160 characters and "...".
-std::string Excerpt(const wire::Message& message);
+using wire::Excerpt;
 
 // OK for rc 0; otherwise FailedPrecondition "host PMI server refused
 // `what` (reply)".
 absl::Status RcStatus(const wire::Message& reply, absl::string_view what);
 
-// The command that answers `request` in `protocol`: "kvs-put-response",
-// "put_result", "barrier_out", ...
+// The command that answers `request` in `protocol` (protocol/pmi/commands.h):
+// "kvs-put-response", "put_result", "barrier_out", ...
 std::string ReplyCommandFor(WireProtocol protocol, absl::string_view request);
 
 }  // namespace pmi_shim::upstream::pmi_wire_internal

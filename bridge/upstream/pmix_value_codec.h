@@ -30,8 +30,6 @@
 #ifndef PMI_SHIM_BRIDGE_UPSTREAM_PMIX_VALUE_CODEC_H_
 #define PMI_SHIM_BRIDGE_UPSTREAM_PMIX_VALUE_CODEC_H_
 
-#include <pmix.h>
-
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -90,17 +88,6 @@ absl::StatusOr<std::vector<int>> NodesFromPeerLists(
 // out, and MPICH exchanges host names instead.
 absl::StatusOr<std::string> ProcessMappingFromNodes(const std::vector<int>& node_of_rank,
                                                     size_t max_length);
-
-// Values fetched from PMIx. Strings and byte objects give their bytes;
-// anything else is InvalidArgument naming the type.
-absl::StatusOr<std::string> PmixValueToString(const pmix_value_t& value);
-// Unsigned and non-negative signed integers of any width.
-absl::StatusOr<uint64_t> PmixValueToUint(const pmix_value_t& value);
-
-// A PMIx return code as a Status with `what` as context. Connection loss
-// (PMIX_ERR_LOST_CONNECTION, PMIX_ERR_UNREACH) is Unavailable, a missing key
-// NotFound, a timeout DeadlineExceeded; anything else Internal.
-absl::Status PmixStatusToStatus(pmix_status_t rc, absl::string_view what);
 
 }  // namespace pmi_shim::upstream
 

@@ -129,49 +129,5 @@ TEST(ProcessMappingFromNodesTest, LayoutThatCannotFitIsOutOfRange) {
   EXPECT_EQ(mapping.status().code(), absl::StatusCode::kOutOfRange) << mapping.status();
 }
 
-TEST(PmixValueTest, StringsAndByteObjects) {
-  pmix_value_t value;
-  PMIX_VALUE_CONSTRUCT(&value);
-  char text[] = "hello";
-  value.type = PMIX_STRING;
-  value.data.string = text;
-  EXPECT_EQ(*PmixValueToString(value), "hello");
-  char bytes[] = {'a', '\0', 'b'};
-  value.type = PMIX_BYTE_OBJECT;
-  value.data.bo.bytes = bytes;
-  value.data.bo.size = sizeof(bytes);
-  EXPECT_EQ(*PmixValueToString(value), std::string("a\0b", 3));
-  value.type = PMIX_UINT32;
-  value.data.uint32 = 4;
-  EXPECT_EQ(PmixValueToString(value).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(PmixValueTest, Integers) {
-  pmix_value_t value;
-  PMIX_VALUE_CONSTRUCT(&value);
-  value.type = PMIX_UINT32;
-  value.data.uint32 = 4;
-  EXPECT_EQ(*PmixValueToUint(value), 4u);
-  value.type = PMIX_UINT16;
-  value.data.uint16 = 65535;
-  EXPECT_EQ(*PmixValueToUint(value), 65535u);
-  value.type = PMIX_INT;
-  value.data.integer = -1;
-  EXPECT_FALSE(PmixValueToUint(value).ok());
-  value.type = PMIX_BOOL;
-  EXPECT_EQ(PmixValueToUint(value).status().code(), absl::StatusCode::kInvalidArgument);
-}
-
-TEST(PmixStatusTest, MapsTheCodesThatMatter) {
-  EXPECT_OK(PmixStatusToStatus(PMIX_SUCCESS, "x"));
-  EXPECT_EQ(PmixStatusToStatus(PMIX_ERR_LOST_CONNECTION, "fence").code(),
-            absl::StatusCode::kUnavailable);
-  EXPECT_EQ(PmixStatusToStatus(PMIX_ERR_UNREACH, "fence").code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(PmixStatusToStatus(PMIX_ERR_NOT_FOUND, "get").code(), absl::StatusCode::kNotFound);
-  absl::Status timeout = PmixStatusToStatus(PMIX_ERR_TIMEOUT, "get of k1");
-  EXPECT_EQ(timeout.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(timeout.message(), "get of k1: TIMEOUT");
-}
-
 }  // namespace
 }  // namespace pmi_shim::upstream

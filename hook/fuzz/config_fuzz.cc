@@ -10,7 +10,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "bridge/wire/fuzz/fuzz_check.h"
+#include "tools/build/fuzz_check.h"
 #include "hook/admin_config.h"
 #include "hook/decision.h"
 #include "hook/json_input.h"

@@ -12,6 +12,8 @@
 #   test/bench/launch_vs_hydra.sh                 # 10 runs of 16 ranks
 #   RUNS=30 RANKS=8 test/bench/launch_vs_hydra.sh
 #   PMI_MODE=port test/bench/launch_vs_hydra.sh   # --pmi-port / -pmi-port
+#   BUSY=2 RANKS=8 test/bench/launch_vs_hydra.sh  # contended: 2 busy loops beside the job
+#   BUSY=both RANKS=8 test/bench/launch_vs_hydra.sh   # quiet, then with one busy loop per CPU
 #   bazel run //test/bench:launch_vs_hydra         # the same, via Bazel
 #
 # Timing uses hyperfine (one run per command per round, no shell: -N) when it
@@ -21,11 +23,20 @@
 # is passed to both launchers alike.
 set -euo pipefail
 
+die() { echo "launch_vs_hydra: $*" >&2; exit 1; }
+
 RUNS=${RUNS:-10}
 RANKS=${RANKS:-16}
 PMI_MODE=${PMI_MODE:-fd}
-
-die() { echo "launch_vs_hydra: $*" >&2; exit 1; }
+# Contended mode: BUSY=N processes spin (at the job's priority) during every
+# timed run, as a node full of busy-polling ranks or a build would; "both"
+# measures quiet (0) and then one loop per CPU.
+BUSY=${BUSY:-0}
+if [[ "$BUSY" == both && "${1:-}" != "--in-netns" ]]; then
+  BUSY=0 bash "$0" "$@" || exit
+  BUSY=$(nproc) exec bash "$0" "$@"
+fi
+[[ "$BUSY" =~ ^[0-9]+$ ]] || die "BUSY must be a number or 'both'"
 
 if [[ "${1:-}" != "--in-netns" ]]; then
   # `bazel run` starts us in the runfiles tree; it names the workspace.
@@ -40,7 +51,7 @@ if [[ "${1:-}" != "--in-netns" ]]; then
   work=$(mktemp -d /tmp/launch_vs_hydra.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   cp "$bin/bridge/cli/pmi-bridge" "$bin/test/programs/bin/mpi_hello" "$work/"
-  unshare --net -- "$0" --in-netns "$work" ||
+  unshare --net -- bash "$0" --in-netns "$work" ||
     die "failed (unshare --net needs root / CAP_SYS_ADMIN)"
   exit 0
 fi
@@ -63,6 +74,14 @@ for name in bridge hydra; do
   out=$("${cmd[@]}" 2>&1) || die "$name run failed: ${cmd[*]}"$'\n'"$out"
   lines=$(grep -c "^hello from rank [0-9]* of $RANKS\$" <<<"$out" || true)
   [[ "$lines" == "$RANKS" ]] || die "$name printed $lines of $RANKS hello lines:"$'\n'"$out"
+done
+
+# The busy loops start after the warm-up and spin until we exit.
+busy_pids=()
+trap 'kill "${busy_pids[@]}" 2>/dev/null || true' EXIT
+for ((i = 0; i < BUSY; i++)); do
+  bash -c 'while :; do :; done' &
+  busy_pids+=($!)
 done
 
 times="$work/times"
@@ -99,7 +118,8 @@ for ((i = 0; i < RUNS; i++)); do
 done
 
 tool=$([[ $use_hyperfine == 1 ]] && echo "hyperfine -N" || echo "date +%s%N")
-echo "$RANKS-rank mpi_hello, $RUNS interleaved runs each, PMI $PMI_MODE mode, timed with $tool, private netns"
+echo "$RANKS-rank mpi_hello, $RUNS interleaved runs each, PMI $PMI_MODE mode, $BUSY busy loops" \
+  "on $(nproc) CPUs, timed with $tool, private netns"
 python3 - "$times" <<'EOF'
 import statistics, sys
 runs = {}

@@ -19,6 +19,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/e2e/exec_util.h"
 #include "test/e2e/launch_util.h"
 #include "test/testing/files.h"
 #include "test/testing/launcher.h"
@@ -195,17 +196,28 @@ TEST_F(ExecHydraPmi2Test, Pmi2KvsInPortModeIsRepairedByTheBridge) {
 
 // libpmi2 over hydra's PMI_FD through the bridge, with the upstream forced
 // to PMI-1 (the bridge translates PMI-2 to PMI-1) or to PMI-2 (it relays).
+// libpmi2 also runs directly under hydra over PMI_FD, so a passing job alone
+// would not show the bridge carried anything: each rank prints the socket
+// hydra gave it before the bridge, and the program the socket it got behind
+// the bridge (exec_util.h, PrintingPmiFd), whose other end the bridge holds.
 class ExecHydraUpstreamTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override { PMI_SHIM_REQUIRE_PRIVATE_NETNS(); }
 };
 
-TEST_P(ExecHydraUpstreamTest, Pmi2KvsOverPmiFd) {
-  JobSpec spec =
-      HydraThroughBridge(PmiMode::kFd, {"--upstream", GetParam()}, {ProgramPath("pmi2_kvs")});
+TEST_P(ExecHydraUpstreamTest, Pmi2KvsOverPmiFdGoesThroughTheBridge) {
+  JobSpec spec;
+  spec.mode = PmiMode::kFd;
+  // The bridge is in the command, behind the "host" printer.
+  spec.command = PrintingPmiFd(
+      "host",
+      BridgeExec({"--upstream", GetParam()}, PrintingPmiFd("child", {ProgramPath("pmi2_kvs")})));
   spec.timeout = absl::Seconds(30);
   ASSERT_OK_AND_ASSIGN(JobResult out, RunJob(spec));
-  ExpectPmi2KvsOk(out.run, kRanks);
+  ExpectPmiFdThroughTheBridge(out.run.stdout_text, kRanks);
+  testutil::RunResult program_output = out.run;
+  program_output.stdout_text = WithoutLinesStartingWith(out.run.stdout_text, {"host ", "child "});
+  ExpectPmi2KvsOk(program_output, kRanks);
   EXPECT_THAT(out.leftovers, IsEmpty());
 }
 

@@ -42,6 +42,7 @@
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/e2e/exec_util.h"
 #include "test/e2e/launch_util.h"
 #include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
@@ -341,27 +342,6 @@ std::multiset<std::string> TcpSockets() {
     sockets.insert(absl::StrCat(port(fields[1]), " ", port(fields[2]), " ", fields[3]));
   }
   return sockets;
-}
-
-// "...;tcp4://127.0.0.1:PORT" -> PORT (or -1), and the part before ';'.
-int UriPort(absl::string_view uri) {
-  int port = -1;
-  const size_t colon = uri.rfind(':');
-  if (colon == absl::string_view::npos || !absl::SimpleAtoi(uri.substr(colon + 1), &port)) {
-    return -1;
-  }
-  return port;
-}
-std::string UriServer(absl::string_view uri) { return std::string(uri.substr(0, uri.find(';'))); }
-
-// The value of "NAME=" in a line of space-separated NAME=VALUE words.
-std::string Word(absl::string_view line, absl::string_view name) {
-  for (absl::string_view word : absl::StrSplit(line, ' ')) {
-    if (absl::ConsumePrefix(&word, name) && absl::ConsumePrefix(&word, "=")) {
-      return std::string(word);
-    }
-  }
-  return "";
 }
 
 // Proof that the relay, not mpirun's own server, carried each rank's PMIx

@@ -12,13 +12,16 @@
 // Slurm not installed, or inside a sandbox that denies setgroups (hence the
 // target's no-sandbox tag).
 #include <cstdlib>
+#include <set>
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/e2e/exec_util.h"
 #include "test/e2e/launch_util.h"
 #include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
@@ -30,11 +33,13 @@
 namespace pmi_shim::e2e {
 namespace {
 
+using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::SizeIs;
 using testutil::CollectivesText;
 using testutil::HasOneLinePerRank;
 using testutil::Lines;
+using testutil::LinesStartingWith;
 using testutil::ProgramPath;
 
 constexpr int kTasks = 4;
@@ -157,8 +162,84 @@ TEST_F(ExecSlurmTest, DirectOpenMpiUnderPmixReference) {
   ExpectCollectivesOk(SrunCommand(false, OmpiCollectives(), {}, "pmix"));
 }
 
+// Open MPI also runs directly under --mpi=pmix (the reference above), so a
+// passing job alone would not show the relay carried anything. As in
+// exec_pmix_test (RelayCarriesTheTrafficThroughTheBridgesOwnListener): each
+// task prints Slurm's PMIx URIs before the bridge ("host ..."); behind the
+// bridge, the program's shell prints what the program gets ("child ..."):
+// every PMIX_SERVER_URI* points at a port that is not Slurm's, that its
+// parent pmi-bridge listens on, and nothing in its environment names Slurm's
+// port. After the program ("after ..."), the task's network namespace shows
+// the connections made to that port.
 TEST_F(ExecSlurmTest, PmixHostRelaysOpenMpiThroughTheBridge) {
-  ExpectCollectivesOk(SrunCommand(true, OmpiCollectives(), {}, "pmix"));
+  const std::string host =
+      R"sh(echo "host rank=$PMIX_RANK $(env | grep '^PMIX_SERVER_URI' | sort | tr '\n' ' ')"; )sh"
+      R"sh(export E2E_HOST_URI="$(env | grep '^PMIX_SERVER_URI' | head -1 | cut -d= -f2-)"; )sh"
+      R"sh(exec "$@")sh";
+  const std::string child =
+      R"sh(p=$(env | grep '^PMIX_SERVER_URI' | head -1); p=${p##*:}; hp=${E2E_HOST_URI##*:}; )sh"
+      R"sh(echo "child rank=$PMIX_RANK ppid=$PPID )sh"
+      R"sh(refs=$(env | grep -v '^E2E_HOST_URI=' | grep -c "127.0.0.1:$hp\$") )sh"
+      R"sh($(env | grep '^PMIX_SERVER_URI' | sort | tr '\n' ' '))sh"
+      R"sh(listener=$(ss -Hltnp "sport = :$p" | tr -s ' ' | tr ' ' '_')"; )sh"
+      R"sh("$0" "$@"; rc=$?; )sh"
+      R"sh(echo "after rank=$PMIX_RANK port=$p )sh"
+      R"sh(connections=$(ss -Htan "( sport = :$p or dport = :$p )" | grep -vc LISTEN)"; exit $rc)sh";
+  std::vector<std::string> command = {"sh", "-c", host, "sh"};
+  for (std::string& word : testutil::BridgeExec({}, {"sh", "-c", child})) {
+    command.push_back(std::move(word));
+  }
+  for (const std::string& word : OmpiCollectives()) command.push_back(word);
+  testutil::SlurmRun run = SrunCommand(false, command, {}, "pmix");
+
+  std::vector<std::string> hosts = LinesStartingWith(run.run.stdout_text, "host ");
+  std::vector<std::string> children = LinesStartingWith(run.run.stdout_text, "child ");
+  std::vector<std::string> afters = LinesStartingWith(run.run.stdout_text, "after ");
+  ASSERT_EQ(hosts.size(), static_cast<size_t>(kTasks)) << run.Describe();
+  ASSERT_EQ(children.size(), static_cast<size_t>(kTasks)) << run.Describe();
+  ASSERT_EQ(afters.size(), static_cast<size_t>(kTasks)) << run.Describe();
+  const char* kUriNames[] = {"PMIX_SERVER_URI2", "PMIX_SERVER_URI21", "PMIX_SERVER_URI3",
+                             "PMIX_SERVER_URI4", "PMIX_SERVER_URI41"};
+  // Slurm's server: one port for every task and URI variable it set.
+  std::vector<std::string> slurm_names;
+  std::string slurm_uri;
+  for (const char* name : kUriNames) {
+    if (Word(hosts[0], name).empty()) continue;
+    slurm_names.push_back(name);
+    slurm_uri = Word(hosts[0], name);
+  }
+  ASSERT_FALSE(slurm_names.empty()) << "Slurm set no PMIX_SERVER_URI*: " << hosts[0];
+  const int slurm_port = UriPort(slurm_uri);
+  ASSERT_GT(slurm_port, 0) << hosts[0];
+  std::set<int> relay_ports;
+  for (const std::string& line : children) {
+    SCOPED_TRACE(line);
+    const int port = UriPort(Word(line, slurm_names.front()));
+    EXPECT_GT(port, 0);
+    EXPECT_NE(port, slurm_port) << "the program still talks to Slurm's server directly";
+    relay_ports.insert(port);
+    for (const std::string& name : slurm_names) {
+      EXPECT_EQ(UriPort(Word(line, name)), port) << name;
+      EXPECT_EQ(UriServer(Word(line, name)), UriServer(slurm_uri)) << name;
+    }
+    EXPECT_EQ(Word(line, "refs"), "0") << "Slurm's port still in the program's environment";
+    EXPECT_THAT(Word(line, "listener"), HasSubstr(absl::StrCat("127.0.0.1:", port, "_")));
+    EXPECT_THAT(Word(line, "listener"),
+                HasSubstr(absl::StrCat(R"(("pmi-bridge",pid=)", Word(line, "ppid"), ",")));
+  }
+  EXPECT_EQ(relay_ports.size(), static_cast<size_t>(kTasks)) << "one relay per task";
+  for (const std::string& line : afters) {
+    SCOPED_TRACE(line);
+    int port = 0, connections = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(Word(line, "port"), &port) && relay_ports.count(port) == 1);
+    EXPECT_TRUE(absl::SimpleAtoi(Word(line, "connections"), &connections));
+    EXPECT_GE(connections, 1) << "no connection was made to the bridge's port";
+  }
+
+  testutil::SlurmRun program = run;
+  program.run.stdout_text =
+      WithoutLinesStartingWith(run.run.stdout_text, {"host ", "child ", "after "});
+  ExpectCollectivesOk(program);
 }
 
 }  // namespace

@@ -6,10 +6,18 @@
 #include <sys/wait.h>
 
 #include <atomic>
+#include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/testing/rank_lines.h"
 
 namespace pmi_shim::e2e {
 namespace {
@@ -165,6 +173,85 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
   outcome.leftovers = testutil::CollectLeftovers(marker);
   ReapExitedChildren();
   return outcome;
+}
+
+std::string Word(absl::string_view line, absl::string_view name) {
+  for (absl::string_view word : absl::StrSplit(line, ' ')) {
+    if (absl::ConsumePrefix(&word, name) && absl::ConsumePrefix(&word, "=")) {
+      return std::string(word);
+    }
+  }
+  return "";
+}
+
+int UriPort(absl::string_view uri) {
+  int port = -1;
+  const size_t colon = uri.rfind(':');
+  if (colon == absl::string_view::npos || !absl::SimpleAtoi(uri.substr(colon + 1), &port)) {
+    return -1;
+  }
+  return port;
+}
+
+std::string UriServer(absl::string_view uri) { return std::string(uri.substr(0, uri.find(';'))); }
+
+std::vector<std::string> PrintingPmiFd(absl::string_view label,
+                                       const std::vector<std::string>& command) {
+  // ss -Hxp: "u_str ESTAB 0 0 * INODE * PEER_INODE users:((...))"; the
+  // line whose own inode is our socket's peer names who holds that end.
+  const std::string script = absl::StrCat(
+      R"(s=$(readlink /proc/$$/fd/$PMI_FD | tr -dc 0-9); )"
+      R"(socks=$(ls -l /proc/$$/fd | grep -o 'socket:\[[0-9]*\]' | tr -dc '0-9\n' | sort | )"
+      R"(tr '\n' ,); )"
+      R"(p=$(ss -Hxp | awk -v s="$s" '$6 == s { print $8 }'); )"
+      R"(o=$(ss -Hxp | awk -v p="$p" '$6 == p { print $9 }'); )"
+      R"(echo ")", label,
+      R"( rank=${PMI_RANK:-$PMI_ID} ppid=$PPID fd=$PMI_FD sock=$s socks=$socks peer=$o"; )"
+      R"(exec "$0" "$@")");
+  std::vector<std::string> argv = {"sh", "-c", script};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+void ExpectPmiFdThroughTheBridge(absl::string_view output, int ranks) {
+  const std::vector<std::string> hosts = testutil::LinesStartingWith(output, "host ");
+  const std::vector<std::string> children = testutil::LinesStartingWith(output, "child ");
+  ASSERT_EQ(hosts.size(), static_cast<size_t>(ranks)) << output;
+  ASSERT_EQ(children.size(), static_cast<size_t>(ranks)) << output;
+  std::set<std::string> launcher_sockets;
+  for (const std::string& host : hosts) {
+    EXPECT_NE(Word(host, "sock"), "") << "no PMI_FD socket from the launcher: " << host;
+    launcher_sockets.insert(Word(host, "sock"));
+  }
+  std::set<int> seen_ranks;
+  for (const std::string& child : children) {
+    SCOPED_TRACE(child);
+    int rank = -1;
+    EXPECT_TRUE(absl::SimpleAtoi(Word(child, "rank"), &rank));
+    seen_ranks.insert(rank);
+    const std::string sock = Word(child, "sock");
+    ASSERT_NE(sock, "") << "the program got no PMI_FD socket";
+    EXPECT_EQ(launcher_sockets.count(sock), 0u) << "the program talks to the launcher directly";
+    for (absl::string_view held : absl::StrSplit(Word(child, "socks"), ',', absl::SkipEmpty())) {
+      EXPECT_EQ(launcher_sockets.count(std::string(held)), 0u)
+          << "the program holds the launcher's socket " << held;
+    }
+    EXPECT_THAT(Word(child, "peer"),
+                ::testing::HasSubstr(absl::StrCat("(\"pmi-bridge\",pid=", Word(child, "ppid"), ",")))
+        << "the other end of the program's PMI_FD is not its bridge's";
+  }
+  EXPECT_EQ(seen_ranks.size(), static_cast<size_t>(ranks));
+}
+
+std::string WithoutLinesStartingWith(absl::string_view output,
+                                     const std::vector<std::string>& prefixes) {
+  std::string kept;
+  for (const std::string& line : testutil::Lines(output)) {
+    bool proof = false;
+    for (const std::string& prefix : prefixes) proof |= absl::StartsWith(line, prefix);
+    if (!proof) absl::StrAppend(&kept, line, "\n");
+  }
+  return kept;
 }
 
 }  // namespace pmi_shim::e2e

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "test/testing/launcher.h"
 #include "test/testing/processes.h"
@@ -88,6 +89,38 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec);
 // prctl(PR_SET_CHILD_SUBREAPER): orphans of the jobs this test starts become
 // its children (so their exit status can be read, and no zombie is left).
 void MakeThisProcessASubreaper();
+
+// ---- Proof that a rank's traffic went through its bridge ----
+// Where the command behind the bridge would also run directly under the
+// launcher, a passing job proves nothing: the test wraps the command before
+// the bridge ("host ...") and between the bridge and the program ("child
+// ...") in a shell that prints what rendezvous each got, and checks the
+// program's leads only to its bridge. See exec_pmix_test.cc
+// (RelayCarriesTheTrafficThroughTheBridgesOwnListener) for PMIx over TCP.
+
+// The value of "NAME=" in a line of space-separated NAME=VALUE words.
+std::string Word(absl::string_view line, absl::string_view name);
+// "...;tcp4://127.0.0.1:PORT" -> PORT (or -1), and the part before ';'.
+int UriPort(absl::string_view uri);
+std::string UriServer(absl::string_view uri);
+
+// `command`, run by a shell that first prints one line
+//   "LABEL rank=R ppid=P fd=F sock=INODE socks=I,J,... peer=OWNER"
+// about its PMI_FD: the socket's inode, every socket inode the process holds,
+// and (ss -xp) who holds the other end of that socket.
+std::vector<std::string> PrintingPmiFd(absl::string_view label,
+                                       const std::vector<std::string>& command);
+
+// Expects, for `ranks` ranks, "host" lines printed before each bridge and
+// "child" lines printed behind it (PrintingPmiFd): each program's PMI_FD is
+// a socket whose other end its parent pmi-bridge holds, and the program
+// holds no socket the launcher gave the bridge.
+void ExpectPmiFdThroughTheBridge(absl::string_view output, int ranks);
+
+// `output` without the lines that start with one of `prefixes` (the proof
+// lines above), so that the program's own output can be checked.
+std::string WithoutLinesStartingWith(absl::string_view output,
+                                     const std::vector<std::string>& prefixes);
 
 }  // namespace pmi_shim::e2e
 

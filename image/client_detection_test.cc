@@ -1,0 +1,39 @@
+// What real programs link tells their PMI family: the MPICH and Slurm
+// libpmi2 test programs and the Open MPI one, as built here.
+#include "image/client_detection.h"
+
+#include "gtest/gtest.h"
+#include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
+
+namespace pmi_shim::image {
+namespace {
+
+std::optional<ClientFamily> FamilyOf(const std::string& runfile) {
+  absl::StatusOr<std::string> path = testutil::Runfile(runfile);
+  EXPECT_OK(path);
+  return path.ok() ? DetectClientFamily(*path) : std::nullopt;
+}
+
+TEST(ClientDetectionTest, RealProgramsByWhatTheyLink) {
+  EXPECT_EQ(FamilyOf("test/programs/bin/mpi_collectives"), ClientFamily::kPmi);
+  EXPECT_EQ(FamilyOf("test/programs/bin/pmi2_kvs"), ClientFamily::kPmi);
+  EXPECT_EQ(FamilyOf("bridge/downstream/bin/pmix_ompi_app"), ClientFamily::kPmix);
+}
+
+TEST(ClientDetectionTest, WhatCannotTellIsUnknown) {
+  EXPECT_EQ(DetectClientFamily("/bin/sh"), std::nullopt);  // links no PMI library
+  EXPECT_EQ(DetectClientFamily("/nonexistent"), std::nullopt);
+  EXPECT_EQ(ClientFamilyOfLibraries({"libc.so.6", "libm.so.6"}), std::nullopt);
+}
+
+TEST(ClientDetectionTest, SonamesOfEachFamily) {
+  EXPECT_EQ(ClientFamilyOfLibraries({"libc.so.6", "libmpi.so.40"}), ClientFamily::kPmix);
+  EXPECT_EQ(ClientFamilyOfLibraries({"libpmix.so.2"}), ClientFamily::kPmix);
+  EXPECT_EQ(ClientFamilyOfLibraries({"libmpich.so.12"}), ClientFamily::kPmi);
+  EXPECT_EQ(ClientFamilyOfLibraries({"libmpi.so.12"}), ClientFamily::kPmi);  // Intel MPI, MVAPICH
+  EXPECT_EQ(ClientFamilyOfLibraries({"libpmi2.so.0"}), ClientFamily::kPmi);
+}
+
+}  // namespace
+}  // namespace pmi_shim::image
