@@ -2,6 +2,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
@@ -51,6 +52,38 @@ absl::StatusOr<EnvEntries> ParseEnvFile(const std::string& text) {
     entries.emplace_back(std::string(line.substr(0, equals)), std::string(line.substr(equals + 1)));
   }
   return entries;
+}
+
+std::string FormatRequestReply(const absl::StatusOr<EnvEntries>& reply) {
+  absl::StatusOr<std::string> lines =
+      reply.ok() ? FormatEnvFile(*reply) : absl::StatusOr<std::string>(reply.status());
+  if (lines.ok()) return absl::StrCat("ok\n", *lines);
+  std::string message(lines.status().message());
+  for (char& c : message) {
+    if (c == '\n' || c == '\0') c = ' ';
+  }
+  return absl::StrCat("error ", message, "\n");
+}
+
+absl::StatusOr<EnvEntries> ParseRequestReply(const std::string& text) {
+  const size_t end = text.find('\n');
+  if (end == std::string::npos) {
+    return absl::DataLossError("the bridge's reply on request.sock ended before its first line");
+  }
+  const absl::string_view first = absl::string_view(text).substr(0, end);
+  if (first == "ok") {
+    absl::StatusOr<EnvEntries> entries = ParseEnvFile(text.substr(end + 1));
+    if (!entries.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("the bridge's reply on request.sock: ", entries.status().message()));
+    }
+    return entries;
+  }
+  if (absl::StartsWith(first, "error ")) {
+    return absl::FailedPreconditionError(std::string(first.substr(6)));
+  }
+  return absl::DataLossError(
+      absl::StrCat("the bridge's reply on request.sock starts with '", first.substr(0, 40), "'"));
 }
 
 std::string FindEnv(const EnvEntries& entries, const std::string& key) {

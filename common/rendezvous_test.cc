@@ -32,5 +32,28 @@ TEST(EnvFileTest, ParseNamesTheBadLine) {
   EXPECT_NE(parsed.status().message().find("line 4"), std::string::npos) << parsed.status();
 }
 
+TEST(RequestReplyTest, RoundTripAndErrors) {
+  const EnvEntries entries = {{"PMIX_NAMESPACE", "ns"}, {"PMIX_RANK", "2"}};
+  absl::StatusOr<EnvEntries> back = ParseRequestReply(FormatRequestReply(entries));
+  ASSERT_OK(back);
+  EXPECT_EQ(*back, entries);
+
+  const std::string error =
+      FormatRequestReply(absl::UnavailableError("PMIx_server_init failed\nsecond line"));
+  EXPECT_EQ(error, "error PMIx_server_init failed second line\n");
+  absl::StatusOr<EnvEntries> refused = ParseRequestReply(error);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.status().message(), "PMIx_server_init failed second line");
+
+  EXPECT_EQ(ParseRequestReply("").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParseRequestReply("ok").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParseRequestReply("hello\n").status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ParseRequestReply("ok\nnot a line\n").status().code(), absl::StatusCode::kDataLoss);
+  // An entry the bridge cannot format is an error reply, not a broken one.
+  EXPECT_EQ(ParseRequestReply(FormatRequestReply(EnvEntries{{"A", "x\ny"}})).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace pmi_shim::rendezvous

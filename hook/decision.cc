@@ -40,6 +40,20 @@ bool IsPmixServerUriName(const std::string& name) {
   return true;
 }
 
+std::string StrandedPmiFdNote(const ContainerConfig& config) {
+  bool has_fd = false;
+  const std::string fd = EnvValue(config.env, "PMI_FD", &has_fd);
+  if (!has_fd) return "";
+  bool has_dir = false;
+  EnvValue(config.env, rendezvous::kDirVariable, &has_dir);
+  if (has_dir) return "";
+  return absl::StrCat("process.env carries PMI_FD=", fd, " but no ", rendezvous::kDirVariable,
+                      ": the launcher's socket does not cross into a container, so its MPI "
+                      "library will fail or start alone; run the rank under `pmi-bridge exec` "
+                      "(which exports ", rendezvous::kDirVariable, ") and pass ",
+                      rendezvous::kDirVariable, " into the container");
+}
+
 Decision Decide(const ContainerConfig& config, const Gating& gating) {
   if (gating.annotation) {
     auto it = config.annotations.find(kEnableAnnotation);

@@ -24,6 +24,14 @@ struct Decision {
 // switched off by the administrator.
 Decision Decide(const ContainerConfig& config, const Gating& gating);
 
+// One line for the hook's log when process.env carries an inherited PMI_FD
+// but no PMI_SHIM_DIR: the fd number was copied into the container (by a
+// wrapper that passes the host environment through: podman --env-host,
+// sarus, shifter, a site script) but the socket behind it did not cross, so
+// the MPI library would fail with "Bad file descriptor" or start alone.
+// Empty when the container is not in that state.
+std::string StrandedPmiFdNote(const ContainerConfig& config);
+
 // True for PMIX_SERVER_URI and its versioned forms (URI2, URI21, URI4...).
 bool IsPmixServerUriName(const std::string& name);
 

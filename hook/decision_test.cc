@@ -65,5 +65,16 @@ TEST(IsPmixServerUriName, VersionedNames) {
   }
 }
 
+TEST(StrandedPmiFdNote, OnlyAnFdWithoutARankDirectory) {
+  EXPECT_THAT(StrandedPmiFdNote(With({"PMI_FD=5", "PMI_RANK=1", "PMI_SIZE=4"})),
+              HasSubstr("PMI_FD=5 but no PMI_SHIM_DIR"));
+  EXPECT_EQ(StrandedPmiFdNote(With({"PMI_FD=5", "PMI_SHIM_DIR=/run/pmi-shim/j.1.2"})), "");
+  EXPECT_EQ(StrandedPmiFdNote(With({"PMI_SHIM_DIR=/run/pmi-shim/j.1.2"})), "");
+  EXPECT_EQ(StrandedPmiFdNote(With({"PATH=/bin", "PMI_FDX=3"})), "");
+  // Noted whatever the gating decides: the log is where an admin looks.
+  EXPECT_THAT(StrandedPmiFdNote(With({"PMI_FD=3"}, {{"org.pmi-shim.enable", "false"}})),
+              HasSubstr("pmi-bridge exec"));
+}
+
 }  // namespace
 }  // namespace pmi_shim::hook

@@ -66,6 +66,9 @@ std::string FormatExplanationText(const Explanation& explanation) {
                                  explanation.bundle, ")\n");
   absl::StrAppend(&out, "decision: ", explanation.decision.asked ? "asked" : "not asked", " - ",
                   explanation.decision.why, "\n");
+  if (!explanation.stranded_fd_note.empty()) {
+    absl::StrAppend(&out, "note: ", explanation.stranded_fd_note, "\n");
+  }
   if (!explanation.plan_error.empty()) {
     absl::StrAppend(&out, "plan: refused - ", explanation.plan_error, "\n");
   }
@@ -87,6 +90,7 @@ json ExplanationToJson(const Explanation& explanation) {
               {"runtime_changes", explanation.runtime_changes}};
   out["plan"] = explanation.plan.has_value() ? PlanToJson(*explanation.plan) : json(nullptr);
   if (!explanation.plan_error.empty()) out["plan_error"] = explanation.plan_error;
+  if (!explanation.stranded_fd_note.empty()) out["stranded_fd_note"] = explanation.stranded_fd_note;
   return out;
 }
 

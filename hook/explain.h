@@ -21,6 +21,8 @@ struct Explanation {
   std::optional<Plan> plan;            // absent when not asked
   std::string plan_error;              // set when planning refused the container
   std::vector<std::string> runtime_changes;  // what runtime mode would edit
+  // StrandedPmiFdNote (decision.h), whatever the decision: "" when none.
+  std::string stranded_fd_note;
 };
 
 nlohmann::json PlanToJson(const Plan& plan);

@@ -55,7 +55,8 @@ absl::StatusOr<Explanation> Explain(const ExplainArgs& args) {
   ASSIGN_OR_RETURN(std::string text, ReadBoundedFile(config_path));
   ASSIGN_OR_RETURN(nlohmann::json raw, ParseJsonObject(text, config_path));
   ASSIGN_OR_RETURN(ContainerConfig config, ConfigFromJson(raw, config_path, bundle));
-  Explanation explanation{state.id, bundle, Decide(config, admin.gating), std::nullopt, "", {}};
+  Explanation explanation{state.id, bundle, Decide(config, admin.gating), std::nullopt, "", {},
+                          StrandedPmiFdNote(config)};
   if (!explanation.decision.asked) return explanation;
   // The on-disk checks only read (realpath, lstat): what the applier will see.
   absl::StatusOr<Plan> plan =

@@ -42,6 +42,17 @@ TEST(FormatExplanationText, NotAskedAndRefused) {
   EXPECT_THAT(FormatExplanationText(refused), HasSubstr("plan: refused - PMI_SHIM_DIR=/etc"));
 }
 
+TEST(FormatExplanationText, StrandedPmiFdIsNotedEvenWhenNotAsked) {
+  Explanation stranded{"c3", "/b/c3", {false, "no annotation"}, std::nullopt, "", {},
+                       "process.env carries PMI_FD=5 but no PMI_SHIM_DIR: ..."};
+  EXPECT_EQ(FormatExplanationText(stranded),
+            "container: c3 (bundle /b/c3)\ndecision: not asked - no annotation\n"
+            "note: process.env carries PMI_FD=5 but no PMI_SHIM_DIR: ...\n");
+  EXPECT_EQ(ExplanationToJson(stranded)["stranded_fd_note"],
+            "process.env carries PMI_FD=5 but no PMI_SHIM_DIR: ...");
+  EXPECT_FALSE(ExplanationToJson(Sample()).contains("stranded_fd_note"));
+}
+
 TEST(ExplanationToJson, Fields) {
   const nlohmann::json out = ExplanationToJson(Sample());
   EXPECT_EQ(out["decision"]["asked"], true);

@@ -63,6 +63,9 @@ absl::Status CreateStage(const OciState& state, const AdminConfig& admin,
   ASSIGN_OR_RETURN(std::string text, ReadBoundedFile(config_path));
   ASSIGN_OR_RETURN(ContainerConfig config, ParseConfig(text, config_path, state.bundle));
   const Decision decision = Decide(config, admin.gating);
+  if (std::string note = StrandedPmiFdNote(config); !note.empty()) {
+    log::Warning(absl::StrCat("container ", state.id, ": ", note));
+  }
   if (!decision.asked) return absl::OkStatus();
   log::Info(absl::StrCat("container ", state.id, ": ", decision.why));
   PlanOptions options{ResolveToolsDir(admin), nullptr};

@@ -35,5 +35,28 @@ TEST(ClientDetectionTest, SonamesOfEachFamily) {
   EXPECT_EQ(ClientFamilyOfLibraries({"libpmi2.so.0"}), ClientFamily::kPmi);
 }
 
+TEST(ClientDetectionTest, DeepFollowsScriptsAndLibraries) {
+  absl::StatusOr<std::string> mpich = testutil::Runfile("test/programs/bin/mpi_collectives");
+  ASSERT_OK(mpich);
+  const std::vector<std::string> dirs = LibrarySearchDirs(*mpich, "");
+  ClientEvidence direct = DetectClientFamilyDeep(*mpich, dirs, "/usr/bin:/bin");
+  EXPECT_EQ(direct.family, ClientFamily::kPmi) << direct.why;
+  EXPECT_EQ(direct.why, "links libmpich.so.12");
+
+  // /bin/sh links nothing of MPI; a script run by it neither.
+  ClientEvidence shell = DetectClientFamilyDeep("/bin/sh", dirs, "/usr/bin:/bin");
+  EXPECT_EQ(shell.family, std::nullopt);
+  EXPECT_FALSE(DetectClientFamilyDeep("/nonexistent", dirs, "").family.has_value());
+}
+
+TEST(ClientDetectionTest, LibrarySearchDirsOrder) {
+  std::vector<std::string> dirs = LibrarySearchDirs("/opt/app/bin/solver", "/a:/b");
+  ASSERT_GE(dirs.size(), 5u);
+  EXPECT_EQ(dirs[0], "/a");
+  EXPECT_EQ(dirs[1], "/b");
+  EXPECT_EQ(dirs[2], "/opt/app/lib");
+  EXPECT_EQ(dirs[3], "/opt/app/lib64");
+}
+
 }  // namespace
 }  // namespace pmi_shim::image

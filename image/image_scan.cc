@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "image/version_number.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace pmi_shim::image {
 namespace {
@@ -46,22 +47,20 @@ std::string JoinImagePath(absl::string_view dir, absl::string_view name) {
 }
 
 absl::StatusOr<std::string> ReadFile(const std::string& path, off_t limit) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+  if (!fd.valid()) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit) {
-    close(fd);
+  if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit) {
     return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file of a sane size"));
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
   while (done < bytes.size()) {
-    ssize_t n = read(fd, bytes.data() + done, bytes.size() - done);
+    ssize_t n = read(fd.get(), bytes.data() + done, bytes.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     done += static_cast<size_t>(n);
   }
-  close(fd);
   bytes.resize(done);
   return bytes;
 }

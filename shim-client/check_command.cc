@@ -11,6 +11,8 @@
 #include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "shim-client/check_report.h"
+#include "shim-client/family_probe.h"
+#include "shim-client/inherited_fd.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
 #include "shim-client/exec_plan.h"
@@ -116,11 +118,21 @@ void CheckDirect(const Environ& current, CheckReport& report) {
   report.mode = "direct";
   for (const char* key : {"PMI_FD", "PMI_PORT"}) {
     if (auto value = LookupEnv(current, key)) {
+      if (std::string(key) == "PMI_FD") {
+        const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(*value), std::nullopt);
+        if (!judged.usable) {
+          // A number copied in by a wrapper; the findings say what to do.
+          report.mode = "none";
+          return;
+        }
+      }
       report.via = absl::StrCat(key, "=", *value);
       report.notes.push_back("not probed: a handshake would use up the launcher's connection");
       report.rank = ToInt(LookupEnv(current, "PMI_RANK").value_or(LookupEnv(current, "PMI_ID").value_or("")));
       report.size = ToInt(LookupEnv(current, "PMI_SIZE").value_or(""));
-      CheckImageSpeaks(image::kProtoPmi1, "run each rank as `pmi-bridge exec --downstream pmix -- ...`",
+      CheckImageSpeaks(image::kProtoPmi1,
+                       "run each rank as `pmi-bridge exec -- ...`, which serves this image's "
+                       "PMIx client (no flag needed)",
                        report);
       return;
     }
@@ -140,7 +152,9 @@ void CheckDirect(const Environ& current, CheckReport& report) {
                                   "network");
     } else {
       report.notes.push_back("PMIx server reachable");
-      CheckImageSpeaks(image::kProtoPmix, "run each rank as `pmi-bridge exec --downstream pmi1 -- ...`",
+      CheckImageSpeaks(image::kProtoPmix,
+                       "run each rank as `pmi-bridge exec -- ...`, which serves this image's "
+                       "PMI client (no flag needed)",
                        report);
     }
     return;
@@ -159,10 +173,32 @@ int RunCheck(const CommandLine& line) {
     located = LocateResult{};
   }
   if (located->rendezvous.has_value()) {
-    const Rendezvous& found = *located->rendezvous;
+    Rendezvous& found = *located->rendezvous;
     report.dir = found.dir;
-    report.protocol = std::string(ProtocolName(found.protocol));
-    if (found.protocol == Protocol::kPmix) {
+    // A directory that offers both sides is checked on the side this
+    // image's MPI would take (what `exec` does for a program that does not
+    // tell by itself).
+    ClientFamily family = PreferredFamily(found);
+    if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
+      family = ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
+    }
+    report.protocol = family == ClientFamily::kPmix     ? "pmix"
+                      : found.protocol == Protocol::kPmix ? "pmi"
+                                                          : std::string(ProtocolName(found.protocol));
+    absl::Status ready = absl::OkStatus();
+    if (NeedsRequest(found, family)) {
+      absl::StatusOr<rendezvous::EnvEntries> added =
+          AskBridge(found.dir, family == ClientFamily::kPmix ? "pmix" : "pmi");
+      if (added.ok()) {
+        MergeEntries(found, *added);
+      } else {
+        ready = added.status();
+      }
+    }
+    if (!ready.ok()) {
+      report.mode = family == ClientFamily::kPmix ? "pmix" : "pmi-socket";
+      report.error = absl::StrCat("the bridge could not serve this rank: ", ready.message());
+    } else if (family == ClientFamily::kPmix) {
       CheckPmix(found, report);
     } else {
       CheckPmiSocket(line, found, report);

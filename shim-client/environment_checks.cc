@@ -24,6 +24,7 @@ bool IsSingularityFamily(Engine engine) {
 
 bool HasAnyRendezvousVariable(const EnvironmentFacts& facts) {
   for (const auto& [key, value] : facts.env) {
+    if (key == "PMI_FD" && !facts.dead_pmi_fd.empty()) continue;  // a number, no socket
     if (key == "PMI_FD" || key == "PMI_PORT" || absl::StartsWith(key, "PMIX_SERVER_URI") ||
         key == "PMIX_NAMESPACE") {
       return true;
@@ -69,7 +70,11 @@ std::optional<Finding> CheckSingletons(const EnvironmentFacts& facts, Engine eng
     finding.code = "rendezvous-not-mounted";
     finding.message = absl::StrCat(
         "PMI_SHIM_DIR=", Get(facts, "PMI_SHIM_DIR"), " is set but no rendezvous (env file) is at ",
-        searched, ", ", symptom, "; the directory is not mounted into the container: ",
+        searched,
+        facts.dead_pmi_fd.empty()
+            ? ""
+            : absl::StrCat(" and the inherited PMI_FD is unusable (", facts.dead_pmi_fd, ")"),
+        ", ", symptom, "; the directory is not mounted into the container: ",
         CarryInFix(engine));
     return finding;
   }

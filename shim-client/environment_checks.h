@@ -52,6 +52,9 @@ struct EnvironmentFacts {
   std::string user_ns;  // readlink of /proc/self/ns/user ("" unknown)
   std::optional<std::string> shm;
   std::optional<std::string> tmp;
+  // Why the inherited PMI_FD cannot be used here (closed, not a socket:
+  // copied into a container by a wrapper); empty when usable or absent.
+  std::string dead_pmi_fd;
   bool has_dockerenv = false;     // /.dockerenv
   bool has_containerenv = false;  // /run/.containerenv (Podman)
 };

@@ -1,5 +1,7 @@
 #include "shim-client/environment_probe.h"
 
+#include "shim-client/inherited_fd.h"
+
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -52,6 +54,10 @@ EnvironmentFacts GatherFacts(const Environ& environ, const LocateResult& located
   facts.user_ns = ReadLink("/proc/self/ns/user");
   facts.shm = FileIdentity("/dev/shm");
   facts.tmp = FileIdentity("/tmp");
+  if (auto fd = facts.env.find("PMI_FD"); fd != facts.env.end()) {
+    FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(fd->second), std::nullopt);
+    if (!judged.usable) facts.dead_pmi_fd = judged.why;
+  }
   facts.has_dockerenv = ::access("/.dockerenv", F_OK) == 0;
   facts.has_containerenv = ::access("/run/.containerenv", F_OK) == 0;
   return facts;

@@ -7,8 +7,19 @@
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "image/image_scan.h"
 #include "protocol/pmix/pmix_uri.h"
+#include "image/client_detection.h"
+#include "common/rendezvous.h"
+#include "shim-client/family_probe.h"
+#include "shim-client/inherited_fd.h"
 #include "common/log.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
@@ -86,8 +97,8 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
   if (::access(plan.pmix_socket.c_str(), F_OK) != 0) {
     return Fail(absl::StrCat("the PMIx server at ", uri->host, ":", uri->port,
                              " is not reachable from this container and ", plan.pmix_socket,
-                             " is missing; use the host network, or let the bridge publish "
-                             "pmix.sock (pmi-bridge exec --downstream pmix)"));
+                             " is missing; use the host network, or run the rank under a "
+                             "pmi-bridge exec that serves PMIx (no --downstream pmi1|pmi2)"));
   }
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(plan.pmix_socket);
   if (!relay.ok()) return Fail(absl::StrCat("cannot start the local PMIx relay: ", relay.status().message()));
@@ -113,8 +124,56 @@ int RunExec(const CommandLine& line) {
     return Fail(absl::StrCat("--dir ", line.dir, " holds no env file; point --dir at the "
                              "directory that `pmi-bridge exec` published for this rank"));
   }
-  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous);
+  const std::optional<std::string> inherited_fd = LookupEnv(current, "PMI_FD");
+  ExecChoices choices;
+  if (located->rendezvous.has_value()) {
+    Rendezvous& found = *located->rendezvous;
+    const image::ClientEvidence program = ProgramEvidence(line.command[0], current);
+    // When the program alone does not tell (a script, a static binary, an
+    // MPI library loaded at run time) and there is a choice to make: what
+    // MPI does the image hold? (A scan reads every MPI library the image has.)
+    const bool choice_to_make =
+        Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix);
+    const image::ClientEvidence image = program.family.has_value() || !choice_to_make
+                                           ? image::ClientEvidence{}
+                                           : ImageEvidence();
+    const FamilyChoice chosen = ChooseFamily(found, program, image);
+    if (!chosen.warning.empty()) log::Warning(chosen.warning);
+    log::Debug(absl::StrCat("serving the application ", chosen.why));
+    choices.family = chosen.family;
+    if (NeedsRequest(found, chosen.family)) {
+      absl::StatusOr<rendezvous::EnvEntries> added =
+          AskBridge(found.dir, chosen.family == ClientFamily::kPmix ? "pmix" : "pmi");
+      if (!added.ok()) {
+        return Fail(absl::StrCat("the bridge could not serve this rank ",
+                                 chosen.family == ClientFamily::kPmix ? "PMIx" : "PMI", ": ",
+                                 added.status().message()));
+      }
+      MergeEntries(found, *added);
+    }
+    if (inherited_fd.has_value()) {
+      uint64_t inode = 0;
+      std::optional<uint64_t> expected;
+      if (absl::SimpleAtoi(found.Get(rendezvous::kFdInodeKey), &inode)) expected = inode;
+      choices.inherited_fd = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), expected);
+    }
+  } else if (inherited_fd.has_value()) {
+    const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), std::nullopt);
+    if (!judged.usable) {
+      const std::string fix =
+          env_dir.empty()
+              ? "run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"
+              : absl::StrCat("PMI_SHIM_DIR=", env_dir, " is set but that directory is not in "
+                             "this container: bind it at the same path, or let pmi-shim-hook "
+                             "mount it at /run/pmi-shim");
+      return Fail(absl::StrCat("inherited PMI_FD=", *inherited_fd, " is not a usable socket here (",
+                               judged.why, ") and no rank directory was found (",
+                               absl::StrJoin(located->searched, ", "), "): ", fix));
+    }
+  }
+  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous, choices);
   if (!plan.ok()) return Fail(absl::StrCat("broken rendezvous: ", plan.status().message()));
+  if (!plan->notice.empty()) log::Warning(plan->notice);
   switch (plan->mode) {
     case ExecMode::kPmiSocket:
       return ExecThroughPmiSocket(line, *std::move(plan));

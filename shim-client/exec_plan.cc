@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "protocol/pmix/pmix_uri.h"
 
 namespace pmi_shim::shim_client {
@@ -29,12 +30,19 @@ Environ Without(const Environ& environ, bool (*drop)(absl::string_view)) {
   return kept;
 }
 
-// Appends the env file's entries that are meant for the application.
-void AddExported(const Rendezvous& found, Environ& environ) {
+// Appends the env file's entries that are meant for the application of
+// `family`: a directory that offers both holds PMI_RANK/PMI_SIZE and
+// PMIX_*, and MPICH refuses PMI_SIZE next to PMIX_NAMESPACE.
+void AddExported(const Rendezvous& found, ClientFamily family, Environ& environ) {
   for (const auto& [key, value] : found.entries) {
     if (absl::StartsWith(key, kInternalPrefix)) continue;
+    if (family == ClientFamily::kPmi ? IsPmixVariable(key) : IsPmi12Variable(key)) continue;
     SetEnv(environ, key, value);
   }
+}
+
+absl::string_view FamilyName(ClientFamily family) {
+  return family == ClientFamily::kPmix ? "PMIx" : "PMI-1/PMI-2";
 }
 
 }  // namespace
@@ -68,7 +76,73 @@ bool HasDirectRendezvous(const Environ& environ) {
   return false;
 }
 
-absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found) {
+bool Offers(const Rendezvous& found, ClientFamily family) {
+  const std::string offers = found.Get(rendezvous::kOffersKey);
+  if (offers.empty()) return PreferredFamily(found) == family;
+  for (absl::string_view offer : absl::StrSplit(offers, ',')) {
+    if (offer == (family == ClientFamily::kPmix ? "pmix" : "pmi")) return true;
+  }
+  return false;
+}
+
+ClientFamily PreferredFamily(const Rendezvous& found) {
+  return found.protocol == Protocol::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
+}
+
+FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& program,
+                          const image::ClientEvidence& image) {
+  FamilyChoice choice;
+  choice.family = PreferredFamily(found);
+  for (const image::ClientEvidence* evidence : {&program, &image}) {
+    if (!evidence->family.has_value()) continue;
+    const ClientFamily wanted = *evidence->family;
+    const char* source = evidence == &program ? "the program " : "the image's MPI: ";
+    if (Offers(found, wanted)) {
+      choice.family = wanted;
+      choice.why = absl::StrCat(FamilyName(wanted), ", as ", source, evidence->why);
+    } else {
+      choice.why = absl::StrCat(FamilyName(choice.family), ", the only family served here");
+      // An image may hold several MPIs; only the program's own library is
+      // worth a warning.
+      if (evidence != &program) return choice;
+      choice.warning = absl::StrCat(
+          source, evidence->why, ", a ", FamilyName(wanted), " client, but this rank is served ",
+          FamilyName(choice.family), " only (pmi-bridge exec --downstream); it will likely fail "
+          "or start alone: drop --downstream");
+    }
+    return choice;
+  }
+  choice.why = absl::StrCat(FamilyName(choice.family), ", the bridge's preference (",
+                            program.why.empty() ? "the program could not be read" : program.why,
+                            ")");
+  return choice;
+}
+
+bool NeedsRequest(const Rendezvous& found, ClientFamily family) {
+  if (family == ClientFamily::kPmi) {
+    return found.Get(rendezvous::kRankKey).empty() || found.Get(rendezvous::kSizeKey).empty();
+  }
+  for (const auto& [key, value] : found.entries) {
+    if (pmix::IsPmixServerUriVariable(key)) return false;
+  }
+  return true;
+}
+
+void MergeEntries(Rendezvous& found, const rendezvous::EnvEntries& added) {
+  for (const auto& [key, value] : added) {
+    bool replaced = false;
+    for (auto& entry : found.entries) {
+      if (entry.first == key) {
+        entry.second = value;
+        replaced = true;
+      }
+    }
+    if (!replaced) found.entries.emplace_back(key, value);
+  }
+}
+
+absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found,
+                                  const ExecChoices& choices) {
   ExecPlan plan;
   if (!found.has_value()) {
     plan.environment = current;
@@ -82,10 +156,11 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     return plan;
   }
   const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
-  if (found->protocol == Protocol::kPmix) {
+  const ClientFamily family = choices.family.value_or(PreferredFamily(*found));
+  if (family == ClientFamily::kPmix) {
     plan.mode = ExecMode::kPmix;
     plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-    AddExported(*found, plan.environment);
+    AddExported(*found, family, plan.environment);
     for (const auto& [key, value] : found->entries) {
       if (pmix::IsPmixServerUriVariable(key)) {
         plan.pmix_uri = value;
@@ -94,7 +169,7 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     }
     if (plan.pmix_uri.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          env_file, " says PMI_SHIM_PROTOCOL=pmix but has no PMIX_SERVER_URI* line"));
+          env_file, " offers PMIx but has no PMIX_SERVER_URI* line"));
     }
     absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
     if (!uri.ok()) return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
@@ -108,9 +183,18 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     plan.description = absl::StrCat("PMIx through ", plan.pmix_uri, " (fallback ", plan.pmix_socket, ")");
     return plan;
   }
+  const std::optional<std::string> inherited = LookupEnv(current, "PMI_FD");
+  if (inherited.has_value() && choices.inherited_fd.has_value() && choices.inherited_fd->usable) {
+    // Not in a container after all (or one that kept the fd): the socket
+    // the bridge handed over is right here.
+    plan.mode = ExecMode::kDirect;
+    plan.environment = Without(current, [](absl::string_view name) { return IsPmixVariable(name); });
+    plan.description = absl::StrCat("the inherited PMI_FD=", *inherited, " is this rank's socket");
+    return plan;
+  }
   plan.mode = ExecMode::kPmiSocket;
   plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-  AddExported(*found, plan.environment);
+  AddExported(*found, family, plan.environment);
   for (const char* key : {rendezvous::kRankKey, rendezvous::kSizeKey}) {
     if (found->Get(key).empty()) {
       return absl::InvalidArgumentError(absl::StrCat(env_file, " has no ", key, "= line"));
@@ -120,6 +204,11 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
   plan.description = absl::StrCat(ProtocolName(found->protocol), " through ", plan.pmi_socket,
                                   ", rank ", found->Get(rendezvous::kRankKey), " of ",
                                   found->Get(rendezvous::kSizeKey));
+  if (inherited.has_value() && choices.inherited_fd.has_value()) {
+    plan.notice = absl::StrCat("inherited PMI_FD=", *inherited, " is not a usable socket here (",
+                               choices.inherited_fd->why, "); using the rank directory ",
+                               found->dir);
+  }
   return plan;
 }
 

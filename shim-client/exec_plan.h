@@ -23,6 +23,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "image/client_detection.h"
+#include "shim-client/inherited_fd.h"
 #include "shim-client/rendezvous_locator.h"
 
 namespace pmi_shim::shim_client {
@@ -59,10 +61,49 @@ struct ExecPlan {
   // security compares numeric ids).
   std::string host_user_namespace;
   std::string description;  // one line for the debug log
+  // One line for stderr: the inherited PMI_FD was not usable and the rank
+  // directory is used instead.
+  std::string notice;
+};
+
+using image::ClientFamily;
+
+// The families a rank directory serves (PMI_SHIM_OFFERS; without it, the
+// family of PMI_SHIM_PROTOCOL), and the one it prefers.
+bool Offers(const Rendezvous& found, ClientFamily family);
+ClientFamily PreferredFamily(const Rendezvous& found);
+
+struct FamilyChoice {
+  ClientFamily family = ClientFamily::kPmi;
+  std::string why;      // one line for the debug log
+  std::string warning;  // set when the program's library is not served here
+};
+
+// Which side of the rank directory the application gets: what its program
+// links (`program`), else what the image's MPI speaks (`image`), else the
+// bridge's preference; a family the directory does not offer is never
+// chosen (the warning then says why the application will likely fail).
+FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& program,
+                          const image::ClientEvidence& image);
+
+// Whether the env file lacks what `family` needs, so that the bridge must
+// be asked on request.sock (it sets some things up only on demand).
+bool NeedsRequest(const Rendezvous& found, ClientFamily family);
+
+// `found` with `added` entries (a request.sock reply) replacing or joining
+// its own.
+void MergeEntries(Rendezvous& found, const rendezvous::EnvEntries& added);
+
+struct ExecChoices {
+  // The side of the rank directory to use; nullopt: its preferred one.
+  std::optional<ClientFamily> family;
+  // The inherited PMI_FD, judged; nullopt when the environment has none.
+  std::optional<FdJudgement> inherited_fd;
 };
 
 // Errors: a rendezvous whose env file lacks what its protocol needs.
-absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found);
+absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found,
+                                  const ExecChoices& choices = {});
 
 }  // namespace pmi_shim::shim_client
 

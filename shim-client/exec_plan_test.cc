@@ -114,5 +114,106 @@ TEST(EnvironTest, SetReplacesInPlaceAndLookupFindsExactNames) {
   EXPECT_EQ(LookupEnv(env, "B"), std::nullopt);
 }
 
+// A directory that offers both sides, as `pmi-bridge exec` publishes for a
+// wrapper or an engine under hydra.
+Rendezvous Both() {
+  return Make(Protocol::kPmi, {{"PMI_SHIM_PROTOCOL", "pmi"},
+                               {"PMI_SHIM_OFFERS", "pmi,pmix"},
+                               {"PMI_RANK", "2"},
+                               {"PMI_SIZE", "4"},
+                               {"PMIX_NAMESPACE", "kvs_1"},
+                               {"PMIX_RANK", "2"},
+                               {"PMIX_SERVER_URI41", "pmix-server.9;tcp4://127.0.0.1:4000"},
+                               {"OMPI_MCA_schizo", "ompi"},
+                               {"PMI_SHIM_FD_INODE", "77"}});
+}
+
+TEST(PlanExecTest, UnusableInheritedFdFallsBackToTheRankDirectoryAndSaysSo) {
+  const Environ env = {"PATH=/bin", "PMI_FD=5", "PMI_RANK=2", "PMI_SIZE=4",
+                       "PMI_SHIM_DIR=/host/dir"};
+  ExecChoices choices;
+  choices.family = ClientFamily::kPmi;
+  choices.inherited_fd = FdJudgement{false, "fd 5 is not open here (Bad file descriptor)"};
+  absl::StatusOr<ExecPlan> plan = PlanExec(env, Both(), choices);
+  ASSERT_OK(plan);
+  EXPECT_EQ(plan->mode, ExecMode::kPmiSocket);
+  EXPECT_EQ(plan->notice,
+            "inherited PMI_FD=5 is not a usable socket here (fd 5 is not open here (Bad file "
+            "descriptor)); using the rank directory /run/pmi-shim");
+  // The dead number is gone; PMI_FD is set afresh to the connected socket.
+  EXPECT_THAT(plan->environment, Not(Contains("PMI_FD=5")));
+  // Only the PMI side of a two-sided directory reaches an MPICH program.
+  EXPECT_THAT(plan->environment, Contains("PMI_SIZE=4"));
+  EXPECT_THAT(plan->environment, Not(Contains(HasSubstr("PMIX_"))));
+}
+
+TEST(PlanExecTest, UsableInheritedFdIsUsedDirectly) {
+  const Environ env = {"PATH=/bin", "PMI_FD=5", "PMI_RANK=2", "PMI_SIZE=4",
+                       "PMI_SHIM_DIR=/host/dir"};
+  ExecChoices choices;
+  choices.family = ClientFamily::kPmi;
+  choices.inherited_fd = FdJudgement{true, ""};
+  absl::StatusOr<ExecPlan> plan = PlanExec(env, Both(), choices);
+  ASSERT_OK(plan);
+  EXPECT_EQ(plan->mode, ExecMode::kDirect);
+  EXPECT_EQ(plan->notice, "");
+  EXPECT_THAT(plan->environment, Contains("PMI_FD=5"));
+}
+
+TEST(PlanExecTest, NoInheritedFdNoNotice) {
+  ExecChoices choices;
+  choices.family = ClientFamily::kPmi;
+  absl::StatusOr<ExecPlan> plan = PlanExec({"PATH=/bin"}, Both(), choices);
+  ASSERT_OK(plan);
+  EXPECT_EQ(plan->mode, ExecMode::kPmiSocket);
+  EXPECT_EQ(plan->notice, "");
+}
+
+TEST(PlanExecTest, PmixSideOfATwoSidedDirectoryDropsPmiVariables) {
+  const Environ env = {"PATH=/bin", "PMI_FD=5", "PMI_RANK=2", "PMI_SIZE=4"};
+  ExecChoices choices;
+  choices.family = ClientFamily::kPmix;
+  choices.inherited_fd = FdJudgement{false, "gone"};
+  absl::StatusOr<ExecPlan> plan = PlanExec(env, Both(), choices);
+  ASSERT_OK(plan);
+  EXPECT_EQ(plan->mode, ExecMode::kPmix);
+  EXPECT_THAT(plan->environment, Contains("PMIX_NAMESPACE=kvs_1"));
+  EXPECT_THAT(plan->environment, Contains("OMPI_MCA_schizo=ompi"));
+  EXPECT_THAT(plan->environment, Not(Contains(HasSubstr("PMI_SIZE"))));
+  EXPECT_THAT(plan->environment, Not(Contains(HasSubstr("PMI_FD"))));
+}
+
+TEST(ChooseFamilyTest, ProgramThenImageThenPreference) {
+  const image::ClientEvidence none;
+  const image::ClientEvidence mpich{ClientFamily::kPmi, "links libmpich.so.12"};
+  const image::ClientEvidence ompi{ClientFamily::kPmix, "links libmpi.so.40"};
+  EXPECT_EQ(ChooseFamily(Both(), ompi, mpich).family, ClientFamily::kPmix);
+  EXPECT_EQ(ChooseFamily(Both(), none, ompi).family, ClientFamily::kPmix);
+  FamilyChoice preferred = ChooseFamily(Both(), none, none);
+  EXPECT_EQ(preferred.family, ClientFamily::kPmi);
+  EXPECT_THAT(preferred.why, HasSubstr("preference"));
+  // A directory that serves only PMI (--downstream pmi1) is not argued with.
+  Rendezvous pmi_only = Make(Protocol::kPmi1, {{"PMI_SHIM_PROTOCOL", "pmi1"},
+                                                {"PMI_RANK", "0"},
+                                                {"PMI_SIZE", "2"}});
+  FamilyChoice forced = ChooseFamily(pmi_only, ompi, none);
+  EXPECT_EQ(forced.family, ClientFamily::kPmi);
+  EXPECT_THAT(forced.warning, HasSubstr("drop --downstream"));
+}
+
+TEST(NeedsRequestTest, WhatTheFileLacks) {
+  EXPECT_FALSE(NeedsRequest(Both(), ClientFamily::kPmi));
+  EXPECT_FALSE(NeedsRequest(Both(), ClientFamily::kPmix));
+  Rendezvous lazy = Make(Protocol::kPmi, {{"PMI_SHIM_PROTOCOL", "pmi"},
+                                          {"PMI_SHIM_OFFERS", "pmi,pmix"},
+                                          {"PMI_RANK", "1"}});
+  EXPECT_TRUE(NeedsRequest(lazy, ClientFamily::kPmi));   // no PMI_SIZE yet
+  EXPECT_TRUE(NeedsRequest(lazy, ClientFamily::kPmix));  // no server yet
+  MergeEntries(lazy, {{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}});
+  EXPECT_FALSE(NeedsRequest(lazy, ClientFamily::kPmi));
+  EXPECT_EQ(lazy.Get("PMI_SIZE"), "4");
+  EXPECT_TRUE(Offers(lazy, ClientFamily::kPmix));
+}
+
 }  // namespace
 }  // namespace pmi_shim::shim_client

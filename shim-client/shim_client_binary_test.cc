@@ -137,6 +137,32 @@ TEST_F(ShimClientBinaryTest, ExecWithoutRendezvousWarnsOrRefusesWithStrict) {
   EXPECT_EQ(run.stdout_text, "");
 }
 
+// A wrapper copied PMI_FD (and PMI_RANK/PMI_SIZE) into a container but not
+// the socket: fd 987 is not open in the client. With the rank directory the
+// client uses pmi.sock and says so in one line; without it, it refuses in
+// one line instead of letting MPI fail on a bad descriptor.
+TEST_F(ShimClientBinaryTest, ExecFallsBackFromADeadInheritedPmiFd) {
+  Publish("PMI_SHIM_PROTOCOL=pmi\nPMI_SHIM_OFFERS=pmi,pmix\nPMI_RANK=1\nPMI_SIZE=2\n");
+  testutil::RunResult run = Run(
+      {bin_, "exec", "--", "/bin/sh", "-c", "echo fd=$PMI_FD; readlink /proc/self/fd/$PMI_FD"},
+      {{"PMI_SHIM_DIR", dir_}, {"PMI_FD", "987"}, {"PMI_RANK", "1"}, {"PMI_SIZE", "2"}});
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.stdout_text, Not(HasSubstr("fd=987"))) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr("socket:[")) << run.Describe();
+  EXPECT_EQ(run.stderr_text,
+            absl::StrCat("pmi-shim-client: inherited PMI_FD=987 is not a usable socket here "
+                         "(fd 987 is not open here (Bad file descriptor)); using the rank "
+                         "directory ", dir_, "\n"));
+
+  run = Run({"/usr/bin/env", "-i", "PMI_FD=987", "PMI_SHIM_DIR=/nonexistent/rank.1", bin_, "exec",
+             "--", "/bin/true"});
+  EXPECT_EQ(run.exit_code, 125) << run.Describe();
+  EXPECT_THAT(run.stderr_text, StartsWith("pmi-shim-client: inherited PMI_FD=987 is not a usable "
+                                          "socket here"));
+  EXPECT_THAT(run.stderr_text, HasSubstr("PMI_SHIM_DIR=/nonexistent/rank.1 is set but"));
+  EXPECT_EQ(std::count(run.stderr_text.begin(), run.stderr_text.end(), '\n'), 1);
+}
+
 TEST_F(ShimClientBinaryTest, ExecOfAMissingCommandIs127WithOneLine) {
   Publish("PMI_SHIM_PROTOCOL=pmi1\nPMI_RANK=0\nPMI_SIZE=1\n");
   testutil::RunResult run = Run({bin_, "exec", "--dir", dir_, "--", "no-such-program-xyz"});

@@ -14,6 +14,7 @@
 #include "bridge/engines/engine_command.h"
 #include "bridge/engines/shell_words.h"
 #include "bridge/exec/bridged_rank.h"
+#include "bridge/exec/engine_image.h"
 #include "bridge/exec/rank_directory.h"
 #include "common/rendezvous.h"
 #include "common/log.h"
@@ -28,7 +29,12 @@ constexpr char kUsage[] =
     "\n"
     "Run as a rank of a real launcher (mpiexec, srun, mpirun): connects to the\n"
     "launcher's PMI server, starts COMMAND with a PMI rendezvous of its own and\n"
-    "translates between the two. Exits with COMMAND's status.\n";
+    "translates between the two. Exits with COMMAND's status.\n"
+    "\n"
+    "A rank directory is published for every COMMAND (PMI_SHIM_DIR), so a container\n"
+    "started by COMMAND, directly or through a wrapper script, finds the rank with\n"
+    "pmi-shim-client; it offers PMI and PMIx, and the client takes what the image's\n"
+    "program links. A bare program still gets its PMI_FD or PMIx environment.\n";
 
 struct ParsedExec {
   exec::ExecOptions options;
@@ -49,16 +55,20 @@ po::options_description ExecOptionsDescription(ParsedExec& parsed) {
        "PMI-1 for a PMI_FD/PMI_PORT host)")
       ("downstream", po::value<std::string>(&parsed.downstream),
        "what COMMAND's client speaks: auto|pmi1|pmi2|pmix (auto: PMIx for a program that links "
-       "Open MPI or libpmix, PMI for one that links MPICH or libpmi2, else the host's family; "
-       "PMI-1 and PMI-2 are told apart by the client's first line)")
+       "Open MPI or libpmix, PMI for one that links MPICH or libpmi2; for anything else the rank "
+       "directory offers both, pmi-shim-client picks by the image's program, and COMMAND itself "
+       "gets the host's family; PMI-1 and PMI-2 are told apart by the client's first line). "
+       "A named family is the only one served")
       ("publish", po::bool_switch(&parsed.publish),
-       "publish a rank directory (rank socket + env file, exported as PMI_SHIM_DIR) for "
-       "pmi-shim-client, whatever COMMAND is (default: when COMMAND is a container engine)")
+       "fail if the rank directory cannot be made (it is published by default: a rank socket, "
+       "a PMIx socket and an env file, exported as PMI_SHIM_DIR, for pmi-shim-client inside "
+       "any container COMMAND starts, directly or through a wrapper)")
       ("no-publish", po::bool_switch(&parsed.no_publish),
-       "hand COMMAND a PMI_FD or PMIx URI directly even when it is a container engine")
+       "publish nothing: hand COMMAND a PMI_FD or PMIx environment only, even when it is a "
+       "container engine")
       ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
-       "where rank directories go (implies --publish; default $PMI_SHIM_RUNDIR, else "
-       "/run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
+       "where rank directories go (failing to make one is then an error; default "
+       "$PMI_SHIM_RUNDIR, else /run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
       ("tools-dir", po::value<std::string>(&parsed.options.tools_dir),
        "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
        "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")
@@ -106,8 +116,8 @@ std::string ApplyChoices(ParsedExec& parsed) {
 // loopback by default: their ranks get a published rank directory.
 bool IsContainerEngine(const std::string& program) {
   const std::string name = program.substr(program.rfind('/') + 1);
-  for (const char* engine : {"podman", "docker", "nerdctl", "runc", "crun", "ch-run", "apptainer",
-                             "singularity"}) {
+  for (const char* engine : {"podman", "podman-hpc", "docker", "nerdctl", "runc", "crun", "ch-run",
+                             "apptainer", "singularity"}) {
     if (name == engine) return true;
   }
   return false;
@@ -151,12 +161,17 @@ int PrintDryRun(const exec::ExecOptions& options) {
   if (options.publish) {
     engines::EngineContext context{rank_dir, options.tools_dir,
                                    {{rendezvous::kDirVariable, rank_dir}}};
+    context.image = exec::LookIntoImage(argv, context);
     absl::StatusOr<engines::Rewrite> rewrite = engines::RewriteEngineCommand(argv, context);
     if (!rewrite.ok()) {
       log::Error(absl::StrCat("exec: ", rewrite.status().message()));
       return kUsageError;
     }
     for (const std::string& note : rewrite->notes) std::cout << "# " << note << "\n";
+    if (!rewrite->carry_client_to.empty()) {
+      std::cout << "# copies " << options.tools_dir << "/bin/pmi-shim-client to "
+                << rewrite->carry_client_to << "\n";
+    }
     argv = rewrite->argv;
     std::cout << "# " << rendezvous::kDirVariable << "=" << rank_dir << "\n";
   }
@@ -194,9 +209,14 @@ int RunExecCommand(const std::vector<std::string>& args) {
       engines::EngineOfProgram(split.command.front()) == engines::Engine::kCharliecloud) {
     parsed.options.publish_root = absl::StrCat("/tmp/pmi-shim-", ::getuid());
   }
-  parsed.options.publish =
-      !parsed.no_publish && (parsed.publish || !parsed.options.publish_root.empty() ||
-                             IsContainerEngine(split.command.front()));
+  // Published by default, whatever COMMAND is: a wrapper (podman-hpc,
+  // sarus, enroot, shifter, a site script around runc or podman) cannot be
+  // told from a bare program, and a PMI_FD copied into a container is a
+  // dead number there. A bare program still gets its PMI_FD or PMIx
+  // environment directly; only a known engine gets the directory alone.
+  parsed.options.command_is_engine = IsContainerEngine(split.command.front());
+  parsed.options.publish = !parsed.no_publish;
+  parsed.options.publish_required = parsed.publish || !parsed.options.publish_root.empty();
   if (parsed.dry_run) return PrintDryRun(parsed.options);
   absl::StatusOr<int> status;
   std::optional<int> command_signal;

@@ -10,6 +10,7 @@
 #include "bridge/diagnose/host_analysis.h"
 #include "image/image_scan.h"
 #include "image/testing/fixture_image.h"
+#include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
 #include "test/testing/status_matchers.h"
@@ -53,7 +54,7 @@ TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
   priv.network = "private";
   Verdict v = Decide(AnalyzeHost(ompi, "t"), *image, priv);
   EXPECT_EQ(v.outcome, kOutcomeBridge);
-  EXPECT_EQ(v.RunFix(), "pmi-bridge exec --downstream pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
+  EXPECT_EQ(testing::RunFix(v), "pmi-bridge exec --downstream pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
 
   upstream::Environment hydra_port = {{"PMI_PORT", "vm:1234"}, {"PMI_ID", "0"}};
   ContainerFacts host;
@@ -91,12 +92,12 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   priv.network = "private";
   Verdict v = Decide(AnalyzeHost(ompi, "t"), *image, priv);
   EXPECT_EQ(v.outcome, kOutcomeDirectWithHook) << FormatVerdict(v);
-  EXPECT_TRUE(v.HasFix("env", "PMIX_MCA_gds=hash")) << FormatVerdict(v);
+  EXPECT_TRUE(testing::HasFix(v, "env", "PMIX_MCA_gds=hash")) << FormatVerdict(v);
 
   upstream::Environment hydra = {{"PMI_FD", "6"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "1"}, {"HYDI_CONTROL_FD", "7"}};
   Verdict under_hydra = Decide(AnalyzeHost(hydra, "t"), *image, priv);
   EXPECT_EQ(under_hydra.outcome, kOutcomeBridge);
-  EXPECT_EQ(under_hydra.RunFix(), "pmi-bridge exec --downstream pmix -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
+  EXPECT_EQ(testing::RunFix(under_hydra), "pmi-bridge exec --downstream pmix -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
   system(absl::StrCat("rm -rf '", root, "'").c_str());
 }
 

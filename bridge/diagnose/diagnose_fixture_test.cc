@@ -12,6 +12,7 @@
 #include "bridge/diagnose/host_analysis.h"
 #include "image/image_scan.h"
 #include "image/testing/fixture_image.h"
+#include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
 #include "test/testing/status_matchers.h"
@@ -326,9 +327,9 @@ TEST_F(DiagnoseFixtureTest, VerdictTable) {
     HostReport host = AnalyzeHost(hosts.at(c.host), c.host);
     Verdict v = Decide(host, Image(c.image), c.container);
     EXPECT_EQ(v.outcome, c.outcome) << FormatVerdict(v);
-    EXPECT_EQ(v.RunFix(), c.run_fix) << FormatVerdict(v);
-    for (const auto& [kind, text] : c.fixes) EXPECT_TRUE(v.HasFix(kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
-    for (const auto& [kind, text] : c.absent) EXPECT_FALSE(v.HasFix(kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
+    EXPECT_EQ(testing::RunFix(v), c.run_fix) << FormatVerdict(v);
+    for (const auto& [kind, text] : c.fixes) EXPECT_TRUE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
+    for (const auto& [kind, text] : c.absent) EXPECT_FALSE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
     EXPECT_FALSE(v.summary.empty());
     for (const Fix& fix : v.fixes) EXPECT_FALSE(fix.why.empty()) << fix.text;
   }

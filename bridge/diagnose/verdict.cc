@@ -318,17 +318,6 @@ class Builder {
 
 }  // namespace
 
-std::string Verdict::RunFix() const {
-  for (const Fix& fix : fixes) {
-    if (fix.kind == "run") return fix.text;
-  }
-  return "";
-}
-
-bool Verdict::HasFix(const std::string& kind, const std::string& text) const {
-  return std::any_of(fixes.begin(), fixes.end(), [&](const Fix& f) { return f.kind == kind && f.text == text; });
-}
-
 Verdict Decide(const HostReport& host, const ImageReport& image, const ContainerFacts& container) {
   return Builder(host, image, container).Build();
 }

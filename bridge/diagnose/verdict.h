@@ -41,10 +41,6 @@ struct Verdict {
   std::string summary;          // one line
   std::vector<Fix> fixes;
   std::vector<std::string> problems;  // one line each, with the reference
-
-  // The `run` fix's text, or "" (for tests and the short table).
-  std::string RunFix() const;
-  bool HasFix(const std::string& kind, const std::string& text) const;
 };
 
 Verdict Decide(const HostReport& host, const image::ImageReport& image, const ContainerFacts& container);

@@ -263,8 +263,14 @@ void PmiServer::Accept(int listener_fd, const std::string& description,
     }
     session::SessionOptions options;
     options.protocols = options_.protocols;
+    if (fixed_rank.has_value() && !PeerMayConnect(client.get(), description)) continue;
+    if (options_.before_serving) {
+      if (absl::Status ready = options_.before_serving(); !ready.ok()) {
+        log::Error(absl::StrCat("cannot serve a client on ", description, ": ", ready.message()));
+        continue;
+      }
+    }
     if (fixed_rank.has_value()) {
-      if (!PeerMayConnect(client.get(), description)) continue;
       options.rank = fixed_rank;
       options.peer = absl::StrCat("rank ", *fixed_rank);
       options.release_if_only_looked = true;

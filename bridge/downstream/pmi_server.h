@@ -44,6 +44,11 @@ struct ServerOptions {
   // known (`pmi-bridge exec --trace FILE`).
   std::function<void(std::optional<int> rank, bool from_client, const wire::Message& message)>
       observer;
+  // Runs before a client accepted on a listener is served (after its
+  // credentials are checked): a host that is joined only when a client
+  // first needs it connects here (exec/deferred_host.h). On error the client
+  // is disconnected and the error logged.
+  std::function<absl::Status()> before_serving;
 };
 
 class PmiServer {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <functional>
+#include <atomic>
 #include <string>
 #include <thread>
 
@@ -206,6 +207,40 @@ TEST_F(RankSocketTest, HandshakeThenApplicationOnTheSameRank) {
   loop.AddTimer(absl::Milliseconds(100), [&] { loop.Stop(); });
   ASSERT_OK(loop.Run());
   EXPECT_EQ(lost_rank, 1) << "the application vanished after a put: the job must hear of it";
+}
+
+// ServerOptions::before_serving: runs for each accepted client before it is
+// served (a deferred host connects there); when it fails the client is
+// disconnected unheard.
+TEST_F(RankSocketTest, BeforeServingRunsFirstAndCanRefuse) {
+  EventLoop loop;
+  upstream::EmbeddedHost host(JobOfSize(2), {});
+  std::atomic<int> calls{0};
+  std::atomic<bool> refuse{false};  // set by the client thread
+  ServerOptions options;
+  options.before_serving = [&]() -> absl::Status {
+    ++calls;
+    return refuse ? absl::UnavailableError("upstream unreachable") : absl::OkStatus();
+  };
+  PmiServer server(loop, host, options);
+  ASSERT_OK(server.ListenUnixForRank(path_, 1));
+  std::string served, refused;
+  RunWithClient(loop, [&] {
+    int fd = ConnectUnix(path_);
+    ASSERT_GE(fd, 0);
+    WriteAll(fd, "cmd=init pmi_version=1 pmi_subversion=1\n");
+    served = ReadLine(fd);
+    ::close(fd);
+    refuse = true;
+    fd = ConnectUnix(path_);
+    ASSERT_GE(fd, 0);
+    WriteAll(fd, "cmd=init pmi_version=1 pmi_subversion=1\n");
+    refused = ReadLine(fd);
+    ::close(fd);
+  });
+  EXPECT_THAT(served, HasSubstr("rc=0"));
+  EXPECT_EQ(refused, "<EOF>");
+  EXPECT_EQ(calls, 2);
 }
 
 TEST_F(RankSocketTest, ClientCannotSpeakForAnotherRank) {

@@ -241,6 +241,14 @@ absl::Status AddBinds(const ActionLine& line, const std::string& image,
     added.insert(added.end(),
                  {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
                                          tools_target, ":ro")});
+    // Unlike ch-run, Apptainer makes a missing mount point itself (in an
+    // underlay or overlay layer), unless the site turned both off.
+    if (context.image.has_value() && !context.image->Has(tools_target)) {
+      rewrite.notes.push_back(absl::StrCat(
+          context.image->image, " has no ", tools_target, ": ", program,
+          " creates the mount point when 'enable underlay' or 'enable overlay' is on (the "
+          "defaults); where a site turned both off, mkdir ", tools_target, " in the image"));
+    }
   }
   return absl::OkStatus();
 }
@@ -295,6 +303,14 @@ absl::StatusOr<std::vector<std::string>> ContainerCommand(const ActionLine& line
 }
 
 }  // namespace
+
+std::optional<std::string> ApptainerImage(const std::vector<std::string>& argv) {
+  Rewrite unused;
+  absl::StatusOr<std::optional<ActionLine>> line =
+      ParseActionLine(Engine::kApptainer, argv, unused);
+  if (!line.ok() || !line->has_value() || (*line)->instance) return std::nullopt;
+  return argv[(*line)->image];
+}
 
 absl::StatusOr<Rewrite> RewriteApptainer(Engine engine, const std::vector<std::string>& argv,
                                          const EngineContext& context) {

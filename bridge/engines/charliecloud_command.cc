@@ -93,9 +93,14 @@ absl::StatusOr<ChRunLine> ParseChRunLine(const std::vector<std::string>& argv) {
 }
 
 // The -b options for the rank and tools directories, unless the command
-// line binds them already, with what the image must hold for them.
+// line binds them already, with what the image must hold for them. ch-run
+// binds only onto directories the image has (unless -w lets it make them):
+// when the bridge could look into the image (context.image) it knows, and
+// where the tools cannot be bound the static client travels in the rank
+// directory; otherwise the notes say what the image must have. `client` is
+// where the container finds pmi-shim-client.
 absl::Status AddBinds(const ChRunLine& line, const EngineContext& context,
-                      std::vector<std::string>& added, Rewrite& rewrite) {
+                      std::vector<std::string>& added, Rewrite& rewrite, std::string& client) {
   const bool write = Named(line.options, "write");
   const std::vector<std::string> bound = BindDestinations(line.options);
   const std::string rank_dir = WithoutTrailingSlash(context.rank_dir);
@@ -106,30 +111,52 @@ absl::Status AddBinds(const ChRunLine& line, const EngineContext& context,
     }
     return false;
   };
+  const std::optional<ImageFacts>& facts = context.image;
+  // ch-run shares the host's /tmp (or $TMPDIR) with the container, so a
+  // directory there exists inside; elsewhere the image must have it.
+  const bool rank_dir_shared = absl::StartsWith(rank_dir, "/tmp/");
   if (already(rank_dir)) {
     rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
   } else {
     RETURN_IF_ERROR(CheckBindablePath(kProgram, "rank directory", rank_dir, ":"));
+    if (!write && !rank_dir_shared && facts.has_value() && !facts->Has(rank_dir)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ch-run binds only onto directories the image has, and ", facts->image, " has no ",
+          rank_dir, ": publish under /tmp (PMI_SHIM_RUNDIR=/tmp/pmi-shim-$UID), or add -w"));
+    }
     added.insert(added.end(), {"-b", absl::StrCat(rank_dir, ":", rank_dir)});
-    // ch-run shares the host's /tmp (or $TMPDIR) with the container, so a
-    // directory there exists inside; elsewhere the image must have it.
-    if (!write && !absl::StartsWith(rank_dir, "/tmp/")) {
+    if (!write && !rank_dir_shared && !facts.has_value()) {
       rewrite.notes.push_back(absl::StrCat(
           "ch-run binds only onto directories the image has: ", rank_dir,
           " must exist in the image, or use a --publish-dir under /tmp, or add -w"));
     }
   }
+  client = kClientPath;
   if (already(tools_target)) {
     rewrite.notes.push_back(
         absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
   } else if (context.tools_dir.empty()) {
     rewrite.notes.push_back(absl::StrCat("no tools directory: the image must provide ",
                                          tools_target, "/bin/pmi-shim-client"));
+  } else if (!write && facts.has_value() && !facts->Has(tools_target)) {
+    // Nowhere to bind the tools: the static client travels in the rank
+    // directory, which the container sees at the host path.
+    if (already(rank_dir) || (!rank_dir_shared && !facts->Has(rank_dir))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "ch-run binds only onto directories the image has, and ", facts->image, " has no ",
+          tools_target, " for pmi-shim-client: mkdir ", tools_target,
+          " in the image, add -w, or publish under /tmp"));
+    }
+    rewrite.carry_client_to = absl::StrCat(rank_dir, "/pmi-shim-client");
+    client = rewrite.carry_client_to;
+    rewrite.notes.push_back(absl::StrCat(facts->image, " has no ", tools_target,
+                                         ": pmi-shim-client is carried in the rank directory (",
+                                         client, ")"));
   } else {
     RETURN_IF_ERROR(CheckBindablePath(kProgram, "tools directory", context.tools_dir, ":"));
     added.insert(added.end(),
                  {"-b", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":", tools_target)});
-    if (!write) {
+    if (!write && !facts.has_value()) {
       rewrite.notes.push_back(absl::StrCat("the image must contain an empty ", tools_target,
                                            " directory (mkdir it when building), or add -w"));
     }
@@ -172,13 +199,20 @@ void NoteSharing(const ChRunLine& line, const EngineContext& context, Rewrite& r
 
 }  // namespace
 
+std::optional<std::string> CharliecloudImage(const std::vector<std::string>& argv) {
+  absl::StatusOr<ChRunLine> line = ParseChRunLine(argv);
+  if (!line.ok()) return std::nullopt;
+  return argv[line->image];
+}
+
 absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv,
                                             const EngineContext& context) {
   ASSIGN_OR_RETURN(ChRunLine line, ParseChRunLine(argv));
   Rewrite rewrite;
   rewrite.engine = Engine::kCharliecloud;
   std::vector<std::string> added;
-  RETURN_IF_ERROR(AddBinds(line, context, added, rewrite));
+  std::string client;
+  RETURN_IF_ERROR(AddBinds(line, context, added, rewrite, client));
   RETURN_IF_ERROR(AddEnvironment(line, context, added, rewrite));
   NoteSharing(line, context, rewrite);
 
@@ -188,7 +222,7 @@ absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv
   // Options after the image (argp permutation) stay where they were.
   out.insert(out.end(), argv.begin() + line.image, argv.begin() + line.options_end);
   out.push_back("--");
-  for (std::string& word : ClientPrefix()) out.push_back(std::move(word));
+  out.insert(out.end(), {client, "exec", "--"});
   out.insert(out.end(), argv.begin() + line.command_at, argv.end());
   rewrite.argv = std::move(out);
   return rewrite;

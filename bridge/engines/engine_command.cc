@@ -51,6 +51,41 @@ absl::Status CheckContext(Engine engine, const EngineContext& context) {
 
 }  // namespace
 
+bool ImageFacts::Has(absl::string_view path) const {
+  const std::string wanted = internal::WithoutTrailingSlash(path);
+  for (const std::string& directory : directories) {
+    if (internal::WithoutTrailingSlash(directory) == wanted) return true;
+  }
+  return false;
+}
+
+std::optional<std::string> ImageToInspect(const std::vector<std::string>& argv) {
+  if (argv.empty()) return std::nullopt;
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return internal::CharliecloudImage(argv);
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return internal::ApptainerImage(argv);  // a sandbox directory is worth a look
+    default:
+      return std::nullopt;
+  }
+}
+
+std::vector<std::string> ImagePathsToCheck(const std::vector<std::string>& argv,
+                                           const EngineContext& context) {
+  if (argv.empty()) return {};
+  switch (EngineOfProgram(argv[0])) {
+    case Engine::kCharliecloud:
+      return {rendezvous::kContainerToolsDir, internal::WithoutTrailingSlash(context.rank_dir)};
+    case Engine::kApptainer:
+    case Engine::kSingularity:
+      return {rendezvous::kContainerToolsDir};
+    default:
+      return {};
+  }
+}
+
 absl::string_view EngineName(Engine engine) {
   switch (engine) {
     case Engine::kApptainer:
@@ -86,7 +121,18 @@ Engine EngineOfProgram(absl::string_view argv0) {
   if (base == "ch-run") return Engine::kCharliecloud;
   if (base == "podman") return Engine::kPodman;
   if (base == "docker") return Engine::kDocker;
+  // Wrappers with the same command line: NERSC's podman-hpc, nerdctl
+  // (Docker's). Their own extra options are not all known here: a rewrite
+  // that fails for them is not fatal (IsEngineAlias).
+  if (base == "podman-hpc") return Engine::kPodman;
+  if (base == "nerdctl") return Engine::kDocker;
   return Engine::kNone;
+}
+
+bool IsEngineAlias(absl::string_view argv0) {
+  const size_t slash = argv0.rfind('/');
+  const absl::string_view base = slash == absl::string_view::npos ? argv0 : argv0.substr(slash + 1);
+  return base == "podman-hpc" || base == "nerdctl";
 }
 
 std::vector<std::string> ClientPrefix() { return {kClientPath, "exec", "--"}; }
@@ -111,39 +157,31 @@ absl::StatusOr<Rewrite> RewriteEngineCommand(const std::vector<std::string>& arg
   return Rewrite{Engine::kNone, argv, {}};
 }
 
-absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext& context) {
-  if (engine == Engine::kNone) {
-    return absl::InvalidArgumentError("no engine named; pick one of apptainer, singularity, "
-                                      "charliecloud, podman, docker");
-  }
-  RETURN_IF_ERROR(CheckContext(engine, context));
-  // The flags are the ones a rewrite adds to a plain command line, so both
-  // paths stay the same by construction.
-  std::vector<std::string> probe;
-  std::string image = "IMAGE";
+namespace {
+
+constexpr char kImageWord[] = "IMAGE";
+
+// The plainest command line that runs APP in IMAGE with `engine`: what a
+// rewrite adds to it are the flags a user adds by hand.
+std::vector<std::string> PlainCommandLine(Engine engine) {
   switch (engine) {
     case Engine::kApptainer:
     case Engine::kSingularity:
-      probe = {std::string(EngineName(engine)), "exec", image, "APP"};
-      break;
+      return {std::string(EngineName(engine)), "exec", kImageWord, "APP"};
     case Engine::kCharliecloud:
-      probe = {"ch-run", image, "--", "APP"};
-      break;
+      return {"ch-run", kImageWord, "--", "APP"};
     case Engine::kPodman:
     case Engine::kDocker:
-      probe = {std::string(EngineName(engine)), "run", image, "APP"};
-      break;
+      return {std::string(EngineName(engine)), "run", kImageWord, "APP"};
     case Engine::kNone:
       break;
   }
-  ASSIGN_OR_RETURN(Rewrite rewrite, RewriteEngineCommand(probe, context));
-  EngineAdditions additions;
-  size_t at = engine == Engine::kCharliecloud ? 1 : 2;
-  while (at < rewrite.argv.size() && rewrite.argv[at] != image) {
-    additions.flags.push_back(rewrite.argv[at++]);
-  }
-  additions.prefix = ClientPrefix();
-  additions.notes = rewrite.notes;
+  return {};
+}
+
+// How the engine passes the environment besides flags, first among the notes.
+void AddEnvironmentChannel(Engine engine, const EngineContext& context,
+                           EngineAdditions& additions) {
   switch (engine) {
     case Engine::kApptainer:
     case Engine::kSingularity: {
@@ -165,10 +203,30 @@ absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext&
       break;
     case Engine::kPodman:
     case Engine::kDocker:
-      break;
     case Engine::kNone:
       break;
   }
+}
+
+}  // namespace
+
+absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext& context) {
+  if (engine == Engine::kNone) {
+    return absl::InvalidArgumentError("no engine named; pick one of apptainer, singularity, "
+                                      "charliecloud, podman, docker");
+  }
+  RETURN_IF_ERROR(CheckContext(engine, context));
+  // The flags are the ones a rewrite adds to a plain command line, so both
+  // paths stay the same by construction.
+  ASSIGN_OR_RETURN(Rewrite rewrite, RewriteEngineCommand(PlainCommandLine(engine), context));
+  EngineAdditions additions;
+  size_t at = engine == Engine::kCharliecloud ? 1 : 2;
+  while (at < rewrite.argv.size() && rewrite.argv[at] != kImageWord) {
+    additions.flags.push_back(rewrite.argv[at++]);
+  }
+  additions.prefix = ClientPrefix();
+  additions.notes = rewrite.notes;
+  AddEnvironmentChannel(engine, context, additions);
   return additions;
 }
 

@@ -37,24 +37,52 @@ absl::string_view EngineName(Engine engine);
 std::optional<Engine> ParseEngineName(absl::string_view name);
 // The engine a program is, by the basename of argv[0] ("/usr/bin/apptainer").
 Engine EngineOfProgram(absl::string_view argv0);
+// A wrapper recognised by its name as having an engine's command line
+// (podman-hpc, nerdctl), whose own options may be unknown here.
+bool IsEngineAlias(absl::string_view argv0);
 
 // Where pmi-shim-client is inside every container, and what goes before the
 // container's command.
 inline constexpr char kClientPath[] = "/opt/pmi-shim/bin/pmi-shim-client";
 std::vector<std::string> ClientPrefix();  // {kClientPath, "exec", "--"}
 
+// What the bridge saw of the image before running the engine: the rewrite
+// stays pure, the caller looks (ImageToInspect, then the paths of
+// ImagePathsToCheck) and passes the answer in.
+struct ImageFacts {
+  std::string image;                     // as named on the command line
+  std::vector<std::string> directories;  // checked paths that are directories in it
+  bool Has(absl::string_view path) const;
+};
+
 struct EngineContext {
   std::string rank_dir;   // host path of the rank's directory
   std::string tools_dir;  // host install prefix holding bin/pmi-shim-client;
                           // empty: the site already binds it at /opt/pmi-shim
   std::vector<std::pair<std::string, std::string>> env;  // what the container must see
+  // The image's facts when the caller could look (ch-run's image is a host
+  // directory); nullopt: unknown, the rewrite assumes the usual layout and
+  // says what the image must have.
+  std::optional<ImageFacts> image;
 };
 
 struct Rewrite {
   Engine engine = Engine::kNone;
   std::vector<std::string> argv;   // the command to run instead
   std::vector<std::string> notes;  // one line each, for --dry-run and -v
+  // Non-empty: before running argv, the caller copies TOOLS/bin/pmi-shim-client
+  // to this host path (inside the rank directory, which the container sees
+  // at the same path), because the image has nowhere to bind the tools.
+  std::string carry_client_to;
 };
+
+// The image argument of an engine command line when it may be a host
+// directory worth looking into (ch-run IMAGE), else nullopt.
+std::optional<std::string> ImageToInspect(const std::vector<std::string>& argv);
+// The in-image directories whose existence the rewrite of `argv` depends
+// on (ch-run: /opt/pmi-shim and the rank directory).
+std::vector<std::string> ImagePathsToCheck(const std::vector<std::string>& argv,
+                                           const EngineContext& context);
 
 // Recognises `apptainer|singularity [GLOBAL] exec|run ...`, `ch-run ...`,
 // `podman|docker [GLOBAL] [container] run ...`. Anything else comes back as

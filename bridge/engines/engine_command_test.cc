@@ -26,6 +26,10 @@ TEST(EngineCommandTest, NamesRoundTrip) {
   EXPECT_EQ(ParseEngineName("lxc"), std::nullopt);
   EXPECT_EQ(EngineOfProgram("/opt/apptainer/bin/apptainer"), Engine::kApptainer);
   EXPECT_EQ(EngineOfProgram("apptainer-wrapper"), Engine::kNone);
+  EXPECT_EQ(EngineOfProgram("/usr/bin/podman-hpc"), Engine::kPodman);
+  EXPECT_TRUE(IsEngineAlias("/usr/bin/podman-hpc"));
+  EXPECT_FALSE(IsEngineAlias("podman"));
+  EXPECT_EQ(EngineOfProgram("nerdctl"), Engine::kDocker);
 }
 
 TEST(EngineCommandTest, PathsTheEngineWouldSplitAreRefused) {

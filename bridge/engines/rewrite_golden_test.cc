@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "bridge/engines/engine_command.h"
 #include "bridge/engines/shell_words.h"
@@ -30,6 +32,9 @@ struct GoldenCase {
   std::string error;
   std::string engine;
   std::vector<std::string> notes;
+  std::string carry;                        // carry: the client copy's path
+  std::optional<ImageFacts> image;          // image_dirs: what the image has
+  std::optional<std::string> rank_dir;      // rank_dir: inside a case
 };
 
 struct GoldenFile {
@@ -54,7 +59,9 @@ GoldenFile ReadGolden() {
     if (colon == absl::string_view::npos) continue;
     const std::string key(line.substr(0, colon));
     const std::string value(absl::StripAsciiWhitespace(line.substr(colon + 1)));
-    if (key == "rank_dir") {
+    if (key == "rank_dir" && !golden.cases.empty()) {
+      golden.cases.back().rank_dir = value;
+    } else if (key == "rank_dir") {
       golden.context.rank_dir = value;
     } else if (key == "tools_dir") {
       golden.context.tools_dir = value;
@@ -78,6 +85,17 @@ GoldenFile ReadGolden() {
       golden.cases.back().engine = value;
     } else if (key == "note") {
       golden.cases.back().notes.push_back(value);
+    } else if (key == "carry") {
+      golden.cases.back().carry = value;
+    } else if (key == "image_dirs") {
+      // "IMAGE: DIR DIR..." (no DIR: the image has none of those asked about)
+      ImageFacts facts;
+      std::vector<std::string> words = absl::StrSplit(value, ' ', absl::SkipEmpty());
+      if (!words.empty()) {
+        facts.image = words[0];
+        facts.directories.assign(words.begin() + 1, words.end());
+      }
+      golden.cases.back().image = std::move(facts);
     } else {
       ADD_FAILURE() << "line " << number << ": unknown key '" << key << "'";
     }
@@ -94,7 +112,13 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
     absl::StatusOr<std::vector<std::string>> in = SplitShellWords(c.in);
     ASSERT_OK(in);
     ASSERT_FALSE(in->empty());
-    absl::StatusOr<Rewrite> rewrite = RewriteEngineCommand(*in, golden.context);
+    EngineContext context = golden.context;
+    if (c.rank_dir.has_value()) {
+      context.rank_dir = *c.rank_dir;
+      context.env = {{"PMI_SHIM_DIR", *c.rank_dir}};
+    }
+    context.image = c.image;
+    absl::StatusOr<Rewrite> rewrite = RewriteEngineCommand(*in, context);
     if (print) {
       std::cout << "case: " << c.name << "\n";
       if (rewrite.ok()) {
@@ -117,6 +141,7 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
     EXPECT_EQ(rewrite->argv, *out) << "got:  " << JoinShellWords(rewrite->argv)
                                    << "\nwant: " << JoinShellWords(*out);
     EXPECT_EQ(EngineName(rewrite->engine), c.engine);
+    EXPECT_EQ(rewrite->carry_client_to, c.carry);
     for (const std::string& note : c.notes) {
       bool found = false;
       for (const std::string& have : rewrite->notes) found = found || absl::StrContains(have, note);

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+#include <optional>
+#include <string>
+#include <vector>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "bridge/engines/engine_command.h"
@@ -19,6 +23,14 @@ absl::StatusOr<Rewrite> RewriteCharliecloud(const std::vector<std::string>& argv
                                             const EngineContext& context);
 absl::StatusOr<Rewrite> RewriteOciCli(Engine engine, const std::vector<std::string>& argv,
                                       const EngineContext& context);
+
+// ch-run's image argument (the first non-option word before "--"), or
+// nullopt when the command line names none.
+std::optional<std::string> CharliecloudImage(const std::vector<std::string>& argv);
+
+// apptainer/singularity exec|run's image argument (not an instance), or
+// nullopt when the command line names none or cannot be read.
+std::optional<std::string> ApptainerImage(const std::vector<std::string>& argv);
 
 // The bind specs every bind-mount engine adds, checked for the characters
 // the engine would split them at.

@@ -1,11 +1,14 @@
 #include "bridge/exec/bridged_rank.h"
 
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -15,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "bridge/engines/engine_command.h"
 #include "image/client_detection.h"
+#include "bridge/exec/engine_image.h"
 #include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
@@ -30,6 +34,8 @@
 extern char** environ;
 
 namespace pmi_shim::exec {
+
+using image::DetectClientFamily;
 namespace {
 
 std::vector<std::string> CurrentEnvironment() {
@@ -51,12 +57,41 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
   return otherwise;
 }
 
-// `detected`: what the command's program links, when that could be read.
-bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host,
-               std::optional<image::ClientFamily> detected) {
-  if (choice != DownstreamChoice::kAuto) return choice == DownstreamChoice::kPmix;
-  if (detected.has_value()) return *detected == image::ClientFamily::kPmix;
-  return host == upstream::HostFamily::kPmix;
+// Blocking write of all of `text`; false on error (errno set).
+bool WriteAll(int fd, const std::string& text) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Sets `name` in `environment`, replacing an earlier entry.
+void SetVariable(std::vector<std::string>& environment, absl::string_view name,
+                 absl::string_view value) {
+  const std::string entry = absl::StrCat(name, "=", value);
+  for (std::string& existing : environment) {
+    if (absl::StartsWith(existing, name) && existing.size() > name.size() &&
+        existing[name.size()] == '=') {
+      existing = entry;
+      return;
+    }
+  }
+  environment.push_back(entry);
+}
+
+// The job's size as a PMIx launcher tells its ranks outside PMIx (Open MPI's
+// mpirun and PRRTE, Slurm, Flux), or nullopt.
+std::optional<int> JobSizeFromLauncher(const std::vector<std::string>& environment) {
+  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
+                           "FLUX_JOB_SIZE"}) {
+    int size = 0;
+    if (absl::SimpleAtoi(ValueOf(environment, name, ""), &size) && size > 0) return size;
+  }
+  return std::nullopt;
 }
 
 session::ClientProtocols WireProtocols(DownstreamChoice choice) {
@@ -71,6 +106,26 @@ session::ClientProtocols WireProtocols(DownstreamChoice choice) {
 }
 
 }  // namespace
+
+RankPlan PlanRank(DownstreamChoice choice, upstream::HostFamily host, bool publish,
+                  bool command_is_engine, std::optional<ClientFamily> detected) {
+  const ClientFamily host_family =
+      host == upstream::HostFamily::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
+  std::optional<ClientFamily> named;  // what the user or the program says
+  if (choice != DownstreamChoice::kAuto) {
+    named = choice == DownstreamChoice::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
+  } else {
+    named = detected;
+  }
+  RankPlan plan;
+  plan.preferred = named.value_or(host_family);
+  if (!(publish && command_is_engine)) plan.direct = plan.preferred;
+  if (publish) {
+    plan.publish_pmi = !named.has_value() || *named == ClientFamily::kPmi;
+    plan.publish_pmix = !named.has_value() || *named == ClientFamily::kPmix;
+  }
+  return plan;
+}
 
 BridgedRank::BridgedRank(ExecOptions options)
     : options_(std::move(options)),
@@ -89,8 +144,12 @@ BridgedRank::~BridgedRank() {
   pmix_server_.reset();
   relay_.reset();
   pmix_socket_relay_.reset();
+  if (request_listener_.valid()) loop_.Unwatch(request_listener_.get());
+  request_listener_.Reset();
   rank_directory_.reset();
+  deferred_host_.reset();
   reporting_host_.reset();
+  pmix_reporting_host_.reset();
   collecting_host_.reset();
   host_.reset();
   transcript_.reset();
@@ -125,8 +184,7 @@ absl::Status BridgedRank::ConnectUpstream(const upstream::HostEndpoint& endpoint
   return absl::OkStatus();
 }
 
-absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
-    const std::vector<std::string>& environment) {
+downstream::ServerOptions BridgedRank::PmiServerOptions() {
   downstream::ServerOptions server_options;
   server_options.protocols = WireProtocols(options_.downstream);
   server_options.trace = options_.trace;
@@ -139,118 +197,159 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
                           message, message.DebugString());
     };
   }
-  server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, server_options);
-  launch::Rendezvous rendezvous;
-  rendezvous.rank = rank_;
-  rendezvous.size = host_->info().size;
-  if (options_.publish) {
-    RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
-    RETURN_IF_ERROR(server_->ListenUnixForRank(rank_directory_->SocketPath(), rank_));
-    const char* protocol = options_.downstream == DownstreamChoice::kPmi1   ? "pmi1"
-                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
-                                                                            : "pmi";
-    rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, protocol},
-                                      {rendezvous::kRankKey, absl::StrCat(rank_)},
-                                      {rendezvous::kSizeKey, absl::StrCat(rendezvous.size)}};
-    for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
-    RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
-    rendezvous.shim_dir = rank_directory_->path();
-    return launch::SpawnRequest{options_.command,
-                                launch::BuildRankEnvironment(environment, rendezvous), -1};
-  }
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-    return absl::ErrnoToStatus(errno, "socketpair");
-  }
-  // The child's end stays open in the bridge until the child has it: the
-  // request keeps it, and ownership passes to the caller's SpawnRequest.
-  child_fd_.Reset(pair[1]);
-  RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
-  rendezvous.fd = child_fd_.get();
-  return launch::SpawnRequest{options_.command,
-                              launch::BuildRankEnvironment(environment, rendezvous),
-                              child_fd_.get()};
+  return server_options;
 }
 
-absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
-    const std::vector<std::string>& environment) {
+absl::Status BridgedRank::StartPmixServer() {
+  pmix_reporting_host_ = std::make_unique<ReportingHost>(*host_);
   downstream::PmixServer::Options pmix_options;
   pmix_options.local_ranks = {rank_};
   ASSIGN_OR_RETURN(pmix_server_,
-                   downstream::PmixServer::Start(loop_, *reporting_host_, pmix_options));
-  ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
-  if (options_.publish) {
-    RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
-    ASSIGN_OR_RETURN(pmix::RewrittenEnvironment server,
-                     pmix::RewritePmixServerUris(pmix, "127.0.0.1", 1));
-    ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
-                     PublishPmix(environment, pmix, server.original.port));
-    return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
-  }
-  return launch::SpawnRequest{options_.command,
-                              launch::BuildPmixRankEnvironment(environment, pmix), -1};
-}
-
-absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
-    const std::vector<std::string>& environment) {
-  // Find the server first, then listen: the relay needs its target.
-  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
-                   pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
-  if (probe.original.scheme != "tcp4") {
-    return absl::UnimplementedError(absl::StrCat(
-        "the PMIx server listens on ", probe.original.ToString(),
-        "; the relay reaches IPv4 servers only"));
-  }
-  downstream::TcpRelay::Options relay_options;
-  relay_options.target_address = probe.original.host;
-  relay_options.target_port = probe.original.port;
-  ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
-  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment rewritten,
-                   pmix::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
-  if (options_.publish) {
-    std::vector<std::string> pmix;
-    for (const std::string& entry : rewritten.environment) {
-      if (absl::StartsWith(entry, "PMIX_")) pmix.push_back(entry);
-    }
-    // A relay never joins the job itself: its rank is the launcher's word.
-    if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
-      return absl::InvalidArgumentError("PMIX_RANK is not set to a number by the launcher");
-    }
-    RETURN_IF_ERROR(PublishRankDirectory(ValueOf(environment, "PMIX_NAMESPACE", "pmix")));
-    ASSIGN_OR_RETURN(std::vector<std::string> command_environment,
-                     PublishPmix(environment, pmix, probe.original.port));
-    return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
-  }
-  return launch::SpawnRequest{options_.command, std::move(rewritten.environment), -1};
-}
-
-absl::Status BridgedRank::PublishRankDirectory(const std::string& job) {
-  const std::string root =
-      options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
-  ASSIGN_OR_RETURN(rank_directory_, RankDirectory::Create(root, job, rank_));
+                   downstream::PmixServer::Start(loop_, *pmix_reporting_host_, pmix_options));
+  ASSIGN_OR_RETURN(pmix_entries_, pmix_server_->ClientEnvironment(rank_));
+  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment server,
+                   pmix::RewritePmixServerUris(pmix_entries_, "127.0.0.1", 1));
+  pmix_port_ = server.original.port;
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<std::string>> BridgedRank::PublishPmix(
-    const std::vector<std::string>& environment, const std::vector<std::string>& pmix_entries,
-    int server_port) {
+absl::Status BridgedRank::StartPmixSocketRelay() {
   // pmix.sock: for a container that cannot reach 127.0.0.1:PORT and has
   // nothing privileged to relay it, pmi-shim-client relays through this.
   ASSIGN_OR_RETURN(UniqueFd listener, ListenUnix(rank_directory_->PmixSocketPath()));
   downstream::TcpRelay::Options relay_options;
   relay_options.listener_fd = listener.Release();
-  relay_options.target_port = server_port;
+  relay_options.target_port = pmix_port_;
   relay_options.present_peer_identity = true;  // for clients in a user namespace
   ASSIGN_OR_RETURN(pmix_socket_relay_, downstream::TcpRelay::Start(loop_, relay_options));
-  rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, "pmix"}};
-  for (const std::string& entry : pmix_entries) {
+  return absl::OkStatus();
+}
+
+rendezvous::EnvEntries BridgedRank::PmixEntries() const {
+  rendezvous::EnvEntries entries;
+  for (const std::string& entry : pmix_entries_) {
     const size_t equals = entry.find('=');
-    if (equals != std::string::npos) entries.emplace_back(entry.substr(0, equals), entry.substr(equals + 1));
+    if (equals != std::string::npos) {
+      entries.emplace_back(entry.substr(0, equals), entry.substr(equals + 1));
+    }
+  }
+  return entries;
+}
+
+absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> size) {
+  const std::string root =
+      options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
+  absl::StatusOr<std::unique_ptr<RankDirectory>> created = RankDirectory::Create(root, job, rank_);
+  // The default root may be read-only here (a sandbox, a read-only /run):
+  // the per-user one under /tmp is the hook's other default allowed place.
+  const std::string per_user = absl::StrCat("/tmp/pmi-shim-", ::getuid());
+  if (!created.ok() && options_.publish_root.empty() && std::getenv("PMI_SHIM_RUNDIR") == nullptr &&
+      root != per_user) {
+    absl::StatusOr<std::unique_ptr<RankDirectory>> fallback =
+        RankDirectory::Create(per_user, job, rank_);
+    if (fallback.ok()) created = std::move(fallback);
+  }
+  if (!created.ok()) return created.status();
+  rank_directory_ = *std::move(created);
+  const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
+                          : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
+                          : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
+                                                                           : "pmi";
+  std::vector<std::string> offers;
+  if (plan_.publish_pmi) offers.push_back("pmi");
+  if (plan_.publish_pmix) offers.push_back("pmix");
+  rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, preferred},
+                                    {rendezvous::kOffersKey, absl::StrJoin(offers, ",")}};
+  if (plan_.publish_pmi) {
+    RETURN_IF_ERROR(server_->ListenUnixForRank(rank_directory_->SocketPath(), rank_));
+    entries.emplace_back(rendezvous::kRankKey, absl::StrCat(rank_));
+    // Unknown only under a PMIx launcher that does not say: request.sock
+    // answers it, joining the job first.
+    if (size.has_value()) entries.emplace_back(rendezvous::kSizeKey, absl::StrCat(*size));
+  }
+  if (plan_.publish_pmix && pmix_port_ > 0) {
+    RETURN_IF_ERROR(StartPmixSocketRelay());
+    for (auto& entry : PmixEntries()) entries.push_back(std::move(entry));
+  }
+  // Which socket the PMI_FD handed to CMD is, so that pmi-shim-client can
+  // tell it from whatever holds that number inside a container.
+  struct stat fd_stat;
+  if (child_fd_.valid() && ::fstat(child_fd_.get(), &fd_stat) == 0) {
+    entries.emplace_back(rendezvous::kFdInodeKey, absl::StrCat(fd_stat.st_ino));
   }
   for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
-  RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
-  return launch::BuildPmixRankEnvironment(
-      environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path())});
+  RETURN_IF_ERROR(ListenForRequests());
+  return rank_directory_->WriteEnv(entries);
+}
+
+absl::Status BridgedRank::ListenForRequests() {
+  const std::string path = absl::StrCat(rank_directory_->path(), "/", rendezvous::kRequestSocketName);
+  ASSIGN_OR_RETURN(request_listener_, ListenUnix(path));
+  return loop_.Watch(request_listener_.get(), EPOLLIN, [this](uint32_t) { AcceptRequests(); });
+}
+
+void BridgedRank::AcceptRequests() {
+  while (true) {
+    UniqueFd client(::accept4(request_listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+    if (!client.valid()) {
+      if (errno == EINTR) continue;
+      return;  // EAGAIN: all taken
+    }
+    absl::StatusOr<ucred> peer = PeerCredentials(client.get());
+    if (!peer.ok() || (peer->uid != ::getuid() && peer->uid != 0)) {
+      log::Warning(absl::StrCat("rank ", rank_, ": refused a request from ",
+                                peer.ok() ? absl::StrCat("uid ", peer->uid)
+                                          : std::string(peer.status().message()),
+                                "; only the job's own user may ask for its rank"));
+      continue;
+    }
+    // The client writes its one line right after connecting; a silent one
+    // holds the loop for at most this long.
+    const timeval limit{2, 0};
+    ::setsockopt(client.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+    std::string request;
+    char byte = 0;
+    while (request.size() < 16 && ::read(client.get(), &byte, 1) == 1 && byte != '\n') {
+      request.push_back(byte);
+    }
+    const std::string reply = rendezvous::FormatRequestReply(AnswerRequest(request));
+    if (!WriteAll(client.get(), reply)) {
+      log::Warning(absl::StrCat("rank ", rank_, ": could not answer a request on ",
+                                rendezvous::kRequestSocketName, ": ", std::strerror(errno)));
+    }
+  }
+}
+
+absl::StatusOr<rendezvous::EnvEntries> BridgedRank::AnswerRequest(const std::string& request) {
+  if (request == "pmix") {
+    if (!plan_.publish_pmix) {
+      return absl::FailedPreconditionError(
+          "this rank serves only PMI-1/PMI-2 (pmi-bridge exec --downstream pmi1|pmi2)");
+    }
+    if (pmix_port_ == 0) {
+      absl::Status started = StartPmixServer();
+      if (started.ok()) started = StartPmixSocketRelay();
+      if (!started.ok()) {
+        log::Error(absl::StrCat("rank ", rank_, ": cannot host a PMIx server for the "
+                                "container: ", started.message()));
+        return started;
+      }
+      log::Debug(absl::StrCat("rank ", rank_, ": a PMIx client asked; hosting a PMIx server"));
+    }
+    return PmixEntries();
+  }
+  if (request == "pmi") {
+    if (!plan_.publish_pmi) {
+      return absl::FailedPreconditionError(
+          "this rank serves only PMIx (pmi-bridge exec --downstream pmix)");
+    }
+    if (deferred_host_ != nullptr) RETURN_IF_ERROR(deferred_host_->Ensure());
+    return rendezvous::EnvEntries{{rendezvous::kRankKey, absl::StrCat(rank_)},
+                                  {rendezvous::kSizeKey, absl::StrCat(host_->info().size)}};
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown request '", request.substr(0, 16), "' (expected pmi or pmix)"));
 }
 
 absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const {
@@ -258,8 +357,20 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   context.rank_dir = rank_directory_->path();
   context.tools_dir = options_.tools_dir;
   context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
-  ASSIGN_OR_RETURN(engines::Rewrite rewrite, engines::RewriteEngineCommand(request.argv, context));
+  context.image = LookIntoImage(request.argv, context);
+  absl::StatusOr<engines::Rewrite> rewritten = engines::RewriteEngineCommand(request.argv, context);
+  if (!rewritten.ok() && engines::IsEngineAlias(request.argv.front())) {
+    // A wrapper with options of its own: run it as given; PMI_SHIM_DIR is
+    // in its environment for it (or the site's hook) to pass in.
+    log::Info(absl::StrCat(request.argv.front(), " is run as given (",
+                           rewritten.status().message(), ")"));
+    return absl::OkStatus();
+  }
+  ASSIGN_OR_RETURN(engines::Rewrite rewrite, std::move(rewritten));
   for (const std::string& note : rewrite.notes) log::Info(note);
+  if (!rewrite.carry_client_to.empty()) {
+    RETURN_IF_ERROR(CarryClient(options_.tools_dir, rewrite.carry_client_to));
+  }
   if (rewrite.engine != engines::Engine::kNone) {
     log::Debug(absl::StrCat("rank ", rank_, " runs: ", absl::StrJoin(rewrite.argv, " ")));
     request.argv = std::move(rewrite.argv);
@@ -273,22 +384,26 @@ absl::StatusOr<int> BridgedRank::Run() {
   ASSIGN_OR_RETURN(upstream::HostEndpoint endpoint,
                    upstream::DetectHostEndpoint(environment, options_.upstream));
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
+  const bool pmix_host = endpoint.family == upstream::HostFamily::kPmix;
   // --downstream auto: a program run directly tells by what it links; a
-  // container engine's image is not looked into (the host's family, as the
-  // image was presumably built for this site).
-  std::optional<image::ClientFamily> detected;
-  if (options_.downstream == DownstreamChoice::kAuto && !options_.publish) {
+  // container engine's image is read on the container side instead
+  // (pmi-shim-client picks pmi.sock or pmix.sock).
+  std::optional<ClientFamily> detected;
+  if (options_.downstream == DownstreamChoice::kAuto && !options_.command_is_engine) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
-    if (program.ok()) detected = image::DetectClientFamily(*program);
+    if (program.ok()) detected = DetectClientFamily(*program);
   }
-  const bool pmix_client = WantsPmix(options_.downstream, endpoint.family, detected);
-  if (detected.has_value() && pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {
+  const RankPlan plan = PlanRank(options_.downstream, endpoint.family, options_.publish,
+                                 options_.command_is_engine, detected);
+  if (detected.has_value() && (*detected == ClientFamily::kPmix) != pmix_host) {
+    const bool pmix_client = *detected == ClientFamily::kPmix;
     log::Info(absl::StrCat(options_.command.front(), " links a ",
                            pmix_client ? "PMIx" : "PMI-1/PMI-2", " client: serving it ",
                            pmix_client ? "a PMIx server" : "PMI", " (--downstream auto)"));
   }
-  const bool relay = pmix_client && endpoint.family == upstream::HostFamily::kPmix;
+  const bool serve_pmi = plan.direct == ClientFamily::kPmi || plan.publish_pmi;
+  const bool serve_pmix = plan.direct == ClientFamily::kPmix || plan.publish_pmix;
   // Block SIGCHLD and friends before libpmix starts its progress thread
   // (PMIx_Init, PMIx_server_init): a thread created with them unblocked can
   // take the SIGCHLD that the signalfd is waiting for, and the command would
@@ -303,34 +418,142 @@ absl::StatusOr<int> BridgedRank::Run() {
     transcript_ = std::make_unique<diagnose::Transcript>(
         transcript_file_, diagnose::Transcript::Format::kHuman, absl::Now());
   }
-  if (!relay) {
+  plan_ = plan;
+  pmix_host_ = pmix_host;
+  std::string job;
+  std::optional<int> size;
+  if (!pmix_host) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
-    session::JobHost* below = host_.get();
-    // A PMI host's barrier collects nothing by itself; a PMIx host's fence
-    // and the PMIx server's modex already do.
-    if (!pmix_client && endpoint.family != upstream::HostFamily::kPmix) {
+    job = host_->info().kvsname;
+    size = host_->info().size;
+    if (serve_pmi) {
+      // A PMI host's barrier collects nothing by itself; a PMIx server's
+      // modex already does.
       collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
-      below = collecting_host_.get();
+      reporting_host_ = std::make_unique<ReportingHost>(*collecting_host_);
+      server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
     }
-    reporting_host_ = std::make_unique<ReportingHost>(*below);
+    // A PMIx server costs a libpmix server start (~30 ms of CPU per rank):
+    // for a container that may not need it, it starts on request.
+    if (plan.direct == ClientFamily::kPmix) RETURN_IF_ERROR(StartPmixServer());
+  } else {
+    // The launcher's word, before (or without) joining the job.
+    if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
+      return absl::InvalidArgumentError("PMIX_RANK is not set to a number by the launcher");
+    }
+    job = ValueOf(environment, "PMIX_NAMESPACE", "pmix");
+    size = JobSizeFromLauncher(environment);
+    const bool forced_pmi = options_.downstream == DownstreamChoice::kPmi1 ||
+                            options_.downstream == DownstreamChoice::kPmi2;
+    if (plan.direct == ClientFamily::kPmi || forced_pmi) {
+      RETURN_IF_ERROR(ConnectUpstream(endpoint));
+      reporting_host_ = std::make_unique<ReportingHost>(*host_);
+      size = host_->info().size;
+      server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+    } else if (plan.publish_pmi) {
+      // Joined only if the container's client turns out to speak PMI: a
+      // PMIx client goes through the relay as the rank itself.
+      deferred_host_ = std::make_unique<DeferredHost>(
+          [this, endpoint]() -> absl::StatusOr<session::JobHost*> {
+            RETURN_IF_ERROR(ConnectUpstream(endpoint));
+            reporting_host_ = std::make_unique<ReportingHost>(*host_);
+            log::Debug(absl::StrCat("rank ", rank_, ": a PMI client connected pmi.sock; joined "
+                                    "the PMIx job to serve it"));
+            return reporting_host_.get();
+          });
+      downstream::ServerOptions server_options = PmiServerOptions();
+      server_options.before_serving = [this] { return deferred_host_->Ensure(); };
+      server_ = std::make_unique<downstream::PmiServer>(loop_, *deferred_host_, server_options);
+    }
+    if (serve_pmix) {
+      ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
+                       pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
+      if (probe.original.scheme != "tcp4") {
+        return absl::UnimplementedError(absl::StrCat(
+            "the PMIx server listens on ", probe.original.ToString(),
+            "; the relay reaches IPv4 servers only"));
+      }
+      pmix_port_ = probe.original.port;
+      for (const std::string& entry : environment) {
+        if (absl::StartsWith(entry, "PMIX_")) pmix_entries_.push_back(entry);
+      }
+      if (plan.direct == ClientFamily::kPmix) {
+        downstream::TcpRelay::Options relay_options;
+        relay_options.target_address = probe.original.host;
+        relay_options.target_port = probe.original.port;
+        ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
+      }
+    }
   }
-  absl::StatusOr<launch::SpawnRequest> request =
-      relay ? PmixRelay(environment)
-            : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
-  absl::Status started = request.status();
-  if (started.ok() && rank_directory_ != nullptr) started = RewriteForEngine(*request);
+  // What CMD itself gets.
+  std::vector<std::string> command_environment;
+  if (plan.direct == ClientFamily::kPmi) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+      return absl::ErrnoToStatus(errno, "socketpair");
+    }
+    // The child's end stays open in the bridge until the child has it.
+    child_fd_.Reset(pair[1]);
+    RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
+    launch::Rendezvous rendezvous;
+    rendezvous.rank = rank_;
+    rendezvous.size = size.value_or(1);
+    rendezvous.fd = child_fd_.get();
+    command_environment = launch::BuildRankEnvironment(environment, rendezvous);
+  } else if (plan.direct == ClientFamily::kPmix) {
+    if (!pmix_host) {
+      command_environment = launch::BuildPmixRankEnvironment(environment, pmix_entries_);
+    } else {
+      ASSIGN_OR_RETURN(pmix::RewrittenEnvironment rewritten,
+                       pmix::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
+      command_environment = std::move(rewritten.environment);
+    }
+  } else if (plan.preferred == ClientFamily::kPmi && size.has_value()) {
+    // A container engine: only the rank directory (added below) crosses.
+    launch::Rendezvous rendezvous;
+    rendezvous.rank = rank_;
+    rendezvous.size = *size;
+    rendezvous.shim_dir = "-";  // replaced below
+    command_environment = launch::BuildRankEnvironment(environment, rendezvous);
+  } else {
+    command_environment = launch::BuildPmixRankEnvironment(environment, {});
+  }
+  if (options_.publish) {
+    absl::Status published = Publish(job, size);
+    if (!published.ok() && (options_.publish_required || !plan.direct.has_value())) {
+      return published;
+    }
+    if (!published.ok()) {
+      // A bare program does not need the directory: no warning for it.
+      log::Info(absl::StrCat("rank ", rank_, ": no rank directory (", published.message(),
+                                "); ", options_.command.front(),
+                                " gets its PMI rendezvous directly"));
+      rank_directory_.reset();
+    }
+  }
+  if (rank_directory_ != nullptr) {
+    SetVariable(command_environment, rendezvous::kDirVariable, rank_directory_->path());
+  }
+  launch::SpawnRequest request{options_.command, std::move(command_environment),
+                               child_fd_.valid() ? child_fd_.get() : -1};
+  absl::Status started = absl::OkStatus();
+  if (rank_directory_ != nullptr) started = RewriteForEngine(request);
   if (started.ok()) {
     // The launcher above ends a rank by killing its process group, and may
     // kill only the bridge: the command must share the group and die with it.
-    request->own_process_group = false;
-    request->parent_death_signal = SIGKILL;
-    started = children_.Spawn(0, *request).status();
+    request.own_process_group = false;
+    request.parent_death_signal = SIGKILL;
+    started = children_.Spawn(0, request).status();
   }
   child_fd_.Reset();  // the child has its copy now
   if (!started.ok()) {
     // The host saw this rank initialize: tell it the rank is gone.
     if (host_ != nullptr) {
-      reporting_host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
+      ReportingHost* reporting =
+          reporting_host_ != nullptr ? reporting_host_.get() : pmix_reporting_host_.get();
+      if (reporting != nullptr) {
+        reporting->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
+      }
     }
     return started;
   }
@@ -340,8 +563,8 @@ absl::StatusOr<int> BridgedRank::Run() {
 }
 
 bool BridgedRank::ClientSpoke() const {
-  if (pmix_server_ != nullptr) return pmix_server_->Connected(rank_);
-  return server_ != nullptr && server_->RankSpoke(rank_);
+  return (pmix_server_ != nullptr && pmix_server_->Connected(rank_)) ||
+         (server_ != nullptr && server_->RankSpoke(rank_));
 }
 
 void BridgedRank::OnCommandExit(int wait_status) {
@@ -359,7 +582,13 @@ void BridgedRank::OnCommandExit(int wait_status) {
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.
-  if (!ClientSpoke() && *command_status_ == 0) reporting_host_->Finalized(rank_);
+  if (!ClientSpoke() && *command_status_ == 0) {
+    if (reporting_host_ != nullptr) {
+      reporting_host_->Finalized(rank_);
+    } else if (pmix_reporting_host_ != nullptr) {
+      pmix_reporting_host_->Finalized(rank_);
+    }
+  }
   FinishSoon();
 }
 
@@ -381,6 +610,7 @@ void BridgedRank::OnUpstreamLost(std::string reason) {
   if (forced_status_.has_value()) return;
   log::Error(absl::StrCat("rank ", rank_, ": ", reason, "; ending ", options_.command.front()));
   if (reporting_host_ != nullptr) reporting_host_->Quiet();
+  if (pmix_reporting_host_ != nullptr) pmix_reporting_host_->Quiet();
   forced_status_ = (command_status_.has_value() && *command_status_ != 0) ? *command_status_ : 1;
   if (command_status_.has_value()) {
     loop_.Stop();

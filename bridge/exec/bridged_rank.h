@@ -15,6 +15,15 @@
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
 //
+// Every rank also publishes a rank directory (PMI_SHIM_DIR, unless
+// --no-publish) for a container that CMD may start, directly or through a
+// wrapper. Unless CMD's program names its family, the directory offers both
+// sides and pmi-shim-client picks one inside the container; each side is
+// set up only when a client needs it: under a PMIx host the PMI server's
+// upstream (PmixClientHost) connects when a client connects pmi.sock
+// (DeferredHost), under a PMI host the PMIx server starts when a client
+// asks on request.sock.
+//
 // The bridge never outlives its rank: it exits with CMD's status. When the
 // client dies before finalize, the job is aborted upstream (as the launcher
 // would for a bare rank); when the upstream dies, CMD is ended and the bridge
@@ -34,7 +43,9 @@
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
+#include "image/client_detection.h"
 #include "bridge/exec/collecting_host.h"
+#include "bridge/exec/deferred_host.h"
 #include "bridge/exec/rank_directory.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
@@ -47,10 +58,34 @@
 
 namespace pmi_shim::exec {
 
+using image::ClientFamily;
+
 // What CMD's client speaks. kAuto: what CMD's program links
 // (client_detection.h), else the host's family; PMI-1 and PMI-2 are told
 // apart by the client's first line. Naming a family forces it.
 enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix };
+
+// What one rank serves, decided before anything is connected (pure, see
+// PlanRank).
+struct RankPlan {
+  // What CMD itself is handed: a PMI_FD (kPmi), a PMIx environment (kPmix),
+  // or, for a container engine, neither.
+  std::optional<ClientFamily> direct;
+  // What the rank directory serves: pmi.sock, pmix.sock (none: no directory).
+  bool publish_pmi = false;
+  bool publish_pmix = false;
+  // What a container client that cannot tell gets (PMI_SHIM_PROTOCOL).
+  ClientFamily preferred = ClientFamily::kPmi;
+};
+
+// A named --downstream serves only that family. With auto: a program whose
+// libraries name its family gets that family (directly and in the rank
+// directory); anything else (a container engine, a wrapper script, a static
+// or unreadable program) is offered both, for pmi-shim-client to choose
+// from inside the container by what the image's program links, and the
+// host's family is the preference.
+RankPlan PlanRank(DownstreamChoice choice, upstream::HostFamily host, bool publish,
+                  bool command_is_engine, std::optional<ClientFamily> detected);
 
 struct ExecOptions {
   upstream::UpstreamChoice upstream = upstream::UpstreamChoice::kAuto;
@@ -60,9 +95,18 @@ struct ExecOptions {
   // Write a decoded transcript (bridge/diagnose/transcript.h) of CMD's
   // messages and the host's answers to this file ("-": stderr).
   std::string trace_file;
-  // Publish a rank directory (rank socket + env file, common/rendezvous.h)
-  // for a container instead of handing CMD a PMI_FD or PMIx URI itself.
+  // Publish a rank directory (rank socket, PMIx socket, env file:
+  // common/rendezvous.h) whose path is exported as PMI_SHIM_DIR, so that a
+  // container started by CMD (directly or through any wrapper) finds the
+  // rank. CMD itself still gets a PMI_FD or PMIx environment unless it is a
+  // container engine (command_is_engine), whose containers cannot use them.
   bool publish = false;
+  // A directory that cannot be made is an error (else a warning, and CMD
+  // keeps its direct rendezvous): --publish, --publish-dir, an engine.
+  bool publish_required = false;
+  // CMD's program is a known container engine (podman, docker, runc, ch-run,
+  // apptainer, ...): it gets only PMI_SHIM_DIR, and its image is not read.
+  bool command_is_engine = false;
   std::string publish_root;  // where; empty: DefaultPublishRoot()
   // Host directory holding bin/pmi-shim-client, bound at /opt/pmi-shim by
   // bind-mount engines (Apptainer, ch-run); empty: the site binds it.
@@ -89,16 +133,19 @@ class BridgedRank {
 
  private:
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
-  // The command's environment for each kind of downstream.
-  absl::StatusOr<launch::SpawnRequest> PmiWireDownstream(const std::vector<std::string>& environment);
-  absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment);
-  absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
-  // Container mode: the rank directory, and a relay from its pmix.sock to
-  // the PMIx server at 127.0.0.1:`port`; returns CMD's environment.
-  absl::Status PublishRankDirectory(const std::string& job);
-  absl::StatusOr<std::vector<std::string>> PublishPmix(const std::vector<std::string>& environment,
-                                                       const std::vector<std::string>& pmix_entries,
-                                                       int server_port);
+  downstream::ServerOptions PmiServerOptions();
+  // Under a PMI host: a libpmix server for this rank (pmix_entries_,
+  // pmix_port_), when CMD links PMIx or a container client asks for it.
+  absl::Status StartPmixServer();
+  // pmix.sock, relayed to 127.0.0.1:pmix_port_.
+  absl::Status StartPmixSocketRelay();
+  rendezvous::EnvEntries PmixEntries() const;
+  // The rank directory for plan_ (`size`: the job's, when known).
+  absl::Status Publish(const std::string& job, std::optional<int> size);
+  // request.sock (common/rendezvous.h): the lazily served half of an offer.
+  absl::Status ListenForRequests();
+  void AcceptRequests();
+  absl::StatusOr<rendezvous::EnvEntries> AnswerRequest(const std::string& request);
   // Adds the rank directory to a container engine's command line
   // (bridge/engines); other commands are left alone.
   absl::Status RewriteForEngine(launch::SpawnRequest& request) const;
@@ -112,10 +159,20 @@ class BridgedRank {
   void WaitForIdleHost(absl::Time deadline);
 
   ExecOptions options_;
+  RankPlan plan_;
+  bool pmix_host_ = false;
+  // The PMIx side: the client environment, and the server's loopback port
+  // (0 until a PMIx server is known: started, or the launcher's).
+  std::vector<std::string> pmix_entries_;
+  int pmix_port_ = 0;
+  UniqueFd request_listener_;
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
   std::unique_ptr<CollectingHost> collecting_host_;  // PMI hosts: fence-time data
-  std::unique_ptr<ReportingHost> reporting_host_;  // what the downstream talks to
+  std::unique_ptr<ReportingHost> reporting_host_;  // what the PMI server talks to
+  // PMIx host, PMI client not yet seen: the PMI server's host until then.
+  std::unique_ptr<DeferredHost> deferred_host_;
+  std::unique_ptr<ReportingHost> pmix_reporting_host_;  // PMI host: the PMIx server's
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;

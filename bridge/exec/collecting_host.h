@@ -46,10 +46,9 @@ class CollectingHost : public session::ForwardingHost {
   void Get(int rank, std::string key, GetDone done) override;
   void Barrier(int rank, Done done) override;
 
-  // Gets answered from the collected data since the start (for tests).
-  int collected_hits() const { return collected_hits_; }
-
  private:
+  friend class CollectingHostPeer;  // tests: how many gets the collection answered
+
   enum class Collection { kNothing, kDue, kReading, kDone };
   struct Waiter {
     std::string key;

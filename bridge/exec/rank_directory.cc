@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 
@@ -93,6 +94,11 @@ void RemoveTreeAfterFork(const char* path) {
 void StartJanitor(const std::string& path) {
   const pid_t bridge = ::getpid();
   const char* const target = path.c_str();
+  // The janitor renames itself (argv[0] in place, as ps shows it) so that
+  // nobody counting or signalling "pmi-bridge" processes takes it for one.
+  char* const argv0 = program_invocation_name;
+  const size_t argv0_length = argv0 != nullptr ? std::strlen(argv0) : 0;
+  static constexpr char kJanitorName[] = "pmi-shim-janitor";
   int ready[2];
   if (::pipe2(ready, O_CLOEXEC) != 0) return;  // no janitor: the next bridge's sweep
   const pid_t child = ::fork();
@@ -107,6 +113,9 @@ void StartJanitor(const std::string& path) {
     return;
   }
   ::syscall(SYS_setsid);
+  for (size_t i = 0; i < argv0_length; ++i) {
+    argv0[i] = i < sizeof(kJanitorName) - 1 ? kJanitorName[i] : '\0';
+  }
   int bridge_fd = static_cast<int>(::syscall(SYS_pidfd_open, bridge, 0u));
   const bool bridge_gone = bridge_fd < 0 && errno == ESRCH;
   // Above 0-2, which are reopened on /dev/null below.
@@ -171,10 +180,14 @@ absl::StatusOr<std::unique_ptr<RankDirectory>> RankDirectory::Create(const std::
         "the rank directory ", path, " is too long a path for a Unix socket (107 bytes); "
         "choose a shorter --publish-dir or PMI_SHIM_RUNDIR"));
   }
+  // The janitor first: a launcher may SIGKILL this bridge at any moment
+  // (another rank failed), and a directory made before its janitor would
+  // then stay until another bridge's sweep. The path names this process,
+  // so whatever is there when it dies is its own.
+  StartJanitor(path);
   if (::mkdir(path.c_str(), 0700) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));
   }
-  StartJanitor(path);
   return std::unique_ptr<RankDirectory>(new RankDirectory(path));
 }
 

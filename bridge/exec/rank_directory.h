@@ -1,7 +1,8 @@
-// RankDirectory: the per-rank directory `pmi-bridge exec` publishes when its
-// command is a container (see common/rendezvous.h for the contract): a rank
-// socket, for PMIx clients a socket relayed to the PMIx server, and an env
-// file, in a fresh directory owned by the job's user, removed on exit.
+// RankDirectory: the per-rank directory `pmi-bridge exec` publishes for a
+// container its command may start (see common/rendezvous.h for the
+// contract): a rank socket, a socket relayed to the PMIx server, a request
+// socket and an env file, in a fresh directory owned by the job's user,
+// removed on exit.
 //
 // Directories are named JOB.RANK.PID under a root; a bridge that was killed
 // with SIGKILL leaves one behind, and the next bridge under the same root

@@ -184,6 +184,37 @@ std::string ServerSession::CheckKeyValue(absl::string_view key, absl::string_vie
   return "";
 }
 
+// The handlers of an initialized client's requests, one per request of the
+// command table (protocol/pmi/commands.h) that this server offers.
+ServerSession::Handler ServerSession::HandlerFor(PmiVersion version, absl::string_view request) {
+  static constexpr struct {
+    PmiVersion version;
+    const char* request;
+    Handler handle;
+  } kHandlers[] = {
+      {PmiVersion::kPmi1, "get_maxes", &ServerSession::OnGetMaxes},
+      {PmiVersion::kPmi1, "get_appnum", &ServerSession::OnGetAppnum},
+      {PmiVersion::kPmi1, "get_universe_size", &ServerSession::OnGetUniverseSize},
+      {PmiVersion::kPmi1, "get_my_kvsname", &ServerSession::OnGetMyKvsname},
+      {PmiVersion::kPmi1, "put", &ServerSession::OnPut},
+      {PmiVersion::kPmi1, "get", &ServerSession::OnGet},
+      {PmiVersion::kPmi1, "barrier_in", &ServerSession::OnBarrierIn},
+      {PmiVersion::kPmi1, "finalize", &ServerSession::OnFinalize},
+      {PmiVersion::kPmi2, "job-getid", &ServerSession::OnJobGetid},
+      {PmiVersion::kPmi2, "kvs-put", &ServerSession::OnKvsPut},
+      {PmiVersion::kPmi2, "kvs-get", &ServerSession::OnKvsGet},
+      {PmiVersion::kPmi2, "kvs-fence", &ServerSession::OnKvsFence},
+      {PmiVersion::kPmi2, "info-getjobattr", &ServerSession::OnGetJobAttr},
+      {PmiVersion::kPmi2, "info-putnodeattr", &ServerSession::OnPutNodeAttr},
+      {PmiVersion::kPmi2, "info-getnodeattr", &ServerSession::OnGetNodeAttr},
+      {PmiVersion::kPmi2, "finalize", &ServerSession::OnFinalize},
+  };
+  for (const auto& entry : kHandlers) {
+    if (entry.version == version && request == entry.request) return entry.handle;
+  }
+  return nullptr;
+}
+
 // ---------------------------------------------------------------- PMI-1 --
 
 absl::Status ServerSession::HandlePmi1(const Message& request) {
@@ -210,32 +241,12 @@ absl::Status ServerSession::HandlePmi1(const Message& request) {
     Reply(Message(command->reply).Add("rc", kErrInit).Add("msg", "not_initialized"));
     return absl::OkStatus();
   }
-  const JobInfo& info = host_.info();
-  const absl::string_view name = request.command;
-  if (name == "get_maxes") {
-    Reply(Message("maxes")
-              .Add("rc", 0)
-              .Add("kvsname_max", info.limits.kvsname_max)
-              .Add("keylen_max", info.limits.keylen_max)
-              .Add("vallen_max", info.limits.vallen_max));
-  } else if (name == "get_appnum") {
-    Reply(Message("appnum").Add("rc", 0).Add("appnum", info.appnum));
-  } else if (name == "get_universe_size") {
-    Reply(Message("universe_size").Add("rc", 0).Add("size", info.universe_size));
-  } else if (name == "get_my_kvsname") {
-    Reply(Message("my_kvsname").Add("rc", 0).Add("kvsname", info.kvsname));
-  } else if (name == "put") {
-    OnPut(request);
-  } else if (name == "get") {
-    OnGet(request);
-  } else if (name == "barrier_in") {
-    OnBarrierIn();
-  } else if (name == "finalize") {
-    OnFinalize("finalize_ack");
+  if (Handler handle = HandlerFor(PmiVersion::kPmi1, request.command)) {
+    (this->*handle)(request);
   } else {
     // Known but not offered here (name service, spawn): fail the call so
     // the client reports it instead of hanging (Slurm's silence hangs it).
-    Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge"));
+    Warn(absl::StrCat(Who(), ": \"", request.command, "\" is not supported by pmi-bridge"));
     Reply(Message(command->reply).Add("rc", kFail).Add("msg", "not_supported"));
   }
   return absl::OkStatus();
@@ -299,6 +310,27 @@ absl::Status ServerSession::OnInit(const Message& request) {
   return absl::OkStatus();
 }
 
+void ServerSession::OnGetMaxes(const Message&) {
+  const PmiLimits& limits = host_.info().limits;
+  Reply(Message("maxes")
+            .Add("rc", 0)
+            .Add("kvsname_max", limits.kvsname_max)
+            .Add("keylen_max", limits.keylen_max)
+            .Add("vallen_max", limits.vallen_max));
+}
+
+void ServerSession::OnGetAppnum(const Message&) {
+  Reply(Message("appnum").Add("rc", 0).Add("appnum", host_.info().appnum));
+}
+
+void ServerSession::OnGetUniverseSize(const Message&) {
+  Reply(Message("universe_size").Add("rc", 0).Add("size", host_.info().universe_size));
+}
+
+void ServerSession::OnGetMyKvsname(const Message&) {
+  Reply(Message("my_kvsname").Add("rc", 0).Add("kvsname", host_.info().kvsname));
+}
+
 void ServerSession::OnPut(const Message& request) {
   const absl::string_view key = request.Find("key").value_or("");
   const absl::string_view value = request.Find("value").value_or("");
@@ -332,7 +364,7 @@ void ServerSession::OnGet(const Message& request) {
             }));
 }
 
-void ServerSession::OnBarrierIn() {
+void ServerSession::OnBarrierIn(const Message&) {
   BeginDeferred();
   host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
                   self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kFail));
@@ -347,14 +379,11 @@ void ServerSession::OnAbort(const Message& request) {
   host_.Abort(rank, code, std::move(text));
 }
 
-void ServerSession::OnFinalize(const char* response) {
+void ServerSession::OnFinalize(const Message&) {
   state_ = State::kFinalized;
   host_.Finalized(*rank_);
-  if (protocol_ == Protocol::kPmi2) {
-    Reply(Pmi2Response("finalize", 0));
-  } else {
-    Reply(Message(response).Add("rc", 0));
-  }
+  Reply(protocol_ == Protocol::kPmi2 ? Pmi2Response("finalize", 0)
+                                     : Message("finalize_ack").Add("rc", 0));
 }
 
 // ---------------------------------------------------------------- PMI-2 --
@@ -382,28 +411,8 @@ absl::Status ServerSession::HandlePmi2(const Message& request) {
     Reply(Pmi2Response(name, kErrInit).Add("errmsg", "not initialized"));
     return absl::OkStatus();
   }
-  const JobInfo& info = host_.info();
-  if (name == "job-getid") {
-    Reply(Pmi2Response(name, 0).Add("jobid", info.kvsname));
-  } else if (name == "kvs-put") {
-    OnKvsPut(request);
-  } else if (name == "kvs-get") {
-    OnKvsGet(request);
-  } else if (name == "kvs-fence") {
-    // Held until every rank fenced (Slurm style); a Hydra-style immediate
-    // answer would oblige every later get to block instead.
-    BeginDeferred();
-    host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
-                    self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kFail));
-                  }));
-  } else if (name == "info-getjobattr") {
-    OnGetJobAttr(request);
-  } else if (name == "info-putnodeattr") {
-    OnPutNodeAttr(request);
-  } else if (name == "info-getnodeattr") {
-    OnGetNodeAttr(request);
-  } else if (name == "finalize") {
-    OnFinalize("finalize-response");
+  if (Handler handle = HandlerFor(PmiVersion::kPmi2, name)) {
+    (this->*handle)(request);
   } else {
     Warn(absl::StrCat(Who(), ": \"", name, "\" is not supported by pmi-bridge"));
     Reply(Pmi2Response(name, kFail).Add("errmsg", "not supported by pmi-bridge"));
@@ -443,6 +452,19 @@ absl::Status ServerSession::OnFullinit(const Message& request) {
             .Add("debugged", "FALSE")
             .Add("pmiverbose", "FALSE"));
   return absl::OkStatus();
+}
+
+void ServerSession::OnJobGetid(const Message&) {
+  Reply(Pmi2Response("job-getid", 0).Add("jobid", host_.info().kvsname));
+}
+
+// Held until every rank fenced (Slurm style); a Hydra-style immediate
+// answer would oblige every later get to block instead.
+void ServerSession::OnKvsFence(const Message&) {
+  BeginDeferred();
+  host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
+                  self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kFail));
+                }));
 }
 
 void ServerSession::OnKvsPut(const Message& request) {

@@ -34,6 +34,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "bridge/session/job_host.h"
+#include "protocol/pmi/commands.h"
 #include "protocol/pmi/frame_decoder.h"
 #include "protocol/pmi/message.h"
 
@@ -105,19 +106,31 @@ class ServerSession : public std::enable_shared_from_this<ServerSession> {
   absl::Status HandlePmi1(const wire::Message& request);
   absl::Status HandlePmi2(const wire::Message& request);
 
+  // An initialized client's request of `version`, answered by one of the
+  // handlers below; nullptr for a request this server does not offer.
+  using Handler = void (ServerSession::*)(const wire::Message& request);
+  static Handler HandlerFor(wire::PmiVersion version, absl::string_view request);
+
   // PMI-1 handlers.
   absl::Status OnInitack(const wire::Message& request);
   absl::Status OnInit(const wire::Message& request);
+  void OnGetMaxes(const wire::Message& request);
+  void OnGetAppnum(const wire::Message& request);
+  void OnGetUniverseSize(const wire::Message& request);
+  void OnGetMyKvsname(const wire::Message& request);
   void OnPut(const wire::Message& request);
   void OnGet(const wire::Message& request);
-  void OnBarrierIn();
+  void OnBarrierIn(const wire::Message& request);
   void OnAbort(const wire::Message& request);
-  void OnFinalize(const char* response);
+  // Either version: finalize_ack or finalize-response.
+  void OnFinalize(const wire::Message& request);
 
   // PMI-2 handlers.
   absl::Status OnFullinit(const wire::Message& request);
+  void OnJobGetid(const wire::Message& request);
   void OnKvsPut(const wire::Message& request);
   void OnKvsGet(const wire::Message& request);
+  void OnKvsFence(const wire::Message& request);
   void OnGetJobAttr(const wire::Message& request);
   void OnPutNodeAttr(const wire::Message& request);
   void OnGetNodeAttr(const wire::Message& request);

@@ -75,7 +75,7 @@ absl::Status FlowTest::StartDockerWithInstalledRuntime(const std::string& image)
   return docker_->Import(image_tar(), image);
 }
 
-void FlowTest::BuildImage(bool ompi) {
+void FlowTest::BuildImage(bool ompi, bool mount_points) {
   testutil::RootfsSpec spec;
   spec.applets = {"sh", "echo", "cat", "ls", "env", "mkdir", "rm", "sed", "sleep", "true"};
   spec.programs.push_back({MustRunfile("test/programs/bin/mpi_collectives"), kMpichApp});
@@ -85,7 +85,7 @@ void FlowTest::BuildImage(bool ompi) {
     spec.host_trees = {"/usr/lib/x86_64-linux-gnu/openmpi", "/usr/lib/x86_64-linux-gnu/pmix2",
                        "/etc/openmpi"};
   }
-  spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
+  if (mount_points) spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
   absl::Status built = testutil::BuildRootfs(rootfs(), spec);
   ASSERT_OK(built);
   absl::Status tar = testutil::WriteRootfsTar(rootfs(), image_tar());

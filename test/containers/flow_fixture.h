@@ -50,7 +50,9 @@ class FlowTest : public ::testing::Test {
 
   // Builds rootfs() and image_tar(): busybox, mpi_collectives (MPICH) and,
   // with `ompi`, pmix_ompi_app plus Open MPI's and PMIx's plugin trees.
-  void BuildImage(bool ompi);
+  // Without `mount_points` the image has neither /run/pmi-shim nor /opt
+  // (what an image built with no thought of pmi-shim looks like).
+  void BuildImage(bool ompi, bool mount_points = true);
 
   // Starts docker_ with the runtimes entry exactly as install.sh wrote it
   // for daemon.json, and imports image_tar() as `image`.

@@ -17,6 +17,8 @@
 // shared memory and Open MPI's vader BTL fail there (real-peers.md), so the
 // jobs use TCP/self. ch-run binds $TMPDIR at the container's /tmp, so jobs
 // run with TMPDIR unset and the publish dir (under /tmp) is visible inside.
+#include <stdlib.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -133,6 +135,49 @@ TEST_F(ExecCharliecloudTest, HydraPmi1JobThroughRewrittenChRun) {
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
+// Issue 12 item 4: an image built with no thought of pmi-shim has no /opt,
+// so ch-run cannot bind the tools at /opt/pmi-shim ("can't execve
+// /opt/pmi-shim/bin/pmi-shim-client"). The bridge looks into the image
+// first and carries the client in the rank directory, which ch-run's shared
+// /tmp makes visible: no flag, no change to the image.
+TEST_F(ExecCharliecloudTest, ImageWithoutOptNeedsNoFlag) {
+  BuildImage(/*ompi=*/false, /*mount_points=*/false);
+  ASSERT_FALSE(std::filesystem::exists(rootfs() + "/opt"));
+  testutil::RunResult run = RunChJob(
+      HydraWith({}, {bridge(), "exec", "-v", "--", kChRun, absl::StrCat("--join-ct=", kRanks),
+                     absl::StrCat("--join-tag=", marker_), rootfs(), "--", kMpichApp}));
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
+  EXPECT_THAT(run.stderr_text, HasSubstr("has no /opt/pmi-shim: pmi-shim-client is carried in "
+                                         "the rank directory"))
+      << run.Describe();
+  EXPECT_FALSE(std::filesystem::exists(rootfs() + "/opt")) << "the image must stay untouched";
+}
+
+// Nothing fits: a rank directory outside the shared /tmp, and an image
+// with neither it nor /opt. One line says what to do; nothing is run.
+TEST_F(ExecCharliecloudTest, ImageWithoutMountPointsOutsideTmpSaysWhatToDo) {
+  BuildImage(/*ompi=*/false, /*mount_points=*/false);
+  char templ[] = "/var/tmp/pmi-shim-rundir.XXXXXX";  // not under the shared /tmp
+  ASSERT_NE(::mkdtemp(templ), nullptr);
+  const std::string rundir = templ;
+  testutil::RunResult run =
+      RunChJob(HydraWith({}, {bridge(), "exec", "--publish-dir", rundir, "--", kChRun, rootfs(),
+                              "--", kMpichApp}));
+  EXPECT_NE(run.exit_code, 0) << run.Describe();
+  EXPECT_THAT(run.stderr_text, HasSubstr("ch-run binds only onto directories the image has"))
+      << run.Describe();
+  EXPECT_THAT(run.stderr_text, HasSubstr("publish under /tmp")) << run.Describe();
+  // A rank whose bridge the launcher SIGKILLed (after another rank failed
+  // first) has its directory removed by its janitor, a moment later.
+  std::error_code ignored;
+  for (int i = 0; i < 100 && !std::filesystem::is_empty(rundir, ignored); ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_TRUE(std::filesystem::is_empty(rundir, ignored)) << "rank directories left in " << rundir;
+  std::filesystem::remove_all(rundir, ignored);
+}
+
 // (b) Flow 3 in bind mode: PMIx host, MPICH image (network only, as above).
 TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   BuildImage(/*ompi=*/false);
@@ -227,16 +272,20 @@ TEST_F(ExecCharliecloudTest, CheckCatchesAnMpichImageUnderAPmixLauncher) {
   const std::string all = run.stdout_text + run.stderr_text;
   EXPECT_THAT(all, HasSubstr("has no PMIx client")) << run.Describe();
   EXPECT_THAT(all, HasSubstr("N-singletons")) << run.Describe();
-  EXPECT_THAT(all, HasSubstr("pmi-bridge exec --downstream pmi1")) << run.Describe();
+  EXPECT_THAT(all, HasSubstr("`pmi-bridge exec -- ...`, which serves this image's PMI client"))
+      << run.Describe();
 }
 
+// The script stands for a wrapper that passes no fd (as most engines do):
+// it closes the PMI_FD that the bridge hands any command it cannot tell
+// from a bare program, so only the rank directory could reach the rank.
 TEST_F(ExecCharliecloudTest, CheckCatchesAnUnboundRankDirectory) {
   BuildImage(/*ompi=*/false);
   const std::string script =
-      absl::StrCat("exec ", kChRun, " -t -b ", Tools(), ":/opt/pmi-shim ", rootfs(), " -- ",
+      absl::StrCat("exec {PMI_FD}>&-; exec ", kChRun, " -t -b ", Tools(), ":/opt/pmi-shim ", rootfs(), " -- ",
                    kClientInImage, " check");
   testutil::RunResult run =
-      RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
+      RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/bash", "-c", script})));
   EXPECT_NE(run.exit_code, 0) << run.Describe();
   const std::string all = run.stdout_text + run.stderr_text;
   EXPECT_THAT(all, HasSubstr("is not mounted into the container")) << run.Describe();
