@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim {
 namespace {
 
@@ -20,7 +22,7 @@ TEST(EventLoopTest, TimersRunInDeadlineOrderAndCanBeCancelled) {
   loop.AddTimer(absl::Milliseconds(5), [&] { order.push_back(1); });
   loop.AddTimer(absl::Milliseconds(30), [&] { loop.Stop(); });
   loop.CancelTimer(cancelled);
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_EQ(order, (std::vector<int>{1, 2}));
 }
 
@@ -31,19 +33,19 @@ TEST(EventLoopTest, DeliversReadableFdAndStopsWatchingAfterUnwatch) {
   EventLoop loop;
   std::string received;
   int calls = 0;
-  ASSERT_TRUE(loop.Watch(a.get(), EPOLLIN, [&](uint32_t events) {
-                    ++calls;
-                    char buffer[16];
-                    ssize_t n = ::read(a.get(), buffer, sizeof(buffer));
-                    received.append(buffer, n > 0 ? n : 0);
-                    loop.Unwatch(a.get());  // a handler may drop its own fd
-                  }).ok());
+  ASSERT_OK(loop.Watch(a.get(), EPOLLIN, [&](uint32_t events) {
+    ++calls;
+    char buffer[16];
+    ssize_t n = ::read(a.get(), buffer, sizeof(buffer));
+    received.append(buffer, n > 0 ? n : 0);
+    loop.Unwatch(a.get());  // a handler may drop its own fd
+  }));
   ASSERT_EQ(::write(b.get(), "hi", 2), 2);
   loop.AddTimer(absl::Milliseconds(50), [&] {
     (void)!::write(b.get(), "again", 5);  // must not reach the handler any more
     loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
   });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_EQ(received, "hi");
   EXPECT_EQ(calls, 1);
 }
@@ -56,7 +58,7 @@ TEST(EventLoopTest, PostFromAnotherThreadRunsOnTheLoopInOrder) {
     loop.Post([&] { loop.Stop(); });
   });
   loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });  // never hang the suite
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   poster.join();
   ASSERT_EQ(seen.size(), 100u);
   for (int i = 0; i < 100; ++i) EXPECT_EQ(seen[i], i);

@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::log {
 namespace {
 
@@ -15,10 +17,10 @@ TEST(LogTest, JsonFileGetsOneParsableLinePerMessage) {
   Init("log-test");
   const std::string path = std::string(::testing::TempDir()) + "/log_test.jsonl";
   ::unlink(path.c_str());
-  ASSERT_TRUE(SetJsonFile(path).ok());
+  ASSERT_OK(SetJsonFile(path));
   Error("rank 3: bad \"quoted\" line\twith tab");
   Debug("only in the file");
-  ASSERT_TRUE(SetJsonFile("").ok());
+  ASSERT_OK(SetJsonFile(""));
 
   std::ifstream in(path);
   std::string first, second, third;
@@ -35,8 +37,8 @@ TEST(LogTest, JsonFileGetsOneParsableLinePerMessage) {
 
 TEST(LogTest, UnwritableFileIsAnError) {
   absl::Status status = SetJsonFile("/nonexistent-dir/x.jsonl");
-  EXPECT_FALSE(status.ok());
-  EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr("/nonexistent-dir/x.jsonl"));
+  EXPECT_THAT(status,
+              testutil::StatusIs(::testing::_, ::testing::HasSubstr("/nonexistent-dir/x.jsonl")));
 }
 
 }  // namespace

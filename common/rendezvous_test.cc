@@ -1,6 +1,7 @@
 #include "common/rendezvous.h"
 
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::rendezvous {
 namespace {
@@ -11,9 +12,9 @@ TEST(EnvFileTest, RoundTripKeepsOrderAndEqualsInValues) {
                               {"PMIX_SERVER_URI41", "ns.0;tcp4://127.0.0.1:4000"},
                               {"ODD", "a=b=c"}};
   absl::StatusOr<std::string> text = FormatEnvFile(entries);
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_OK(text);
   absl::StatusOr<EnvEntries> parsed = ParseEnvFile(*text);
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  ASSERT_OK(parsed);
   EXPECT_EQ(*parsed, entries);
   EXPECT_EQ(FindEnv(*parsed, "PMI_RANK"), "3");
   EXPECT_EQ(FindEnv(*parsed, "MISSING"), "");
@@ -34,7 +35,7 @@ TEST(EnvFileTest, ParseNamesTheBadLine) {
 TEST(RequestReplyTest, RoundTripAndErrors) {
   const EnvEntries entries = {{"PMIX_NAMESPACE", "ns"}, {"PMIX_RANK", "2"}};
   absl::StatusOr<EnvEntries> back = ParseRequestReply(FormatRequestReply(entries));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, entries);
 
   const std::string error =

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::hook {
 namespace {
 
@@ -15,7 +17,7 @@ using ::testing::HasSubstr;
 
 TEST(AdminConfig, DefaultsWhenEmpty) {
   absl::StatusOr<AdminConfig> config = ParseAdminConfig("{}", "hook.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/run/pmi-shim", "/tmp"));
   EXPECT_TRUE(config->gating.annotation && config->gating.env && config->gating.auto_detect);
   EXPECT_EQ(config->log_file, "");
@@ -29,7 +31,7 @@ TEST(AdminConfig, EveryKey) {
     "allowed_dirs": ["/scratch/pmi"], "gating": {"annotation": true, "env": false, "auto": false},
     "log_file": "/var/log/h.log", "tools_dir": "", "state_dir": "/run/x",
     "entrypoint_prefix": true})", "hook.json");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/scratch/pmi"));
   EXPECT_FALSE(config->gating.env);
   EXPECT_FALSE(config->gating.auto_detect);
@@ -57,8 +59,7 @@ TEST(AdminConfig, Errors) {
   };
   for (const auto& [text, expected] : cases) {
     absl::StatusOr<AdminConfig> config = ParseAdminConfig(text, "hook.json");
-    ASSERT_FALSE(config.ok()) << text;
-    EXPECT_THAT(config.status().message(), HasSubstr(expected)) << text;
+    EXPECT_THAT(config, testutil::StatusIs(::testing::_, HasSubstr(expected))) << text;
   }
 }
 
@@ -66,13 +67,13 @@ TEST(AdminConfig, Errors) {
 TEST(AdminConfig, ErrorsQuotingTheInputStayOneLine) {
   absl::StatusOr<AdminConfig> config =
       ParseAdminConfig(R"({"mou\nts": 1, "tab\there\u0001": 2})", "hook.json");
-  ASSERT_FALSE(config.ok());
-  EXPECT_THAT(config.status().message(), HasSubstr(R"(unknown key(s) mou\nts, tab\there\x01)"));
+  EXPECT_THAT(config, testutil::StatusIs(::testing::_,
+                                         HasSubstr(R"(unknown key(s) mou\nts, tab\there\x01)")));
   EXPECT_EQ(config.status().message().find('\n'), absl::string_view::npos);
 }
 
 TEST(AdminConfig, MissingDefaultFileMeansDefaultsMissingNamedFileIsAnError) {
-  EXPECT_TRUE(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/false).ok());
+  EXPECT_OK(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/false));
   EXPECT_FALSE(LoadAdminConfig("/nonexistent/pmi-shim/hook.json", /*required=*/true).ok());
 }
 
@@ -80,7 +81,7 @@ TEST(AdminConfig, LoadsAFile) {
   const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/hook.json";
   std::ofstream(path) << R"({"allowed_dirs": ["/srv/x"]})";
   absl::StatusOr<AdminConfig> config = LoadAdminConfig(path, /*required=*/true);
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/srv/x"));
 }
 

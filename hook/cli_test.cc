@@ -10,6 +10,7 @@
 
 #include "absl/time/time.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::hook {
@@ -23,7 +24,7 @@ class CliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::string> bin = testutil::Runfile("hook/pmi-shim-hook");
-    ASSERT_TRUE(bin.ok()) << bin.status();
+    ASSERT_OK(bin);
     hook_ = *bin;
     char* resolved = realpath(hook_.c_str(), nullptr);  // what /proc/self/exe says
     ASSERT_NE(resolved, nullptr);
@@ -44,7 +45,7 @@ class CliTest : public ::testing::Test {
     options.argv = std::move(args);
     options.timeout = absl::Seconds(20);
     absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_OK(result);
     return result.ok() ? *result : RunResult();
   }
 
@@ -168,7 +169,7 @@ TEST_F(CliTest, HookStageNotAskedExitsZeroFast) {
                   admin_, root_ + "/state.json"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
-  ASSERT_TRUE(result.ok());
+  ASSERT_OK(result);
   EXPECT_EQ(result->exit_code, 0) << result->stderr_text;
   EXPECT_EQ(result->stderr_text, "");
 }

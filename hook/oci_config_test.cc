@@ -7,6 +7,7 @@
 
 #include "hook/json_input.h"
 #include "hook/paths.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -26,7 +27,7 @@ constexpr char kConfig[] = R"({
 
 TEST(ParseConfig, ReadsTheFieldsTheHookUses) {
   absl::StatusOr<ContainerConfig> config = ParseConfig(kConfig, "config.json", "/b/1");
-  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_OK(config);
   EXPECT_THAT(config->args, ElementsAre("app", "-x"));
   EXPECT_EQ(config->uid, 1000u);
   EXPECT_EQ(config->gid, 100u);
@@ -57,7 +58,7 @@ TEST(ParseConfig, RootPathRelativeAbsoluteAndEscaping) {
 TEST(ParseConfig, NoNetworkNamespaceMeansHostNetwork) {
   auto config = ParseConfig(R"({"root": {"path": "r"}, "linux": {"namespaces": [{"type": "mount"}]}})",
                             "c", "/b");
-  ASSERT_TRUE(config.ok());
+  ASSERT_OK(config);
   EXPECT_FALSE(config->network_namespace);
 }
 
@@ -88,8 +89,7 @@ TEST(ParseConfig, ErrorsNameTheFileAndField) {
   };
   for (const Case& c : cases) {
     absl::StatusOr<ContainerConfig> config = ParseConfig(c.text, "config.json", "/b");
-    ASSERT_FALSE(config.ok()) << c.text;
-    EXPECT_THAT(config.status().message(), HasSubstr(c.expected)) << c.text;
+    EXPECT_THAT(config, testutil::StatusIs(::testing::_, HasSubstr(c.expected))) << c.text;
     EXPECT_EQ(std::string(config.status().message()).find('\n'), std::string::npos);
   }
 }
@@ -97,10 +97,9 @@ TEST(ParseConfig, ErrorsNameTheFileAndField) {
 TEST(ParseJsonObject, RefusesDeepNesting) {
   const std::string deep = "{\"a\":" + std::string(200, '[') + std::string(200, ']') + "}";
   absl::StatusOr<nlohmann::json> parsed = ParseJsonObject(deep, "x");
-  ASSERT_FALSE(parsed.ok());
-  EXPECT_THAT(parsed.status().message(), HasSubstr("nested deeper than"));
+  EXPECT_THAT(parsed, testutil::StatusIs(::testing::_, HasSubstr("nested deeper than")));
   const std::string fine = "{\"a\":" + std::string(30, '[') + std::string(30, ']') + "}";
-  EXPECT_TRUE(ParseJsonObject(fine, "x").ok());
+  EXPECT_OK(ParseJsonObject(fine, "x"));
 }
 
 TEST(ReadBoundedFd, RefusesOversizedInput) {
@@ -110,8 +109,7 @@ TEST(ReadBoundedFd, RefusesOversizedInput) {
   close(fds[1]);
   absl::StatusOr<std::string> text = ReadBoundedFd(fds[0], "stdin", 9);
   close(fds[0]);
-  ASSERT_FALSE(text.ok());
-  EXPECT_THAT(text.status().message(), HasSubstr("stdin: larger than 9 bytes"));
+  EXPECT_THAT(text, testutil::StatusIs(::testing::_, HasSubstr("stdin: larger than 9 bytes")));
 }
 
 TEST(ReadBoundedFile, MissingFileIsNotFound) {
@@ -123,7 +121,7 @@ TEST(ParseState, GoodState) {
       R"({"ociVersion":"1.0.2","id":"c1","status":"creating","pid":42,"bundle":"/b/c1",
           "annotations":{"k":"v"}})",
       "stdin");
-  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_OK(state);
   EXPECT_EQ(state->id, "c1");
   EXPECT_EQ(state->pid, 42);
   EXPECT_EQ(state->bundle, "/b/c1");
@@ -133,7 +131,7 @@ TEST(ParseState, GoodState) {
 
 TEST(ParseState, OldBundlePathAndNoPid) {
   absl::StatusOr<OciState> state = ParseState(R"({"id":"c","bundlePath":"/b"})", "stdin");
-  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_OK(state);
   EXPECT_EQ(state->bundle, "/b");
   EXPECT_EQ(state->pid, 0);
 }
@@ -152,8 +150,7 @@ TEST(ParseState, BadStates) {
   };
   for (const auto& [text, expected] : cases) {
     absl::StatusOr<OciState> state = ParseState(text, "the state on stdin");
-    ASSERT_FALSE(state.ok()) << text;
-    EXPECT_THAT(state.status().message(), HasSubstr(expected)) << text;
+    EXPECT_THAT(state, testutil::StatusIs(::testing::_, HasSubstr(expected))) << text;
     EXPECT_THAT(state.status().message(), HasSubstr("the state on stdin: "));
   }
 }

@@ -36,8 +36,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "hook/apply/container_fixture.h"
+#include "test/testing/files.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::hook {
@@ -46,16 +48,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using testutil::ReadFile;
 using testutil::RunResult;
 
 constexpr char kSafePath[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool Exists(const std::string& path) {
   struct stat info;
@@ -140,7 +136,7 @@ class OwnEnvironmentTest : public ::testing::Test {
     options.env = std::move(env);
     options.timeout = absl::Seconds(20);
     absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_OK(result);
     return result.ok() ? *result : RunResult();
   }
 
@@ -164,7 +160,7 @@ class OwnEnvironmentTest : public ::testing::Test {
 
   std::string StaticHook() const {
     absl::StatusOr<std::string> bin = testutil::Runfile("hook/pmi-shim-hook");
-    EXPECT_TRUE(bin.ok()) << bin.status();
+    EXPECT_OK(bin);
     return bin.ok() ? *bin : "";
   }
 
@@ -236,7 +232,7 @@ class PreloadTest : public OwnEnvironmentTest {
     OwnEnvironmentTest::SetUp();
     if (IsSkipped() || HasFatalFailure()) return;
     absl::StatusOr<std::string> bin = testutil::Runfile("hook/pmi-shim-hook-dynamic");
-    ASSERT_TRUE(bin.ok()) << bin.status();
+    ASSERT_OK(bin);
     dynamic_hook_ = *bin;
     library_ = root_ + "/marker.so";
     // Records, in loaded.PID, the command line of every pmi-shim-hook process

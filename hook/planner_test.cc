@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -97,7 +98,7 @@ TEST(BuildPlan, Table) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     absl::StatusOr<Plan> plan = BuildPlan(State(), Config(c.env, c.private_netns), admin, {});
-    ASSERT_TRUE(plan.ok()) << plan.status();
+    ASSERT_OK(plan);
     EXPECT_THAT(Mounts(*plan), ElementsAreArray(c.mounts));
     EXPECT_THAT(Relays(*plan), ElementsAreArray(c.relays));
     EXPECT_THAT(plan->env, ElementsAreArray(c.env_added));
@@ -111,7 +112,7 @@ TEST(BuildPlan, Table) {
 
 TEST(BuildPlan, IdentityAndNetns) {
   absl::StatusOr<Plan> plan = BuildPlan(State(), Config({}), AdminConfig(), {});
-  ASSERT_TRUE(plan.ok());
+  ASSERT_OK(plan);
   EXPECT_EQ(plan->container_id, "c1");
   EXPECT_EQ(plan->pid, 4242);
   EXPECT_EQ(plan->bundle, "/b/c1");
@@ -147,7 +148,7 @@ TEST(BuildPlan, RankDirOutsideAllowedDirsIsRefused) {
 TEST(BuildPlan, ToolsDirMountedReadOnly) {
   absl::StatusOr<Plan> plan =
       BuildPlan(State(), Config({}), AdminConfig(), {"/opt/pmi-shim-1.0", nullptr});
-  ASSERT_TRUE(plan.ok());
+  ASSERT_OK(plan);
   EXPECT_THAT(Mounts(*plan), ElementsAre("/opt/pmi-shim-1.0->/opt/pmi-shim ro"));
 }
 
@@ -155,7 +156,7 @@ TEST(BuildPlan, SkipsTargetsTheEngineAlreadyMounts) {
   ContainerConfig config = Config({"PMI_SHIM_DIR=/tmp/r/1"});
   config.mounts.push_back({"/run/pmi-shim/", "/tmp/r/1", "bind"});
   absl::StatusOr<Plan> plan = BuildPlan(State(), config, AdminConfig(), {"/opt/p", nullptr});
-  ASSERT_TRUE(plan.ok());
+  ASSERT_OK(plan);
   EXPECT_THAT(Mounts(*plan), ElementsAre("/opt/p->/opt/pmi-shim ro"));
   EXPECT_THAT(absl::StrJoin(plan->notes, "\n"), HasSubstr("already mounted by the engine"));
 }
@@ -170,7 +171,7 @@ TEST(BuildPlan, HostPathCheckIsAskedForUserPathsOnly) {
   absl::StatusOr<Plan> plan = BuildPlan(
       State(), Config({"PMI_SHIM_DIR=/tmp/r", "PMIX_SERVER_TMPDIR=/tmp/t"}), AdminConfig(),
       {"/opt/p", check});
-  ASSERT_TRUE(plan.ok());
+  ASSERT_OK(plan);
   EXPECT_THAT(checked, ElementsAre("/tmp/r@1000", "/tmp/t@1000"));
   plan = BuildPlan(State(), Config({"PMI_SHIM_DIR=/tmp/bad"}), AdminConfig(), {"", check});
   ASSERT_FALSE(plan.ok());

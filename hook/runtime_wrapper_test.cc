@@ -1,6 +1,7 @@
 #include "hook/runtime_wrapper.h"
 
 #include "hook/admin_config.h"
+#include "test/testing/status_matchers.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -149,7 +150,7 @@ TEST(ReplaceFileAtomically, KeepsModeAndReplacesContent) {
   const std::string path = std::string(std::getenv("TEST_TMPDIR")) + "/config.json";
   std::ofstream(path) << "old";
   chmod(path.c_str(), 0640);
-  ASSERT_TRUE(ReplaceFileAtomically(path, "{\"new\": true}\n").ok());
+  ASSERT_OK(ReplaceFileAtomically(path, "{\"new\": true}\n"));
   std::stringstream text;
   text << std::ifstream(path).rdbuf();
   EXPECT_EQ(text.str(), "{\"new\": true}\n");

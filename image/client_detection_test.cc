@@ -4,13 +4,14 @@
 
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::image {
 namespace {
 
 std::optional<ClientFamily> FamilyOf(const std::string& runfile) {
   absl::StatusOr<std::string> path = testutil::Runfile(runfile);
-  EXPECT_TRUE(path.ok()) << path.status();
+  EXPECT_OK(path);
   return path.ok() ? DetectClientFamily(*path) : std::nullopt;
 }
 
@@ -36,7 +37,7 @@ TEST(ClientDetectionTest, SonamesOfEachFamily) {
 
 TEST(ClientDetectionTest, DeepFollowsScriptsAndLibraries) {
   absl::StatusOr<std::string> mpich = testutil::Runfile("test/programs/bin/mpi_collectives");
-  ASSERT_TRUE(mpich.ok());
+  ASSERT_OK(mpich);
   const std::vector<std::string> dirs = LibrarySearchDirs(*mpich, "");
   ClientEvidence direct = DetectClientFamilyDeep(*mpich, dirs, "/usr/bin:/bin");
   EXPECT_EQ(direct.family, ClientFamily::kPmi) << direct.why;

@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -12,7 +13,7 @@ using ::testing::HasSubstr;
 TEST(CommandLineTest, ExecTakesEverythingAfterDashDash) {
   absl::StatusOr<CommandLine> line =
       ParseCommandLine({"exec", "--dir", "/d", "--strict", "--", "app", "--dir", "-x"});
-  ASSERT_TRUE(line.ok()) << line.status();
+  ASSERT_OK(line);
   EXPECT_EQ(line->verb, Verb::kExec);
   EXPECT_EQ(line->dir, "/d");
   EXPECT_TRUE(line->strict);
@@ -21,7 +22,7 @@ TEST(CommandLineTest, ExecTakesEverythingAfterDashDash) {
 
 TEST(CommandLineTest, ExecCommandWithoutDashDash) {
   absl::StatusOr<CommandLine> line = ParseCommandLine({"exec", "--dir=/d", "app", "-v"});
-  ASSERT_TRUE(line.ok());
+  ASSERT_OK(line);
   EXPECT_EQ(line->dir, "/d");
   EXPECT_THAT(line->command, ElementsAre("app", "-v"));
 }
@@ -29,7 +30,7 @@ TEST(CommandLineTest, ExecCommandWithoutDashDash) {
 TEST(CommandLineTest, CheckOptions) {
   absl::StatusOr<CommandLine> line =
       ParseCommandLine({"check", "--json", "--timeout=2.5", "-v", "-v"});
-  ASSERT_TRUE(line.ok());
+  ASSERT_OK(line);
   EXPECT_EQ(line->verb, Verb::kCheck);
   EXPECT_TRUE(line->json);
   EXPECT_EQ(line->timeout, absl::Milliseconds(2500));
@@ -38,7 +39,7 @@ TEST(CommandLineTest, CheckOptions) {
 
 TEST(CommandLineTest, InspectRoot) {
   absl::StatusOr<CommandLine> line = ParseCommandLine({"inspect", "/img", "--json"});
-  ASSERT_TRUE(line.ok());
+  ASSERT_OK(line);
   EXPECT_EQ(line->root, "/img");
   EXPECT_TRUE(line->json);
   EXPECT_EQ(ParseCommandLine({"inspect"})->root, "/");
@@ -61,8 +62,7 @@ class BadCommandLineTest : public ::testing::TestWithParam<BadCase> {};
 
 TEST_P(BadCommandLineTest, IsOneLineWithTheProblem) {
   absl::StatusOr<CommandLine> line = ParseCommandLine(GetParam().args);
-  ASSERT_FALSE(line.ok());
-  EXPECT_THAT(std::string(line.status().message()), HasSubstr(GetParam().says));
+  EXPECT_THAT(line, testutil::StatusIs(::testing::_, HasSubstr(GetParam().says)));
   EXPECT_THAT(std::string(line.status().message()), HasSubstr("--help"));
 }
 

@@ -10,6 +10,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "shim-client/fake_rank_server.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -32,7 +33,7 @@ class HandshakeTest : public ::testing::Test {
   }
   void Serve(FakeRankServer::Options options) {
     auto server = FakeRankServer::Start(path_, options);
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = *std::move(server);
   }
 
@@ -43,9 +44,9 @@ class HandshakeTest : public ::testing::Test {
 TEST_F(HandshakeTest, Pmi1ReportsVersionKvsnameMaxesAndSize) {
   Serve({});
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Seconds(5));
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_OK(report);
   EXPECT_EQ(report->WireName(), "PMI-1 (wire 1.1)");
   EXPECT_EQ(report->kvsname, "kvs_fake_7");
   EXPECT_EQ(report->size, 4);
@@ -60,8 +61,8 @@ TEST_F(HandshakeTest, Pmi1SendsNoPutBarrierOrFinalize) {
   Serve({});
   {
     absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-    ASSERT_TRUE(fd.ok());
-    ASSERT_TRUE(HandshakePmi1(fd->get(), absl::Seconds(5)).ok());
+    ASSERT_OK(fd);
+    ASSERT_OK(HandshakePmi1(fd->get(), absl::Seconds(5)));
   }
   // Let the server see the hang-up before asking what it received.
   for (int i = 0; i < 100 && server_->commands().size() < 5; ++i) ::usleep(10000);
@@ -72,10 +73,10 @@ TEST_F(HandshakeTest, Pmi1SendsNoPutBarrierOrFinalize) {
 TEST_F(HandshakeTest, Pmi2ReportsRankSizeAndJobid) {
   Serve({});
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report =
       HandshakePmi2(fd->get(), 2, "1234.0", absl::Seconds(5));
-  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_OK(report);
   EXPECT_EQ(report->WireName(), "PMI-2 (wire 2.0)");
   EXPECT_EQ(report->rank, 2);
   EXPECT_EQ(report->size, 4);
@@ -87,10 +88,9 @@ TEST_F(HandshakeTest, RefusedInitIsAnErrorQuotingTheReply) {
   options.init_rc = -1;
   Serve(options);
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Seconds(5));
-  ASSERT_FALSE(report.ok());
-  EXPECT_THAT(std::string(report.status().message()), HasSubstr("rc=-1"));
+  EXPECT_THAT(report, testutil::StatusIs(::testing::_, HasSubstr("rc=-1")));
 }
 
 TEST_F(HandshakeTest, SilentServerTimesOut) {
@@ -98,7 +98,7 @@ TEST_F(HandshakeTest, SilentServerTimesOut) {
   options.answer = false;
   Serve(options);
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Milliseconds(200));
   ASSERT_FALSE(report.ok());
   EXPECT_EQ(report.status().code(), absl::StatusCode::kDeadlineExceeded);
@@ -108,7 +108,7 @@ TEST_F(HandshakeTest, ServerThatHangsUpIsUnavailable) {
   // The fake, like the bridge, ends a connection on an unknown command.
   Serve({});
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   const std::string bogus = "cmd=frobnicate\n";
   ASSERT_EQ(::write(fd->get(), bogus.data(), bogus.size()), static_cast<ssize_t>(bogus.size()));
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Seconds(5));
@@ -118,13 +118,12 @@ TEST_F(HandshakeTest, ServerThatHangsUpIsUnavailable) {
 
 TEST_F(HandshakeTest, ConnectToMissingSocketNamesThePath) {
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
-  ASSERT_FALSE(fd.ok());
-  EXPECT_THAT(std::string(fd.status().message()), HasSubstr(path_));
+  EXPECT_THAT(fd, testutil::StatusIs(::testing::_, HasSubstr(path_)));
 }
 
 TEST(ExpectReplyTest, MissingRcIsSuccessWrongCommandIsNot) {
   wire::Message reply("barrier_out");
-  EXPECT_TRUE(ExpectReply(reply, "barrier_out").ok());
+  EXPECT_OK(ExpectReply(reply, "barrier_out"));
   EXPECT_FALSE(ExpectReply(reply, "maxes").ok());
   reply.Add("rc", "x");
   EXPECT_FALSE(ExpectReply(reply, "barrier_out").ok());

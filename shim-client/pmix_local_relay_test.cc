@@ -16,6 +16,7 @@
 #include "common/sockets.h"
 #include "common/unique_fd.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -100,7 +101,7 @@ class LocalRelayTest : public ::testing::Test {
 TEST_F(LocalRelayTest, PipesBothWaysWithHalfCloseAndLargePayloads) {
   // Fork while single-threaded; the Unix server starts afterwards.
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(path_);
-  ASSERT_TRUE(relay.ok()) << relay.status();
+  ASSERT_OK(relay);
   relay_pid_ = relay->pid;
   ASSERT_GT(relay->port, 0);
   UnixEchoServer server(path_);
@@ -129,7 +130,7 @@ TEST_F(LocalRelayTest, PipesBothWaysWithHalfCloseAndLargePayloads) {
 
 TEST_F(LocalRelayTest, RelayDiesWhenTheUnixPeerIsMissingOnlyPerConnection) {
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(path_);  // nothing listens there
-  ASSERT_TRUE(relay.ok());
+  ASSERT_OK(relay);
   relay_pid_ = relay->pid;
   UniqueFd tcp = ConnectLoopback(relay->port);
   ASSERT_TRUE(tcp.valid());
@@ -139,8 +140,8 @@ TEST_F(LocalRelayTest, RelayDiesWhenTheUnixPeerIsMissingOnlyPerConnection) {
 
 TEST(ProbeTcp4Test, ListeningPortIsReachableClosedPortIsNot) {
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
-  EXPECT_TRUE(ProbeTcp4("127.0.0.1", listener->port, absl::Seconds(2)).ok());
+  ASSERT_OK(listener);
+  EXPECT_OK(ProbeTcp4("127.0.0.1", listener->port, absl::Seconds(2)));
   const int port = listener->port;
   listener->fd.Reset();
   EXPECT_FALSE(ProbeTcp4("127.0.0.1", port, absl::Seconds(2)).ok());

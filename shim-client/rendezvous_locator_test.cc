@@ -9,6 +9,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -83,7 +84,7 @@ TEST_F(LocateTest, FirstDirectoryWithAnEnvFileWins) {
   const std::string a = MakeDir("a", "PMI_SHIM_PROTOCOL=pmi2\n");
   const std::string b = MakeDir("b", "PMI_SHIM_PROTOCOL=pmi1\n");
   absl::StatusOr<LocateResult> r = Locate({root_ + "/missing", empty, a, b});
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   ASSERT_TRUE(r->rendezvous.has_value());
   EXPECT_EQ(r->rendezvous->dir, a);
   EXPECT_EQ(r->rendezvous->protocol, Protocol::kPmi2);
@@ -92,15 +93,14 @@ TEST_F(LocateTest, FirstDirectoryWithAnEnvFileWins) {
 
 TEST_F(LocateTest, NothingFoundIsNotAnError) {
   absl::StatusOr<LocateResult> r = Locate({root_ + "/missing"});
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   EXPECT_FALSE(r->rendezvous.has_value());
 }
 
 TEST_F(LocateTest, BrokenEnvFileIsAnErrorNotASingleton) {
   const std::string a = MakeDir("a", "garbage\n");
   absl::StatusOr<LocateResult> r = Locate({a});
-  ASSERT_FALSE(r.ok());
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr(a + "/env"));
+  EXPECT_THAT(r, testutil::StatusIs(::testing::_, HasSubstr(a + "/env")));
 }
 
 }  // namespace

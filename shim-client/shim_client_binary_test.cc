@@ -21,6 +21,7 @@
 #include "nlohmann/json.hpp"
 #include "shim-client/fake_rank_server.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::shim_client {
@@ -33,7 +34,7 @@ class ShimClientBinaryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     absl::StatusOr<std::string> bin = testutil::Runfile("shim-client/pmi-shim-client");
-    ASSERT_TRUE(bin.ok()) << bin.status();
+    ASSERT_OK(bin);
     bin_ = *bin;
     char pattern[] = "/tmp/shim-binary-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern), nullptr);
@@ -48,7 +49,7 @@ class ShimClientBinaryTest : public ::testing::Test {
   void Publish(const std::string& env_text) {
     std::ofstream(dir_ + "/env") << env_text;
     auto server = FakeRankServer::Start(dir_ + "/pmi.sock", {});
-    ASSERT_TRUE(server.ok()) << server.status();
+    ASSERT_OK(server);
     server_ = *std::move(server);
   }
   testutil::RunResult Run(std::vector<std::string> argv,
@@ -65,7 +66,7 @@ class ShimClientBinaryTest : public ::testing::Test {
     }
     options.timeout = absl::Seconds(20);
     absl::StatusOr<testutil::RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_OK(result);
     return result.ok() ? *result : testutil::RunResult{};
   }
 
@@ -181,7 +182,7 @@ TEST_F(ShimClientBinaryTest, ExecWithABrokenEnvFileFails) {
 // and pmix.sock present, exec relays a local port and rewrites every URI.
 TEST_F(ShimClientBinaryTest, PmixKeepsAReachableUriAndRelaysAnUnreachableOne) {
   absl::StatusOr<TcpListener> server = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_OK(server);
   const std::string uri = absl::StrCat("srv.0;tcp4://127.0.0.1:", server->port);
   std::ofstream(dir_ + "/env") << "PMI_SHIM_PROTOCOL=pmix\nPMIX_NAMESPACE=job@1\nPMIX_RANK=1\n"
                                << "PMIX_SERVER_URI41=" << uri << "\nPMIX_SERVER_URI21=" << uri
@@ -206,7 +207,7 @@ TEST_F(ShimClientBinaryTest, PmixKeepsAReachableUriAndRelaysAnUnreachableOne) {
 
   // Something listens on pmix.sock (the bridge's relay, in real life).
   auto fake = FakeRankServer::Start(dir_ + "/pmix.sock", {});
-  ASSERT_TRUE(fake.ok());
+  ASSERT_OK(fake);
   run = Run({bin_, "exec", "--dir", dir_, "--", "/bin/sh", "-c", show});
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   std::vector<std::string> words = absl::StrSplit(run.stdout_text, ' ');

@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::cli {
@@ -16,7 +17,7 @@ testutil::RunResult Env(std::vector<std::string> args,
                         std::vector<std::pair<std::string, std::string>> env = {},
                         std::vector<std::string> unset = {"PMI_SHIM_DIR"}) {
   absl::StatusOr<std::string> bridge = testutil::Runfile("bridge/cli/pmi-bridge");
-  EXPECT_TRUE(bridge.ok()) << bridge.status();
+  EXPECT_OK(bridge);
   testutil::RunOptions options;
   options.argv = {*bridge, "env"};
   options.argv.insert(options.argv.end(), args.begin(), args.end());
@@ -24,7 +25,7 @@ testutil::RunResult Env(std::vector<std::string> args,
   options.unset_env = std::move(unset);
   options.timeout = absl::Seconds(20);
   absl::StatusOr<testutil::RunResult> result = testutil::RunSubprocess(options);
-  EXPECT_TRUE(result.ok()) << result.status();
+  EXPECT_OK(result);
   return result.ok() ? *result : testutil::RunResult{};
 }
 

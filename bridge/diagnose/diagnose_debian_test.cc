@@ -13,6 +13,7 @@
 #include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 
@@ -40,7 +41,7 @@ TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
   const std::string root = image::testing::MakeTempDir("mpich-image");
   ASSERT_TRUE(CopyPackages(root, "libmpich12"));
   absl::StatusOr<ImageReport> image = ScanImage(root);
-  ASSERT_TRUE(image.ok()) << image.status();
+  ASSERT_OK(image);
   EXPECT_EQ(image->mpi_family, "mpich") << FormatImageReport(*image);
   EXPECT_EQ(image->mpi_version, "4.0.2");
   // Debian's MPICH 4.0.2 has no PMI-2 or PMIx client compiled in (real-peers.md).
@@ -68,7 +69,7 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   const std::string root = image::testing::MakeTempDir("ompi-image");
   ASSERT_TRUE(CopyPackages(root, "libopenmpi3 libpmix2"));
   absl::StatusOr<ImageReport> image = ScanImage(root);
-  ASSERT_TRUE(image.ok()) << image.status();
+  ASSERT_OK(image);
   EXPECT_EQ(image->mpi_family, "openmpi") << FormatImageReport(*image);
   EXPECT_EQ(image->mpi_version, "4.1.4");
   EXPECT_EQ(image->pmix_version, "4.2.2rc2");
@@ -109,7 +110,7 @@ TEST(ImageScanTest, SymlinksStayInsideTheRoot) {
                                 "/usr/lib/up'").c_str()),
             0);
   absl::StatusOr<ImageReport> image = ScanImage(root);
-  ASSERT_TRUE(image.ok());
+  ASSERT_OK(image);
   EXPECT_TRUE(image->libraries.empty()) << FormatImageReport(*image);
   absl::StatusOr<std::string> up = ResolveInRoot(root, "/usr/lib/up/passwd");
   EXPECT_FALSE(up.ok());  // /etc/passwd of the image, which does not exist

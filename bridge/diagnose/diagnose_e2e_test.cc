@@ -16,9 +16,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::diagnose {
@@ -27,15 +29,12 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-const std::vector<std::string> kOpenMpiFlags = {"--allow-run-as-root", "--oversubscribe", "--mca", "oob_tcp_if_include",
-                                                "lo", "--mca", "btl_tcp_if_include", "lo"};
-
 class DiagnoseE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::StatusOr<std::string> bridge = testutil::Runfile("bridge/cli/pmi-bridge");
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
+    ASSERT_OK(bridge);
     bridge_ = *bridge;
     marker_ = testutil::UniqueMarkerValue();
     dir_ = image::testing::MakeTempDir("e2e");
@@ -44,14 +43,20 @@ class DiagnoseE2eTest : public ::testing::Test {
     EXPECT_THAT(testutil::ProcessesWithMarker(marker_), IsEmpty());
     if (!dir_.empty()) system(absl::StrCat("rm -rf '", dir_, "'").c_str());
   }
-  testutil::RunResult Run(std::vector<std::string> argv) {
-    testutil::RunOptions options;
-    options.argv = std::move(argv);
-    options.env = {{testutil::kMarkerVar, marker_}};
-    options.timeout = absl::Seconds(60);
-    absl::StatusOr<testutil::RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
-    return result.ok() ? *result : testutil::RunResult{};
+  // `ranks` ranks of `command` under `launcher` (hydra in `mode`).
+  testutil::RunResult Run(testutil::Launcher launcher, int ranks, std::vector<std::string> command,
+                          testutil::PmiMode mode = testutil::PmiMode::kFd) {
+    testutil::JobSpec spec;
+    spec.launcher = launcher;
+    spec.mode = mode;
+    spec.ranks = ranks;
+    spec.command = std::move(command);
+    spec.marker = marker_;
+    absl::StatusOr<testutil::JobResult> result = testutil::RunJob(spec);
+    EXPECT_OK(result);
+    if (!result.ok()) return testutil::RunResult{};
+    EXPECT_THAT(result->leftovers, IsEmpty());
+    return result->run;
   }
   // One JSON object per non-empty stdout line that parses.
   static std::vector<nlohmann::json> JsonLines(const std::string& text) {
@@ -74,7 +79,8 @@ TEST_F(DiagnoseE2eTest, TraceNamesTheMissingPmirankOfLibpmi2UnderHydraPmiPort) {
   ASSERT_EQ(system(absl::StrCat("cc -o '", program, "' '", source, "' -lpmi2").c_str()), 0);
   const std::string transcript = dir_ + "/trace.txt";
   testutil::RunResult run =
-      Run({"mpiexec.hydra", "-pmi-port", "-n", "1", bridge_, "trace", "--output", transcript, "--", program});
+      Run(testutil::Launcher::kHydra, 1, {bridge_, "trace", "--output", transcript, "--", program},
+          testutil::PmiMode::kPort);
   EXPECT_NE(run.exit_code, 0) << "hydra accepted libpmi2's PMI_PORT fullinit?\n" << run.stdout_text << run.stderr_text;
   std::stringstream text;
   text << std::ifstream(transcript).rdbuf();
@@ -86,7 +92,8 @@ TEST_F(DiagnoseE2eTest, TraceNamesTheMissingPmirankOfLibpmi2UnderHydraPmiPort) {
 
   // The same client through the real socket (PMI_FD) is traced and works.
   const std::string fd_transcript = dir_ + "/trace-fd.json";
-  run = Run({"mpiexec.hydra", "-n", "2", bridge_, "trace", "--json", "--output", fd_transcript, "--", program});
+  run = Run(testutil::Launcher::kHydra, 2,
+            {bridge_, "trace", "--json", "--output", fd_transcript, "--", program});
   EXPECT_EQ(run.exit_code, 0) << run.stdout_text << run.stderr_text;
   std::stringstream lines;
   lines << std::ifstream(fd_transcript).rdbuf();
@@ -106,13 +113,8 @@ TEST_F(DiagnoseE2eTest, TraceNamesTheMissingPmirankOfLibpmi2UnderHydraPmiPort) {
 TEST_F(DiagnoseE2eTest, ProbeUnderHydraReportsSizeRankAndVersion) {
   for (bool port : {true, false}) {
     SCOPED_TRACE(port ? "-pmi-port" : "PMI_FD");
-    std::vector<std::string> argv = {"mpiexec.hydra"};
-    if (port) argv.push_back("-pmi-port");
-    for (const char* a : {"-n", "3"}) argv.push_back(a);
-    argv.push_back(bridge_);
-    argv.push_back("probe");
-    argv.push_back("--json");
-    testutil::RunResult run = Run(argv);
+    testutil::RunResult run = Run(testutil::Launcher::kHydra, 3, {bridge_, "probe", "--json"},
+                                  port ? testutil::PmiMode::kPort : testutil::PmiMode::kFd);
     ASSERT_EQ(run.exit_code, 0) << run.stdout_text << run.stderr_text;
     std::set<int> ranks;
     for (const nlohmann::json& j : JsonLines(run.stdout_text)) {
@@ -128,12 +130,7 @@ TEST_F(DiagnoseE2eTest, ProbeUnderHydraReportsSizeRankAndVersion) {
 }
 
 TEST_F(DiagnoseE2eTest, ProbeUnderMpirunReportsSizeRankAndVersion) {
-  std::vector<std::string> argv = {"mpirun.openmpi"};
-  argv.insert(argv.end(), kOpenMpiFlags.begin(), kOpenMpiFlags.end());
-  for (const std::string& a : {std::string("-n"), std::string("2"), bridge_, std::string("probe"), std::string("--json")}) {
-    argv.push_back(a);
-  }
-  testutil::RunResult run = Run(argv);
+  testutil::RunResult run = Run(testutil::Launcher::kOpenMpi, 2, {bridge_, "probe", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.stdout_text << run.stderr_text;
   std::set<int> ranks;
   for (const nlohmann::json& j : JsonLines(run.stdout_text)) {
@@ -146,13 +143,7 @@ TEST_F(DiagnoseE2eTest, ProbeUnderMpirunReportsSizeRankAndVersion) {
 }
 
 TEST_F(DiagnoseE2eTest, DiagnoseReadsTheRealMpirunEnvironment) {
-  std::vector<std::string> argv = {"mpirun.openmpi"};
-  argv.insert(argv.end(), kOpenMpiFlags.begin(), kOpenMpiFlags.end());
-  for (const std::string& a : {std::string("-n"), std::string("1"), bridge_, std::string("diagnose"),
-                               std::string("--json")}) {
-    argv.push_back(a);
-  }
-  testutil::RunResult run = Run(argv);
+  testutil::RunResult run = Run(testutil::Launcher::kOpenMpi, 1, {bridge_, "diagnose", "--json"});
   ASSERT_EQ(run.exit_code, 0) << run.stderr_text;
   nlohmann::json j = nlohmann::json::parse(run.stdout_text, nullptr, false);
   ASSERT_FALSE(j.is_discarded()) << run.stdout_text;

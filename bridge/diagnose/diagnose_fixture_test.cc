@@ -15,6 +15,7 @@
 #include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 
@@ -265,9 +266,11 @@ class DiagnoseFixtureTest : public ::testing::Test {
     for (const auto& [name, libs] : Images()) {
       const std::string dir = absl::StrCat(*root_, "/", name);
       mkdir(dir.c_str(), 0755);
-      for (const FixtureLibrary& lib : libs) ASSERT_TRUE(image::testing::WriteLibrary(dir, lib).ok()) << name;
+      for (const FixtureLibrary& lib : libs) {
+        ASSERT_OK(image::testing::WriteLibrary(dir, lib)) << name;
+      }
       absl::StatusOr<ImageReport> report = ScanImage(dir);
-      ASSERT_TRUE(report.ok()) << report.status();
+      ASSERT_OK(report);
       (*images_)[name] = *report;
     }
   }
@@ -354,16 +357,16 @@ TEST(ContainerFactsTest, ReadsNamespacesAndMappings) {
     "root": {"path": "rootfs"}, "process": {"user": {"uid": 1000}},
     "linux": {"namespaces": [{"type": "pid"}, {"type": "network"}, {"type": "user"}, {"type": "ipc"}],
               "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}})");
-  ASSERT_TRUE(facts.ok());
+  ASSERT_OK(facts);
   EXPECT_EQ(facts->network, "private");
   EXPECT_TRUE(facts->uid_remapped);
   EXPECT_TRUE(facts->private_ipc);
   EXPECT_EQ(facts->process_uid, 1000);
   facts = ParseContainerFacts(R"({"linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}]}})");
-  ASSERT_TRUE(facts.ok());
+  ASSERT_OK(facts);
   EXPECT_EQ(facts->network, "joined");
   facts = ParseContainerFacts(R"({"linux": {"namespaces": [{"type": "mount"}]}})");
-  ASSERT_TRUE(facts.ok());
+  ASSERT_OK(facts);
   EXPECT_EQ(facts->network, "host");
   EXPECT_FALSE(ParseContainerFacts("[1,2").ok());
 }

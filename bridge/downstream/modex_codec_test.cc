@@ -17,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bridge/upstream/embedded_host.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream::modex {
 namespace {
@@ -92,10 +93,10 @@ TEST(ModexCodecTest, RoundTripsRandomBlobsUpTo100KiB) {
     SCOPED_TRACE(absl::StrCat("blob of ", size, " bytes"));
     const std::string blob = RandomBlob(rng, size);
     absl::StatusOr<std::vector<KeyValue>> pairs = Encode("shim-px-f1-0", blob, limits);
-    ASSERT_TRUE(pairs.ok()) << pairs.status();
+    ASSERT_OK(pairs);
     ExpectKvsSafe(*pairs, limits);
     absl::StatusOr<std::string> back = Decode(*pairs);
-    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_OK(back);
     EXPECT_EQ(*back, blob);
   }
 }
@@ -103,12 +104,12 @@ TEST(ModexCodecTest, RoundTripsRandomBlobsUpTo100KiB) {
 TEST(ModexCodecTest, SmallBlobIsInlineLargeBlobIsSegmented) {
   const CodecLimits limits;
   auto small = Encode("k", std::string(100, 'x'), limits);
-  ASSERT_TRUE(small.ok());
+  ASSERT_OK(small);
   ASSERT_EQ(small->size(), 1u);
   EXPECT_THAT(small->at(0).value, HasSubstr(",data="));
 
   auto large = Encode("k", std::string(3000, 'x'), limits);
-  ASSERT_TRUE(large.ok());
+  ASSERT_OK(large);
   // 3000 bytes -> 4000 characters -> 4 segments of at most 1023.
   ASSERT_EQ(large->size(), 5u);
   EXPECT_EQ(large->at(0).value.rfind("segments=4,bytes=3000,fnv=", 0), 0u) << large->at(0).value;
@@ -116,7 +117,7 @@ TEST(ModexCodecTest, SmallBlobIsInlineLargeBlobIsSegmented) {
   EXPECT_EQ(large->at(4).key, "k-seg-4/4");
 
   auto empty = Encode("k", "", limits);
-  ASSERT_TRUE(empty.ok());
+  ASSERT_OK(empty);
   ASSERT_EQ(empty->size(), 1u);
   EXPECT_EQ(empty->at(0).value, "segments=0,bytes=0,fnv=cbf29ce484222325");
 }
@@ -126,7 +127,7 @@ TEST(ModexCodecTest, HonoursSmallerLimits) {
   CodecLimits limits{/*max_key_bytes=*/40, /*max_value_bytes=*/128};
   const std::string blob = RandomBlob(rng, 5000);
   auto pairs = Encode("shim-px-f12-3", blob, limits);
-  ASSERT_TRUE(pairs.ok()) << pairs.status();
+  ASSERT_OK(pairs);
   ExpectKvsSafe(*pairs, limits);
   EXPECT_EQ(*Decode(*pairs), blob);
 }
@@ -143,13 +144,13 @@ TEST(ModexCodecTest, DetectsCorruptedMissingAndReorderedSegments) {
   std::mt19937 rng(11);
   const std::string blob = RandomBlob(rng, 5000);
   auto pairs = Encode("k", blob, CodecLimits{});
-  ASSERT_TRUE(pairs.ok());
+  ASSERT_OK(pairs);
   ASSERT_GE(pairs->size(), 4u);
   absl::StatusOr<Header> header = ParseHeader(pairs->at(0).value);
-  ASSERT_TRUE(header.ok());
+  ASSERT_OK(header);
   std::vector<std::string> segments;
   for (size_t i = 1; i < pairs->size(); ++i) segments.push_back(pairs->at(i).value);
-  ASSERT_TRUE(Reassemble(*header, segments).ok());
+  ASSERT_OK(Reassemble(*header, segments));
 
   std::vector<std::string> flipped = segments;
   flipped[1][10] = flipped[1][10] == 'A' ? 'B' : 'A';
@@ -318,8 +319,8 @@ TEST(ModexExchangeTest, TwoServersCollectEachOthersBlobs) {
     host.Drain();
     ASSERT_TRUE(reply_a.result.has_value());
     ASSERT_TRUE(reply_b.result.has_value());
-    ASSERT_TRUE(reply_a.result->ok()) << reply_a.result->status();
-    ASSERT_TRUE(reply_b.result->ok()) << reply_b.result->status();
+    ASSERT_OK(*reply_a.result);
+    ASSERT_OK(*reply_b.result);
     EXPECT_EQ(**reply_a.result, blob_a + blob_b);
     EXPECT_EQ(**reply_b.result, blob_b + blob_a);
     EXPECT_EQ(a.completed_fences(), 1);
@@ -345,7 +346,7 @@ TEST(ModexExchangeTest, OneRankPerServerOverSeveralFences) {
     host.Drain();
     for (int rank = 0; rank < 4; ++rank) {
       ASSERT_TRUE(replies[rank].result.has_value()) << "rank " << rank;
-      ASSERT_TRUE(replies[rank].result->ok()) << replies[rank].result->status();
+      ASSERT_OK(*replies[rank].result);
       std::string expected = blobs[rank];
       for (int other = 0; other < 4; ++other) {
         if (other != rank) expected += blobs[other];

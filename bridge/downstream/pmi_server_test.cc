@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "bridge/upstream/embedded_host.h"
 #include "common/net/connector.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
 namespace {
@@ -70,9 +71,9 @@ void RunWithClient(EventLoop& loop, std::function<void()> client) {
     client();
     (void)!::write(done[1], "x", 1);
   });
-  ASSERT_TRUE(loop.Watch(done[0], EPOLLIN, [&](uint32_t) { loop.Stop(); }).ok());
+  ASSERT_OK(loop.Watch(done[0], EPOLLIN, [&](uint32_t) { loop.Stop(); }));
   loop.AddTimer(absl::Seconds(20), [&] { loop.Stop(); });  // never hang the suite
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   thread.join();
   loop.Unwatch(done[0]);
   ::close(done[0]);
@@ -84,7 +85,7 @@ TEST(PmiServerTest, TcpClientDoesTheInitackHandshake) {
   upstream::EmbeddedHost host(JobOfSize(2), {});
   PmiServer server(loop, host, {});
   absl::StatusOr<int> port = server.ListenTcp("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok()) << port.status();
+  ASSERT_OK(port);
   std::vector<std::string> lines;
   RunWithClient(loop, [&] {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -119,7 +120,7 @@ TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
   ASSERT_NE(::mkdtemp(dir), nullptr);
   const std::string path = absl::StrCat(dir, "/pmi.sock");
   absl::Status listening = server.ListenUnix(path);
-  ASSERT_TRUE(listening.ok()) << listening;
+  ASSERT_OK(listening);
   std::string response_to_init, fullinit;
   RunWithClient(loop, [&] {
     absl::StatusOr<UniqueFd> connected = net::ConnectUnix(path);
@@ -166,7 +167,7 @@ TEST_F(RankSocketTest, HandshakeThenApplicationOnTheSameRank) {
   events.lost = [&](int rank, const std::string&) { lost_rank = rank; };
   upstream::EmbeddedHost host(JobOfSize(2), events);
   PmiServer server(loop, host, {});
-  ASSERT_TRUE(server.ListenUnixForRank(path_, 1).ok());
+  ASSERT_OK(server.ListenUnixForRank(path_, 1));
   std::string check_init, app_init, app_put;
   RunWithClient(loop, [&] {
     int check = ConnectUnix(path_);  // as `pmi-shim-client check` does
@@ -195,7 +196,7 @@ TEST_F(RankSocketTest, HandshakeThenApplicationOnTheSameRank) {
   EXPECT_THAT(app_init, HasSubstr("rc=0"));
   EXPECT_THAT(app_put, HasSubstr("rc=0"));
   loop.AddTimer(absl::Milliseconds(100), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_EQ(lost_rank, 1) << "the application vanished after a put: the job must hear of it";
 }
 
@@ -213,7 +214,7 @@ TEST_F(RankSocketTest, BeforeServingRunsFirstAndCanRefuse) {
     return refuse ? absl::UnavailableError("upstream unreachable") : absl::OkStatus();
   };
   PmiServer server(loop, host, options);
-  ASSERT_TRUE(server.ListenUnixForRank(path_, 1).ok());
+  ASSERT_OK(server.ListenUnixForRank(path_, 1));
   std::string served, refused;
   RunWithClient(loop, [&] {
     int fd = ConnectUnix(path_);
@@ -237,7 +238,7 @@ TEST_F(RankSocketTest, ClientCannotSpeakForAnotherRank) {
   EventLoop loop;
   upstream::EmbeddedHost host(JobOfSize(2), {});
   PmiServer server(loop, host, {});
-  ASSERT_TRUE(server.ListenUnixForRank(path_, 1).ok());
+  ASSERT_OK(server.ListenUnixForRank(path_, 1));
   std::string reply;
   RunWithClient(loop, [&] {
     int fd = ConnectUnix(path_);
@@ -257,7 +258,7 @@ TEST_F(RankSocketTest, PeerWithAnotherUidIsRefused) {
   upstream::EmbeddedHost host(JobOfSize(2), {});
   PmiServer server(loop, host, {});
   ASSERT_TRUE(::chmod(dir_, 0755) == 0);
-  ASSERT_TRUE(server.ListenUnixForRank(path_, 0).ok());
+  ASSERT_OK(server.ListenUnixForRank(path_, 0));
   ASSERT_EQ(::chmod(path_.c_str(), 0777), 0);
   std::string reply = "unset";
   int child_exit = -1;
@@ -298,7 +299,7 @@ TEST(PmiServerTest, ClientThatNeverNamesItselfIsDisconnected) {
   options.identify_timeout = absl::Milliseconds(200);
   PmiServer server(loop, host, options);
   absl::StatusOr<int> port = server.ListenTcp("127.0.0.1", 0);
-  ASSERT_TRUE(port.ok());
+  ASSERT_OK(port);
   std::string after_silence;
   RunWithClient(loop, [&] {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -326,7 +327,7 @@ TEST(PmiServerTest, GarbageOnAnInheritedSocketReportsTheRankAsLost) {
   PmiServer server(loop, host, {});
   int pair[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, pair), 0);
-  ASSERT_TRUE(server.AddConnectedClient(UniqueFd(pair[0]), 1).ok());
+  ASSERT_OK(server.AddConnectedClient(UniqueFd(pair[0]), 1));
   std::string reply;
   RunWithClient(loop, [&] {
     WriteAll(pair[1], "cmd=init pmi_version=1 pmi_subversion=1\n");

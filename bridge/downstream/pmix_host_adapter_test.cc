@@ -17,6 +17,7 @@
 #include "bridge/downstream/pmix_layout.h"
 #include "bridge/upstream/embedded_host.h"
 #include "common/event_loop.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
 namespace {
@@ -75,7 +76,7 @@ class PmixHostAdapterTest : public ::testing::Test {
     PmixHostAdapter::Options options;
     options.nspace = kNspace;
     absl::StatusOr<Layout> layout = MakeLayout(host_.info().size, local, {});
-    EXPECT_TRUE(layout.ok()) << layout.status();
+    EXPECT_OK(layout);
     options.layout = *layout;
     options.exchange.size = host_.info().size;
     options.exchange.local_ranks = local;
@@ -93,7 +94,7 @@ class PmixHostAdapterTest : public ::testing::Test {
       loop_.AddTimer(absl::Milliseconds(1), check);
     };
     loop_.Post(check);
-    ASSERT_TRUE(loop_.Run().ok());
+    ASSERT_OK(loop_.Run());
     ASSERT_TRUE(done()) << "timed out";
   }
 
@@ -110,7 +111,7 @@ class PmixHostAdapterTest : public ::testing::Test {
 TEST_F(PmixHostAdapterTest, ConnectClaimsLocalRanksOnly) {
   FakeModexSource source(loop_);
   auto adapter = Adapter({0, 1}, source);
-  EXPECT_TRUE(adapter->ClientConnected({kNspace, 1}).ok());
+  EXPECT_OK(adapter->ClientConnected({kNspace, 1}));
   EXPECT_TRUE(adapter->Connected(1));
   EXPECT_FALSE(adapter->Connected(0));
 
@@ -129,8 +130,8 @@ TEST_F(PmixHostAdapterTest, ConnectClaimsLocalRanksOnly) {
 TEST_F(PmixHostAdapterTest, FinalizeExitAndAbortReachTheHost) {
   FakeModexSource source(loop_);
   auto adapter = Adapter({0, 1}, source);
-  ASSERT_TRUE(adapter->ClientConnected({kNspace, 0}).ok());
-  ASSERT_TRUE(adapter->ClientConnected({kNspace, 1}).ok());
+  ASSERT_OK(adapter->ClientConnected({kNspace, 0}));
+  ASSERT_OK(adapter->ClientConnected({kNspace, 1}));
   EXPECT_FALSE(adapter->Clean());
 
   adapter->ClientFinalized({kNspace, 0});
@@ -154,7 +155,7 @@ TEST_F(PmixHostAdapterTest, CleanMeansEveryConnectedClientFinalized) {
   FakeModexSource source(loop_);
   auto adapter = Adapter({0, 1}, source);
   EXPECT_TRUE(adapter->Clean());  // nobody connected
-  ASSERT_TRUE(adapter->ClientConnected({kNspace, 0}).ok());
+  ASSERT_OK(adapter->ClientConnected({kNspace, 0}));
   adapter->ClientFinalized({kNspace, 0});
   EXPECT_TRUE(adapter->Clean());
 }

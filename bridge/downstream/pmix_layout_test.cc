@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::downstream {
 namespace {
 
@@ -22,30 +24,30 @@ TEST(SanitizeNspaceTest, KeepsSafeCharactersOnly) {
 
 TEST(LayoutTest, DefaultsToOneNodeForLocalRanksAndOneNodeForEachOtherRank) {
   auto all = MakeLayout(4, {0, 1, 2, 3}, {});
-  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_OK(all);
   EXPECT_EQ(all->ranks_of_node.size(), 1u);
   EXPECT_EQ(AnlMap(*all), "(vector,(0,1,4))");
 
   auto exec = MakeLayout(4, {2}, {});
-  ASSERT_TRUE(exec.ok()) << exec.status();
+  ASSERT_OK(exec);
   EXPECT_EQ(exec->ranks_of_node.size(), 4u);
   EXPECT_EQ(exec->local_node, 2);
   EXPECT_EQ(AnlMap(*exec), "(vector,(0,4,1))");
 
   auto middle = MakeLayout(5, {1, 2}, {});
-  ASSERT_TRUE(middle.ok()) << middle.status();
+  ASSERT_OK(middle);
   EXPECT_EQ(middle->node_of_rank, (std::vector<int>{0, 1, 1, 2, 3}));
   EXPECT_EQ(AnlMap(*middle), "(vector,(0,1,1),(1,1,2),(2,2,1))");
 }
 
 TEST(LayoutTest, TakesAnExplicitLayoutAndChecksIt) {
   auto blocks = MakeLayout(4, {2, 3}, {0, 0, 1, 1});
-  ASSERT_TRUE(blocks.ok()) << blocks.status();
+  ASSERT_OK(blocks);
   EXPECT_EQ(blocks->local_node, 1);
   EXPECT_EQ(AnlMap(*blocks), "(vector,(0,2,2))");
 
   auto cyclic = MakeLayout(4, {0, 2}, {7, 9, 7, 9});
-  ASSERT_TRUE(cyclic.ok()) << cyclic.status();
+  ASSERT_OK(cyclic);
   EXPECT_EQ(cyclic->node_of_rank, (std::vector<int>{0, 1, 0, 1}));
   EXPECT_EQ(AnlMap(*cyclic), "(vector,(0,2,1),(0,2,1))");
 

@@ -13,6 +13,7 @@
 
 #include "bridge/upstream/embedded_host.h"
 #include "common/event_loop.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
 namespace {
@@ -40,7 +41,7 @@ TEST(PmixServerTest, StartsOncePerProcessHandsOutEnvironmentAndCleansUp) {
   PmixServer::Options options;
   options.tmpdir_parent = ::testing::TempDir();
   absl::StatusOr<std::unique_ptr<PmixServer>> server = PmixServer::Start(loop, host, options);
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_OK(server);
   EXPECT_EQ((*server)->nspace(), "kvs_42");
   const std::string tmpdir = (*server)->tmpdir();
   EXPECT_TRUE(Exists(tmpdir)) << tmpdir;
@@ -50,7 +51,7 @@ TEST(PmixServerTest, StartsOncePerProcessHandsOutEnvironmentAndCleansUp) {
   EXPECT_THAT(second.status().message(), HasSubstr("one per process"));
 
   absl::StatusOr<std::vector<std::string>> env = (*server)->ClientEnvironment(1);
-  ASSERT_TRUE(env.ok()) << env.status();
+  ASSERT_OK(env);
   EXPECT_THAT(*env, Contains("PMIX_NAMESPACE=kvs_42"));
   EXPECT_THAT(*env, Contains("PMIX_RANK=1"));
   EXPECT_THAT(*env, Contains(StartsWith("PMIX_SERVER_URI4=")));

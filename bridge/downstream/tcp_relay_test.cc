@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
 namespace {
@@ -37,10 +38,10 @@ class EchoServer {
  public:
   explicit EchoServer(EventLoop& loop) : loop_(loop) {
     absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-    EXPECT_TRUE(listener.ok());
+    EXPECT_OK(listener);
     listener_ = std::move(listener->fd);
     port_ = listener->port;
-    EXPECT_TRUE(loop_.Watch(listener_.get(), EPOLLIN, [this](uint32_t) { Accept(); }).ok());
+    EXPECT_OK(loop_.Watch(listener_.get(), EPOLLIN, [this](uint32_t) { Accept(); }));
   }
   ~EchoServer() {
     loop_.Unwatch(listener_.get());
@@ -52,7 +53,7 @@ class EchoServer {
   void Accept() {
     conn_.Reset(::accept4(listener_.get(), nullptr, nullptr, SOCK_NONBLOCK));
     ASSERT_TRUE(conn_.valid());
-    ASSERT_TRUE(loop_.Watch(conn_.get(), EPOLLIN, [this](uint32_t) { Echo(); }).ok());
+    ASSERT_OK(loop_.Watch(conn_.get(), EPOLLIN, [this](uint32_t) { Echo(); }));
   }
   void Echo() {
     char buffer[4096];
@@ -79,7 +80,7 @@ void RunWithClient(EventLoop& loop, std::function<void()> client) {
     loop.Post([&] { loop.Stop(); });
   });
   loop.AddTimer(absl::Seconds(30), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   thread.join();
 }
 
@@ -90,7 +91,7 @@ TEST(TcpRelayTest, BytesGoThroughBothWaysUntilEof) {
   options.target_port = echo.port();
   options.max_buffered_bytes = 4096;  // force back-pressure on the big transfer
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
-  ASSERT_TRUE(relay.ok()) << relay.status();
+  ASSERT_OK(relay);
   std::string sent(3 << 20, '\0');
   for (size_t i = 0; i < sent.size(); ++i) sent[i] = static_cast<char>(i * 131 % 251);
   std::string received;
@@ -119,13 +120,13 @@ TEST(TcpRelayTest, BytesGoThroughBothWaysUntilEof) {
 TEST(TcpRelayTest, UnreachableTargetClosesTheClient) {
   EventLoop loop;
   absl::StatusOr<TcpListener> dead = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(dead.ok());
+  ASSERT_OK(dead);
   const int dead_port = dead->port;
   dead->fd.Reset();  // nothing listens there any more
   TcpRelay::Options options;
   options.target_port = dead_port;
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
-  ASSERT_TRUE(relay.ok());
+  ASSERT_OK(relay);
   ssize_t got = 1;
   RunWithClient(loop, [&] {
     int fd = ConnectBlocking((*relay)->port());
@@ -142,14 +143,14 @@ TEST(TcpRelayTest, ServesAPreMadeListener) {
   EventLoop loop;
   EchoServer echo(loop);
   absl::StatusOr<TcpListener> made = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(made.ok());
+  ASSERT_OK(made);
   const int made_port = made->port;
   TcpRelay::Options options;
   options.listen_port = 1;  // ignored: the given listener wins
   options.listener_fd = made->fd.Release();
   options.target_port = echo.port();
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
-  ASSERT_TRUE(relay.ok()) << relay.status();
+  ASSERT_OK(relay);
   EXPECT_EQ((*relay)->port(), made_port);
   std::string received;
   RunWithClient(loop, [&] {
@@ -187,13 +188,13 @@ TEST(TcpRelayTest, UnixClientsArePresentedWithTheirKernelIdentity) {
   ASSERT_NE(::mkdtemp(dir), nullptr);
   const std::string path = std::string(dir) + "/pmix.sock";
   absl::StatusOr<UniqueFd> listener = ListenUnix(path);
-  ASSERT_TRUE(listener.ok()) << listener.status();
+  ASSERT_OK(listener);
   TcpRelay::Options options;
   options.listener_fd = listener->Release();
   options.target_port = echo.port();
   options.present_peer_identity = true;
   absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(loop, options);
-  ASSERT_TRUE(relay.ok()) << relay.status();
+  ASSERT_OK(relay);
   auto u32 = [](uint32_t value) { return std::string(reinterpret_cast<const char*>(&value), 4); };
   auto connect_message = [&](uint32_t uid, uint32_t gid) {
     std::string payload = std::string("native\0", 7) + u32(htonl(8)) + u32(uid) + u32(gid) +

@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::engines {
 namespace {
@@ -51,7 +52,7 @@ TEST(EngineCommandTest, NoToolsDirLeavesTheSiteBind) {
   context.tools_dir.clear();
   absl::StatusOr<Rewrite> rewrite =
       RewriteEngineCommand({"apptainer", "exec", "i.sif", "app"}, context);
-  ASSERT_TRUE(rewrite.ok());
+  ASSERT_OK(rewrite);
   EXPECT_EQ(rewrite->argv,
             (std::vector<std::string>{"apptainer", "exec", "--bind", "/tmp/ps/rank.0", "--env",
                                       "PMI_SHIM_DIR=/tmp/ps/rank.0", "i.sif", kClientPath, "exec",
@@ -63,7 +64,7 @@ TEST(EngineCommandTest, NoToolsDirLeavesTheSiteBind) {
 TEST(EngineCommandTest, UnrecognisedIsUnchanged) {
   const std::vector<std::string> argv = {"mpirun", "-n", "2", "apptainer"};
   absl::StatusOr<Rewrite> rewrite = RewriteEngineCommand(argv, Context());
-  ASSERT_TRUE(rewrite.ok());
+  ASSERT_OK(rewrite);
   EXPECT_EQ(rewrite->engine, Engine::kNone);
   EXPECT_EQ(rewrite->argv, argv);
   EXPECT_EQ(RewriteEngineCommand({}, Context())->engine, Engine::kNone);
@@ -71,7 +72,7 @@ TEST(EngineCommandTest, UnrecognisedIsUnchanged) {
 
 TEST(EngineCommandTest, AdditionsForApptainer) {
   absl::StatusOr<EngineAdditions> additions = AdditionsFor(Engine::kApptainer, Context());
-  ASSERT_TRUE(additions.ok()) << additions.status();
+  ASSERT_OK(additions);
   EXPECT_EQ(additions->flags,
             (std::vector<std::string>{"--bind", "/tmp/ps/rank.0", "--bind",
                                       "/usr/local:/opt/pmi-shim:ro", "--env",
@@ -83,18 +84,18 @@ TEST(EngineCommandTest, AdditionsForApptainer) {
 
 TEST(EngineCommandTest, AdditionsForSingularityUseItsPrefix) {
   absl::StatusOr<EngineAdditions> additions = AdditionsFor(Engine::kSingularity, Context());
-  ASSERT_TRUE(additions.ok());
+  ASSERT_OK(additions);
   EXPECT_EQ(additions->engine_environment[0].first, "SINGULARITYENV_PMI_SHIM_DIR");
 }
 
 TEST(EngineCommandTest, AdditionsForCharliecloudAndDocker) {
   absl::StatusOr<EngineAdditions> ch = AdditionsFor(Engine::kCharliecloud, Context());
-  ASSERT_TRUE(ch.ok());
+  ASSERT_OK(ch);
   EXPECT_EQ(ch->flags, (std::vector<std::string>{"-b", "/tmp/ps/rank.0:/tmp/ps/rank.0", "-b",
                                                  "/usr/local:/opt/pmi-shim"}));
   EXPECT_TRUE(ch->engine_environment.empty());
   absl::StatusOr<EngineAdditions> docker = AdditionsFor(Engine::kDocker, Context());
-  ASSERT_TRUE(docker.ok());
+  ASSERT_OK(docker);
   EXPECT_EQ(docker->flags, (std::vector<std::string>{"--env", "PMI_SHIM_DIR=/tmp/ps/rank.0"}));
   EXPECT_FALSE(AdditionsFor(Engine::kNone, Context()).ok());
 }

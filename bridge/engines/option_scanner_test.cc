@@ -1,6 +1,7 @@
 #include "bridge/engines/option_scanner.h"
 
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::engines {
 namespace {
@@ -17,7 +18,7 @@ std::vector<ScannedOption> ScanAll(const std::vector<std::string>& args, size_t*
   size_t i = 0;
   while (i < args.size() && args[i][0] == '-') {
     absl::Status status = ScanOption(kTable, "prog", args, &i, &out);
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_OK(status);
     if (!status.ok()) break;
   }
   *end = i;

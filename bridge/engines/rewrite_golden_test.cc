@@ -19,6 +19,7 @@
 #include "bridge/engines/shell_words.h"
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::engines {
 namespace {
@@ -43,7 +44,7 @@ struct GoldenFile {
 
 GoldenFile ReadGolden() {
   absl::StatusOr<std::string> path = testutil::Runfile("bridge/engines/testdata/rewrite_golden.txt");
-  EXPECT_TRUE(path.ok()) << path.status();
+  EXPECT_OK(path);
   GoldenFile golden;
   if (!path.ok()) return golden;
   std::ifstream file(*path);
@@ -109,7 +110,7 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
   for (const GoldenCase& c : golden.cases) {
     SCOPED_TRACE(absl::StrCat("case '", c.name, "' (rewrite_golden.txt:", c.line, ")"));
     absl::StatusOr<std::vector<std::string>> in = SplitShellWords(c.in);
-    ASSERT_TRUE(in.ok()) << in.status();
+    ASSERT_OK(in);
     ASSERT_FALSE(in->empty());
     EngineContext context = golden.context;
     if (c.rank_dir.has_value()) {
@@ -134,9 +135,9 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
           << rewrite.status().message();
       continue;
     }
-    ASSERT_TRUE(rewrite.ok()) << rewrite.status();
+    ASSERT_OK(rewrite);
     absl::StatusOr<std::vector<std::string>> out = SplitShellWords(c.out);
-    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_OK(out);
     EXPECT_EQ(rewrite->argv, *out) << "got:  " << JoinShellWords(rewrite->argv)
                                    << "\nwant: " << JoinShellWords(*out);
     EXPECT_EQ(EngineName(rewrite->engine), c.engine);

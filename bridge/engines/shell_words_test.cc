@@ -1,6 +1,7 @@
 #include "bridge/engines/shell_words.h"
 
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::engines {
 namespace {
@@ -18,13 +19,13 @@ TEST(ShellWordsTest, QuotesOnlyWhatTheShellWouldTouch) {
 TEST(ShellWordsTest, SplitInvertsJoin) {
   const std::vector<std::string> words = {"ch-run", "--unset-env=PMI_*", "a b", "it's", "", "x"};
   absl::StatusOr<std::vector<std::string>> back = SplitShellWords(JoinShellWords(words));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, words);
 }
 
 TEST(ShellWordsTest, DoubleQuotesAndBackslashes) {
   absl::StatusOr<std::vector<std::string>> words = SplitShellWords(R"(a "b \"c\"" d\ e)");
-  ASSERT_TRUE(words.ok());
+  ASSERT_OK(words);
   EXPECT_EQ(*words, (std::vector<std::string>{"a", "b \"c\"", "d e"}));
 }
 

@@ -9,6 +9,7 @@
 #include "bridge/session/forwarding_host.h"
 #include "bridge/upstream/embedded_host.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::exec {
 
@@ -33,7 +34,7 @@ TEST(ContributionTest, PackedContributionsConcatenate) {
   const KeyValues b = {{"P1-businesscard", std::string(3000, 'x')}};
   absl::StatusOr<KeyValues> both = UnpackContributions(PackContribution(a) + PackContribution(b) +
                                                        PackContribution({}));
-  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_OK(both);
   KeyValues want = a;
   want.insert(want.end(), b.begin(), b.end());
   EXPECT_EQ(*both, want);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "bridge/upstream/embedded_host.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::exec {
 namespace {
@@ -25,12 +26,12 @@ TEST(DeferredHost, ConnectsOnceOnFirstEnsure) {
   EXPECT_FALSE(put_status.ok());
   EXPECT_EQ(connects, 0);
 
-  ASSERT_TRUE(host.Ensure().ok());
-  ASSERT_TRUE(host.Ensure().ok());
+  ASSERT_OK(host.Ensure());
+  ASSERT_OK(host.Ensure());
   EXPECT_EQ(connects, 1);
   EXPECT_TRUE(host.connected());
   EXPECT_EQ(host.info().size, 4);
-  EXPECT_TRUE(host.ClaimRank(2).ok());
+  EXPECT_OK(host.ClaimRank(2));
 }
 
 TEST(DeferredHost, AFailedConnectIsNotRetried) {

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::exec {
 namespace {
 
@@ -75,7 +77,7 @@ TEST_F(EngineImageTest, WhatCannotBeLookedInto) {
 TEST_F(EngineImageTest, CarryClientCopiesAnExecutable) {
   std::filesystem::create_directories(dir_ + "/tools/bin");
   std::ofstream(dir_ + "/tools/bin/pmi-shim-client") << "#!/bin/sh\necho hi\n";
-  ASSERT_TRUE(CarryClient(dir_ + "/tools", dir_ + "/carried").ok());
+  ASSERT_OK(CarryClient(dir_ + "/tools", dir_ + "/carried"));
   EXPECT_EQ(::access((dir_ + "/carried").c_str(), X_OK), 0);
   EXPECT_FALSE(CarryClient(dir_ + "/tools", dir_ + "/carried").ok());  // never overwrites
   EXPECT_FALSE(CarryClient(dir_ + "/none", dir_ + "/other").ok());

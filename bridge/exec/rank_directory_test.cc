@@ -6,21 +6,17 @@
 #include <unistd.h>
 
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "common/rendezvous.h"
 #include "gtest/gtest.h"
+#include "test/testing/files.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::exec {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using ::pmi_shim::testutil::ReadFile;
 
 bool Exists(const std::string& path) {
   struct stat info {};
@@ -39,13 +35,13 @@ TEST_F(RankDirectoryTest, MakesAPrivateDirectoryWithTheEnvFileAndRemovesIt) {
   {
     absl::StatusOr<std::unique_ptr<RankDirectory>> dir =
         RankDirectory::Create(root_, "kvs_12/odd name", 3);
-    ASSERT_TRUE(dir.ok()) << dir.status();
+    ASSERT_OK(dir);
     path = (*dir)->path();
     EXPECT_EQ(path, absl::StrCat(root_, "/kvs_12_odd_name.3.", ::getpid()));
     struct stat info {};
     ASSERT_EQ(::stat(path.c_str(), &info), 0);
     EXPECT_EQ(info.st_mode & 0777, 0700u);
-    ASSERT_TRUE((*dir)->WriteEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}}).ok());
+    ASSERT_OK((*dir)->WriteEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}}));
     EXPECT_EQ(ReadFile(path + "/env"), "PMI_RANK=3\nPMI_SIZE=4\n");
     EXPECT_FALSE(Exists(path + "/env.new"));
   }
@@ -61,7 +57,7 @@ TEST_F(RankDirectoryTest, RemovesDirectoriesOfBridgesThatAreGone) {
   ASSERT_EQ(::mkdir(alive.c_str(), 0700), 0);
   {
     absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, "kvs", 2);
-    ASSERT_TRUE(dir.ok()) << dir.status();
+    ASSERT_OK(dir);
   }
   EXPECT_FALSE(Exists(stale));
   EXPECT_TRUE(Exists(alive)) << "removed the directory of a live bridge";
@@ -71,7 +67,7 @@ TEST_F(RankDirectoryTest, RemovesDirectoriesOfBridgesThatAreGone) {
 TEST_F(RankDirectoryTest, LongJobNamesStillMakeAUsableSocketPath) {
   const std::string job(200, 'j');
   absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, job, 0);
-  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_OK(dir);
   EXPECT_LT((*dir)->SocketPath().size(), 108u);
 }
 

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::launch {
 namespace {
@@ -38,7 +39,7 @@ class SpawnTest : public ::testing::Test {
     request.env = {"PATH=/usr/bin:/bin"};
     request.own_process_group = own_process_group;
     absl::StatusOr<pid_t> pid = Spawn(request);
-    EXPECT_TRUE(pid.ok()) << pid.status();
+    EXPECT_OK(pid);
     if (pid.ok()) started_.push_back(*pid);
     return pid.ok() ? *pid : -1;
   }

@@ -10,6 +10,7 @@
 
 #include "bridge/pmix/process_role.h"
 #include "common/event_loop.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::pmix {
 namespace {
@@ -34,7 +35,7 @@ TEST(LoopHandoffTest, TasksFromAnotherThreadRunOnTheLoopInOrder) {
     handle.Post([&](Owner&) { loop.Stop(); });
   });
   loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   progress.join();
   ASSERT_EQ(owner.seen.size(), 50u);
   for (int i = 0; i < 50; ++i) EXPECT_EQ(owner.seen[i], i);
@@ -53,7 +54,7 @@ TEST(LoopHandoffTest, QueuedTasksAreDroppedOnceClosedAndLaterPostsFail) {
   handoff.reset();  // a handle outlives its handoff
   EXPECT_FALSE(handle.Post([](Owner& o) { o.seen.push_back(3); }));
   loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_TRUE(owner.seen.empty());
 }
 
@@ -65,14 +66,14 @@ TEST(LoopHandoffTest, EmptyHandlePostsNothing) {
 
 TEST(ProcessRoleTest, OneOwnerAtATime) {
   ProcessRole<Owner> role("busy: one per process");
-  ASSERT_TRUE(role.Acquire().ok());
+  ASSERT_OK(role.Acquire());
   EXPECT_TRUE(role.held());
   absl::Status second = role.Acquire();
   EXPECT_EQ(second.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(second.message(), "busy: one per process");
   role.Release();
   EXPECT_FALSE(role.held());
-  EXPECT_TRUE(role.Acquire().ok());
+  EXPECT_OK(role.Acquire());
 }
 
 TEST(ProcessRoleTest, PostsReachTheAttachedOwnerOnly) {
@@ -80,13 +81,13 @@ TEST(ProcessRoleTest, PostsReachTheAttachedOwnerOnly) {
   Owner owner;
   LoopHandoff<Owner> handoff(loop, owner);
   ProcessRole<Owner> role("busy");
-  ASSERT_TRUE(role.Acquire().ok());
+  ASSERT_OK(role.Acquire());
   EXPECT_FALSE(role.Post([](Owner& o) { o.seen.push_back(0); }));  // nobody attached yet
   role.Attach(handoff.handle());
   std::thread upcall([&] { EXPECT_TRUE(role.Post([](Owner& o) { o.seen.push_back(1); })); });
   upcall.join();
   loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   role.Detach();
   EXPECT_FALSE(role.Post([](Owner& o) { o.seen.push_back(2); }));
   role.Attach(handoff.handle());

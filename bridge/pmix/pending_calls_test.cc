@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "common/event_loop.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::pmix {
 namespace {
@@ -29,7 +30,7 @@ void RunUntil(EventLoop& loop, const std::function<bool()>& done) {
   };
   loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });
   loop.AddTimer(absl::Milliseconds(0), check);
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
 }
 
 TEST(PendingCallsTest, AnswerFromLibpmixThreadRunsTheReplyOnTheLoop) {
@@ -53,7 +54,7 @@ TEST(PendingCallsTest, AnswerFromLibpmixThreadRunsTheReplyOnTheLoop) {
   progress.join();
   RunUntil(loop, [&] { return !results.empty(); });
   ASSERT_EQ(results.size(), 1u);
-  ASSERT_TRUE(results[0].ok()) << results[0].status();
+  ASSERT_OK(results[0]);
   EXPECT_EQ(*results[0], "v1");
   EXPECT_EQ(reply_thread, std::this_thread::get_id());
   EXPECT_EQ(calls.pending(), 0u);
@@ -77,12 +78,12 @@ TEST(PendingCallsTest, CallbacksMapStatusesAndPayloads) {
   PendingCalls::OnModexData(PMIX_SUCCESS, blob, sizeof(blob), calls.Start("dmodex", reply_to(3)));
   PendingCalls::OnModexData(PMIX_ERR_NOT_FOUND, nullptr, 0, calls.Start("dmodex", reply_to(4)));
   RunUntil(loop, [&] { return answered == 5; });
-  ASSERT_TRUE(results[0].ok());
+  ASSERT_OK(results[0]);
   EXPECT_EQ(*results[0], "");
   EXPECT_EQ(results[1].status().code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(results[2].status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(results[2].status().message(), "get of k: no value");
-  ASSERT_TRUE(results[3].ok());
+  ASSERT_OK(results[3]);
   EXPECT_EQ(*results[3], std::string("a\0b", 3));
   EXPECT_EQ(results[4].status().code(), absl::StatusCode::kNotFound);
 }

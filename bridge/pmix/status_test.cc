@@ -5,12 +5,14 @@
 
 #include <string>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::pmix {
 namespace {
 
 TEST(FromPmixTest, SuccessAndOperationSucceededAreOk) {
-  EXPECT_TRUE(FromPmix(PMIX_SUCCESS, "x").ok());
-  EXPECT_TRUE(FromPmix(PMIX_OPERATION_SUCCEEDED, "x").ok());
+  EXPECT_OK(FromPmix(PMIX_SUCCESS, "x"));
+  EXPECT_OK(FromPmix(PMIX_OPERATION_SUCCEEDED, "x"));
 }
 
 TEST(FromPmixTest, MapsTheCodesThatChangeWhatTheBridgeDoes) {

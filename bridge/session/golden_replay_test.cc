@@ -16,6 +16,7 @@
 #include "bridge/upstream/embedded_host.h"
 #include "protocol/pmi/frame_decoder.h"
 #include "test/golden/wire_fixture.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::session {
 namespace {
@@ -30,10 +31,10 @@ std::vector<Message> Decode(const std::string& bytes) {
   std::vector<Message> messages;
   while (true) {
     auto frame = decoder.Next();
-    EXPECT_TRUE(frame.ok()) << frame.status();
+    EXPECT_OK(frame);
     if (!frame.ok() || !frame->has_value()) break;
     auto message = wire::ParseFrame(**frame);
-    EXPECT_TRUE(message.ok()) << message.status();
+    EXPECT_OK(message);
     if (message.ok()) messages.push_back(*message);
   }
   EXPECT_EQ(decoder.buffered_bytes(), 0u);
@@ -50,9 +51,9 @@ class GoldenReplayTest : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(GoldenReplayTest, EmbeddedHostAnswersLikeTheRealServer) {
   absl::StatusOr<std::string> text = golden::ReadCapture(GetParam());
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_OK(text);
   absl::StatusOr<std::vector<WireRecord>> records = golden::ParseCapture(*text);
-  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_OK(records);
 
   // What the real server said, per rank; and the job's name and size.
   std::map<int, std::string> real_replies;
@@ -97,9 +98,9 @@ TEST_P(GoldenReplayTest, EmbeddedHostAnswersLikeTheRealServer) {
     replayed.from_client.Feed(record.bytes);
     while (true) {
       auto frame = replayed.from_client.Next();
-      ASSERT_TRUE(frame.ok()) << frame.status();
+      ASSERT_OK(frame);
       if (!frame->has_value()) break;
-      ASSERT_TRUE(replayed.session->HandleFrame(**frame).ok()) << "line " << record.line;
+      ASSERT_OK(replayed.session->HandleFrame(**frame)) << "line " << record.line;
     }
   }
 

@@ -14,6 +14,7 @@
 #include "bridge/upstream/embedded_host.h"
 #include "protocol/pmi/frame_decoder.h"
 #include "protocol/pmi/pmi2.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::session {
 namespace {
@@ -65,10 +66,10 @@ class FakeClient {
     std::vector<Message> out;
     while (true) {
       auto frame = replies_decoder_.Next();
-      EXPECT_TRUE(frame.ok()) << frame.status();
+      EXPECT_OK(frame);
       if (!frame.ok() || !frame->has_value()) return out;
       auto message = wire::ParseFrame(**frame);
-      EXPECT_TRUE(message.ok()) << message.status();
+      EXPECT_OK(message);
       if (message.ok()) out.push_back(*message);
     }
   }
@@ -111,13 +112,13 @@ TEST(ServerSessionPmi1Test, FullExchangeBetweenTwoRanks) {
   auto host = MakeHost(2, events);
   FakeClient r0(*host, 0), r1(*host, 1);
   for (FakeClient* c : {&r0, &r1}) {
-    ASSERT_TRUE(c->Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+    ASSERT_OK(c->Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
     Message init = c->OnlyReply();
     EXPECT_EQ(init.command, "response_to_init");
     EXPECT_EQ(init.Find("rc"), "0");  // MPICH-3 clients require a literal rc=0
     EXPECT_EQ(init.Find("pmi_subversion"), "1");
   }
-  ASSERT_TRUE(r0.Send("cmd=get_maxes\ncmd=get_my_kvsname\ncmd=get_appnum\n").ok());
+  ASSERT_OK(r0.Send("cmd=get_maxes\ncmd=get_my_kvsname\ncmd=get_appnum\n"));
   std::vector<Message> r = r0.Replies();
   ASSERT_EQ(r.size(), 3u);
   EXPECT_EQ(r[0].command, "maxes");
@@ -125,21 +126,21 @@ TEST(ServerSessionPmi1Test, FullExchangeBetweenTwoRanks) {
   EXPECT_EQ(r[1].Find("kvsname"), "kvs_test_0");
   EXPECT_EQ(r[2].Find("appnum"), "0");
 
-  ASSERT_TRUE(r0.Send("cmd=put kvsname=kvs_test_0 key=bc-0 value=a=b\n").ok());
+  ASSERT_OK(r0.Send("cmd=put kvsname=kvs_test_0 key=bc-0 value=a=b\n"));
   EXPECT_EQ(r0.OnlyReply().Find("rc"), "0");
-  ASSERT_TRUE(r0.Send("cmd=barrier_in\n").ok());
+  ASSERT_OK(r0.Send("cmd=barrier_in\n"));
   EXPECT_TRUE(r0.Replies().empty()) << "barrier_out before every rank entered";
-  ASSERT_TRUE(r1.Send("cmd=barrier_in\n").ok());
+  ASSERT_OK(r1.Send("cmd=barrier_in\n"));
   EXPECT_EQ(r0.OnlyReply().command, "barrier_out");
   EXPECT_EQ(r1.OnlyReply().Find("rc"), "0");
 
-  ASSERT_TRUE(r1.Send("cmd=get kvsname=kvs_test_0 key=bc-0\n").ok());
+  ASSERT_OK(r1.Send("cmd=get kvsname=kvs_test_0 key=bc-0\n"));
   Message got = r1.OnlyReply();
   EXPECT_EQ(got.Find("rc"), "0");
   EXPECT_EQ(got.Find("value"), "a=b");
-  ASSERT_TRUE(r1.Send("cmd=get kvsname=kvs_test_0 key=nothing\n").ok());
+  ASSERT_OK(r1.Send("cmd=get kvsname=kvs_test_0 key=nothing\n"));
   EXPECT_NE(r1.OnlyReply().Find("rc"), "0");
-  ASSERT_TRUE(r1.Send("cmd=finalize\n").ok());
+  ASSERT_OK(r1.Send("cmd=finalize\n"));
   EXPECT_EQ(r1.OnlyReply().command, "finalize_ack");
   r1.session->Close("closed");
   EXPECT_EQ(events.lost_rank, -2) << "a finalized client may close";
@@ -151,7 +152,7 @@ TEST(ServerSessionPmi1Test, PortHandshakeNamesTheRank) {
   HostEvents events;
   auto host = MakeHost(4, events);
   FakeClient client(*host, std::nullopt);
-  ASSERT_TRUE(client.Send("cmd=initack pmiid=2\n").ok());
+  ASSERT_OK(client.Send("cmd=initack pmiid=2\n"));
   std::vector<Message> r = client.Replies();
   ASSERT_EQ(r.size(), 4u);
   EXPECT_EQ(r[0].command, "initack");
@@ -159,7 +160,7 @@ TEST(ServerSessionPmi1Test, PortHandshakeNamesTheRank) {
   EXPECT_EQ(r[2].Find("rank"), "2");
   EXPECT_EQ(r[3].Find("debug"), "0");
   EXPECT_EQ(client.session->rank(), 2);
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   EXPECT_EQ(client.OnlyReply().Find("rc"), "0");
 }
 
@@ -175,7 +176,7 @@ TEST(ServerSessionPmi1Test, TwoClientsCannotBeTheSameRank) {
   HostEvents events;
   auto host = MakeHost(2, events);
   FakeClient a(*host, std::nullopt), b(*host, std::nullopt);
-  ASSERT_TRUE(a.Send("cmd=initack pmiid=1\n").ok());
+  ASSERT_OK(a.Send("cmd=initack pmiid=1\n"));
   absl::Status status = b.Send("cmd=initack pmiid=1\n");
   EXPECT_THAT(std::string(status.message()), HasSubstr("already connected"));
   EXPECT_THAT(std::string(b.Send("cmd=initack pmiid=7\n").message()), HasSubstr("7"));
@@ -188,14 +189,15 @@ TEST(ServerSessionPmi1Test, ClientThatOnlyLookedReleasesItsRank) {
   auto host = MakeHost(2, events);
   {
     FakeClient check(*host, 1, /*release_if_only_looked=*/true);
-    ASSERT_TRUE(check.Send("cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_maxes\n"
-                           "cmd=get_my_kvsname\n").ok());
+    ASSERT_OK(
+        check.Send("cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_maxes\n"
+                   "cmd=get_my_kvsname\n"));
     EXPECT_FALSE(check.session->Close("hung up"));
   }
   EXPECT_EQ(events.lost_rank, -2) << events.lost_reason;
   FakeClient app(*host, 1, /*release_if_only_looked=*/true);
-  ASSERT_TRUE(app.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
-  ASSERT_TRUE(app.Send("cmd=put kvsname=kvs_test_0 key=k value=v\n").ok());
+  ASSERT_OK(app.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
+  ASSERT_OK(app.Send("cmd=put kvsname=kvs_test_0 key=k value=v\n"));
   // Once it changed the job, hanging up is a loss like any other.
   EXPECT_TRUE(app.session->Close("crashed"));
   EXPECT_EQ(events.lost_rank, 1);
@@ -205,7 +207,7 @@ TEST(ServerSessionPmi1Test, LookingOnlyIsStillALossWithoutTheOption) {
   HostEvents events;
   auto host = MakeHost(2, events);
   FakeClient client(*host, 0);
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   EXPECT_TRUE(client.session->Close("hung up"));
   EXPECT_EQ(events.lost_rank, 0);
 }
@@ -214,28 +216,28 @@ TEST(ServerSessionPmi1Test, RecoverableMistakesGetAnErrorReplyAndAWarning) {
   HostEvents events;
   auto host = MakeHost(1, events);
   FakeClient client(*host, 0);
-  ASSERT_TRUE(client.Send("cmd=put kvsname=k key=a value=b\n").ok());
+  ASSERT_OK(client.Send("cmd=put kvsname=k key=a value=b\n"));
   Message early = client.OnlyReply();
   EXPECT_EQ(early.command, "put_result");
   EXPECT_NE(early.Find("rc"), "0");
   ASSERT_EQ(client.warnings.size(), 1u);
   EXPECT_THAT(client.warnings[0], HasSubstr("rank 0: \"put\" before init"));
 
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   client.Replies();
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   EXPECT_NE(client.OnlyReply().Find("rc"), "0");
   EXPECT_THAT(client.warnings.back(), HasSubstr("already initialized"));
 
-  ASSERT_TRUE(client.Send(absl::StrCat("cmd=put kvsname=k key=big value=",
-                                       std::string(1025, 'x'), "\n")).ok());
+  ASSERT_OK(
+      client.Send(absl::StrCat("cmd=put kvsname=k key=big value=", std::string(1025, 'x'), "\n")));
   EXPECT_EQ(client.OnlyReply().Find("rc"), "7");  // PMI_ERR_INVALID_VAL_LENGTH
   EXPECT_THAT(client.warnings.back(), HasSubstr("too long"));
-  ASSERT_TRUE(client.Send(absl::StrCat("cmd=put kvsname=k key=ok value=",
-                                       std::string(1024, 'x'), "\n")).ok());
+  ASSERT_OK(
+      client.Send(absl::StrCat("cmd=put kvsname=k key=ok value=", std::string(1024, 'x'), "\n")));
   EXPECT_EQ(client.OnlyReply().Find("rc"), "0") << "a value at the advertised limit is fine";
 
-  ASSERT_TRUE(client.Send("cmd=lookup_name service=x\n").ok());
+  ASSERT_OK(client.Send("cmd=lookup_name service=x\n"));
   Message lookup = client.OnlyReply();
   EXPECT_EQ(lookup.command, "lookup_result");
   EXPECT_NE(lookup.Find("rc"), "0");
@@ -246,7 +248,7 @@ TEST(ServerSessionPmi1Test, UnknownCommandAndGarbageEndTheSession) {
   HostEvents events;
   auto host = MakeHost(1, events);
   FakeClient client(*host, 0);
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   EXPECT_THAT(std::string(client.Send("cmd=frobnicate\n").message()),
               HasSubstr("rank 0: unknown command \"frobnicate\""));
   FakeClient other(*host, 0);
@@ -257,9 +259,9 @@ TEST(ServerSessionPmi1Test, AbortCarriesCodeAndMessageAndIsNotALoss) {
   HostEvents events;
   auto host = MakeHost(2, events);
   FakeClient client(*host, 1);
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
   client.Replies();
-  ASSERT_TRUE(client.Send("cmd=abort exitcode=7 message=disk full on /scratch\n").ok());
+  ASSERT_OK(client.Send("cmd=abort exitcode=7 message=disk full on /scratch\n"));
   EXPECT_TRUE(client.Replies().empty()) << "abort has no reply";
   EXPECT_EQ(events.aborted_rank, 1);
   EXPECT_EQ(events.abort_code, 7);
@@ -273,13 +275,13 @@ TEST(ServerSessionPmi1Test, RequestsQueuedBehindABarrierAreAnsweredInOrder) {
   auto host = MakeHost(2, events);
   FakeClient r0(*host, 0), r1(*host, 1);
   for (FakeClient* c : {&r0, &r1}) {
-    ASSERT_TRUE(c->Send("cmd=init pmi_version=1 pmi_subversion=1\n").ok());
+    ASSERT_OK(c->Send("cmd=init pmi_version=1 pmi_subversion=1\n"));
     c->Replies();
   }
   // A pipelining client: the get must not overtake barrier_out.
-  ASSERT_TRUE(r0.Send("cmd=barrier_in\ncmd=get kvsname=k key=late\n").ok());
+  ASSERT_OK(r0.Send("cmd=barrier_in\ncmd=get kvsname=k key=late\n"));
   EXPECT_TRUE(r0.Replies().empty());
-  ASSERT_TRUE(r1.Send("cmd=put kvsname=k key=late value=v\ncmd=barrier_in\n").ok());
+  ASSERT_OK(r1.Send("cmd=put kvsname=k key=late value=v\ncmd=barrier_in\n"));
   std::vector<Message> r = r0.Replies();
   ASSERT_EQ(r.size(), 2u);
   EXPECT_EQ(r[0].command, "barrier_out");
@@ -291,10 +293,10 @@ TEST(ServerSessionPmi2Test, SlurmStyleClientOverPort) {
   HostEvents events;
   auto host = MakeHost(2, events);
   FakeClient r0(*host, std::nullopt), r1(*host, 1);
-  ASSERT_TRUE(r0.Send("cmd=init pmi_version=2 pmi_subversion=0\n").ok());
+  ASSERT_OK(r0.Send("cmd=init pmi_version=2 pmi_subversion=0\n"));
   EXPECT_EQ(r0.OnlyReply().Find("pmi_version"), "2");
   // Slurm's libpmi2 in PMI_PORT mode names itself with srcid.
-  ASSERT_TRUE(r0.SendPmi2("cmd=fullinit;srcid=0;threaded=FALSE;").ok());
+  ASSERT_OK(r0.SendPmi2("cmd=fullinit;srcid=0;threaded=FALSE;"));
   Message full = r0.OnlyReply();
   EXPECT_EQ(full.command, "fullinit-response");
   for (const char* key : {"rc", "pmi-version", "pmi-subversion", "rank", "size", "appnum",
@@ -304,33 +306,33 @@ TEST(ServerSessionPmi2Test, SlurmStyleClientOverPort) {
   EXPECT_EQ(full.Find("size"), "2");
   EXPECT_EQ(r0.session->rank(), 0);
 
-  ASSERT_TRUE(r1.Send("cmd=init pmi_version=2 pmi_subversion=0\n").ok());
+  ASSERT_OK(r1.Send("cmd=init pmi_version=2 pmi_subversion=0\n"));
   r1.Replies();
-  ASSERT_TRUE(r1.SendPmi2("cmd=fullinit;pmijobid=1.0;pmirank=1;threaded=FALSE;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=fullinit;pmijobid=1.0;pmirank=1;threaded=FALSE;"));
   EXPECT_EQ(r1.OnlyReply().Find("rank"), "1");
 
-  ASSERT_TRUE(r0.SendPmi2("cmd=kvs-put;key=k0;value=v;;0;").ok());  // ";;" is one ';'
+  ASSERT_OK(r0.SendPmi2("cmd=kvs-put;key=k0;value=v;;0;"));  // ";;" is one ';'
   EXPECT_EQ(r0.OnlyReply().Find("rc"), "0");
-  ASSERT_TRUE(r0.SendPmi2("cmd=kvs-fence;").ok());
+  ASSERT_OK(r0.SendPmi2("cmd=kvs-fence;"));
   EXPECT_TRUE(r0.Replies().empty()) << "Slurm-style fence waits for every rank";
-  ASSERT_TRUE(r1.SendPmi2("cmd=kvs-fence;thrid=0x7f;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=kvs-fence;thrid=0x7f;"));
   EXPECT_EQ(r0.OnlyReply().command, "kvs-fence-response");
   EXPECT_EQ(r1.OnlyReply().Find("thrid"), "0x7f") << "thrid must be echoed";
 
-  ASSERT_TRUE(r1.SendPmi2("cmd=kvs-get;jobid=kvs_test_0;srcid=-1;key=k0;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=kvs-get;jobid=kvs_test_0;srcid=-1;key=k0;"));
   Message got = r1.OnlyReply();
   EXPECT_EQ(got.Find("found"), "TRUE");
   EXPECT_EQ(got.Find("value"), "v;0");
-  ASSERT_TRUE(r1.SendPmi2("cmd=kvs-get;key=-NONEXIST-KEY;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=kvs-get;key=-NONEXIST-KEY;"));
   Message missing = r1.OnlyReply();
   EXPECT_EQ(missing.Find("rc"), "0");
   EXPECT_EQ(missing.Find("found"), "FALSE");
 
-  ASSERT_TRUE(r1.SendPmi2("cmd=info-getjobattr;key=PMI_process_mapping;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=info-getjobattr;key=PMI_process_mapping;"));
   EXPECT_EQ(r1.OnlyReply().Find("value"), "(vector,(0,1,2))");
-  ASSERT_TRUE(r1.SendPmi2("cmd=job-getid;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=job-getid;"));
   EXPECT_EQ(r1.OnlyReply().Find("jobid"), "kvs_test_0");
-  ASSERT_TRUE(r1.SendPmi2("cmd=abort;isworld=TRUE;msg=bye;").ok());
+  ASSERT_OK(r1.SendPmi2("cmd=abort;isworld=TRUE;msg=bye;"));
   EXPECT_EQ(events.aborted_rank, 1);
   EXPECT_EQ(events.abort_code, 1) << "PMI-2 aborts without exitcode mean 1";
   EXPECT_EQ(events.abort_message, "bye");
@@ -340,7 +342,7 @@ TEST(ServerSessionPmi2Test, FullinitForAnotherRankThanTheFdIsRefused) {
   HostEvents events;
   auto host = MakeHost(2, events);
   FakeClient client(*host, 0);
-  ASSERT_TRUE(client.Send("cmd=init pmi_version=2 pmi_subversion=0\n").ok());
+  ASSERT_OK(client.Send("cmd=init pmi_version=2 pmi_subversion=0\n"));
   EXPECT_THAT(std::string(client.SendPmi2("cmd=fullinit;pmirank=1;").message()),
               HasSubstr("(PMI_FD or rank socket) belongs to rank 0"));
 }
@@ -357,7 +359,7 @@ TEST(ServerSessionPmi2Test, ProtocolPolicyRefusesTheOtherVersion) {
   callbacks.warn = [&](absl::string_view w) { warned.emplace_back(w); };
   auto session = ServerSession::Create(*host, options, callbacks);
   wire::Frame frame{wire::Framing::kPmi1Line, "cmd=init pmi_version=2 pmi_subversion=0"};
-  ASSERT_TRUE(session->HandleFrame(frame).ok());
+  ASSERT_OK(session->HandleFrame(frame));
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_THAT(sent[0], HasSubstr("rc=-1"));
   ASSERT_EQ(warned.size(), 1u);

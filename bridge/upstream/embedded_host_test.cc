@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "bridge/upstream/process_mapping.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::upstream {
 namespace {
@@ -24,7 +25,7 @@ TEST(EmbeddedHostTest, BarrierCompletesOnlyWhenEveryRankEntered) {
   std::vector<int> released;
   for (int rank : {2, 0}) {
     host.Barrier(rank, [&, rank](absl::Status s) {
-      ASSERT_TRUE(s.ok());
+      ASSERT_OK(s);
       released.push_back(rank);
     });
   }
@@ -50,7 +51,7 @@ TEST(EmbeddedHostTest, PutThenGetAndMissingKeyIsNotFound) {
   EmbeddedHost host(InfoOfSize(2), {});
   absl::Status put = absl::UnknownError("not called");
   host.Put(0, "bc-0", "abc", [&](absl::Status s) { put = s; });
-  ASSERT_TRUE(put.ok());
+  ASSERT_OK(put);
   std::string value;
   host.Get(1, "bc-0", [&](absl::StatusOr<std::string> v) { value = *v; });
   EXPECT_EQ(value, "abc");
@@ -63,7 +64,7 @@ TEST(EmbeddedHostTest, PutThenGetAndMissingKeyIsNotFound) {
 
 TEST(EmbeddedHostTest, ClaimRankRejectsDuplicatesAndOutOfRange) {
   EmbeddedHost host(InfoOfSize(2), {});
-  EXPECT_TRUE(host.ClaimRank(1).ok());
+  EXPECT_OK(host.ClaimRank(1));
   EXPECT_EQ(host.ClaimRank(1).code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(host.ClaimRank(2).code(), absl::StatusCode::kOutOfRange);
 }
@@ -76,7 +77,7 @@ TEST(EmbeddedHostTest, WaitingNodeAttrGetIsAnsweredByALaterPut) {
   absl::Status no_wait;
   host.GetNodeAttr(0, "other", false, [&](absl::StatusOr<std::string> v) { no_wait = v.status(); });
   EXPECT_EQ(no_wait.code(), absl::StatusCode::kNotFound);
-  host.PutNodeAttr(1, "shm", "/dev/shm/x", [](absl::Status s) { ASSERT_TRUE(s.ok()); });
+  host.PutNodeAttr(1, "shm", "/dev/shm/x", [](absl::Status s) { ASSERT_OK(s); });
   EXPECT_EQ(value, "/dev/shm/x");
 }
 

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::upstream {
 namespace {
 
@@ -54,12 +56,12 @@ TEST_P(DetectTest, ReadsTheEnvironment) {
   const DetectCase& c = GetParam();
   absl::StatusOr<HostEndpoint> endpoint = DetectHostEndpoint(c.env, c.choice);
   if (c.error != nullptr) {
-    ASSERT_FALSE(endpoint.ok()) << "expected an error containing: " << c.error;
-    EXPECT_THAT(std::string(endpoint.status().message()), HasSubstr(c.error));
+    EXPECT_THAT(endpoint, testutil::StatusIs(::testing::_, HasSubstr(c.error)))
+        << "expected an error containing: " << c.error;
     EXPECT_EQ(std::string(endpoint.status().message()).find('\n'), std::string::npos);
     return;
   }
-  ASSERT_TRUE(endpoint.ok()) << endpoint.status();
+  ASSERT_OK(endpoint);
   EXPECT_EQ(endpoint->family, c.family);
   EXPECT_EQ(endpoint->protocol, c.protocol);
   EXPECT_EQ(endpoint->Describe(), c.describe);
@@ -126,7 +128,7 @@ TEST(DetectHostEndpointTest, RecordsEveryPmiVariable) {
       std::vector<std::string>{"PMI_FD=11", "PMI_JOBID=2.0", "PMI_RANK=1", "PMI_SIZE=4",
                                "PMI_SPAWNED=1", "PMI_ID=1", "PMI_PORT=node7:4000"},
       UpstreamChoice::kAuto);
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_OK(e);
   EXPECT_EQ(e->fd, 11);
   EXPECT_EQ(e->port_host, "node7");
   EXPECT_EQ(e->port, 4000);
@@ -140,7 +142,7 @@ TEST(DetectHostEndpointTest, RecordsEveryPmiVariable) {
 
 TEST(DetectHostEndpointTest, RecordsThatPmixVariablesExist) {
   absl::StatusOr<HostEndpoint> e = DetectHostEndpoint(kPmixVars, UpstreamChoice::kAuto);
-  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_OK(e);
   EXPECT_TRUE(e->has_pmix_namespace);
   EXPECT_TRUE(e->has_pmix_rank);
   EXPECT_THAT(e->pmix_server_uri_names, ElementsAre("PMIX_SERVER_URI2", "PMIX_SERVER_URI41"));
@@ -150,7 +152,7 @@ TEST(DetectHostEndpointTest, RecordsThatPmixVariablesExist) {
 TEST(DetectHostEndpointTest, AmbiguityWarningIsOneLineNamingTheChoice) {
   absl::StatusOr<HostEndpoint> e =
       DetectHostEndpoint(With(kHydraFd, kPmixVars), UpstreamChoice::kAuto);
-  ASSERT_TRUE(e.ok());
+  ASSERT_OK(e);
   ASSERT_EQ(e->warnings.size(), 1u);
   EXPECT_THAT(e->warnings[0], HasSubstr("using the PMI server"));
   EXPECT_THAT(e->warnings[0], HasSubstr("pass --upstream to choose"));

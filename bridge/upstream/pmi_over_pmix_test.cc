@@ -17,6 +17,7 @@
 #include "bridge/upstream/pmix_client_port.h"
 #include "bridge/upstream/pmix_value_codec.h"
 #include "common/event_loop.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::upstream {
 namespace {
@@ -167,7 +168,7 @@ class PmiOverPmixTest : public ::testing::Test {
       loop_.AddTimer(absl::Milliseconds(1), check);
     };
     loop_.Post(check);
-    ASSERT_TRUE(loop_.Run().ok());
+    ASSERT_OK(loop_.Run());
     ASSERT_TRUE(done()) << "timed out";
   }
 
@@ -211,13 +212,13 @@ class PmiOverPmixTest : public ::testing::Test {
 
 TEST_F(PmiOverPmixTest, KeysOfOtherRanksAppearAfterTheBarrierFromTheirOwner) {
   MakeJob({0, 1, 2});
-  ASSERT_TRUE(Put(0, "bc-0", "card0").ok());
-  ASSERT_TRUE(Put(2, "bc-2", "card2").ok());
+  ASSERT_OK(Put(0, "bc-0", "card0"));
+  ASSERT_OK(Put(2, "bc-2", "card2"));
   EXPECT_EQ(*Get(0, "bc-0"), "card0");  // own keys at once
   EXPECT_EQ(Get(1, "bc-0").status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(ports_[1]->gets.empty()) << "a key nobody published is not asked for";
 
-  for (const absl::Status& s : BarrierAll()) ASSERT_TRUE(s.ok()) << s;
+  for (const absl::Status& s : BarrierAll()) ASSERT_OK(s);
   // Each rank read every other rank's directory of barrier 1 (epoch 0).
   EXPECT_THAT(ports_[1]->gets, ElementsAre(Pair(0, KeyDirectoryKey(0)), Pair(2, KeyDirectoryKey(0))));
   EXPECT_EQ(ports_[1]->kinds_[KeyDirectoryKey(0)], Kind::kBytes);
@@ -232,13 +233,13 @@ TEST_F(PmiOverPmixTest, KeysOfOtherRanksAppearAfterTheBarrierFromTheirOwner) {
 
 TEST_F(PmiOverPmixTest, LowestRankOwnsAKeyPutTwiceAndLaterBarriersUseNewDirectories) {
   MakeJob({0, 1, 2});
-  ASSERT_TRUE(Put(2, "shared", "from2").ok());
-  ASSERT_TRUE(Put(1, "shared", "from1").ok());
-  for (const absl::Status& s : BarrierAll()) ASSERT_TRUE(s.ok()) << s;
+  ASSERT_OK(Put(2, "shared", "from2"));
+  ASSERT_OK(Put(1, "shared", "from1"));
+  for (const absl::Status& s : BarrierAll()) ASSERT_OK(s);
   EXPECT_EQ(*Get(0, "shared"), "from1");
 
-  ASSERT_TRUE(Put(2, "late", "x").ok());
-  for (const absl::Status& s : BarrierAll()) ASSERT_TRUE(s.ok()) << s;
+  ASSERT_OK(Put(2, "late", "x"));
+  for (const absl::Status& s : BarrierAll()) ASSERT_OK(s);
   EXPECT_EQ(*Get(0, "late"), "x");
   EXPECT_THAT(ports_[0]->fence_names,
               ElementsAre("PMIx fence of barrier 1", "PMIx fence of barrier 2"));
@@ -246,8 +247,8 @@ TEST_F(PmiOverPmixTest, LowestRankOwnsAKeyPutTwiceAndLaterBarriersUseNewDirector
 
 TEST_F(PmiOverPmixTest, ReservedPmiKeysTravelUnderEscapedPmixKeys) {
   MakeJob({0, 1});
-  ASSERT_TRUE(Put(0, "pmix.hname", "h0").ok());
-  for (const absl::Status& s : BarrierAll()) ASSERT_TRUE(s.ok()) << s;
+  ASSERT_OK(Put(0, "pmix.hname", "h0"));
+  for (const absl::Status& s : BarrierAll()) ASSERT_OK(s);
   ports_[1]->gets.clear();
   EXPECT_EQ(*Get(1, "pmix.hname"), "h0");
   EXPECT_THAT(ports_[1]->gets, ElementsAre(Pair(0, ToPmixKey(KeyScope::kJob, "pmix.hname"))));

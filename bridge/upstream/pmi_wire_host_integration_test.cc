@@ -27,6 +27,7 @@
 #include "bridge/upstream/pmi_wire_host.h"
 #include "protocol/pmi/frame_decoder.h"
 #include "protocol/pmi/pmi2.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::upstream {
 namespace {
@@ -46,16 +47,16 @@ class HostServer {
   int AddFdClient(int rank) {
     int pair[2];
     EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
-    EXPECT_TRUE(server_.AddConnectedClient(UniqueFd(pair[1]), rank).ok());
+    EXPECT_OK(server_.AddConnectedClient(UniqueFd(pair[1]), rank));
     return pair[0];
   }
   int ListenTcp() {
     absl::StatusOr<int> port = server_.ListenTcp("127.0.0.1", 0);
-    EXPECT_TRUE(port.ok()) << port.status();
+    EXPECT_OK(port);
     return port.value_or(0);
   }
   void Start() {
-    thread_ = std::thread([this] { EXPECT_TRUE(loop_.Run().ok()); });
+    thread_ = std::thread([this] { EXPECT_OK(loop_.Run()); });
   }
   // Joins the server thread; the server's state may be read afterwards.
   void Stop() {
@@ -119,7 +120,7 @@ struct Bridge {
     decoder.Feed(bytes);
     while (true) {
       absl::StatusOr<std::optional<wire::Frame>> frame = decoder.Next();
-      ASSERT_TRUE(frame.ok()) << frame.status();
+      ASSERT_OK(frame);
       if (!frame->has_value()) return;
       absl::Status handled = session->HandleFrame(**frame);
       if (!handled.ok()) failures.push_back(std::string(handled.message()));
@@ -144,7 +145,7 @@ std::unique_ptr<Bridge> StartBridge(EventLoop& loop, const HostEndpoint& endpoin
   options.on_upstream_lost = [b = bridge.get()](std::string reason) { b->lost.push_back(reason); };
   absl::StatusOr<std::unique_ptr<PmiWireHost>> host =
       PmiWireHost::Connect(loop, endpoint, protocol, std::move(options));
-  EXPECT_TRUE(host.ok()) << host.status();
+  EXPECT_OK(host);
   if (!host.ok()) return nullptr;
   bridge->host = *std::move(host);
   session::SessionCallbacks callbacks;
@@ -171,7 +172,7 @@ bool RunUntil(EventLoop& loop, const std::function<bool()>& done) {
     }
   };
   loop.AddTimer(absl::ZeroDuration(), check);
-  EXPECT_TRUE(loop.Run().ok());
+  EXPECT_OK(loop.Run());
   return done();
 }
 
@@ -299,8 +300,8 @@ struct Pair {
 TEST(StackedNodeAttrTest, Pmi2GetWithWaitIsHeldUntilTheOtherBridgePuts) {
   Pair pair(WireProtocol::kPmi2);
   ASSERT_NE(pair.bridges[1], nullptr);
-  ASSERT_TRUE(pair.host(0).ClaimRank(0).ok());
-  ASSERT_TRUE(pair.host(1).ClaimRank(1).ok());
+  ASSERT_OK(pair.host(0).ClaimRank(0));
+  ASSERT_OK(pair.host(1).ClaimRank(1));
   std::string got;
   pair.host(1).GetNodeAttr(1, "shm-name", true, [&](absl::StatusOr<std::string> v) {
     got = v.ok() ? *v : std::string(v.status().message());

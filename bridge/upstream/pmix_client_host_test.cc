@@ -22,9 +22,11 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "common/event_loop.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::upstream {
@@ -65,7 +67,7 @@ class PmixClientHostTest : public ::testing::Test {
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::StatusOr<std::string> probe = testutil::Runfile("bridge/upstream/pmix_client_host_probe");
-    ASSERT_TRUE(probe.ok()) << probe.status();
+    ASSERT_OK(probe);
     probe_ = *probe;
   }
 
@@ -75,12 +77,14 @@ class PmixClientHostTest : public ::testing::Test {
 
   // mpirun with the flags this machine needs (reference/real-peers.md).
   testutil::RunOptions Mpirun(int ranks, std::vector<std::string> probe_args) const {
+    testutil::JobSpec job;
+    job.launcher = testutil::Launcher::kOpenMpi;
+    job.program = kMpirun;
+    job.ranks = ranks;
+    job.command = {probe_};
+    job.command.insert(job.command.end(), probe_args.begin(), probe_args.end());
     testutil::RunOptions options;
-    options.argv = {kMpirun, "--allow-run-as-root", "--oversubscribe",
-                    "--mca", "oob_tcp_if_include",  "lo",
-                    "--mca", "btl_tcp_if_include",  "lo",
-                    "-n",    absl::StrCat(ranks),   probe_};
-    options.argv.insert(options.argv.end(), probe_args.begin(), probe_args.end());
+    options.argv = *testutil::LauncherArgv(job);
     options.unset_env = PmixVariables();
     // mpirun's session directory (and what a killed mpirun leaves of it)
     // stays in the test's own tmpdir.
@@ -92,13 +96,7 @@ class PmixClientHostTest : public ::testing::Test {
   // No process started with `marker` is still alive (after a grace period:
   // ranks may still be exiting when the launcher is gone).
   static void ExpectNothingLeft(const std::string& marker) {
-    std::vector<std::pair<pid_t, std::string>> left = testutil::ProcessesWithMarker(marker);
-    for (int i = 0; i < 100 && !left.empty(); ++i) {
-      absl::SleepFor(absl::Milliseconds(50));
-      left = testutil::ProcessesWithMarker(marker);
-    }
-    EXPECT_THAT(left, IsEmpty());
-    testutil::KillProcesses(left);
+    EXPECT_THAT(testutil::CollectLeftovers(marker, absl::Seconds(5)), IsEmpty());
   }
 
   std::string probe_;
@@ -107,7 +105,7 @@ class PmixClientHostTest : public ::testing::Test {
 TEST_F(PmixClientHostTest, FourRanksPutBarrierGetUnderMpirun) {
   RequireMpirun();
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(Mpirun(4, {}));
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   ASSERT_EQ(run->exit_code, 0) << run->Describe();
   // All four ranks on this one node: one block of four.
   EXPECT_THAT(Lines(run->stdout_text),
@@ -124,7 +122,7 @@ TEST_F(PmixClientHostTest, WithoutPmixEnvironmentFailsWithOneLine) {
   options.unset_env = PmixVariables();
   options.timeout = absl::Seconds(20);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 1) << run->Describe();
   EXPECT_FALSE(run->timed_out);
   ASSERT_EQ(Lines(run->stderr_text).size(), 1u) << run->Describe();
@@ -146,7 +144,7 @@ TEST_F(PmixClientHostTest, UnreachableServerFailsWithOneLine) {
                  {"PMIX_SERVER_URI4", "gone.0;tcp4://127.0.0.1:9"}};
   options.timeout = absl::Seconds(60);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 1) << run->Describe();
   EXPECT_FALSE(run->timed_out);
   const std::vector<std::string> lines = Lines(run->stderr_text);
@@ -169,7 +167,7 @@ TEST_F(PmixClientHostTest, KilledServerFiresUpstreamLostOnEveryRank) {
   options.signal_after = absl::Seconds(3);  // mpirun starts 4 ranks in ~0.3 s
   options.signal = SIGKILL;
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   ASSERT_EQ(run->term_signal, SIGKILL) << run->Describe();
 
   std::vector<std::string> reports;
@@ -199,7 +197,7 @@ TEST_F(PmixClientHostTest, AbortEndsTheJobWithTheClientsExitCode) {
   const std::string marker = testutil::UniqueMarkerValue();
   options.env.emplace_back(testutil::kMarkerVar, marker);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 7) << run->Describe();
   ExpectNothingLeft(marker);
 }

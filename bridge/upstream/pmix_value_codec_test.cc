@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::upstream {
 namespace {
 
@@ -54,10 +56,10 @@ TEST(PmixKeyTest, NoTwoPmiKeysShareAPmixKey) {
 TEST(KeyDirectoryTest, RoundTrips) {
   const std::vector<std::string> keys = {"a", "P0-businesscard", "with space", ""};
   absl::StatusOr<std::vector<std::string>> back = DecodeKeyDirectory(EncodeKeyDirectory(keys));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, keys);
   back = DecodeKeyDirectory(EncodeKeyDirectory({}));
-  ASSERT_TRUE(back.ok());
+  ASSERT_OK(back);
   EXPECT_TRUE(back->empty());
 }
 
@@ -76,7 +78,7 @@ TEST(RankListTest, ParsesLocalPeers) {
 
 TEST(NodesFromPeerListsTest, AssignsEachRankItsNode) {
   absl::StatusOr<std::vector<int>> nodes = NodesFromPeerLists(4, {{0, 2}, {1, 3}});
-  ASSERT_TRUE(nodes.ok()) << nodes.status();
+  ASSERT_OK(nodes);
   EXPECT_EQ(*nodes, (std::vector<int>{0, 1, 0, 1}));
 }
 

@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::upstream {
 namespace {
@@ -32,7 +33,7 @@ TEST(ProcessMappingTest, PlainBlocksMergeConsecutiveNodesWithEqualRankCounts) {
 TEST(PlainProcessMappingTest, PlainTupleFormsPassThroughUnchanged) {
   for (const char* plain : {"(vector,(0,1,2))", "(vector,(0,2,1))", "(vector, (0,1,1), (1,5,3))"}) {
     absl::StatusOr<std::string> out = PlainProcessMapping(plain, 4);
-    ASSERT_TRUE(out.ok()) << out.status();
+    ASSERT_OK(out);
     EXPECT_EQ(*out, plain);
   }
 }
@@ -57,7 +58,7 @@ TEST(PlainProcessMappingTest, RewritesHydra41Extensions) {
            {"( vector , [ ( 0 , 2 , 1 ) ] x2 )", 4, "(vector,(0,2,1),(0,2,1))"},  // blanks
        }) {
     absl::StatusOr<std::string> out = PlainProcessMapping(c.in, c.size);
-    ASSERT_TRUE(out.ok()) << c.in << ": " << out.status();
+    ASSERT_OK(out) << c.in;
     EXPECT_EQ(*out, c.out) << c.in;
   }
 }
@@ -78,7 +79,7 @@ TEST(PlainProcessMappingTest, TooLongPlainFormIsOutOfRange) {
   extended += ")";
   absl::StatusOr<std::string> out = PlainProcessMapping(extended, 300, 1024);
   EXPECT_TRUE(absl::IsOutOfRange(out.status())) << out.value_or(out.status().ToString());
-  EXPECT_TRUE(PlainProcessMapping(extended, 300, 100000).ok());
+  EXPECT_OK(PlainProcessMapping(extended, 300, 100000));
 }
 
 TEST(PlainProcessMappingTest, HugeCountsThatPlaceNobodyDoNotSpin) {
@@ -94,13 +95,13 @@ TEST(PlainProcessMappingTest, HugeCountsThatPlaceNobodyDoNotSpin) {
 TEST(PlainProcessMappingTest, HugeCountsStopAtTheJobSize) {
   absl::StatusOr<std::string> out =
       PlainProcessMapping("(vector,[(0,1000000000,1)]x1000000000)", 3);
-  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_OK(out);
   EXPECT_EQ(*out, "(vector,(0,3,1))");
 }
 
 TEST(PlainProcessMappingTest, ALongRepeatingMapFallsBackToOnePeriod) {
   absl::StatusOr<std::string> out = PlainProcessMapping("(vector,[(0,2,1)]x500)", 1000);
-  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_OK(out);
   EXPECT_EQ(*out, "(vector,(0,2,1))");
 }
 

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::hook {
 namespace {
 
@@ -21,7 +23,7 @@ AppliedRecord Sample() {
 TEST(AppliedRecordTest, RoundTripsEveryField) {
   const AppliedRecord in = Sample();
   absl::StatusOr<AppliedRecord> out = DecodeRecord(EncodeRecord(in));
-  ASSERT_TRUE(out.ok()) << out.status();
+  ASSERT_OK(out);
   EXPECT_EQ(out->container_id, in.container_id);
   EXPECT_EQ(out->pid, in.pid);
   EXPECT_EQ(out->rootfs, in.rootfs);

@@ -16,8 +16,6 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -30,22 +28,19 @@
 #include "hook/apply/container_fixture.h"
 #include "hook/apply/relay_daemon.h"
 #include "hook/plan.h"
+#include "test/testing/files.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
 
+using ::pmi_shim::testutil::ReadFile;
+
 using testing::ListTree;
 using testing::MountsUnder;
 using Kind = MountStep::Kind;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool Exists(const std::string& path) {
   struct stat st;
@@ -84,10 +79,10 @@ class ApplyNamespaceTest : public ::testing::Test {
     ASSERT_EQ(::mkdir(rootfs_.c_str(), 0755), 0);
     ASSERT_EQ(::mkdir(host_dir_.c_str(), 0700), 0);
     absl::StatusOr<int> listener = testing::ListenUnix(host_dir_ + "/pmi.sock");
-    ASSERT_TRUE(listener.ok()) << listener.status();
+    ASSERT_OK(listener);
     unix_listener_.Reset(*listener);
     absl::StatusOr<std::string> tool = testutil::Runfile("hook/apply/apply_tool");
-    ASSERT_TRUE(tool.ok()) << tool.status();
+    ASSERT_OK(tool);
     options_.self_path = *tool;
     ASSERT_TRUE(holder_.ok());
     plan_.container_id = "ctr-1";
@@ -137,7 +132,7 @@ TEST_F(ApplyNamespaceTest, BindsReadOnlyIntoTheContainerOnlyAndCleansUp) {
   socket.kind = Kind::kSocket;
   socket.read_only = false;
   plan_.mounts.push_back(socket);
-  ASSERT_TRUE(ApplyPlan(plan_, options_).ok());
+  ASSERT_OK(ApplyPlan(plan_, options_));
 
   const std::string target = rootfs_ + "/run/pmi-shim";
   std::vector<testing::MountEntry> mounts = MountsUnder(holder_.pid(), target);
@@ -173,11 +168,11 @@ TEST_F(ApplyNamespaceTest, BindsReadOnlyIntoTheContainerOnlyAndCleansUp) {
   EXPECT_TRUE(absl::StrContains(record, R"("created":["/opt","/opt/pmi","/opt/pmi/pmi.sock"])")) << record;
 
   holder_.Stop();  // the container exits; poststop follows
-  ASSERT_TRUE(CleanupContainer(plan_.container_id, options_).ok());
+  ASSERT_OK(CleanupContainer(plan_.container_id, options_));
   EXPECT_TRUE(ListTree(rootfs_).empty()) << "created paths were left in the rootfs";
   EXPECT_FALSE(Exists(RecordPath()));
   EXPECT_TRUE(Exists(host_dir_ + "/pmi.sock")) << "the host's socket must stay";
-  EXPECT_TRUE(CleanupContainer(plan_.container_id, options_).ok()) << "a second poststop is a no-op";
+  EXPECT_OK(CleanupContainer(plan_.container_id, options_)) << "a second poststop is a no-op";
 }
 
 TEST_F(ApplyNamespaceTest, RefusesATargetBehindAnImageSymlink) {
@@ -245,7 +240,7 @@ TEST_F(ApplyNamespaceTest, FallsBackToMountByPathWithoutOpenTree) {
   EXPECT_TRUE(absl::StartsWith(mounts[0].options, "ro,nosuid,nodev")) << mounts[0].options;
   EXPECT_TRUE(MountsUnder(::getpid(), rootfs_).empty());
   holder_.Stop();
-  ASSERT_TRUE(CleanupContainer(plan_.container_id, options_).ok());
+  ASSERT_OK(CleanupContainer(plan_.container_id, options_));
   EXPECT_TRUE(ListTree(rootfs_).empty());
 }
 
@@ -302,7 +297,7 @@ TEST_F(ApplyNamespaceTest, RelayReachesTheHostFromInsideAsTheJobUser) {
   plan_.gid = 65534;
   plan_.relays.push_back({"127.0.0.1", port, "test"});
   absl::Status applied = ApplyPlan(plan_, options_);
-  ASSERT_TRUE(applied.ok()) << applied;
+  ASSERT_OK(applied);
 
   EXPECT_EQ(TalkInContainer(holder_.pid(), port, "token-42"), "got:token-42");
   int wstatus = 0;
@@ -325,18 +320,18 @@ TEST_F(ApplyNamespaceTest, RelayReachesTheHostFromInsideAsTheJobUser) {
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   while (ProcessAlive(relay) && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(20));
   EXPECT_FALSE(ProcessAlive(relay)) << "the relay outlived the container";
-  ASSERT_TRUE(CleanupContainer(plan_.container_id, options_).ok());
+  ASSERT_OK(CleanupContainer(plan_.container_id, options_));
   EXPECT_FALSE(Exists(RecordPath()));
 }
 
 TEST_F(ApplyNamespaceTest, CleanupStopsARunningRelay) {
   plan_.relays.push_back({"127.0.0.1", 5124, "test"});
-  ASSERT_TRUE(ApplyPlan(plan_, options_).ok());
+  ASSERT_OK(ApplyPlan(plan_, options_));
   const std::string record = ReadFile(RecordPath());
   const size_t at = record.find("\"pid\":", record.find("\"relays\""));
   const pid_t relay = std::atoi(record.c_str() + at + 6);
   ASSERT_TRUE(ProcessAlive(relay));
-  ASSERT_TRUE(CleanupContainer(plan_.container_id, options_).ok());
+  ASSERT_OK(CleanupContainer(plan_.container_id, options_));
   EXPECT_FALSE(ProcessAlive(relay));
   EXPECT_FALSE(Exists(RecordPath()));
 }

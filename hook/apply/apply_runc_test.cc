@@ -24,6 +24,7 @@
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::hook {
@@ -66,12 +67,12 @@ class ApplyRuncTest : public ::testing::Test {
     bundle_ = top_ + "/bundle";
     rootfs_ = bundle_ + "/rootfs";
     ASSERT_EQ(::mkdir(bundle_.c_str(), 0755), 0);
-    ASSERT_TRUE(testing::MakeBusyboxRootfs(rootfs_).ok());
+    ASSERT_OK(testing::MakeBusyboxRootfs(rootfs_));
     absl::StatusOr<std::string> probe = testutil::Runfile("hook/apply/unix_probe_static");
-    ASSERT_TRUE(probe.ok()) << probe.status();
+    ASSERT_OK(probe);
     ASSERT_EQ(std::system(absl::StrCat("cp '", *probe, "' '", rootfs_, "/probe'").c_str()), 0);
     absl::StatusOr<std::string> tool = testutil::Runfile("hook/apply/apply_tool");
-    ASSERT_TRUE(tool.ok()) << tool.status();
+    ASSERT_OK(tool);
     tool_ = *tool;
     host_dir_ = top_ + "/rank0";
     ASSERT_EQ(::mkdir(host_dir_.c_str(), 0700), 0);
@@ -115,7 +116,7 @@ class ApplyRuncTest : public ::testing::Test {
 TEST_F(ApplyRuncTest, HooksCarryTheRendezvousInAndLeaveNothingBehind) {
   const int port = 5301;
   absl::StatusOr<int> unix_listener = testing::ListenUnix(host_dir_ + "/pmi.sock");
-  ASSERT_TRUE(unix_listener.ok()) << unix_listener.status();
+  ASSERT_OK(unix_listener);
   UniqueFd unix_fd(*unix_listener);
   absl::StatusOr<int> tcp = [&]() -> absl::StatusOr<int> {
     int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -130,7 +131,7 @@ TEST_F(ApplyRuncTest, HooksCarryTheRendezvousInAndLeaveNothingBehind) {
     }
     return fd;
   }();
-  ASSERT_TRUE(tcp.ok()) << tcp.status();
+  ASSERT_OK(tcp);
   UniqueFd tcp_fd(*tcp);
   const pid_t unix_server = Answer(unix_fd.get(), 1);
   const pid_t tcp_server = Answer(tcp_fd.get(), 1);
@@ -145,7 +146,7 @@ TEST_F(ApplyRuncTest, HooksCarryTheRendezvousInAndLeaveNothingBehind) {
               port);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(
       {"runc", "--root", runc_root_, "run", "--bundle", bundle_, kId}, {}, absl::Seconds(60));
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 0) << run->Describe();
   const std::string& out = run->stdout_text;
   EXPECT_TRUE(absl::StrContains(out, "ls: pmi.sock\n")) << run->Describe();
@@ -176,7 +177,7 @@ TEST_F(ApplyRuncTest, ARefusedPlanFailsTheStartWithOneLine) {
   WriteConfig("echo STARTED", 5302);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(
       {"runc", "--root", runc_root_, "run", "--bundle", bundle_, kId}, {}, absl::Seconds(60));
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_NE(run->exit_code, 0) << run->Describe();
   EXPECT_FALSE(absl::StrContains(run->stdout_text, "STARTED")) << run->Describe();
   EXPECT_TRUE(absl::StrContains(run->stderr_text, "/run in the image is a symlink")) << run->Describe();

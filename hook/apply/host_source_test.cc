@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -53,9 +54,9 @@ class HostSourceTest : public ::testing::Test {
 
 TEST_F(HostSourceTest, AcceptsTheExpectedTypes) {
   const uid_t me = ::getuid();
-  EXPECT_TRUE(OpenHostSource(socket_path_, Kind::kSocket, me).ok());
-  EXPECT_TRUE(OpenHostSource(dir_, Kind::kDirectory, me).ok());
-  EXPECT_TRUE(OpenHostSource(file_path_, Kind::kFile, me).ok());
+  EXPECT_OK(OpenHostSource(socket_path_, Kind::kSocket, me));
+  EXPECT_OK(OpenHostSource(dir_, Kind::kDirectory, me));
+  EXPECT_OK(OpenHostSource(file_path_, Kind::kFile, me));
 }
 
 TEST_F(HostSourceTest, RefusesTheWrongType) {
@@ -82,10 +83,10 @@ TEST_F(HostSourceTest, RefusesASocketOwnedByAnotherUser) {
                 "owned by uid 12345, not by the container's user (uid 0)");
   ExpectRefused(OpenHostSource(dir_, Kind::kDirectory, 0), "owned by uid 12345");
   // The container's own user may own it.
-  EXPECT_TRUE(OpenHostSource(socket_path_, Kind::kSocket, 12345).ok());
+  EXPECT_OK(OpenHostSource(socket_path_, Kind::kSocket, 12345));
   // Root-owned (the administrator's) is accepted for any container user.
   ASSERT_EQ(::chown(socket_path_.c_str(), 0, 0), 0);
-  EXPECT_TRUE(OpenHostSource(socket_path_, Kind::kSocket, 1000).ok());
+  EXPECT_OK(OpenHostSource(socket_path_, Kind::kSocket, 1000));
 }
 
 TEST_F(HostSourceTest, MissingAndRelativePaths) {

@@ -21,6 +21,7 @@
 #include "common/sockets.h"
 #include "common/unique_fd.h"
 #include "hook/apply/seccomp_policy.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -31,7 +32,7 @@ TEST(ParseStatStartTimeTest, CountsFieldsFromTheLastParenthesis) {
       "1234 (a) b (c) S 1 1234 1234 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 50 "
       "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 0 0 0 0 0 0";
   absl::StatusOr<uint64_t> start = ParseStatStartTime(stat);
-  ASSERT_TRUE(start.ok()) << start.status();
+  ASSERT_OK(start);
   EXPECT_EQ(*start, 987654u);
   EXPECT_FALSE(ParseStatStartTime("garbage").ok());
   EXPECT_FALSE(ParseStatStartTime("1 (x) S 1 2").ok());
@@ -39,7 +40,7 @@ TEST(ParseStatStartTimeTest, CountsFieldsFromTheLastParenthesis) {
 
 TEST(ProcessStartTimeTest, MatchesForTheSameProcessOnly) {
   absl::StatusOr<uint64_t> mine = ProcessStartTime(::getpid());
-  ASSERT_TRUE(mine.ok());
+  ASSERT_OK(mine);
   EXPECT_EQ(*ProcessStartTime(::getpid()), *mine);
   EXPECT_FALSE(ProcessStartTime(0x3fffffff).ok());
 }
@@ -51,16 +52,16 @@ TEST(StopRelayDaemonTest, LeavesARecycledPidAlone) {
     ::_exit(0);
   }
   absl::StatusOr<uint64_t> start = ProcessStartTime(child);
-  ASSERT_TRUE(start.ok());
+  ASSERT_OK(start);
   // A different start time: the recorded relay is not this process.
-  EXPECT_TRUE(StopRelayDaemon(child, *start + 1).ok());
+  EXPECT_OK(StopRelayDaemon(child, *start + 1));
   EXPECT_EQ(::kill(child, 0), 0) << "an unrelated process was signalled";
-  EXPECT_TRUE(StopRelayDaemon(child, *start).ok());
+  EXPECT_OK(StopRelayDaemon(child, *start));
   int wstatus = 0;
   ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
   EXPECT_TRUE(WIFSIGNALED(wstatus));
   EXPECT_EQ(WTERMSIG(wstatus), SIGTERM);
-  EXPECT_TRUE(StopRelayDaemon(child, *start).ok()) << "gone is fine";
+  EXPECT_OK(StopRelayDaemon(child, *start)) << "gone is fine";
 }
 
 // Runs `body` in a child under the relay's filter; returns its wait status.
@@ -173,7 +174,7 @@ TEST(RelaySeccompPolicyTest, KillsOnOpenExecAndUnixSockets) {
 
 TEST(RelaySeccompPolicyTest, ExportsReadableText) {
   absl::StatusOr<std::string> text = RelaySeccompPolicyText();
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_OK(text);
   EXPECT_TRUE(absl::StrContains(*text, "accept4")) << *text;
   EXPECT_FALSE(absl::StrContains(*text, "execve")) << *text;
 }

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::hook {
 namespace {
@@ -69,7 +70,7 @@ TEST_F(RootfsPathTest, CreatesMissingDirectoriesAndListsThem) {
   std::vector<std::string> seen;
   absl::StatusOr<ResolvedTarget> r = ResolveOrCreateTarget(
       root_.get(), "/run/pmi-shim/deep", Kind::kDirectory, [&](const std::string& p) { seen.push_back(p); });
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_TRUE(r->fd.valid());
   EXPECT_EQ(r->created, (std::vector<std::string>{"/run/pmi-shim", "/run/pmi-shim/deep"}));
   EXPECT_EQ(seen, r->created);
@@ -77,7 +78,7 @@ TEST_F(RootfsPathTest, CreatesMissingDirectoriesAndListsThem) {
   ASSERT_EQ(::stat((rootfs_ + "/run/pmi-shim/deep").c_str(), &st), 0);
   EXPECT_TRUE(S_ISDIR(st.st_mode));
 
-  ASSERT_TRUE(RemoveCreatedPaths(root_.get(), r->created).ok());
+  ASSERT_OK(RemoveCreatedPaths(root_.get(), r->created));
   EXPECT_FALSE(Exists(rootfs_ + "/run/pmi-shim"));
   EXPECT_TRUE(Exists(rootfs_ + "/run")) << "a directory the image had must stay";
 }
@@ -86,13 +87,13 @@ TEST_F(RootfsPathTest, CreatesAnEmptyFileForSocketsAndFiles) {
   for (Kind kind : {Kind::kSocket, Kind::kFile}) {
     absl::StatusOr<ResolvedTarget> r =
         ResolveOrCreateTarget(root_.get(), "/run/pmi-shim/pmi.sock", kind, nullptr);
-    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_OK(r);
     EXPECT_EQ(r->created.size(), 3u);
     struct stat st;
     ASSERT_EQ(::lstat((rootfs_ + "/run/pmi-shim/pmi.sock").c_str(), &st), 0);
     EXPECT_TRUE(S_ISREG(st.st_mode));
     EXPECT_EQ(st.st_size, 0);
-    ASSERT_TRUE(RemoveCreatedPaths(root_.get(), r->created).ok());
+    ASSERT_OK(RemoveCreatedPaths(root_.get(), r->created));
     EXPECT_FALSE(Exists(rootfs_ + "/run"));
   }
 }
@@ -102,7 +103,7 @@ TEST_F(RootfsPathTest, ReusesWhatExistsAndCreatesNothing) {
   Mkdir("/run/pmi-shim");
   absl::StatusOr<ResolvedTarget> r =
       ResolveOrCreateTarget(root_.get(), "/run/pmi-shim", Kind::kDirectory, nullptr);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_TRUE(r->created.empty());
 }
 
@@ -155,7 +156,7 @@ TEST_F(RootfsPathTest, UndoesItsOwnCreationsWhenALaterComponentFails) {
   // And a wrong-typed last component:
   Mkdir("/b");
   r = ResolveOrCreateTarget(root_.get(), "/b/new/dir-not-file", Kind::kDirectory, nullptr);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   absl::StatusOr<ResolvedTarget> wrong =
       ResolveOrCreateTarget(root_.get(), "/b/new/dir-not-file", Kind::kSocket, nullptr);
   EXPECT_FALSE(wrong.ok());
@@ -175,7 +176,7 @@ TEST_F(RootfsPathTest, RejectsMalformedContainerPaths) {
 TEST_F(RootfsPathTest, RemovalLeavesWhatIsNoLongerEmpty) {
   absl::StatusOr<ResolvedTarget> r =
       ResolveOrCreateTarget(root_.get(), "/run/pmi-shim", Kind::kDirectory, nullptr);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   ASSERT_EQ(::close(::open((rootfs_ + "/run/written-by-app").c_str(), O_CREAT | O_WRONLY, 0644)), 0);
   absl::Status removed = RemoveCreatedPaths(root_.get(), r->created);
   EXPECT_FALSE(removed.ok());
@@ -183,14 +184,14 @@ TEST_F(RootfsPathTest, RemovalLeavesWhatIsNoLongerEmpty) {
   EXPECT_TRUE(Exists(rootfs_ + "/run/written-by-app"));
   // Already gone is fine.
   ::unlink((rootfs_ + "/run/written-by-app").c_str());
-  EXPECT_TRUE(RemoveCreatedPaths(root_.get(), r->created).ok());
+  EXPECT_OK(RemoveCreatedPaths(root_.get(), r->created));
   EXPECT_FALSE(Exists(rootfs_ + "/run"));
 }
 
 TEST_F(RootfsPathTest, RemovalDoesNotFollowALinkSwappedIn) {
   absl::StatusOr<ResolvedTarget> r =
       ResolveOrCreateTarget(root_.get(), "/run/pmi-shim", Kind::kDirectory, nullptr);
-  ASSERT_TRUE(r.ok());
+  ASSERT_OK(r);
   // The image's process replaces our /run with a link to the host directory.
   ASSERT_EQ(::rmdir((rootfs_ + "/run/pmi-shim").c_str()), 0);
   ASSERT_EQ(::rmdir((rootfs_ + "/run").c_str()), 0);

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "protocol/pmi/pmi1.h"
 #include "protocol/pmi/pmi2.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -52,10 +53,10 @@ TEST_F(CallChannelTest, InitWritesTheSpellingSlurmParses) {
   CallChannel channel(ours_.get(), Quick());
   PeerSends("cmd=response_to_init rc=0 pmi_version=1 pmi_subversion=1\n");
   absl::StatusOr<Message> init = channel.Init(PmiVersion::kPmi1);
-  ASSERT_TRUE(init.ok()) << init.status();
+  ASSERT_OK(init);
   EXPECT_EQ(PeerReceived(), "cmd=init pmi_version=1 pmi_subversion=1\n");
   PeerSends("cmd=response_to_init rc=0 pmi_version=2 pmi_subversion=0\n");
-  ASSERT_TRUE(channel.Init(PmiVersion::kPmi2).ok());
+  ASSERT_OK(channel.Init(PmiVersion::kPmi2));
   EXPECT_EQ(PeerReceived(), "cmd=init pmi_version=2 pmi_subversion=0\n");
 }
 
@@ -69,11 +70,11 @@ TEST_F(CallChannelTest, CallWaitsForTheTablesReplyInEachFraming) {
   PeerSends("cmd=get_result rc=0 value=1,2\n");
   absl::StatusOr<Message> got =
       channel.Call(Message("get").Add("key", "PMI_process_mapping"), Framing::kPmi1Line);
-  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_OK(got);
   EXPECT_EQ(got->Find("value"), "1,2");
   PeerSends(FormatPmi2(Message("job-getid-response").Add("rc", 0).Add("jobid", "kvs_1")));
   absl::StatusOr<Message> id = channel.Call(Message("job-getid"), Framing::kPmi2Record);
-  ASSERT_TRUE(id.ok()) << id.status();
+  ASSERT_OK(id);
   EXPECT_EQ(id->Find("jobid"), "kvs_1");
   EXPECT_EQ(traced, (std::vector<std::pair<bool, std::string>>{{true, "get"},
                                                               {false, "get_result"},
@@ -97,8 +98,7 @@ TEST_F(CallChannelTest, MalformedReplyIsAnError) {
   CallChannel channel(ours_.get(), Quick());
   PeerSends("cmd=\n");
   absl::StatusOr<Message> got = channel.Call(Message("get_maxes"), Framing::kPmi1Line);
-  ASSERT_FALSE(got.ok());
-  EXPECT_THAT(std::string(got.status().message()), HasSubstr("with a malformed message"));
+  EXPECT_THAT(got, testutil::StatusIs(::testing::_, HasSubstr("with a malformed message")));
 }
 
 TEST_F(CallChannelTest, SilentPeerTimesOutAfterTheReplyTimeout) {
@@ -132,7 +132,7 @@ TEST_F(CallChannelTest, PeerThatHangsUpIsUnavailable) {
 TEST_F(CallChannelTest, ExtraBytesStayBufferedForTheCallerToJudge) {
   CallChannel channel(ours_.get(), Quick());
   PeerSends("cmd=maxes rc=0 kvsname_max=256 keylen_max=64 vallen_max=1024\ncmd=set");
-  ASSERT_TRUE(channel.Call(Message("get_maxes"), Framing::kPmi1Line).ok());
+  ASSERT_OK(channel.Call(Message("get_maxes"), Framing::kPmi1Line));
   EXPECT_EQ(channel.buffered_bytes(), 7u);
 }
 

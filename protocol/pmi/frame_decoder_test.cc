@@ -11,6 +11,7 @@
 #include "protocol/pmi/message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -91,7 +92,7 @@ const std::string& MixedStream() {
 
 TEST(FrameDecoderTest, Pmi1LinesWithoutNewline) {
   Decoded d = DecodeAll("cmd=init pmi_version=1 pmi_subversion=1\ncmd=get_maxes\n");
-  ASSERT_TRUE(d.status.ok()) << d.status;
+  ASSERT_OK(d.status);
   EXPECT_THAT(Payloads(d), ElementsAre("cmd=init pmi_version=1 pmi_subversion=1", "cmd=get_maxes"));
   EXPECT_EQ(d.frames[0].framing, Framing::kPmi1Line);
   EXPECT_FALSE(d.frames[0].is_spawn_block);
@@ -101,7 +102,7 @@ TEST(FrameDecoderTest, Pmi1LinesWithoutNewline) {
 TEST(FrameDecoderTest, WaitsWhilePrefixOfCmdOrMcmd) {
   for (absl::string_view prefix : {"c", "cm", "cmd", "m", "mc", "mcm", "mcmd"}) {
     Decoded d = DecodeAll(prefix);
-    EXPECT_TRUE(d.status.ok()) << prefix << ": " << d.status;
+    EXPECT_OK(d.status) << prefix;
     EXPECT_TRUE(d.frames.empty()) << prefix;
     EXPECT_EQ(d.leftover, prefix.size()) << prefix;
   }
@@ -116,7 +117,7 @@ TEST(FrameDecoderTest, NonPrefixStartIsAnEarlyError) {
 
 TEST(FrameDecoderTest, PartialLengthFieldWaits) {
   Decoded d = DecodeAll("  12 ");
-  EXPECT_TRUE(d.status.ok()) << d.status;
+  EXPECT_OK(d.status);
   EXPECT_EQ(d.leftover, 5u);
 }
 
@@ -124,7 +125,7 @@ TEST(FrameDecoderTest, Pmi2RecordsAllPaddings) {
   Decoded d = DecodeAll(
       "    26cmd=kvs-put-response;rc=0;28    cmd=kvs-fence-response;rc=0;"
       "000013cmd=finalize;");
-  ASSERT_TRUE(d.status.ok()) << d.status;
+  ASSERT_OK(d.status);
   EXPECT_THAT(Payloads(d), ElementsAre("cmd=kvs-put-response;rc=0;", "cmd=kvs-fence-response;rc=0;",
                                        "cmd=finalize;"));
   for (const Frame& f : d.frames) EXPECT_EQ(f.framing, Framing::kPmi2Record);
@@ -132,13 +133,13 @@ TEST(FrameDecoderTest, Pmi2RecordsAllPaddings) {
 
 TEST(FrameDecoderTest, Pmi2PayloadMayContainNewlinesAndCmdPrefixes) {
   Decoded d = DecodeAll("    17cmd=x;v=a\ncmd=y;;");
-  ASSERT_TRUE(d.status.ok()) << d.status;
+  ASSERT_OK(d.status);
   EXPECT_THAT(Payloads(d), ElementsAre("cmd=x;v=a\ncmd=y;;"));
 }
 
 TEST(FrameDecoderTest, Pmi1LineThenPmi2RecordsOnOneStream) {
   Decoded d = DecodeAll(MixedStream());
-  ASSERT_TRUE(d.status.ok()) << d.status;
+  ASSERT_OK(d.status);
   ASSERT_EQ(d.frames.size(), 6u);
   EXPECT_EQ(d.frames[0].framing, Framing::kPmi1Line);
   EXPECT_EQ(d.frames[1].framing, Framing::kPmi2Record);
@@ -154,7 +155,7 @@ TEST(FrameDecoderTest, Pmi1LineThenPmi2RecordsOnOneStream) {
 TEST(FrameDecoderTest, OneByteAtATimeEqualsAllAtOnce) {
   Decoded whole = DecodeAll(MixedStream());
   Decoded bytewise = DecodeChunks(OneByteChunks(MixedStream()));
-  ASSERT_TRUE(bytewise.status.ok()) << bytewise.status;
+  ASSERT_OK(bytewise.status);
   EXPECT_TRUE(SameFrames(whole.frames, bytewise.frames));
   EXPECT_EQ(bytewise.leftover, 0u);
 }
@@ -164,14 +165,14 @@ TEST(FrameDecoderTest, EverySplitPointEqualsAllAtOnce) {
   Decoded whole = DecodeAll(s);
   for (size_t cut = 0; cut <= s.size(); ++cut) {
     Decoded split = DecodeChunks({s.substr(0, cut), s.substr(cut)});
-    ASSERT_TRUE(split.status.ok()) << "cut " << cut << ": " << split.status;
+    ASSERT_OK(split.status) << "cut " << cut;
     ASSERT_TRUE(SameFrames(whole.frames, split.frames)) << "cut " << cut;
   }
 }
 
 TEST(FrameDecoderTest, IncompleteRecordIsLeftBuffered) {
   Decoded d = DecodeAll("    26cmd=kvs-put-response;");
-  ASSERT_TRUE(d.status.ok());
+  ASSERT_OK(d.status);
   EXPECT_TRUE(d.frames.empty());
   EXPECT_EQ(d.leftover, 27u);
 }
@@ -179,10 +180,10 @@ TEST(FrameDecoderTest, IncompleteRecordIsLeftBuffered) {
 TEST(FrameDecoderTest, SpawnNeedsTheSegmentWhereSoFarReachesTotal) {
   const std::string first_segment(kSpawnTwoSegments.substr(0, kSpawnTwoSegments.find("mcmd", 1)));
   Decoded partial = DecodeAll(first_segment);
-  ASSERT_TRUE(partial.status.ok()) << partial.status;
+  ASSERT_OK(partial.status);
   EXPECT_TRUE(partial.frames.empty()) << "totspawns=2 must wait for the second endcmd";
   Decoded full = DecodeAll(absl::StrCat(kSpawnTwoSegments, "cmd=get_maxes\n"));
-  ASSERT_TRUE(full.status.ok()) << full.status;
+  ASSERT_OK(full.status);
   ASSERT_EQ(full.frames.size(), 2u);
   EXPECT_TRUE(full.frames[0].is_spawn_block);
   EXPECT_EQ(full.frames[0].payload, kSpawnTwoSegments);
@@ -203,11 +204,11 @@ TEST(FrameDecoderTest, Mpich3SpawnFieldOrderAndSeparateWrites) {
     start = end;
   }
   Decoded d = DecodeChunks(lines);
-  ASSERT_TRUE(d.status.ok()) << d.status;
+  ASSERT_OK(d.status);
   ASSERT_EQ(d.frames.size(), 1u);
   EXPECT_EQ(d.frames[0].payload, block);
   absl::StatusOr<Message> m = ParseFrame(d.frames[0]);
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(*m->Find("arg1"), "x y");
 }
 
@@ -217,7 +218,7 @@ TEST(FrameDecoderTest, SpawnSegmentWithoutUsableCountsOrPastTotalEndsBlock) {
         "mcmd=spawn\ntotspawns=2\nendcmd\n",
         "mcmd=spawn\r\ntotspawns=3\r\nspawnssofar=5\r\nendcmd\r\n"}) {
     Decoded d = DecodeAll(absl::StrCat(block, "cmd=x\n"));
-    ASSERT_TRUE(d.status.ok()) << d.status;
+    ASSERT_OK(d.status);
     ASSERT_EQ(d.frames.size(), 2u) << block;
     EXPECT_EQ(d.frames[0].payload, block);
     EXPECT_TRUE(d.frames[0].is_spawn_block);
@@ -226,21 +227,21 @@ TEST(FrameDecoderTest, SpawnSegmentWithoutUsableCountsOrPastTotalEndsBlock) {
 
 TEST(FrameDecoderTest, LineLimit) {
   const FrameLimits limits{16};
-  EXPECT_TRUE(DecodeAll("cmd=123456789012\n", limits).status.ok());  // 16 bytes + '\n'
+  EXPECT_OK(DecodeAll("cmd=123456789012\n", limits).status);  // 16 bytes + '\n'
   Decoded too_long = DecodeAll("cmd=1234567890123\n", limits);
   EXPECT_THAT(too_long.status.message(), HasSubstr("PMI-1 line is longer than the 16-byte"));
   // No '\n' within the limit fails before the line is complete.
   Decoded no_newline = DecodeChunks(OneByteChunks("cmd=1234567890123"), limits);
   EXPECT_EQ(no_newline.status.code(), absl::StatusCode::kResourceExhausted);
   Decoded waiting = DecodeAll("cmd=123456789012", limits);
-  EXPECT_TRUE(waiting.status.ok());
+  EXPECT_OK(waiting.status);
 }
 
 TEST(FrameDecoderTest, Pmi2LengthLimit) {
   Decoded d = DecodeAll("    17", FrameLimits{16});
   EXPECT_EQ(d.status.message(), "PMI-2 record of 17 bytes is longer than the 16-byte frame limit");
   EXPECT_EQ(d.status.code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_TRUE(DecodeAll("    16cmd=a;b=0123456;", FrameLimits{16}).status.ok());
+  EXPECT_OK(DecodeAll("    16cmd=a;b=0123456;", FrameLimits{16}).status);
   EXPECT_THAT(DecodeAll("999999").status.message(), HasSubstr("65536-byte frame limit"));
 }
 
@@ -262,7 +263,7 @@ TEST(FrameDecoderTest, BadLengthFields) {
 TEST(FrameDecoderTest, ErrorsAreSticky) {
   FrameDecoder decoder;
   decoder.Feed("cmd=ok\n!bad");
-  ASSERT_TRUE(decoder.Next().ok());
+  ASSERT_OK(decoder.Next());
   absl::StatusOr<std::optional<Frame>> first = decoder.Next();
   ASSERT_FALSE(first.ok());
   decoder.Feed("cmd=fine\n");
@@ -279,7 +280,7 @@ TEST(FrameDecoderTest, LongLineFedByteByByteStaysLinear) {
   for (char c : line) {
     decoder.Feed(absl::string_view(&c, 1));
     absl::StatusOr<std::optional<Frame>> f = decoder.Next();
-    ASSERT_TRUE(f.ok());
+    ASSERT_OK(f);
     if (f->has_value()) ++frames;
   }
   EXPECT_EQ(frames, 1u);
@@ -291,7 +292,7 @@ TEST(FrameDecoderTest, ManySmallFramesInOneFeed) {
   for (int i = 0; i < 20000; ++i)
     absl::StrAppend(&stream, "cmd=barrier_in\n", "    14cmd=kvs-fence;");
   Decoded d = DecodeAll(stream);
-  ASSERT_TRUE(d.status.ok());
+  ASSERT_OK(d.status);
   EXPECT_EQ(d.frames.size(), 40000u);
   EXPECT_EQ(d.leftover, 0u);
 }
@@ -302,7 +303,7 @@ TEST(ParseFrameTest, DispatchesByFraming) {
   std::vector<std::string> commands;
   for (const Frame& f : d.frames) {
     absl::StatusOr<Message> m = ParseFrame(f);
-    ASSERT_TRUE(m.ok()) << m.status() << " for " << f.payload;
+    ASSERT_OK(m) << " for " << f.payload;
     commands.push_back(m->command);
   }
   EXPECT_THAT(commands,

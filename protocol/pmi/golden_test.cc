@@ -18,6 +18,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/golden/wire_fixture.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -76,9 +77,9 @@ struct Capture {
 Capture DecodeCapture(absl::string_view name) {
   Capture capture;
   absl::StatusOr<std::string> text = golden::ReadCapture(name);
-  EXPECT_TRUE(text.ok()) << text.status();
+  EXPECT_OK(text);
   absl::StatusOr<std::vector<golden::WireRecord>> records = golden::ParseCapture(text.value_or(""));
-  EXPECT_TRUE(records.ok()) << name << ": " << records.status();
+  EXPECT_OK(records) << name;
   if (!records.ok()) return capture;
   std::map<StreamKey, FrameDecoder> decoders;
   for (const golden::WireRecord& record : *records) {
@@ -89,10 +90,10 @@ Capture DecodeCapture(absl::string_view name) {
     decoder.Feed(record.bytes);
     while (true) {
       absl::StatusOr<std::optional<Frame>> frame = decoder.Next();
-      EXPECT_TRUE(frame.ok()) << name << " line " << record.line << ": " << frame.status();
+      EXPECT_OK(frame) << name << " line " << record.line;
       if (!frame.ok() || !frame->has_value()) break;
       absl::StatusOr<Message> message = ParseFrame(**frame);
-      EXPECT_TRUE(message.ok()) << name << " line " << record.line << ": " << message.status();
+      EXPECT_OK(message) << name << " line " << record.line;
       if (!message.ok()) continue;
       capture.streams[key].push_back({**std::move(frame), *std::move(message)});
       ++capture.frames;
@@ -312,7 +313,7 @@ TEST(GoldenTest, SlurmLibpmi2UnderSlurmPmi2Plugin) {
 
 TEST(GoldenTest, EnvironmentDumpIsNotAWireCapture) {
   absl::StatusOr<std::string> text = golden::ReadCapture("ompi-mpirun-rank0-env.txt");
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_OK(text);
   EXPECT_FALSE(golden::ParseCapture(*text).ok());
 }
 

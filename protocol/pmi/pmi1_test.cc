@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -20,7 +21,7 @@ using ::testing::Pair;
 // Parses a line that must be valid.
 Message MustParse(absl::string_view line) {
   absl::StatusOr<Message> m = ParsePmi1Line(line);
-  EXPECT_TRUE(m.ok()) << m.status() << " for line: " << line;
+  EXPECT_OK(m) << " for line: " << line;
   return m.ok() ? *m : Message();
 }
 
@@ -195,7 +196,7 @@ constexpr absl::string_view kNewMpichSpawn =
 
 TEST(ParsePmi1SpawnTest, NewMpichTwoSegments) {
   absl::StatusOr<Message> m = ParsePmi1Spawn(kNewMpichSpawn);
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(m->command, "spawn");
   EXPECT_THAT(
       m->fields,
@@ -214,7 +215,7 @@ TEST(ParsePmi1SpawnTest, Mpich3ArgsBeforeArgcntPreputInEverySegment) {
       "mcmd=spawn\r\nnprocs=1\r\nexecname=x\r\ntotspawns=1\r\nspawnssofar=1\r\narg1=a\r\n"
       "argcnt=1\r\npreput_num=1\r\npreput_key_0=k\r\npreput_val_0=v\r\ninfo_num=0\r\n"
       "endcmd\r\n");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields,
               ElementsAre(Pair("nprocs", "1"), Pair("execname", "x"), Pair("totspawns", "1"),
                           Pair("spawnssofar", "1"), Pair("arg1", "a"), Pair("argcnt", "1"),
@@ -224,13 +225,13 @@ TEST(ParsePmi1SpawnTest, Mpich3ArgsBeforeArgcntPreputInEverySegment) {
 
 TEST(ParsePmi1SpawnTest, FinalNewlineIsOptional) {
   absl::StatusOr<Message> m = ParsePmi1Spawn("mcmd=spawn\nnprocs=1\nendcmd");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields, ElementsAre(Pair("nprocs", "1"), Pair("endcmd", "")));
 }
 
 TEST(ParsePmi1SpawnTest, SegmentWithoutFieldsIsLeftToTheSession) {
   absl::StatusOr<Message> m = ParsePmi1Spawn("mcmd=spawn\nendcmd\n");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields, ElementsAre(Pair("endcmd", "")));
 }
 

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {
 namespace {
@@ -62,7 +63,7 @@ TEST(ParsePmi2LengthTest, Rejections) {
 TEST(ParsePmi2PayloadTest, SlurmFullinit) {
   absl::StatusOr<Message> m =
       ParsePmi2Payload("cmd=fullinit;pmijobid=1.0;pmirank=0;threaded=FALSE;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(m->command, "fullinit");
   EXPECT_THAT(m->fields, ElementsAre(Pair("pmijobid", "1.0"), Pair("pmirank", "0"),
                                      Pair("threaded", "FALSE")));
@@ -70,40 +71,40 @@ TEST(ParsePmi2PayloadTest, SlurmFullinit) {
 
 TEST(ParsePmi2PayloadTest, BareCommand) {
   absl::StatusOr<Message> m = ParsePmi2Payload("cmd=kvs-fence;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(m->command, "kvs-fence");
   EXPECT_THAT(m->fields, IsEmpty());
 }
 
 TEST(ParsePmi2PayloadTest, MissingFinalSemicolon) {
   absl::StatusOr<Message> m = ParsePmi2Payload("cmd=kvs-get-response;rc=0;found=FALSE");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields, ElementsAre(Pair("rc", "0"), Pair("found", "FALSE")));
-  ASSERT_TRUE(ParsePmi2Payload("cmd=finalize").ok());
+  ASSERT_OK(ParsePmi2Payload("cmd=finalize"));
 }
 
 TEST(ParsePmi2PayloadTest, DoubledSemicolonIsOneLiteral) {
   absl::StatusOr<Message> m = ParsePmi2Payload("cmd=kvs-put;key=k;value=a;;b;;;;c;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields, ElementsAre(Pair("key", "k"), Pair("value", "a;b;;c")));
 }
 
 TEST(ParsePmi2PayloadTest, CmdAnywhereAndValuesWithEquals) {
   absl::StatusOr<Message> m = ParsePmi2Payload("thrid=0x7f00;cmd=kvs-get;key=a=b;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(m->command, "kvs-get");
   EXPECT_THAT(m->fields, ElementsAre(Pair("thrid", "0x7f00"), Pair("key", "a=b")));
 }
 
 TEST(ParsePmi2PayloadTest, SpacesAreOrdinaryBytes) {
   absl::StatusOr<Message> m = ParsePmi2Payload("cmd=abort;isworld=TRUE;msg=it went wrong;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_EQ(*m->Find("msg"), "it went wrong");
 }
 
 TEST(ParsePmi2PayloadTest, EmptyValue) {
   absl::StatusOr<Message> m = ParsePmi2Payload("cmd=kvs-put;key=k;value=;");
-  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_OK(m);
   EXPECT_THAT(m->fields, ElementsAre(Pair("key", "k"), Pair("value", "")));
 }
 
@@ -149,7 +150,7 @@ TEST(FormatPmi2Test, RoundTrip) {
   m.Add("rc", 0).Add("found", "TRUE").Add("value", "v-from-0").Add("empty", "");
   const std::string record = FormatPmi2(m);
   absl::StatusOr<Message> back = ParsePmi2Payload(absl::string_view(record).substr(6));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, m);
 }
 
@@ -159,7 +160,7 @@ TEST(Pmi2FormatTest, SemicolonInAValueIsDoubledAndReadsBack) {
   const std::string record = FormatPmi2(reply);
   EXPECT_EQ(record.substr(6), "cmd=kvs-get-response;rc=0;value=a;;b;;;;c;");
   absl::StatusOr<Message> back = ParsePmi2Payload(record.substr(6));
-  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_OK(back);
   EXPECT_EQ(*back, reply);
 }
 

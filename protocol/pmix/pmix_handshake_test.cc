@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::pmix {
 namespace {
@@ -54,36 +55,35 @@ TEST(PmixHandshakeTest, LengthNeedsTheWholeHeader) {
   const std::string message = ConnectMessage("native", 1000, 1000, 0);
   EXPECT_EQ(message.size(), 74u) << "the §5.4 capture is 74 bytes";
   auto partial = PmixConnectMessageLength(message.substr(0, 15));
-  ASSERT_TRUE(partial.ok());
+  ASSERT_OK(partial);
   EXPECT_FALSE(partial->has_value());
   auto full = PmixConnectMessageLength(message + "trailing");
-  ASSERT_TRUE(full.ok());
+  ASSERT_OK(full);
   EXPECT_EQ(**full, 74u);
 }
 
 TEST(PmixHandshakeTest, RefusesWhatIsNotAConnectMessage) {
   auto length = PmixConnectMessageLength(std::string(16, '\x01'));
-  ASSERT_FALSE(length.ok());
-  EXPECT_THAT(std::string(length.status().message()), HasSubstr("not a PMIx connect request"));
+  EXPECT_THAT(length, testutil::StatusIs(::testing::_, HasSubstr("not a PMIx connect request")));
 }
 
 TEST(PmixHandshakeTest, NativeCredentialOfASimpleClientIsRewritten) {
   const std::string in_namespace = ConnectMessage("native", 0, 0, 0);
   auto rewritten = RewritePmixConnectIdentity(in_namespace, 1000, 1001);
-  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  ASSERT_OK(rewritten);
   EXPECT_EQ(*rewritten, ConnectMessage("native", 1000, 1001, 0));
 }
 
 TEST(PmixHandshakeTest, ToolEffectiveIdsAreRewrittenToo) {
   auto rewritten = RewritePmixConnectIdentity(ConnectMessage("native", 0, 0, 4), 7, 8);
-  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  ASSERT_OK(rewritten);
   EXPECT_EQ(*rewritten, ConnectMessage("native", 7, 8, 4));
 }
 
 TEST(PmixHandshakeTest, OtherSecurityModulesPassUnchanged) {
   const std::string none = ConnectMessage("none", 0, 0, 0);
   auto rewritten = RewritePmixConnectIdentity(none, 1000, 1000);
-  ASSERT_TRUE(rewritten.ok());
+  ASSERT_OK(rewritten);
   EXPECT_EQ(*rewritten, none);
 }
 

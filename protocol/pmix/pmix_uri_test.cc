@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::pmix {
 namespace {
 
@@ -11,13 +13,13 @@ using ::testing::HasSubstr;
 
 TEST(PmixUriTest, ParsesOpenMpiAndSlurmForms) {
   absl::StatusOr<PmixUri> ompi = ParsePmixUri("361824256.0;tcp4://127.0.0.1:35601");
-  ASSERT_TRUE(ompi.ok()) << ompi.status();
+  ASSERT_OK(ompi);
   EXPECT_EQ(ompi->server_id, "361824256.0");
   EXPECT_EQ(ompi->host, "127.0.0.1");
   EXPECT_EQ(ompi->port, 35601);
   // Slurm's server nspace has dots; only the single ';' splits.
   absl::StatusOr<PmixUri> slurm = ParsePmixUri("slurm.pmix.12.0.0;tcp6://[::1]:4000");
-  ASSERT_TRUE(slurm.ok()) << slurm.status();
+  ASSERT_OK(slurm);
   EXPECT_EQ(slurm->server_id, "slurm.pmix.12.0.0");
   EXPECT_EQ(slurm->host, "::1");
   EXPECT_EQ(slurm->ToString(), "slurm.pmix.12.0.0;tcp6://[::1]:4000");
@@ -37,7 +39,7 @@ TEST(PmixUriTest, RewritesEveryServerUriAndKeepsTheRest) {
       {"PMIX_NAMESPACE=job", "PMIX_SERVER_URI2=s.0;tcp4://127.0.0.1:35601",
        "PMIX_SERVER_URI41=s.0;tcp4://127.0.0.1:35601", "HOME=/root"},
       "127.0.0.1", 40000);
-  ASSERT_TRUE(rewritten.ok()) << rewritten.status();
+  ASSERT_OK(rewritten);
   EXPECT_EQ(rewritten->original.port, 35601);
   EXPECT_THAT(rewritten->environment, Contains("PMIX_SERVER_URI2=s.0;tcp4://127.0.0.1:40000"));
   EXPECT_THAT(rewritten->environment, Contains("PMIX_SERVER_URI41=s.0;tcp4://127.0.0.1:40000"));

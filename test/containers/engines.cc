@@ -21,6 +21,8 @@
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "test/testing/files.h"
+#include "test/testing/processes.h"
 
 extern char** environ;
 
@@ -51,9 +53,9 @@ void RunQuietly(const std::vector<std::string>& argv, absl::Duration timeout) {
   (void)RunSubprocess(argv, {}, timeout);
 }
 
-void KillAndReap(const std::vector<std::pair<pid_t, std::string>>& procs) {
-  for (const auto& [pid, cmd] : procs) kill(pid, SIGKILL);
-  for (const auto& [pid, cmd] : procs) waitpid(pid, nullptr, WNOHANG);
+void KillAndReap(const std::vector<testutil::ProcessInfo>& procs) {
+  testutil::KillProcesses(procs);
+  for (const testutil::ProcessInfo& p : procs) waitpid(p.pid, nullptr, WNOHANG);
 }
 
 }  // namespace
@@ -156,7 +158,7 @@ std::vector<std::string> Podman::ListArgv() const { return Command({"ps", "-aq"}
 void Podman::Cleanup() const {
   RunQuietly(Command({"rm", "-af", "-t", "0"}), absl::Seconds(60));
   RunQuietly(Command({"rmi", "-af"}), absl::Seconds(60));
-  KillAndReap(ProcessesWithCmdline(state_dir_));
+  KillAndReap(testutil::ProcessesWithCmdline(state_dir_));
   UnmountAllUnder(state_dir_);
 }
 
@@ -251,7 +253,7 @@ absl::Status DockerDaemon::Import(const std::string& tar, const std::string& nam
 std::vector<std::string> DockerDaemon::ListArgv() const { return Command({"ps", "-aq"}); }
 
 std::string DockerDaemon::Log() const {
-  std::string text = ReadSmallFile(state_dir_ + "/dockerd.log");
+  std::string text = testutil::ReadFile(state_dir_ + "/dockerd.log");
   if (text.size() > 2000) text = "..." + text.substr(text.size() - 2000);
   return text;
 }
@@ -284,7 +286,7 @@ std::string DockerDaemon::Stop() {
   }
   // containerd exits with dockerd; shims of containers that were not removed
   // would not, and they all name the state dir on their command line.
-  std::vector<std::pair<pid_t, std::string>> stray = ProcessesWithCmdline(state_dir_);
+  std::vector<testutil::ProcessInfo> stray = testutil::ProcessesWithCmdline(state_dir_);
   if (!stray.empty()) {
     problems.push_back(absl::StrCat(stray.size(), " processes outlived dockerd"));
     KillAndReap(stray);

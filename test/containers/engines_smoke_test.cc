@@ -19,6 +19,7 @@
 #include "test/containers/oci_bundle.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/rootfs.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::containers {
@@ -35,12 +36,12 @@ class EngineSmokeTest : public ::testing::Test {
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::StatusOr<ScratchDir> dir = ScratchDir::Create("ct");
-    ASSERT_TRUE(dir.ok()) << dir.status();
+    ASSERT_OK(dir);
     scratch_.emplace(std::move(*dir));
     rootfs_ = scratch_->path() + "/bundle/rootfs";
     testutil::RootfsSpec spec;
     spec.applets = {"sh", "echo", "readlink", "ls", "cat"};
-    ASSERT_TRUE(testutil::BuildRootfs(rootfs_, spec).ok());
+    ASSERT_OK(testutil::BuildRootfs(rootfs_, spec));
     test_netns_ = std::filesystem::read_symlink("/proc/self/ns/net").string();
   }
 
@@ -84,13 +85,13 @@ TEST_F(EngineSmokeTest, RuncRunsBusyboxWithPrivateNetwork) {
   Runc runc(scratch_->path() + "/runc");
   BundleSpec spec;
   spec.args = kProbe;
-  ASSERT_TRUE(WriteBundle(scratch_->path() + "/bundle", spec).ok());
+  ASSERT_OK(WriteBundle(scratch_->path() + "/bundle", spec));
   auto r = runc.Run(scratch_->path() + "/bundle", "smoke");
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 0) << r->Describe();
   ExpectPrivateNetwork(*r);
   auto list = testutil::RunSubprocess(runc.ListArgv(), {}, absl::Seconds(10));
-  ASSERT_TRUE(list.ok());
+  ASSERT_OK(list);
   EXPECT_EQ(list->stdout_text, "") << "runc run left its container";
   container_lists_.push_back(runc.ListArgv());
   runc.Cleanup();
@@ -99,12 +100,12 @@ TEST_F(EngineSmokeTest, RuncRunsBusyboxWithPrivateNetwork) {
 TEST_F(EngineSmokeTest, PodmanRunsImportedImageWithNetworkNone) {
   absl::Status why = EngineAvailability(kPodman);
   if (!why.ok()) GTEST_SKIP() << why;
-  ASSERT_TRUE(ImageTar().ok());
+  ASSERT_OK(ImageTar());
   Podman podman(scratch_->path() + "/podman");
-  ASSERT_TRUE(podman.Import(scratch_->path() + "/image.tar", "localhost/smoke:1").ok());
+  ASSERT_OK(podman.Import(scratch_->path() + "/image.tar", "localhost/smoke:1"));
   auto r = testutil::RunSubprocess(podman.RunArgv({}, "localhost/smoke:1", kProbe), {},
                                    absl::Seconds(60));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 0) << r->Describe();
   ExpectPrivateNetwork(*r);
   container_lists_.push_back(podman.ListArgv());
@@ -118,19 +119,19 @@ TEST_F(EngineSmokeTest, PrivateDockerDaemonRunsImportedImageWithNetworkNone) {
     absl::Status why = EngineAvailability(program);
     if (!why.ok()) GTEST_SKIP() << why;
   }
-  ASSERT_TRUE(ImageTar().ok());
+  ASSERT_OK(ImageTar());
   DockerOptions options;
   options.state_dir = scratch_->path() + "/docker";
   auto daemon = DockerDaemon::Start(options);
-  ASSERT_TRUE(daemon.ok()) << daemon.status();
-  ASSERT_TRUE((*daemon)->Import(scratch_->path() + "/image.tar", "smoke:1").ok());
+  ASSERT_OK(daemon);
+  ASSERT_OK((*daemon)->Import(scratch_->path() + "/image.tar", "smoke:1"));
   auto r = testutil::RunSubprocess((*daemon)->RunArgv({}, "smoke:1", kProbe), {},
                                    absl::Seconds(60));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 0) << r->Describe() << (*daemon)->Log();
   ExpectPrivateNetwork(*r);
   auto ps = testutil::RunSubprocess((*daemon)->ListArgv(), {}, absl::Seconds(20));
-  ASSERT_TRUE(ps.ok());
+  ASSERT_OK(ps);
   EXPECT_EQ(ps->stdout_text, "") << "--rm must remove the container";
   EXPECT_EQ((*daemon)->Stop(), "");
   std::cout << "dockerd ready in " << absl::FormatDuration((*daemon)->ready_time())

@@ -6,26 +6,25 @@
 
 #include <filesystem>
 #include <fstream>
-#include <map>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
-#include "absl/strings/strip.h"
 #include "gmock/gmock.h"
 #include "nlohmann/json.hpp"
+#include "test/testing/files.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
 #include "test/testing/rootfs.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::containers {
 namespace {
 
 std::string MustRunfile(const std::string& path) {
   absl::StatusOr<std::string> found = testutil::Runfile(path);
-  EXPECT_TRUE(found.ok()) << found.status();
+  EXPECT_OK(found);
   return found.ok() ? *found : path;
 }
 
@@ -34,7 +33,7 @@ std::string MustRunfile(const std::string& path) {
 void FlowTest::SetUp() {
   PMI_SHIM_REQUIRE_PRIVATE_NETNS();
   absl::StatusOr<ScratchDir> dir = ScratchDir::Create("ctf");
-  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_OK(dir);
   scratch_.emplace(std::move(*dir));
   marker_ = testutil::UniqueMarkerValue();
   std::filesystem::create_directories(publish_dir());
@@ -60,7 +59,7 @@ void FlowTest::SetUp() {
   absl::StatusOr<testutil::RunResult> install = testutil::RunSubprocess(
       {"bash", MustRunfile("deploy/install.sh"), "--prefix", prefix(), "--from", runfiles_root},
       {}, absl::Seconds(60));
-  ASSERT_TRUE(install.ok()) << install.status();
+  ASSERT_OK(install);
   ASSERT_EQ(install->exit_code, 0) << install->Describe();
 }
 
@@ -88,9 +87,9 @@ void FlowTest::BuildImage(bool ompi, bool mount_points) {
   }
   if (mount_points) spec.dirs = {"/run/pmi-shim", "/opt/pmi-shim"};
   absl::Status built = testutil::BuildRootfs(rootfs(), spec);
-  ASSERT_TRUE(built.ok()) << built;
+  ASSERT_OK(built);
   absl::Status tar = testutil::WriteRootfsTar(rootfs(), image_tar());
-  ASSERT_TRUE(tar.ok()) << tar;
+  ASSERT_OK(tar);
 }
 
 void FlowTest::TearDown() {
@@ -141,59 +140,55 @@ std::vector<std::string> FlowTest::BridgeExec(const std::vector<std::string>& ex
   return argv;
 }
 
-std::vector<std::string> FlowTest::Hydra(const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {"/usr/bin/mpiexec.hydra", "-n", absl::StrCat(kRanks)};
-  argv.insert(argv.end(), command.begin(), command.end());
-  return argv;
+testutil::JobSpec FlowTest::Hydra(const std::vector<std::string>& command) {
+  testutil::JobSpec spec = Direct(command);
+  spec.launcher = testutil::Launcher::kHydra;
+  return spec;
 }
 
-std::vector<std::string> FlowTest::Mpirun(const std::vector<std::string>& mca,
-                                          const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {"/usr/bin/mpirun.openmpi", "--allow-run-as-root",
-                                   "--oversubscribe", "--mca", "oob_tcp_if_include", "lo",
-                                   "--mca", "btl_tcp_if_include", "lo"};
-  argv.insert(argv.end(), mca.begin(), mca.end());
-  argv.insert(argv.end(), {"-n", absl::StrCat(kRanks)});
-  argv.insert(argv.end(), command.begin(), command.end());
-  return argv;
+testutil::JobSpec FlowTest::Mpirun(const std::vector<std::string>& flags,
+                                   const std::vector<std::string>& command) {
+  testutil::JobSpec spec = Direct(command);
+  spec.launcher = testutil::Launcher::kOpenMpi;
+  spec.launcher_flags = flags;
+  return spec;
 }
 
-testutil::RunResult FlowTest::RunJob(
-    const std::vector<std::string>& argv, absl::Duration timeout,
-    const std::vector<std::pair<std::string, std::string>>& extra_env) {
-  testutil::RunOptions options;
-  options.argv = argv;
-  options.env = {{testutil::kMarkerVar, marker_},
-                 {"TMPDIR", scratch() + "/tmp"},
-                 {"OMPI_MCA_btl_tcp_if_include", "lo"}};
-  for (const auto& entry : extra_env) options.env.push_back(entry);
-  // The test may itself run under a launcher: the jobs see only their own.
-  options.unset_env = {"PMI_FD",           "PMI_PORT",         "PMI_ID",
-                       "PMI_RANK",         "PMI_SIZE",         "PMIX_NAMESPACE",
-                       "PMIX_RANK",        "PMIX_SERVER_URI2", "PMIX_SERVER_URI21",
-                       "PMIX_SERVER_URI3", "PMIX_SERVER_URI4", "PMIX_SERVER_URI41",
-                       "PMI_SHIM_DIR"};
-  options.timeout = timeout;
-  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  EXPECT_TRUE(run.ok()) << run.status();
-  if (!run.ok()) return {};
-  // Give the engines' reapers a moment (conmon, containerd-shim) before
-  // TearDown looks for leftovers.
+testutil::JobSpec FlowTest::Direct(const std::vector<std::string>& argv) {
+  testutil::JobSpec spec;
+  spec.launcher = testutil::Launcher::kNone;
+  spec.ranks = kRanks;
+  spec.command = argv;
+  spec.timeout = absl::Seconds(120);
+  return spec;
+}
+
+testutil::RunResult FlowTest::RunJob(testutil::JobSpec spec) {
+  spec.env.emplace_back("TMPDIR", scratch() + "/tmp");
+  spec.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
+  spec.marker = marker_;
+  // conmon and the containerd shims end after the launcher.
+  spec.leftover_grace = absl::Seconds(5);
+  absl::StatusOr<testutil::JobResult> out = testutil::RunJob(spec);
+  EXPECT_OK(out);
+  if (!out.ok()) return {};
+  EXPECT_THAT(out->leftovers, ::testing::IsEmpty()) << "left by the job; hook log:\n" << HookLog();
+  // Give the engines' reapers a moment (conmon, containerd-shim: they name
+  // the scratch dir, not the marker) before TearDown looks for leftovers.
   for (int i = 0; i < 100; ++i) {
     bool engine_busy = false;
-    for (const auto& [pid, cmd] : ProcessesWithCmdline(scratch())) {
+    for (const testutil::ProcessInfo& p : testutil::ProcessesWithCmdline(scratch())) {
       // A Docker daemon fixture outlives jobs; its shims must not.
+      const std::string cmd = p.CommandLine();
       if (!absl::StrContains(cmd, "dockerd --config-file") &&
           !absl::StrContains(cmd, "containerd --config")) {
         engine_busy = true;
       }
     }
-    if (!engine_busy && testutil::ProcessesWithMarker(marker_).empty()) {
-      break;
-    }
+    if (!engine_busy) break;
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return *std::move(run);
+  return out->run;
 }
 
 std::string FlowTest::WriteRuncRankScript(const Runc& runc, BundleSpec spec) {
@@ -218,28 +213,6 @@ std::string FlowTest::WriteRuncRankScript(const Runc& runc, BundleSpec spec) {
   return script;
 }
 
-std::string FlowTest::HookLog() const { return ReadSmallFile(scratch() + "/hook.log"); }
-
-void ExpectEveryRank(const std::string& out, int ranks, const std::string& tail,
-                     const std::string& context) {
-  std::map<int, std::string> seen;
-  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
-    int rank = -1;
-    int size = -1;
-    std::string text(line);
-    if (sscanf(text.c_str(), "rank %d of %d:", &rank, &size) != 2) continue;
-    EXPECT_EQ(size, ranks) << "a rank saw another job size (singletons?): " << text << "\n"
-                           << context;
-    seen[rank] = std::string(absl::StripAsciiWhitespace(text.substr(text.find(':') + 1)));
-  }
-  for (int r = 0; r < ranks; ++r) {
-    auto it = seen.find(r);
-    if (it == seen.end()) {
-      ADD_FAILURE() << "rank " << r << " printed nothing\n" << context;
-      continue;
-    }
-    EXPECT_EQ(it->second, tail) << "rank " << r << "\n" << context;
-  }
-}
+std::string FlowTest::HookLog() const { return testutil::ReadFile(scratch() + "/hook.log"); }
 
 }  // namespace pmi_shim::containers

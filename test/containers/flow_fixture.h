@@ -20,6 +20,7 @@
 #include "test/containers/engines.h"
 #include "test/containers/leftovers.h"
 #include "test/containers/oci_bundle.h"
+#include "test/testing/launcher.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::containers {
@@ -59,20 +60,20 @@ class FlowTest : public ::testing::Test {
   // Skips unless every program is installed and we are root.
   bool Require(const std::vector<std::string>& programs);
 
-  // `pmi-bridge exec --publish-dir PUB EXTRA -- COMMAND`.
+  // `pmi-bridge exec --publish-dir PUB EXTRA -- COMMAND`, with the installed bridge.
   std::vector<std::string> BridgeExec(const std::vector<std::string>& extra,
                                       const std::vector<std::string>& command) const;
-  // mpiexec.hydra -n 4 COMMAND / mpirun.openmpi (root, loopback) -n 4 COMMAND.
-  static std::vector<std::string> Hydra(const std::vector<std::string>& command);
-  static std::vector<std::string> Mpirun(const std::vector<std::string>& mca,
-                                         const std::vector<std::string>& command);
+  // kRanks ranks of COMMAND under mpiexec.hydra, or mpirun.openmpi with
+  // FLAGS after the suite's own (launcher.h).
+  static testutil::JobSpec Hydra(const std::vector<std::string>& command);
+  static testutil::JobSpec Mpirun(const std::vector<std::string>& flags,
+                                  const std::vector<std::string>& command);
+  // ARGV run as it is, as a job (no launcher).
+  static testutil::JobSpec Direct(const std::vector<std::string>& argv);
 
-  // Runs a launcher with the test's marker and TMPDIR, to its end.
-  // `extra_env` is added to the job's environment (a site's settings, e.g.
-  // PMI_SHIM_RUNDIR, as opposed to pmi-bridge flags).
-  testutil::RunResult RunJob(const std::vector<std::string>& argv,
-                             absl::Duration timeout = absl::Seconds(120),
-                             const std::vector<std::pair<std::string, std::string>>& extra_env = {});
+  // Runs `spec` to its end with the test's marker and TMPDIR; whatever the
+  // job left running (the engines get a few seconds to reap) fails the test.
+  testutil::RunResult RunJob(testutil::JobSpec spec);
 
   // A runc bundle template whose PMI_SHIM_DIR is filled per rank by a
   // wrapper script (the test's own launch glue): returns the script's path.
@@ -90,11 +91,6 @@ class FlowTest : public ::testing::Test {
   std::optional<ScratchDir> scratch_;
   std::string marker_;
 };
-
-// Asserts one line "rank R of N: <tail>" per rank R in 0..N-1 in `out`, and
-// nothing claiming another size (the N-singletons symptom).
-void ExpectEveryRank(const std::string& out, int ranks, const std::string& tail,
-                     const std::string& context);
 
 }  // namespace pmi_shim::containers
 

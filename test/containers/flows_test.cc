@@ -22,11 +22,14 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "test/containers/flow_fixture.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::containers {
 namespace {
 
 using ::testing::HasSubstr;
+using testutil::HasOneLinePerRank;
 
 constexpr char kMpichResult[] = "allreduce=10 allgather=ok";
 constexpr char kImage[] = "localhost/pmi-shim-flow:1";
@@ -62,22 +65,22 @@ BundleSpec HookedMpichBundle(const std::string& hook, const std::string& admin_c
 }
 
 TEST_F(FlowTest, Flow2HydraRuncBundleWithHook) {
-  if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kRunc, testutil::kHydraProgram})) return;
   BuildImage(/*ompi=*/false);
   runc_.emplace(scratch() + "/runc");
   std::string rank_script = WriteRuncRankScript(*runc_, HookedMpichBundle(hook(), admin_config()));
 
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, {rank_script})));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
   EXPECT_THAT(HookLog(), HasSubstr("PMI_SHIM_DIR"));
 }
 
 TEST_F(FlowTest, Flow2HydraPodmanWithDeployedHooksDir) {
-  if (!Require({kPodman, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kPodman, testutil::kHydraProgram})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   // --env PMI_SHIM_DIR (no value): Podman copies it from its own environment,
   // where pmi-bridge exec put the rank directory's host path.
   std::vector<std::string> podman_run =
@@ -85,15 +88,15 @@ TEST_F(FlowTest, Flow2HydraPodmanWithDeployedHooksDir) {
                        ClientExec(kMpichApp));
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, podman_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
-  if (!Require({kDocker, kDockerd, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kDocker, kDockerd, testutil::kHydraProgram})) return;
   BuildImage(false);
   // The runtimes entry exactly as install.sh wrote it for daemon.json.
   absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
-  ASSERT_TRUE(docker.ok()) << docker;
+  ASSERT_OK(docker);
   // Docker cannot pass fds and this daemon (API 1.41) has no --annotation:
   // the runtime wrapper gates on PMI_SHIM_DIR in the container's env.
   std::vector<std::string> docker_run = docker_->RunArgv(
@@ -101,53 +104,53 @@ TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
       ClientExec(kMpichApp));
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, docker_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInPodman) {
-  if (!Require({kPodman, "/usr/bin/mpirun.openmpi"})) return;
+  if (!Require({kPodman, testutil::kOpenMpiProgram})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   std::vector<std::string> podman_run =
       podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
                        ClientExec(kMpichApp));
   testutil::RunResult run =
       RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, podman_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInRunc) {
-  if (!Require({kRunc, "/usr/bin/mpirun.openmpi"})) return;
+  if (!Require({kRunc, testutil::kOpenMpiProgram})) return;
   BuildImage(/*ompi=*/false);
   runc_.emplace(scratch() + "/runc");
   std::string rank_script = WriteRuncRankScript(*runc_, HookedMpichBundle(hook(), admin_config()));
   testutil::RunResult run =
       RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, {rank_script})));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInDocker) {
-  if (!Require({kDocker, kDockerd, "/usr/bin/mpirun.openmpi"})) return;
+  if (!Require({kDocker, kDockerd, testutil::kOpenMpiProgram})) return;
   BuildImage(false);
   absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
-  ASSERT_TRUE(docker.ok()) << docker;
+  ASSERT_OK(docker);
   std::vector<std::string> docker_run = docker_->RunArgv(
       Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
       ClientExec(kMpichApp));
   testutil::RunResult run =
       RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, docker_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
-  if (!Require({kPodman, "/usr/bin/mpirun.openmpi"})) return;
+  if (!Require({kPodman, testutil::kOpenMpiProgram})) return;
   BuildImage(/*ompi=*/true);
   podman_.emplace(scratch() + "/podman", hooks_dir());
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   // Open MPI's shared-memory BTL needs one pid namespace (it segfaults
   // across them) and its TCP BTL cannot cross private network namespaces:
   // the ranks share the host's pid and IPC namespaces and /dev/shm, each
@@ -161,7 +164,7 @@ TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
                                            "btl_vader_backing_directory", "/dev/shm"},
                                           podman_run));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
   // The hook, not a host network, made mpirun's 127.0.0.1:PORT reachable.
   EXPECT_THAT(HookLog(), HasSubstr("annotation org.pmi-shim.enable=true"));
   EXPECT_THAT(HookLog(), HasSubstr(R"(relays\":[{\"address\":\"127.0.0.1\")"));
@@ -175,7 +178,7 @@ TEST_F(FlowTest, CdiSpecBringsTheShimIntoAPodmanContainer) {
   if (!Require({kPodman, "/usr/bin/unshare"})) return;
   BuildImage(false);
   podman_.emplace(scratch() + "/podman");  // no hooks dir: only the CDI spec names the hook
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   const std::vector<std::string> podman_run = podman_->RunArgv(
       {"--device", "pmi-shim.org/shim=tools"}, kImage,
       {"/bin/sh", "-c",
@@ -187,7 +190,7 @@ TEST_F(FlowTest, CdiSpecBringsTheShimIntoAPodmanContainer) {
       "\"$0\" cdi --prefix \"$1\" --output /run/cdi/pmi-shim.json && shift && exec \"$@\"",
       hook(), prefix()};
   argv.insert(argv.end(), podman_run.begin(), podman_run.end());
-  testutil::RunResult run = RunJob(argv);
+  testutil::RunResult run = RunJob(Direct(argv));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasSubstr(" /opt/pmi-shim ")) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasSubstr(" ro,")) << "the tools must be read-only\n" << run.Describe();

@@ -1,8 +1,6 @@
 // Leftover detection and scratch directories; see leftovers.h.
 #include "test/containers/leftovers.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -13,11 +11,11 @@
 #include <system_error>
 
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "test/testing/files.h"
 #include "test/testing/processes.h"
 #include "test/testing/subprocess.h"
 
@@ -54,41 +52,7 @@ std::string DecodeOctal(absl::string_view s) {
   return out;
 }
 
-// Reads with read(2): /proc files of exiting processes vanish mid-read.
-std::string ReadProcFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return "";
-  std::string out;
-  char buf[8192];
-  ssize_t n;
-  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, n);
-  close(fd);
-  return out;
-}
-
-bool IsZombie(pid_t pid) {
-  std::string stat = ReadProcFile(absl::StrCat("/proc/", pid, "/stat"));
-  size_t close_paren = stat.rfind(')');
-  if (close_paren == std::string::npos || close_paren + 2 >= stat.size()) return true;
-  char state = stat[close_paren + 2];
-  return state == 'Z' || state == 'X';
-}
-
-std::vector<pid_t> AllPids() {
-  std::vector<pid_t> pids;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return pids;
-  while (struct dirent* e = readdir(d)) {
-    int pid;
-    if (absl::SimpleAtoi(e->d_name, &pid)) pids.push_back(pid);
-  }
-  closedir(d);
-  return pids;
-}
-
 }  // namespace
-
-std::string ReadSmallFile(const std::string& path) { return ReadProcFile(path); }
 
 std::vector<std::string> MountPointsUnder(const std::string& mountinfo,
                                           const std::string& prefix) {
@@ -120,29 +84,16 @@ std::vector<std::string> UnixSocketsUnder(const std::string& proc_net_unix,
   return out;
 }
 
-std::vector<std::pair<pid_t, std::string>> ProcessesWithCmdline(const std::string& needle) {
-  std::vector<std::pair<pid_t, std::string>> out;
-  pid_t self = getpid();
-  for (pid_t pid : AllPids()) {
-    if (pid == self) continue;
-    std::string cmdline = ReadProcFile(absl::StrCat("/proc/", pid, "/cmdline"));
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (!absl::StrContains(cmdline, needle) || IsZombie(pid)) continue;
-    out.emplace_back(pid, std::string(absl::StripTrailingAsciiWhitespace(cmdline)));
-  }
-  return out;
-}
-
 std::string DescribeLeftovers(const LeftoverScope& scope) {
   std::vector<std::string> parts;
-  std::string mountinfo = ReadProcFile("/proc/self/mountinfo");
+  std::string mountinfo = testutil::ReadFile("/proc/self/mountinfo");
   std::vector<std::string> mounts;
   for (const std::string& prefix : scope.mount_prefixes) {
     for (std::string& m : MountPointsUnder(mountinfo, prefix)) mounts.push_back(std::move(m));
   }
   if (!mounts.empty()) parts.push_back(absl::StrCat("mounts: ", absl::StrJoin(mounts, " ")));
 
-  std::string unix_table = ReadProcFile("/proc/net/unix");
+  std::string unix_table = testutil::ReadFile("/proc/net/unix");
   std::vector<std::string> sockets;
   for (const std::string& prefix : scope.socket_prefixes) {
     for (std::string& s : UnixSocketsUnder(unix_table, prefix)) sockets.push_back(std::move(s));
@@ -164,14 +115,16 @@ std::string DescribeLeftovers(const LeftoverScope& scope) {
   if (!files.empty()) parts.push_back(absl::StrCat("files: ", absl::StrJoin(files, " ")));
 
   std::vector<std::string> procs;
-  auto add_procs = [&](const std::vector<std::pair<pid_t, std::string>>& found) {
-    for (const auto& [pid, cmd] : found) {
-      std::string entry = absl::StrCat(pid, " ", cmd.substr(0, 120));
+  auto add_procs = [&](const std::vector<testutil::ProcessInfo>& found) {
+    for (const testutil::ProcessInfo& p : found) {
+      std::string entry = absl::StrCat(p.pid, " ", p.CommandLine().substr(0, 120));
       if (std::find(procs.begin(), procs.end(), entry) == procs.end()) procs.push_back(entry);
     }
   };
   if (!scope.marker.empty()) add_procs(testutil::ProcessesWithMarker(scope.marker));
-  for (const std::string& needle : scope.cmdline_substrings) add_procs(ProcessesWithCmdline(needle));
+  for (const std::string& needle : scope.cmdline_substrings) {
+    add_procs(testutil::ProcessesWithCmdline(needle));
+  }
   if (!procs.empty()) parts.push_back(absl::StrCat("processes: ", absl::StrJoin(procs, " | ")));
 
   for (const std::vector<std::string>& command : scope.container_lists) {
@@ -199,7 +152,8 @@ std::vector<std::string> UnmountAllUnder(const std::string& prefix) {
   std::vector<std::string> failed;
   // Several rounds: a detach can reveal a mount stacked underneath.
   for (int round = 0; round < 8; ++round) {
-    std::vector<std::string> mounts = MountPointsUnder(ReadProcFile("/proc/self/mountinfo"), prefix);
+    std::vector<std::string> mounts =
+        MountPointsUnder(testutil::ReadFile("/proc/self/mountinfo"), prefix);
     if (mounts.empty()) return {};
     std::sort(mounts.begin(), mounts.end(),
               [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
@@ -210,7 +164,7 @@ std::vector<std::string> UnmountAllUnder(const std::string& prefix) {
       }
     }
   }
-  return MountPointsUnder(ReadProcFile("/proc/self/mountinfo"), prefix);
+  return MountPointsUnder(testutil::ReadFile("/proc/self/mountinfo"), prefix);
 }
 
 absl::StatusOr<ScratchDir> ScratchDir::Create(const std::string& prefix) {

@@ -13,8 +13,6 @@
 #ifndef PMI_SHIM_TEST_CONTAINERS_LEFTOVERS_H_
 #define PMI_SHIM_TEST_CONTAINERS_LEFTOVERS_H_
 
-#include <sys/types.h>
-
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,10 +51,6 @@ std::vector<std::string> MountPointsUnder(const std::string& mountinfo, const st
 std::vector<std::string> UnixSocketsUnder(const std::string& proc_net_unix,
                                           const std::string& prefix);
 
-// Live (non-zombie) processes other than this one whose NUL-separated
-// command line contains `needle`: pid and command line (spaces for NULs).
-std::vector<std::pair<pid_t, std::string>> ProcessesWithCmdline(const std::string& needle);
-
 // mkdtemp("/tmp/<prefix>.XXXXXX"); Remove() (and the destructor) detaches
 // every mount under it, deepest first, then deletes it.
 class ScratchDir {
@@ -79,9 +73,6 @@ class ScratchDir {
 // Detaches (MNT_DETACH) every mount at or under `prefix`, deepest first;
 // returns the mount points it could not detach.
 std::vector<std::string> UnmountAllUnder(const std::string& prefix);
-
-// Contents of a small file ("" if unreadable).
-std::string ReadSmallFile(const std::string& path);
 
 }  // namespace pmi_shim::containers
 

@@ -32,11 +32,15 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/containers/flow_fixture.h"
+#include "test/testing/launcher.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::containers {
 namespace {
 
 using ::testing::HasSubstr;
+using testutil::HasOneLinePerRank;
 
 constexpr char kMpichResult[] = "allreduce=10 allgather=ok";
 constexpr char kImage[] = "localhost/pmi-shim-wrapped:1";
@@ -57,14 +61,13 @@ class WrappedEngineTest : public FlowTest {
  protected:
   // `pmi-bridge exec -- COMMAND`: no flags at all.
   std::vector<std::string> PlainBridge(const std::vector<std::string>& command) const {
-    std::vector<std::string> argv = {bridge(), "exec", "--"};
-    argv.insert(argv.end(), command.begin(), command.end());
-    return argv;
+    return testutil::BridgeExec({}, command, bridge());
   }
 
-  // The site's one setting.
-  std::vector<std::pair<std::string, std::string>> SiteEnv() const {
-    return {{"PMI_SHIM_RUNDIR", publish_dir()}};
+  // `spec` with the site's one setting.
+  testutil::JobSpec AtTheSite(testutil::JobSpec spec) const {
+    spec.env.emplace_back("PMI_SHIM_RUNDIR", publish_dir());
+    return spec;
   }
 
   // A site's runc wrapper: `site-runc COMMAND...` runs COMMAND in the
@@ -140,14 +143,13 @@ class WrappedEngineTest : public FlowTest {
 };
 
 TEST_F(WrappedEngineTest, SiteScriptAroundRuncUnderHydraNoFlags) {
-  if (!Require({kRunc, "/usr/bin/mpiexec.hydra", "/bin/bash"})) return;
+  if (!Require({kRunc, testutil::kHydraProgram, "/bin/bash"})) return;
   BuildImage(/*ompi=*/false);
   const std::string wrapper = WriteSiteRuncWrapper(SharedIpcBundle(hook(), admin_config()));
-  testutil::RunResult run = RunJob(
-      Hydra(PlainBridge({wrapper, kClientInImage, "exec", "--", kMpichApp})), absl::Seconds(120),
-      SiteEnv());
+  testutil::RunResult run =
+      RunJob(AtTheSite(Hydra(PlainBridge({wrapper, kClientInImage, "exec", "--", kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
   // Each rank's PMI_FD arrived as a dead number; each client said so, once.
   EXPECT_EQ(CountOf(run.stderr_text, "pmi-shim-client: inherited PMI_FD="), kRanks)
       << run.Describe();
@@ -158,15 +160,14 @@ TEST_F(WrappedEngineTest, SiteScriptAroundRuncUnderHydraNoFlags) {
 }
 
 TEST_F(WrappedEngineTest, SiteScriptAroundPodmanUnderHydraNoFlags) {
-  if (!Require({kPodman, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kPodman, testutil::kHydraProgram})) return;
   BuildImage(/*ompi=*/false);
   const std::string wrapper = WriteSitePodmanWrapper();
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
   testutil::RunResult run = RunJob(
-      Hydra(PlainBridge({wrapper, kImage, kClientInImage, "exec", "--", kMpichApp})),
-      absl::Seconds(120), SiteEnv());
+      AtTheSite(Hydra(PlainBridge({wrapper, kImage, kClientInImage, "exec", "--", kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
   EXPECT_EQ(CountOf(run.stderr_text, "is not a usable socket here"), kRanks) << run.Describe();
   EXPECT_EQ(CountOf(run.stderr_text, "pmi-shim-client: inherited PMI_FD="), kRanks)
       << run.Describe();
@@ -175,14 +176,15 @@ TEST_F(WrappedEngineTest, SiteScriptAroundPodmanUnderHydraNoFlags) {
 // --no-publish brings back the old failure mode on purpose: the hook is the
 // one place that sees the container's config, and it says what is wrong.
 TEST_F(WrappedEngineTest, HookNotesAPmiFdWithoutARankDirectory) {
-  if (!Require({kPodman, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kPodman, testutil::kHydraProgram})) return;
   BuildImage(/*ompi=*/false);
   const std::string wrapper = WriteSitePodmanWrapper();
-  ASSERT_TRUE(podman_->Import(image_tar(), kImage).ok());
-  testutil::RunResult run =
-      RunJob({"/usr/bin/mpiexec.hydra", "-n", "1", bridge(), "exec", "--no-publish", "--",
-              wrapper, kImage, "/bin/true"},
-             absl::Seconds(60), SiteEnv());
+  ASSERT_OK(podman_->Import(image_tar(), kImage));
+  testutil::JobSpec spec =
+      AtTheSite(Hydra({bridge(), "exec", "--no-publish", "--", wrapper, kImage, "/bin/true"}));
+  spec.ranks = 1;
+  spec.timeout = absl::Seconds(60);
+  testutil::RunResult run = RunJob(spec);
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
   EXPECT_THAT(HookLog(), HasSubstr("carries PMI_FD="));
   EXPECT_THAT(HookLog(), HasSubstr("but no PMI_SHIM_DIR"));
@@ -190,16 +192,15 @@ TEST_F(WrappedEngineTest, HookNotesAPmiFdWithoutARankDirectory) {
 
 // Issue 12 item 3: an MPICH image under a PMIx launcher, no --downstream.
 TEST_F(WrappedEngineTest, MpichImageUnderMpirunInRuncNoFlags) {
-  if (!Require({kRunc, "/usr/bin/mpirun.openmpi"})) return;
+  if (!Require({kRunc, testutil::kOpenMpiProgram})) return;
   BuildImage(/*ompi=*/false);
   runc_.emplace(scratch() + "/runc");
   BundleSpec spec = SharedIpcBundle(hook(), admin_config());
   spec.args = {kClientInImage, "exec", "--", kMpichApp};
   const std::string rank_script = WriteRuncRankScript(*runc_, spec);
-  testutil::RunResult run =
-      RunJob(Mpirun({}, PlainBridge({rank_script})), absl::Seconds(120), SiteEnv());
+  testutil::RunResult run = RunJob(AtTheSite(Mpirun({}, PlainBridge({rank_script}))));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 // Issue 12 item 3: an Open MPI image under a PMI-1 launcher, no --downstream.
@@ -209,7 +210,7 @@ TEST_F(WrappedEngineTest, MpichImageUnderMpirunInRuncNoFlags) {
 // containers share the test's (private, loopback-only) network namespace,
 // as the Charliecloud Open MPI test does; pid, mount and uts stay private.
 TEST_F(WrappedEngineTest, OpenMpiImageUnderHydraInRuncNoFlags) {
-  if (!Require({kRunc, "/usr/bin/mpiexec.hydra"})) return;
+  if (!Require({kRunc, testutil::kHydraProgram})) return;
   BuildImage(/*ompi=*/true);
   runc_.emplace(scratch() + "/runc");
   BundleSpec spec = SharedIpcBundle(hook(), admin_config());
@@ -223,9 +224,9 @@ TEST_F(WrappedEngineTest, OpenMpiImageUnderHydraInRuncNoFlags) {
   spec.env.push_back("OMPI_MCA_btl_tcp_if_include=lo");
   spec.args = {kClientInImage, "exec", "--", kOmpiApp, absl::StrCat(kRanks)};
   const std::string rank_script = WriteRuncRankScript(*runc_, spec);
-  testutil::RunResult run = RunJob(Hydra(PlainBridge({rank_script})), absl::Seconds(120), SiteEnv());
+  testutil::RunResult run = RunJob(AtTheSite(Hydra(PlainBridge({rank_script}))));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
-  ExpectEveryRank(run.stdout_text, kRanks, kMpichResult, Context(run, HookLog()));
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
 
 }  // namespace

@@ -31,7 +31,10 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/containers/flow_fixture.h"
+#include "test/testing/launcher.h"
 #include "test/testing/processes.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::containers {
@@ -39,20 +42,15 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using testutil::HasOneLinePerRank;
 
 constexpr char kChRun[] = "/usr/bin/ch-run";
-constexpr char kHydra[] = "/usr/bin/mpiexec.hydra";
-constexpr char kMpirun[] = "/usr/bin/mpirun.openmpi";
 constexpr char kCollectives[] = "allreduce=10 allgather=ok";
 
 
 // The lines of `text` that start with "rank ".
 std::vector<std::string> RankLines(const std::string& text) {
-  std::vector<std::string> lines;
-  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
-    if (absl::StartsWith(line, "rank ")) lines.emplace_back(line);
-  }
-  return lines;
+  return testutil::LinesStartingWith(text, "rank ");
 }
 
 class ExecCharliecloudTest : public FlowTest {
@@ -60,7 +58,7 @@ class ExecCharliecloudTest : public FlowTest {
   void SetUp() override {
     FlowTest::SetUp();
     if (HasFatalFailure() || IsSkipped()) return;
-    ASSERT_TRUE(Require({kChRun, kHydra, kMpirun}));
+    ASSERT_TRUE(Require({kChRun, testutil::kHydraProgram, testutil::kOpenMpiProgram}));
     marker_ = testutil::UniqueMarkerValue();
   }
 
@@ -99,35 +97,29 @@ class ExecCharliecloudTest : public FlowTest {
     return argv;
   }
 
-  static std::vector<std::string> HydraWith(const std::vector<std::string>& genv,
-                                            const std::vector<std::string>& command) {
-    std::vector<std::string> argv = {kHydra};
+  // mpiexec.hydra -genv NAME VALUE... (GENV holds NAME, VALUE pairs).
+  static testutil::JobSpec HydraWith(const std::vector<std::string>& genv,
+                                     const std::vector<std::string>& command) {
+    testutil::JobSpec spec = Hydra(command);
     for (size_t i = 0; i + 1 < genv.size(); i += 2) {
-      argv.insert(argv.end(), {"-genv", genv[i], genv[i + 1]});
+      spec.launcher_flags.insert(spec.launcher_flags.end(), {"-genv", genv[i], genv[i + 1]});
     }
-    argv.insert(argv.end(), {"-n", absl::StrCat(kRanks)});
-    argv.insert(argv.end(), command.begin(), command.end());
-    return argv;
+    return spec;
   }
 
-  testutil::RunResult RunChJob(const std::vector<std::string>& argv) {
-    testutil::RunOptions options;
-    options.argv = argv;
-    options.env = {{testutil::kMarkerVar, marker_},
-                   {"USER", "root"},  // ch-run refuses to start without it
-                   {"OMPI_MCA_btl_tcp_if_include", "lo"}};
-    options.unset_env = {"TMPDIR",           "PMI_FD",           "PMI_PORT",
-                         "PMI_ID",           "PMI_RANK",         "PMI_SIZE",
-                         "PMIX_NAMESPACE",   "PMIX_RANK",        "PMIX_SERVER_URI2",
-                         "PMIX_SERVER_URI21", "PMIX_SERVER_URI3", "PMIX_SERVER_URI4",
-                         "PMIX_SERVER_URI41", "PMI_SHIM_DIR"};
-    options.timeout = absl::Seconds(120);
-    absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-    EXPECT_TRUE(run.ok()) << run.status();
-    for (int i = 0; i < 100 && !testutil::ProcessesWithMarker(marker_).empty(); ++i) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    return run.ok() ? *std::move(run) : testutil::RunResult{};
+  // Runs `spec` with TMPDIR unset (ch-run binds it at the container's /tmp);
+  // whatever the job left running fails the test.
+  testutil::RunResult RunChJob(testutil::JobSpec spec) {
+    spec.env = {{"USER", "root"},  // ch-run refuses to start without it
+                {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+    spec.unset_env = {"TMPDIR"};
+    spec.marker = marker_;
+    spec.leftover_grace = absl::Seconds(2);
+    absl::StatusOr<testutil::JobResult> out = testutil::RunJob(spec);
+    EXPECT_OK(out);
+    if (!out.ok()) return {};
+    EXPECT_THAT(out->leftovers, IsEmpty()) << "processes left by the job";
+    return out->run;
   }
 
   std::string marker_;
@@ -140,7 +132,7 @@ TEST_F(ExecCharliecloudTest, HydraPmi1JobThroughRewrittenChRun) {
   testutil::RunResult run =
       RunChJob(HydraWith({}, BridgeExec({}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
 // Issue 12 item 4: an image built with no thought of pmi-shim has no /opt,
@@ -155,7 +147,7 @@ TEST_F(ExecCharliecloudTest, ImageWithoutOptNeedsNoFlag) {
       HydraWith({}, {bridge(), "exec", "-v", "--", kChRun, absl::StrCat("--join-ct=", kRanks),
                      absl::StrCat("--join-tag=", marker_), rootfs(), "--", kMpichApp}));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
   EXPECT_THAT(run.stderr_text, HasSubstr("has no /opt/pmi-shim: pmi-shim-client is carried in "
                                          "the rank directory"))
       << run.Describe();
@@ -192,7 +184,7 @@ TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   testutil::RunResult run = RunChJob(
       Mpirun({}, BridgeExec({"--downstream", "pmi1"}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
 // (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the bridge hosts a
@@ -203,7 +195,7 @@ TEST_F(ExecCharliecloudTest, OpenMpiImageUnderHydra) {
       HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
                 BridgeExec({"--downstream", "pmix"}, ChRun({kOmpiApp, absl::StrCat(kRanks)}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
 // The documented by-hand form (deploy/charliecloud/README.md): the user
@@ -217,7 +209,7 @@ TEST_F(ExecCharliecloudTest, FlagsWrittenByHandWithPmiBridgeEnv) {
   testutil::RunResult run =
       RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
 // The by-hand form for the Open MPI image (PMIx through pmix.sock).
@@ -230,7 +222,7 @@ TEST_F(ExecCharliecloudTest, OpenMpiFlagsWrittenByHand) {
       HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
                 BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
-  ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
 // (d) The N-singletons symptom without pmi-shim: the MPICH image under a

@@ -33,13 +33,23 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/exec_util.h"
-#include "test/e2e/launch_util.h"
+#include "test/testing/files.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
+using testutil::Lines;
+using testutil::ModeName;
+using testutil::PmiMode;
+using testutil::ProcessInfo;
+using testutil::ProgramPath;
+using testutil::ReadFile;
 using Script = std::vector<std::string>;
 
 constexpr int kRanks = 4;
@@ -78,9 +88,7 @@ class ExecFailureTest : public ::testing::TestWithParam<PmiMode> {
 
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
-    absl::StatusOr<std::string> bridge = BridgePath();
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
-    bridge_ = *bridge;
+    bridge_ = testutil::BridgePath();
     raw_client_ = ProgramPath("pmi_raw_client");
   }
 
@@ -97,20 +105,22 @@ class ExecFailureTest : public ::testing::TestWithParam<PmiMode> {
   static bool ClientsPrinted(const std::string& dir, std::initializer_list<int> ranks,
                              absl::string_view text) {
     for (int rank : ranks) {
-      if (!absl::StrContains(ReadWholeFile(absl::StrCat(dir, "/client.", rank, ".out")), text)) {
+      if (!absl::StrContains(ReadFile(absl::StrCat(dir, "/client.", rank, ".out")), text)) {
         return false;
       }
     }
     return true;
   }
 
-  FaultSpec Spec(bool bridge, std::vector<std::string> command) {
+  FaultSpec Spec(bool bridge, const std::vector<std::string>& command,
+                 const std::string& output_dir) {
     FaultSpec spec;
     spec.job.ranks = kRanks;
     spec.job.mode = GetParam();
-    spec.job.bridge = bridge;
-    spec.job.command = std::move(command);
-    spec.job.output_dir = NewOutputDir();
+    RankWiring wiring;
+    wiring.bridge = bridge;
+    wiring.output_dir = output_dir;
+    spec.job.command = RankCommand(wiring, command);
     spec.job.timeout = kRunLimit;
     return spec;
   }
@@ -123,7 +133,7 @@ class ExecFailureTest : public ::testing::TestWithParam<PmiMode> {
 
   FaultOutcome Inject(const FaultSpec& spec) {
     absl::StatusOr<FaultOutcome> out = RunHydraWithFault(spec);
-    EXPECT_TRUE(out.ok()) << out.status() << " (is the mpich package installed?)";
+    EXPECT_OK(out) << " (is the mpich package installed?)";
     return out.ok() ? *std::move(out) : FaultOutcome{};
   }
 
@@ -204,8 +214,8 @@ TEST_P(ExecFailureTest, CommandKilledBeforePmiInit) {
     // runs on and even exits 0), so it proves nothing there.
     if (!bridge && GetParam() == PmiMode::kPort) continue;
     SCOPED_TRACE(bridge ? "through pmi-bridge exec" : "reference: bare ranks under hydra");
-    FaultSpec spec = Spec(bridge, command);
-    const std::string dir = spec.job.output_dir;
+    const std::string dir = NewOutputDir();
+    FaultSpec spec = Spec(bridge, command, dir);
     auto victim = ClientOfRank(1);
     spec.ready = [dir, victim](const std::vector<ProcessInfo>& procs) {
       bool victim_running = false;
@@ -224,8 +234,8 @@ TEST_P(ExecFailureTest, CommandKilledBeforePmiInit) {
 TEST_P(ExecFailureTest, CommandKilledInsideFence) {
   for (bool bridge : {false, true}) {
     SCOPED_TRACE(bridge ? "through pmi-bridge exec" : "reference: bare ranks under hydra");
-    FaultSpec spec = Spec(bridge, BarrierHeldOpenByRank3());
-    const std::string dir = spec.job.output_dir;
+    const std::string dir = NewOutputDir();
+    FaultSpec spec = Spec(bridge, BarrierHeldOpenByRank3(), dir);
     spec.ready = [dir](const std::vector<ProcessInfo>&) {
       return ClientsPrinted(dir, {0, 1, 2, 3}, "cmd=response_to_init");
     };
@@ -250,8 +260,8 @@ TEST_P(ExecFailureTest, CommandKilledAfterFinalize) {
   std::optional<int> reference_exit;
   for (bool bridge : {false, true}) {
     SCOPED_TRACE(bridge ? "through pmi-bridge exec" : "reference: bare ranks under hydra");
-    FaultSpec spec = Spec(bridge, command);
-    const std::string dir = spec.job.output_dir;
+    const std::string dir = NewOutputDir();
+    FaultSpec spec = Spec(bridge, command, dir);
     spec.ready = [dir](const std::vector<ProcessInfo>&) {
       return ClientsPrinted(dir, {0, 1, 2, 3}, "cmd=finalize_ack");
     };
@@ -274,8 +284,8 @@ TEST_P(ExecFailureTest, CommandKilledAfterFinalize) {
 // hydra sees a rank die and ends the job; the bridge's command must not
 // survive its bridge.
 TEST_P(ExecFailureTest, BridgeKilledMidJob) {
-  FaultSpec spec = Spec(true, BarrierHeldOpenByRank3());
-  const std::string dir = spec.job.output_dir;
+  const std::string dir = NewOutputDir();
+  FaultSpec spec = Spec(true, BarrierHeldOpenByRank3(), dir);
   spec.ready = [dir](const std::vector<ProcessInfo>&) {
     return ClientsPrinted(dir, {0, 1, 2, 3}, "cmd=response_to_init");
   };
@@ -292,8 +302,8 @@ TEST_P(ExecFailureTest, BridgeKilledMidJob) {
 // "pmi-bridge: rank R: ...". Its stderr goes to a file: the pipe to the dead
 // proxy would swallow the line.
 TEST_P(ExecFailureTest, UpstreamKilledWhileRanksWaitInBarrier) {
-  FaultSpec spec = Spec(true, BarrierHeldOpenByRank3());
-  const std::string dir = spec.job.output_dir;
+  const std::string dir = NewOutputDir();
+  FaultSpec spec = Spec(true, BarrierHeldOpenByRank3(), dir);
   spec.ready = [dir](const std::vector<ProcessInfo>&) {
     return ClientsPrinted(dir, {0, 1, 2, 3}, "cmd=response_to_init");
   };
@@ -311,7 +321,7 @@ TEST_P(ExecFailureTest, UpstreamKilledWhileRanksWaitInBarrier) {
           << "want a non-zero exit, not success or a crash\n"
           << out.Describe();
     }
-    const std::string err = ReadWholeFile(absl::StrCat(dir, "/bridge.", b.rank, ".err"));
+    const std::string err = ReadFile(absl::StrCat(dir, "/bridge.", b.rank, ".err"));
     std::vector<std::string> lines = Lines(err);
     ASSERT_EQ(lines.size(), 1u) << "want exactly one line, got:\n" << err;
     EXPECT_TRUE(absl::StartsWith(lines[0], absl::StrCat("pmi-bridge: rank ", b.rank, ": ")))

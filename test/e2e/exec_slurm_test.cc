@@ -11,40 +11,38 @@
 // Skipped (never passed) when no private Slurm can run here: not root,
 // Slurm not installed, or inside a sandbox that denies setgroups (hence the
 // target's no-sandbox tag).
-#include <algorithm>
 #include <cstdlib>
 #include <set>
 #include <string>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/exec_util.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
-#include "test/testing/processes.h"
+#include "test/testing/rank_lines.h"
 #include "test/testing/runfiles.h"
 #include "test/testing/slurm_cluster.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using testutil::CollectivesText;
+using testutil::HasOneLinePerRank;
+using testutil::Lines;
+using testutil::LinesStartingWith;
+using testutil::ProgramPath;
 
 constexpr int kTasks = 4;
-
-int CountLinesStartingWith(absl::string_view text, absl::string_view prefix) {
-  std::vector<std::string> lines = Lines(text);
-  return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
-    return absl::StartsWith(l, prefix);
-  }));
-}
 
 class ExecSlurmTest : public ::testing::Test {
  protected:
@@ -52,9 +50,6 @@ class ExecSlurmTest : public ::testing::Test {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
     absl::Status available = testutil::SlurmClusterAvailability();
     if (!available.ok()) GTEST_SKIP() << "no private Slurm here: " << available;
-    absl::StatusOr<std::string> bridge = BridgePath();
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
-    bridge_ = *bridge;
   }
 
   // srun -n 4 --mpi=pmi2 [pmi-bridge exec BRIDGE_FLAGS --] PROGRAM, in a
@@ -67,30 +62,28 @@ class ExecSlurmTest : public ::testing::Test {
 
   testutil::SlurmRun SrunCommand(bool through_bridge, const std::vector<std::string>& command,
                                  std::vector<std::string> bridge_flags, const std::string& mpi) {
+    testutil::JobSpec spec;
+    spec.launcher = testutil::Launcher::kSrun;
+    spec.ranks = kTasks;
+    spec.srun_mpi = mpi;
+    spec.command = through_bridge ? testutil::BridgeExec(bridge_flags, command) : command;
+    absl::StatusOr<std::vector<std::string>> srun = testutil::LauncherArgv(spec);
+    EXPECT_OK(srun);
+    if (!srun.ok()) return testutil::SlurmRun{};
     testutil::SlurmRunOptions options;
-    options.command = {"srun", "-n", absl::StrCat(kTasks), absl::StrCat("--mpi=", mpi)};
-    if (through_bridge) {
-      options.command.insert(options.command.end(), {bridge_, "exec"});
-      options.command.insert(options.command.end(), bridge_flags.begin(), bridge_flags.end());
-      options.command.push_back("--");
-    }
-    options.command.insert(options.command.end(), command.begin(), command.end());
+    options.command = *std::move(srun);
     options.timeout = absl::Seconds(60);
-    // Also for the processes started behind pmi-bridge (which drops PMI_*
-    // variables, the default marker among them).
-    const std::string marker = testutil::UniqueMarkerValue();
-    options.env = {{kExecMarkerVar, marker},
-                   // Open MPI: loopback is all a private netns has, and its
-                   // session directory must not meet another test's.
-                   {"OMPI_MCA_btl_tcp_if_include", "lo"},
-                   {"TMPDIR", std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp"}};
+    // Open MPI: loopback is all a private netns has, and its session
+    // directory must not meet another test's.
+    options.env = {{"OMPI_MCA_btl_tcp_if_include", "lo"}, {"TMPDIR", PrivateTmpdir()}};
     absl::StatusOr<testutil::SlurmRun> run = testutil::RunInSlurmCluster(options);
-    EXPECT_TRUE(run.ok()) << run.status();
+    EXPECT_OK(run);
     if (!run.ok()) return testutil::SlurmRun{};
     EXPECT_TRUE(run->cluster_started) << run->Describe();
     EXPECT_THAT(run->leftovers_inside, IsEmpty()) << run->Describe();
+    // Every process of the job, behind the bridges too, carries the
+    // cluster's marker.
     EXPECT_THAT(run->leftovers_outside, IsEmpty()) << run->Describe();
-    EXPECT_THAT(MarkedProcesses(marker), IsEmpty());
     if (run->ready_time) {
       RecordProperty("slurm_ready_ms",
                      static_cast<int>(absl::ToInt64Milliseconds(*run->ready_time)));
@@ -104,32 +97,20 @@ class ExecSlurmTest : public ::testing::Test {
 
   void ExpectCollectivesOk(const testutil::SlurmRun& run) {
     EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
-    EXPECT_EQ(Lines(run.run.stdout_text).size(), static_cast<size_t>(kTasks)) << run.Describe();
-    for (int rank = 0; rank < kTasks; ++rank) {
-      EXPECT_EQ(CountLinesStartingWith(run.run.stdout_text,
-                                       absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok",
-                                                       rank, kTasks, kTasks * (kTasks + 1) / 2)),
-                1)
-          << "rank " << rank << "\n"
-          << run.Describe();
-    }
+    EXPECT_THAT(Lines(run.run.stdout_text), SizeIs(kTasks)) << run.Describe();
+    EXPECT_THAT(run.run.stdout_text, HasOneLinePerRank(kTasks, CollectivesText(kTasks)))
+        << run.Describe();
   }
 
   void ExpectPmi2KvsOk(const testutil::SlurmRun& run) {
     EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
-    EXPECT_EQ(Lines(run.run.stdout_text).size(), static_cast<size_t>(kTasks)) << run.Describe();
-    for (int rank = 0; rank < kTasks; ++rank) {
-      // Slurm's mapping for 4 tasks on one node.
-      EXPECT_EQ(CountLinesStartingWith(run.run.stdout_text,
-                                       absl::StrCat("rank ", rank, " of ", kTasks,
-                                                    ": pmi2 ok mapping=(vector,(0,1,4))")),
-                1)
-          << "rank " << rank << "\n"
-          << run.Describe();
-    }
+    EXPECT_THAT(Lines(run.run.stdout_text), SizeIs(kTasks)) << run.Describe();
+    // Slurm's mapping for 4 tasks on one node.
+    EXPECT_THAT(
+        run.run.stdout_text,
+        HasOneLinePerRank(kTasks, ::testing::StartsWith("pmi2 ok mapping=(vector,(0,1,4))")))
+        << run.Describe();
   }
-
-  std::string bridge_;
 };
 
 TEST_F(ExecSlurmTest, DirectMpiCollectivesReference) {
@@ -170,8 +151,7 @@ TEST_F(ExecSlurmTest, PmixHostServesLibpmi2ThroughTheBridge) {
 // directly (it has no PMI-2 client); the bridge hosts a PMIx server for it
 // (flow 4). With --mpi=pmix the bridge relays PMIx bytes to Slurm's server.
 std::vector<std::string> OmpiCollectives() {
-  absl::StatusOr<std::string> app = testutil::Runfile("bridge/downstream/bin/pmix_ompi_app");
-  return {app.ok() ? *app : "pmix_ompi_app (missing runfile)", absl::StrCat(kTasks)};
+  return {ProgramPath("pmix_ompi_app"), absl::StrCat(kTasks)};
 }
 
 TEST_F(ExecSlurmTest, Pmi2HostServesOpenMpiThroughTheBridge) {
@@ -205,8 +185,10 @@ TEST_F(ExecSlurmTest, PmixHostRelaysOpenMpiThroughTheBridge) {
       R"sh("$0" "$@"; rc=$?; )sh"
       R"sh(echo "after rank=$PMIX_RANK port=$p )sh"
       R"sh(connections=$(ss -Htan "( sport = :$p or dport = :$p )" | grep -vc LISTEN)"; exit $rc)sh";
-  std::vector<std::string> command = {"sh", "-c", host, "sh", bridge_, "exec", "--",
-                                      "sh", "-c", child};
+  std::vector<std::string> command = {"sh", "-c", host, "sh"};
+  for (std::string& word : testutil::BridgeExec({}, {"sh", "-c", child})) {
+    command.push_back(std::move(word));
+  }
   for (const std::string& word : OmpiCollectives()) command.push_back(word);
   testutil::SlurmRun run = SrunCommand(false, command, {}, "pmix");
 
@@ -255,14 +237,8 @@ TEST_F(ExecSlurmTest, PmixHostRelaysOpenMpiThroughTheBridge) {
   }
 
   testutil::SlurmRun program = run;
-  program.run.stdout_text.clear();
-  for (const std::string& line : Lines(run.run.stdout_text)) {
-    if (absl::StartsWith(line, "host ") || absl::StartsWith(line, "child ") ||
-        absl::StartsWith(line, "after ")) {
-      continue;
-    }
-    absl::StrAppend(&program.run.stdout_text, line, "\n");
-  }
+  program.run.stdout_text =
+      WithoutLinesStartingWith(run.run.stdout_text, {"host ", "child ", "after "});
   ExpectCollectivesOk(program);
 }
 

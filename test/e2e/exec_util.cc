@@ -1,100 +1,32 @@
-// Shared pieces of the `pmi-bridge exec` end-to-end tests; see exec_util.h.
+// Fault injection around `pmi-bridge exec`; see exec_util.h.
 #include "test/e2e/exec_util.h"
 
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
-#include <fstream>
-#include <iterator>
 #include <set>
 #include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test/testing/processes.h"
+#include "test/testing/rank_lines.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
-// A launcher that killed its ranks just before exiting may still have them
-// in the kernel's exit path; this is how long they get to disappear.
-constexpr absl::Duration kLeftoverGrace = absl::Milliseconds(500);
 // How often a fault run looks at the processes it follows.
 constexpr absl::Duration kPollInterval = absl::Milliseconds(5);
 // After the launcher exited: how long bridges that are still running are
 // followed before they count as having outlived it.
 constexpr absl::Duration kBridgeFollow = absl::Seconds(3);
-
-std::vector<std::string> SplitNul(const std::string& text) {
-  std::vector<std::string> parts;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t nul = text.find('\0', pos);
-    if (nul == std::string::npos) nul = text.size();
-    parts.push_back(text.substr(pos, nul - pos));
-    pos = nul + 1;
-  }
-  return parts;
-}
-
-bool IsZombieStat(const std::string& stat) {
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
-}
-
-std::vector<std::pair<pid_t, std::string>> AsPairs(const std::vector<ProcessInfo>& procs) {
-  std::vector<std::pair<pid_t, std::string>> out;
-  for (const ProcessInfo& p : procs) out.emplace_back(p.pid, p.CommandLine());
-  return out;
-}
-
-// Waits up to kLeftoverGrace for marked processes to go, then kills the rest.
-std::vector<std::pair<pid_t, std::string>> CollectLeftovers(const std::string& marker) {
-  absl::Time until = absl::Now() + kLeftoverGrace;
-  std::vector<ProcessInfo> left = MarkedProcesses(marker);
-  while (!left.empty() && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(20));
-    left = MarkedProcesses(marker);
-  }
-  std::vector<std::pair<pid_t, std::string>> pairs = AsPairs(left);
-  testutil::KillProcesses(pairs);
-  // Let them die (and reap those this process adopted as a subreaper), so
-  // that the next test starts clean.
-  until = absl::Now() + absl::Seconds(1);
-  for (const auto& [pid, cmdline] : pairs) {
-    while (absl::Now() < until) {
-      waitpid(pid, nullptr, WNOHANG);
-      if (!IsRunning(pid)) break;
-      absl::SleepFor(absl::Milliseconds(10));
-    }
-  }
-  return pairs;
-}
-
-testutil::RunOptions OptionsFor(const HydraSpec& spec, const std::string& marker) {
-  testutil::RunOptions options;
-  options.argv = HydraArgv(spec);
-  options.env = spec.env;
-  options.env.emplace_back(testutil::kMarkerVar, marker);
-  options.env.emplace_back(kExecMarkerVar, marker);
-  // The test itself may run under a PMI launcher; hydra must start clean.
-  options.unset_env = {"PMI_FD",   "PMI_PORT",       "PMI_ID",   "PMI_RANK",
-                       "PMI_SIZE", "PMIX_NAMESPACE", "PMIX_RANK"};
-  options.timeout = spec.timeout;
-  return options;
-}
 
 // Reaps every child that has exited (orphans adopted as a subreaper).
 void ReapExitedChildren() {
@@ -110,117 +42,38 @@ std::string DescribeWaitStatus(int status) {
 
 }  // namespace
 
-std::string ProcessInfo::CommandLine() const { return absl::StrJoin(argv, " "); }
-
-std::optional<int> ProcessInfo::Rank() const {
-  for (const char* name : {"PMI_RANK", "PMI_ID"}) {
-    auto it = env.find(name);
-    int rank = 0;
-    if (it != env.end() && absl::SimpleAtoi(it->second, &rank)) return rank;
-  }
-  return std::nullopt;
-}
-
-bool ProcessInfo::Runs(absl::string_view path) const {
-  if (argv.empty()) return false;
-  return argv[0] == path || absl::EndsWith(argv[0], absl::StrCat("/", path));
-}
-
-std::vector<ProcessInfo> MarkedProcesses(absl::string_view marker) {
-  const std::string wanted[] = {absl::StrCat(kExecMarkerVar, "=", marker),
-                                absl::StrCat(testutil::kMarkerVar, "=", marker)};
-  std::vector<ProcessInfo> found;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) return found;
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    long pid = strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
-    const std::string base = absl::StrCat("/proc/", pid);
-    std::vector<std::string> environ_entries = SplitNul(ReadWholeFile(base + "/environ"));
-    bool marked = false;
-    for (const std::string& e : environ_entries) marked |= e == wanted[0] || e == wanted[1];
-    if (!marked || IsZombieStat(ReadWholeFile(base + "/stat"))) continue;
-    ProcessInfo info;
-    info.pid = static_cast<pid_t>(pid);
-    info.argv = SplitNul(ReadWholeFile(base + "/cmdline"));
-    for (const std::string& e : environ_entries) {
-      size_t eq = e.find('=');
-      if (eq != std::string::npos) info.env.emplace(e.substr(0, eq), e.substr(eq + 1));
-    }
-    found.push_back(std::move(info));
-  }
-  closedir(dir);
-  return found;
-}
-
-bool IsRunning(pid_t pid) {
-  std::string stat = ReadWholeFile(absl::StrCat("/proc/", pid, "/stat"));
-  return !stat.empty() && !IsZombieStat(stat);
-}
-
-// read(2), not std::ifstream: reading /proc of a process that exits
-// meanwhile fails with ESRCH, which an ifstream throws (and a throw here,
-// with the launcher thread still running, would terminate the test).
-std::string ReadWholeFile(const std::string& path) {
-  std::string data;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return data;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) data.append(buffer, static_cast<size_t>(n));
-  ::close(fd);
-  return data;
-}
-
-std::vector<std::string> HydraArgv(const HydraSpec& spec) {
-  std::vector<std::string> argv = {"mpiexec.hydra"};
-  if (spec.mode == PmiMode::kPort) argv.push_back("-pmi-port");
-  argv.insert(argv.end(), {"-n", absl::StrCat(spec.ranks)});
+std::vector<std::string> RankCommand(const RankWiring& wiring,
+                                     const std::vector<std::string>& command) {
+  std::vector<std::string> argv;
   // ${PMI_RANK:-$PMI_ID}: hydra gives PMI_RANK with PMI_FD, only PMI_ID in
   // port mode; pmi-bridge gives its command PMI_RANK in both.
   const std::string rank = "${PMI_RANK:-$PMI_ID}";
-  if (spec.bridge) {
-    absl::StatusOr<std::string> bridge = BridgePath();
-    if (!spec.output_dir.empty()) {
+  if (wiring.bridge) {
+    if (!wiring.output_dir.empty()) {
       argv.insert(argv.end(), {"sh", "-c",
-                               absl::StrCat("exec \"$0\" \"$@\" 2>\"", spec.output_dir, "/bridge.",
-                                            rank, ".err\"")});
+                               absl::StrCat("exec \"$0\" \"$@\" 2>\"", wiring.output_dir,
+                                            "/bridge.", rank, ".err\"")});
     }
-    argv.push_back(bridge.ok() ? *bridge : "bridge/cli/pmi-bridge");
+    argv.push_back(testutil::BridgePath());
     argv.push_back("exec");
-    argv.insert(argv.end(), spec.bridge_flags.begin(), spec.bridge_flags.end());
+    argv.insert(argv.end(), wiring.bridge_flags.begin(), wiring.bridge_flags.end());
     argv.push_back("--");
   }
-  if (!spec.output_dir.empty()) {
+  if (!wiring.output_dir.empty()) {
     argv.insert(argv.end(), {"sh", "-c",
-                             absl::StrCat("exec \"$0\" \"$@\" >\"", spec.output_dir, "/client.",
+                             absl::StrCat("exec \"$0\" \"$@\" >\"", wiring.output_dir, "/client.",
                                           rank, ".out\"")});
   }
-  argv.insert(argv.end(), spec.command.begin(), spec.command.end());
+  argv.insert(argv.end(), command.begin(), command.end());
   return argv;
-}
-
-absl::StatusOr<HydraOutcome> RunHydra(const HydraSpec& spec) {
-  if (spec.bridge) {
-    absl::StatusOr<std::string> bridge = BridgePath();
-    if (!bridge.ok()) return bridge.status();
-  }
-  const std::string marker = testutil::UniqueMarkerValue();
-  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(OptionsFor(spec, marker));
-  if (!run.ok()) return run.status();
-  HydraOutcome outcome;
-  outcome.run = *std::move(run);
-  outcome.leftovers = CollectLeftovers(marker);
-  return outcome;
 }
 
 void MakeThisProcessASubreaper() { prctl(PR_SET_CHILD_SUBREAPER, 1); }
 
 std::string FaultOutcome::Describe() const {
-  std::string text = run.Describe();
+  std::string text = JobResult::Describe();
   absl::StrAppend(&text, "\nreached the fault phase: ", became_ready ? "yes" : "NO");
-  for (const ProcessInfo& p : killed) {
+  for (const testutil::ProcessInfo& p : killed) {
     absl::StrAppend(&text, "\nkilled pid ", p.pid, " (rank ",
                     p.Rank().has_value() ? absl::StrCat(*p.Rank()) : "?", "): ", p.CommandLine());
   }
@@ -232,17 +85,15 @@ std::string FaultOutcome::Describe() const {
                                  : "still running",
                     b.wait_status ? absl::StrCat(", ", DescribeWaitStatus(*b.wait_status)) : "");
   }
-  for (const auto& [pid, cmdline] : leftovers) {
-    absl::StrAppend(&text, "\nleft behind: pid ", pid, ": ", cmdline);
-  }
   return text;
 }
 
 absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
-  absl::StatusOr<std::string> bridge_path = BridgePath();
-  if (!bridge_path.ok()) return bridge_path.status();
+  const std::string bridge_path = testutil::BridgePath();
   const std::string marker = testutil::UniqueMarkerValue();
-  const testutil::RunOptions options = OptionsFor(spec.job, marker);
+  absl::StatusOr<testutil::RunOptions> job_options = testutil::JobRunOptions(spec.job, marker);
+  if (!job_options.ok()) return job_options.status();
+  const testutil::RunOptions options = *std::move(job_options);
 
   // The launcher runs in a thread; this one watches and kills.
   absl::StatusOr<testutil::RunResult> run = absl::UnknownError("not run");
@@ -256,9 +107,9 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
 
   FaultOutcome outcome;
   const absl::Time give_up = absl::Now() + spec.job.timeout;
-  std::vector<ProcessInfo> procs;
+  std::vector<testutil::ProcessInfo> procs;
   while (!done && absl::Now() < give_up) {
-    procs = MarkedProcesses(marker);
+    procs = testutil::ProcessesWithMarker(marker);
     if (spec.ready(procs)) {
       outcome.became_ready = true;
       break;
@@ -269,20 +120,20 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
   std::optional<pid_t> launcher_pid;
   if (outcome.became_ready) {
     absl::SleepFor(spec.settle);
-    procs = MarkedProcesses(marker);
-    for (const ProcessInfo& p : procs) {
-      if (!p.Runs(*bridge_path)) continue;
+    procs = testutil::ProcessesWithMarker(marker);
+    for (const testutil::ProcessInfo& p : procs) {
+      if (!p.Runs(bridge_path)) continue;
       BridgeEnd end;
       end.pid = p.pid;
       end.rank = p.Rank().value_or(-1);
       outcome.bridges.push_back(end);
     }
-    for (const ProcessInfo& p : procs) {
+    for (const testutil::ProcessInfo& p : procs) {
       if (spec.victim(p)) outcome.killed.push_back(p);
       if (p.Runs("mpiexec.hydra")) launcher_pid = p.pid;
     }
     if (static_cast<int>(outcome.killed.size()) == spec.victims) {
-      for (const ProcessInfo& p : outcome.killed) kill(p.pid, SIGKILL);
+      for (const testutil::ProcessInfo& p : outcome.killed) kill(p.pid, SIGKILL);
       killed_at = absl::Now();
     }
   }
@@ -297,7 +148,7 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
       if (waitpid(b.pid, &status, WNOHANG) == b.pid) {
         b.wait_status = status;
         b.after_kill = absl::Now() - *killed_at;
-      } else if (!IsRunning(b.pid)) {
+      } else if (!testutil::IsRunning(b.pid)) {
         b.after_kill = absl::Now() - *killed_at;
       } else {
         all_gone = false;
@@ -305,7 +156,7 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
     }
     // Exact to the poll interval (the thread's own end includes draining
     // the launcher's output).
-    if (launcher_pid && !outcome.launcher_after_kill && !IsRunning(*launcher_pid)) {
+    if (launcher_pid && !outcome.launcher_after_kill && !testutil::IsRunning(*launcher_pid)) {
       outcome.launcher_after_kill = absl::Now() - *killed_at;
     }
     if (done && !launcher_done_at) launcher_done_at = absl::Now();
@@ -319,7 +170,7 @@ absl::StatusOr<FaultOutcome> RunHydraWithFault(const FaultSpec& spec) {
   if (killed_at.has_value() && !outcome.launcher_after_kill.has_value()) {
     outcome.launcher_after_kill = (started + outcome.run.wall) - *killed_at;
   }
-  outcome.leftovers = CollectLeftovers(marker);
+  outcome.leftovers = testutil::CollectLeftovers(marker);
   ReapExitedChildren();
   return outcome;
 }
@@ -344,14 +195,6 @@ int UriPort(absl::string_view uri) {
 
 std::string UriServer(absl::string_view uri) { return std::string(uri.substr(0, uri.find(';'))); }
 
-std::vector<std::string> LinesStartingWith(absl::string_view text, absl::string_view prefix) {
-  std::vector<std::string> out;
-  for (const std::string& line : Lines(text)) {
-    if (absl::StartsWith(line, prefix)) out.push_back(line);
-  }
-  return out;
-}
-
 std::vector<std::string> PrintingPmiFd(absl::string_view label,
                                        const std::vector<std::string>& command) {
   // ss -Hxp: "u_str ESTAB 0 0 * INODE * PEER_INODE users:((...))"; the
@@ -371,8 +214,8 @@ std::vector<std::string> PrintingPmiFd(absl::string_view label,
 }
 
 void ExpectPmiFdThroughTheBridge(absl::string_view output, int ranks) {
-  const std::vector<std::string> hosts = LinesStartingWith(output, "host ");
-  const std::vector<std::string> children = LinesStartingWith(output, "child ");
+  const std::vector<std::string> hosts = testutil::LinesStartingWith(output, "host ");
+  const std::vector<std::string> children = testutil::LinesStartingWith(output, "child ");
   ASSERT_EQ(hosts.size(), static_cast<size_t>(ranks)) << output;
   ASSERT_EQ(children.size(), static_cast<size_t>(ranks)) << output;
   std::set<std::string> launcher_sockets;
@@ -398,6 +241,17 @@ void ExpectPmiFdThroughTheBridge(absl::string_view output, int ranks) {
         << "the other end of the program's PMI_FD is not its bridge's";
   }
   EXPECT_EQ(seen_ranks.size(), static_cast<size_t>(ranks));
+}
+
+std::string WithoutLinesStartingWith(absl::string_view output,
+                                     const std::vector<std::string>& prefixes) {
+  std::string kept;
+  for (const std::string& line : testutil::Lines(output)) {
+    bool proof = false;
+    for (const std::string& prefix : prefixes) proof |= absl::StartsWith(line, prefix);
+    if (!proof) absl::StrAppend(&kept, line, "\n");
+  }
+  return kept;
 }
 
 }  // namespace pmi_shim::e2e

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::e2e {
@@ -23,7 +24,7 @@ class HelpTest : public ::testing::TestWithParam<VerbCase> {};
 
 TEST_P(HelpTest, PrintsUsageAndSucceeds) {
   absl::StatusOr<std::string> program = testutil::Runfile(GetParam().program);
-  ASSERT_TRUE(program.ok()) << program.status();
+  ASSERT_OK(program);
   testutil::RunOptions options;
   options.argv = {*program};
   options.argv.insert(options.argv.end(), GetParam().verb.begin(), GetParam().verb.end());
@@ -33,7 +34,7 @@ TEST_P(HelpTest, PrintsUsageAndSucceeds) {
                        "PMI_SHIM_DIR"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 0) << run->Describe();
   EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(run->stdout_text), "usage")) << run->Describe();
 }

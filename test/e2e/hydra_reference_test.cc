@@ -12,28 +12,38 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::SizeIs;
+using ::testing::StartsWith;
+using testutil::CollectivesText;
+using testutil::HasOneLinePerRank;
+using testutil::Lines;
+using testutil::ModeName;
+using testutil::PmiMode;
+using testutil::ProgramPath;
 
-// Runs COMMAND as N ranks of mpiexec.hydra in `mode`.
+// Runs COMMAND as N ranks of mpiexec.hydra in `mode` (whatever it leaves
+// behind is killed, not judged: this is hydra's reference).
 testutil::RunResult Hydra(PmiMode mode, int ranks, std::vector<std::string> command) {
-  std::vector<std::string> argv = {"mpiexec.hydra"};
-  if (mode == PmiMode::kPort) argv.push_back("-pmi-port");
-  argv.insert(argv.end(), {"-n", absl::StrCat(ranks)});
-  argv.insert(argv.end(), command.begin(), command.end());
-  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(argv, {}, absl::Seconds(60));
-  EXPECT_TRUE(run.ok()) << run.status() << " (is the mpich package installed?)";
-  return run.ok() ? *std::move(run) : testutil::RunResult{};
+  testutil::JobSpec spec;
+  spec.launcher = testutil::Launcher::kHydra;
+  spec.mode = mode;
+  spec.ranks = ranks;
+  spec.command = std::move(command);
+  return RunOrAddFailure(spec).run;
 }
 
 class HydraReferenceTest : public ::testing::TestWithParam<PmiMode> {
@@ -49,15 +59,8 @@ TEST_P(HydraReferenceTest, MpiCollectives) {
   for (int n : {4, 16}) {
     testutil::RunResult run = Hydra(n, {ProgramPath("mpi_collectives")});
     ASSERT_EQ(run.exit_code, 0) << run.Describe();
-    std::vector<std::string> lines = Lines(run.stdout_text);
-    EXPECT_EQ(lines.size(), static_cast<size_t>(n)) << run.Describe();
-    for (int rank = 0; rank < n; ++rank) {
-      EXPECT_EQ(std::count(lines.begin(), lines.end(),
-                           absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok", rank, n,
-                                           n * (n + 1) / 2)),
-                1)
-          << run.Describe();
-    }
+    EXPECT_THAT(Lines(run.stdout_text), SizeIs(n)) << run.Describe();
+    EXPECT_THAT(run.stdout_text, HasOneLinePerRank(n, CollectivesText(n))) << run.Describe();
   }
 }
 
@@ -70,18 +73,9 @@ class HydraPmi2Test : public ::testing::Test {
 TEST_F(HydraPmi2Test, Pmi2KvsOverPmiFd) {
   testutil::RunResult run = Hydra(PmiMode::kFd, 4, {ProgramPath("pmi2_kvs")});
   ASSERT_EQ(run.exit_code, 0) << run.Describe();
-  std::vector<std::string> lines = Lines(run.stdout_text);
-  ASSERT_EQ(lines.size(), 4u) << run.Describe();
-  for (int rank = 0; rank < 4; ++rank) {
-    EXPECT_EQ(std::count_if(lines.begin(), lines.end(),
-                            [&](const std::string& line) {
-                              return absl::StartsWith(
-                                  line,
-                                  absl::StrCat("rank ", rank, " of 4: pmi2 ok mapping=(vector,"));
-                            }),
-              1)
-        << run.Describe();
-  }
+  EXPECT_THAT(Lines(run.stdout_text), SizeIs(4)) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(4, StartsWith("pmi2 ok mapping=(vector,")))
+      << run.Describe();
 }
 
 TEST_P(HydraReferenceTest, RawClientScript) {

@@ -17,12 +17,20 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
 using ::testing::IsEmpty;
+using testutil::JobResult;
+using testutil::Lines;
+using testutil::ModeName;
+using testutil::PmiMode;
+using testutil::ProgramPath;
 using Script = std::vector<std::string>;
 
 // Whole-run limit from the contract; the test's own kill limit is higher so
@@ -61,32 +69,31 @@ class BadInputTest : public ::testing::TestWithParam<PmiMode> {
  protected:
   void SetUp() override { PMI_SHIM_REQUIRE_PRIVATE_NETNS(); }
 
-  LaunchOutcome Launch(int ranks, std::vector<std::string> command,
-                       std::vector<std::string> flags = {}) {
-    LaunchSpec spec;
+  JobResult Launch(int ranks, std::vector<std::string> command,
+                   std::vector<std::string> flags = {}) {
+    testutil::JobSpec spec;
+    spec.launcher = testutil::Launcher::kBridgeLaunch;
     spec.ranks = ranks;
     spec.mode = GetParam();
-    spec.flags = std::move(flags);
+    spec.launcher_flags = std::move(flags);
     spec.command = std::move(command);
     spec.timeout = absl::Seconds(40);
-    absl::StatusOr<LaunchOutcome> out = RunLaunch(spec);
-    EXPECT_TRUE(out.ok()) << out.status();
-    return out.ok() ? *std::move(out) : LaunchOutcome{};
+    return RunOrAddFailure(spec);
   }
 
   // What every scenario must show: no hang, nothing left behind.
-  void ExpectEndedCleanly(const LaunchOutcome& out) {
+  void ExpectEndedCleanly(const JobResult& out) {
     EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
     EXPECT_LT(out.run.wall, kRunLimit) << out.run.Describe();
     EXPECT_THAT(out.leftovers, IsEmpty()) << "ranks still running after the launcher exited";
   }
 
   // A job the contract says is aborted: a non-zero exit (not a crash).
-  void ExpectAborted(const LaunchOutcome& out) {
+  void ExpectAborted(const JobResult& out) {
     EXPECT_GT(out.run.exit_code, 0) << out.run.Describe();
   }
 
-  void ExpectRankError(const LaunchOutcome& out, int rank, absl::string_view keyword) {
+  void ExpectRankError(const JobResult& out, int rank, absl::string_view keyword) {
     EXPECT_TRUE(FindRankError(out.run.stderr_text, rank, keyword).has_value())
         << "want a stderr line \"pmi-bridge: rank " << rank << ": ..." << keyword << "...; ...\"\n"
         << out.run.Describe();
@@ -94,7 +101,7 @@ class BadInputTest : public ::testing::TestWithParam<PmiMode> {
 };
 
 TEST_P(BadInputTest, MalformedLineIsReported) {
-  LaunchOutcome out =
+  JobResult out =
       Launch(2, RawClient({kInit,
                            {"--rank=1", "send:this line has no command\\n", "recv", "--rank=*"},
                            kBarrierFinalize}));
@@ -104,16 +111,16 @@ TEST_P(BadInputTest, MalformedLineIsReported) {
 
 TEST_P(BadInputTest, LineOver64KiBIsReported) {
   // Valid but for its length: get_maxes padded with 70000 spaces.
-  LaunchOutcome out = Launch(2, RawClient({kInit,
-                                           {"--rank=1", "send:cmd=get_maxes", "repeat: :70000",
-                                            "send:\\n", "recv", "--rank=*"},
-                                           kBarrierFinalize}));
+  JobResult out = Launch(2, RawClient({kInit,
+                                       {"--rank=1", "send:cmd=get_maxes", "repeat: :70000",
+                                        "send:\\n", "recv", "--rank=*"},
+                                       kBarrierFinalize}));
   ExpectRankError(out, 1, "too long");
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, OversizeValueIsRefusedAndTheJobContinues) {
-  LaunchOutcome out = Launch(
+  JobResult out = Launch(
       1, RawClient({kInit,
                     {"send:cmd=get_my_kvsname\\n", "recv",
                      // 1100 bytes: beyond the 1024 the launcher advertises.
@@ -137,7 +144,7 @@ TEST_P(BadInputTest, OversizeValueIsRefusedAndTheJobContinues) {
 }
 
 TEST_P(BadInputTest, UnknownCommandAbortsTheJob) {
-  LaunchOutcome out =
+  JobResult out =
       Launch(2, RawClient({kInit,
                            {"--rank=0"},
                            kWaitInBarrier,
@@ -148,10 +155,10 @@ TEST_P(BadInputTest, UnknownCommandAbortsTheJob) {
 }
 
 TEST_P(BadInputTest, SecondInitIsRefusedAndTheJobContinues) {
-  LaunchOutcome out = Launch(1, RawClient({kInit,
-                                           {"send:cmd=init pmi_version=1 pmi_subversion=1\\n",
-                                            "recv", "send:cmd=get_maxes\\n", "recv"},
-                                           kFinalize}));
+  JobResult out = Launch(1, RawClient({kInit,
+                                       {"send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv",
+                                        "send:cmd=get_maxes\\n", "recv"},
+                                       kFinalize}));
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectRankError(out, 0, "already initialized");
   std::vector<std::string> inits = RepliesStartingWith(out.run.stdout_text, "cmd=response_to_init");
@@ -168,7 +175,7 @@ TEST_P(BadInputTest, CommandsBeforeInitAreRefusedAndTheJobContinues) {
   for (const char* early :
        {"cmd=put kvsname=kvs key=a value=b", "cmd=get kvsname=kvs key=a", "cmd=barrier_in"}) {
     SCOPED_TRACE(early);
-    LaunchOutcome out =
+    JobResult out =
         Launch(1, RawClient({{"initack", absl::StrCat("send:", early, "\\n"), "recv"},
                              {"send:cmd=init pmi_version=1 pmi_subversion=1\\n", "recv"},
                              kFinalize}));
@@ -194,7 +201,7 @@ TEST_P(BadInputTest, CommandsBeforeInitAreRefusedAndTheJobContinues) {
 TEST_P(BadInputTest, CloseWithoutFinalizeAbortsTheJob) {
   // Rank 1 drops its connection but keeps running: the launcher must still
   // end it along with the waiting rank 0.
-  LaunchOutcome out = Launch(
+  JobResult out = Launch(
       2, RawClient({kInit, {"--rank=0"}, kWaitInBarrier, {"--rank=1", "close", "sleep:30000"}}));
   ExpectAborted(out);
   ExpectRankError(out, 1, "without finalize");
@@ -203,7 +210,7 @@ TEST_P(BadInputTest, CloseWithoutFinalizeAbortsTheJob) {
 
 TEST_P(BadInputTest, ExitWithoutFinalizeAbortsTheJob) {
   // The common crash: the process is gone (exit 0, even) after init.
-  LaunchOutcome out =
+  JobResult out =
       Launch(2, RawClient({kInit, {"--rank=0"}, kWaitInBarrier, {"--rank=1", "exit:0"}}));
   ExpectAborted(out);
   ExpectRankError(out, 1, "without finalize");
@@ -211,7 +218,7 @@ TEST_P(BadInputTest, ExitWithoutFinalizeAbortsTheJob) {
 }
 
 TEST_P(BadInputTest, SilentRankIsReportedAfterInitTimeout) {
-  LaunchOutcome out =
+  JobResult out =
       Launch(2, RawClient({{"--rank=0"}, kInit, kWaitInBarrier, {"--rank=1", "sleep:30000"}}),
              {"--init-timeout", "1"});
   ExpectAborted(out);
@@ -220,7 +227,7 @@ TEST_P(BadInputTest, SilentRankIsReportedAfterInitTimeout) {
 }
 
 TEST_P(BadInputTest, AbortCarriesExitCodeAndMessage) {
-  LaunchOutcome out = Launch(
+  JobResult out = Launch(
       2, RawClient({kInit,
                     {"--rank=0"},
                     kWaitInBarrier,
@@ -238,14 +245,14 @@ TEST_P(BadInputTest, AbortCarriesExitCodeAndMessage) {
 TEST_P(BadInputTest, FirstNonZeroExitIsTheJobStatus) {
   // No PMI at all: rank 1 fails at once with 3, rank 0 would fail later
   // with 5 (unless the launcher ends it first); the job reports 3.
-  LaunchOutcome out =
+  JobResult out =
       Launch(2, {"sh", "-c", "if [ \"$PMI_RANK\" = 1 ]; then exit 3; fi; sleep 1; exit 5"});
   EXPECT_EQ(out.run.exit_code, 3) << out.run.Describe();
   ExpectEndedCleanly(out);
 }
 
 TEST_P(BadInputTest, SingleRankExitCodeIsPassedThrough) {
-  LaunchOutcome out = Launch(1, {"sh", "-c", "exit 3"});
+  JobResult out = Launch(1, {"sh", "-c", "exit 3"});
   EXPECT_EQ(out.run.exit_code, 3) << out.run.Describe();
   ExpectEndedCleanly(out);
 }

@@ -11,17 +11,29 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
 using ::testing::IsEmpty;
+using testutil::CollectivesText;
+using testutil::HasOneLinePerRank;
+using testutil::JobResult;
+using testutil::JobSpec;
+using testutil::Launcher;
+using testutil::Lines;
+using testutil::ModeName;
+using testutil::PmiMode;
+using testutil::ProgramPath;
+using testutil::RunJob;
 
 struct MpichCase {
   int ranks;
@@ -39,27 +51,15 @@ class LaunchMpichTest : public ::testing::TestWithParam<MpichCase> {
 
 TEST_P(LaunchMpichTest, CollectivesAgreeOnEveryRank) {
   const int n = GetParam().ranks;
-  LaunchSpec spec;
+  JobSpec spec;
+  spec.launcher = Launcher::kBridgeLaunch;
   spec.ranks = n;
   spec.mode = GetParam().mode;
   spec.command = {ProgramPath("mpi_collectives")};
-  absl::StatusOr<LaunchOutcome> out = RunLaunch(spec);
-  ASSERT_TRUE(out.ok()) << out.status();
-  ASSERT_EQ(out->run.exit_code, 0) << out->run.Describe();
-
-  std::vector<std::string> results;
-  for (const std::string& line : Lines(out->run.stdout_text)) {
-    if (absl::StartsWith(line, "rank ")) results.push_back(line);
-  }
-  EXPECT_EQ(results.size(), static_cast<size_t>(n)) << out->run.Describe();
-  for (int rank = 0; rank < n; ++rank) {
-    const std::string want =
-        absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok", rank, n, n * (n + 1) / 2);
-    EXPECT_EQ(std::count(results.begin(), results.end(), want), 1)
-        << "want exactly one \"" << want << "\"\n"
-        << out->run.Describe();
-  }
-  EXPECT_THAT(out->leftovers, IsEmpty());
+  ASSERT_OK_AND_ASSIGN(JobResult out, RunJob(spec));
+  ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, HasOneLinePerRank(n, CollectivesText(n))) << out.run.Describe();
+  EXPECT_THAT(out.leftovers, IsEmpty());
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -79,7 +79,8 @@ class LaunchEnvironmentTest : public ::testing::TestWithParam<PmiMode> {
 };
 
 TEST_P(LaunchEnvironmentTest, RanksGetTheirRendezvous) {
-  LaunchSpec spec;
+  JobSpec spec;
+  spec.launcher = Launcher::kBridgeLaunch;
   spec.ranks = 3;
   spec.mode = GetParam();
   // One line per rank; "sock" when PMI_FD is an open socket in the rank.
@@ -87,11 +88,10 @@ TEST_P(LaunchEnvironmentTest, RanksGetTheirRendezvous) {
                   "s=nofd; [ -n \"$PMI_FD\" ] && [ -S /proc/$$/fd/$PMI_FD ] && s=sock; "
                   "echo \"env rank=${PMI_RANK-unset} size=${PMI_SIZE-unset} "
                   "fd=${PMI_FD-unset}:$s port=${PMI_PORT-unset} id=${PMI_ID-unset}\""};
-  absl::StatusOr<LaunchOutcome> out = RunLaunch(spec);
-  ASSERT_TRUE(out.ok()) << out.status();
-  ASSERT_EQ(out->run.exit_code, 0) << out->run.Describe();
-  std::vector<std::string> lines = Lines(out->run.stdout_text);
-  ASSERT_EQ(lines.size(), 3u) << out->run.Describe();
+  ASSERT_OK_AND_ASSIGN(JobResult out, RunJob(spec));
+  ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
+  std::vector<std::string> lines = Lines(out.run.stdout_text);
+  ASSERT_EQ(lines.size(), 3u) << out.run.Describe();
   std::sort(lines.begin(), lines.end());
   for (int rank = 0; rank < 3; ++rank) {
     const std::string& line = lines[rank];
@@ -105,7 +105,7 @@ TEST_P(LaunchEnvironmentTest, RanksGetTheirRendezvous) {
       EXPECT_THAT(line, ::testing::EndsWith(absl::StrCat(" id=", rank)));
     }
   }
-  EXPECT_THAT(out->leftovers, IsEmpty());
+  EXPECT_THAT(out.leftovers, IsEmpty());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LaunchEnvironmentTest,
@@ -122,16 +122,16 @@ class LaunchSignalTest : public ::testing::Test {
 // Ctrl-C: SIGINT to the launcher alone (as `kill -INT` would send it) must
 // end the whole job quickly and leave no rank behind.
 TEST_F(LaunchSignalTest, SigintEndsTheJobAndItsRanks) {
-  LaunchSpec spec;
+  JobSpec spec;
+  spec.launcher = Launcher::kBridgeLaunch;
   spec.ranks = 2;
   // "started" proves both ranks were running when the signal came.
   spec.command = {"sh", "-c", "echo started; exec sleep 30"};
   spec.signal_after = absl::Milliseconds(1500);
   spec.signal = SIGINT;
   spec.timeout = absl::Seconds(20);
-  absl::StatusOr<LaunchOutcome> out = RunLaunch(spec);
-  ASSERT_TRUE(out.ok()) << out.status();
-  const testutil::RunResult& run = out->run;
+  ASSERT_OK_AND_ASSIGN(JobResult out, RunJob(spec));
+  const testutil::RunResult& run = out.run;
   EXPECT_FALSE(run.timed_out) << run.Describe();
   EXPECT_EQ(Lines(run.stdout_text), std::vector<std::string>({"started", "started"}))
       << run.Describe();
@@ -140,7 +140,7 @@ TEST_F(LaunchSignalTest, SigintEndsTheJobAndItsRanks) {
   EXPECT_TRUE(run.exit_code != 0 || run.term_signal != 0)
       << "an interrupted job must not report success\n"
       << run.Describe();
-  EXPECT_THAT(out->leftovers, IsEmpty());
+  EXPECT_THAT(out.leftovers, IsEmpty());
 }
 
 }  // namespace

@@ -28,8 +28,9 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
-#include "test/testing/processes.h"
+#include "test/testing/rank_lines.h"
 #include "test/testing/runfiles.h"
 #include "test/testing/subprocess.h"
 
@@ -39,40 +40,32 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using testutil::HasOneLinePerRank;
+using testutil::JobResult;
+using testutil::JobSpec;
+using testutil::Launcher;
+using testutil::Lines;
+using testutil::LinesStartingWith;
+using testutil::ProgramPath;
 
 constexpr int kRanks = 4;
 // A job that must end by itself (failure paths) has to do so within this.
 constexpr absl::Duration kFailureLimit = absl::Seconds(10);
 
-std::string Runfile(absl::string_view path) {
-  absl::StatusOr<std::string> full = testutil::Runfile(path);
-  return full.ok() ? *full : std::string(path);  // missing: the run reports it
-}
-std::string OmpiApp() { return Runfile("bridge/downstream/bin/pmix_ompi_app"); }
-std::string OmpiAbort() { return Runfile("test/programs/bin/mpi_abort_ompi"); }
-std::string Probe() { return Runfile("bridge/downstream/pmix_probe"); }
-
+std::string OmpiApp() { return ProgramPath("pmix_ompi_app"); }
+std::string OmpiAbort() { return ProgramPath("mpi_abort_ompi"); }
+std::string Probe() { return ProgramPath("pmix_probe"); }
 
 // The lines of `text` that start with "rank ".
 std::vector<std::string> RankLines(absl::string_view text) {
-  std::vector<std::string> out;
-  for (const std::string& line : Lines(text)) {
-    if (absl::StartsWith(line, "rank ")) out.push_back(line);
-  }
-  return out;
+  return LinesStartingWith(text, "rank ");
 }
 
-// Exactly one `want(rank)` line per rank, and no other "rank ..." line.
+// Exactly one "rank R of 4: TEXT" line per rank, TEXT matching `want` (a
+// string, or one from the rank), and no other "rank ..." line.
 template <typename Want>
 void ExpectOneLinePerRank(const testutil::RunResult& run, Want want) {
-  const std::vector<std::string> lines = RankLines(run.stdout_text);
-  EXPECT_EQ(lines.size(), static_cast<size_t>(kRanks)) << run.Describe();
-  for (int rank = 0; rank < kRanks; ++rank) {
-    const std::string line = want(rank);
-    EXPECT_EQ(std::count(lines.begin(), lines.end(), line), 1)
-        << "want exactly one \"" << line << "\"\n"
-        << run.Describe();
-  }
+  EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, want)) << run.Describe();
 }
 
 // N singletons: every rank prints the same `line`, and nothing else.
@@ -86,23 +79,26 @@ class LaunchPmixTest : public ::testing::Test {
 
   // `pmi-bridge launch -n 4 FLAGS -- COMMAND`, bounded by `timeout`, every
   // process it starts marked so that leftovers can be found.
-  JobOutcome Launch(std::vector<std::string> flags, std::vector<std::string> command,
-                    absl::Duration timeout = absl::Seconds(60),
-                    std::vector<std::pair<std::string, std::string>> env = {}) {
-    std::vector<std::string> argv = {Runfile("bridge/cli/pmi-bridge"), "launch", "-n",
-                                     absl::StrCat(kRanks)};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    argv.push_back("--");
-    argv.insert(argv.end(), command.begin(), command.end());
-    return RunPmixJob(std::move(argv), std::move(env), timeout);
+  JobResult Launch(std::vector<std::string> flags, std::vector<std::string> command,
+                   absl::Duration timeout = absl::Seconds(60),
+                   std::vector<std::pair<std::string, std::string>> env = {}) {
+    JobSpec spec;
+    spec.launcher = Launcher::kBridgeLaunch;
+    spec.ranks = kRanks;
+    spec.launcher_flags = std::move(flags);
+    spec.command = std::move(command);
+    spec.timeout = timeout;
+    AddPmixJobEnv(spec);
+    for (auto& entry : env) spec.env.push_back(std::move(entry));
+    return RunOrAddFailure(spec);
   }
 
-  JobOutcome LaunchPmix(std::vector<std::string> command,
-                        absl::Duration timeout = absl::Seconds(60)) {
+  JobResult LaunchPmix(std::vector<std::string> command,
+                       absl::Duration timeout = absl::Seconds(60)) {
     return Launch({"--protocol", "pmix"}, std::move(command), timeout);
   }
 
-  static void ExpectNoLeftovers(const JobOutcome& out) {
+  static void ExpectNoLeftovers(const JobResult& out) {
     EXPECT_THAT(out.leftovers, IsEmpty()) << "processes still running after the launcher exited";
   }
 };
@@ -110,11 +106,9 @@ class LaunchPmixTest : public ::testing::Test {
 // ---- PMIx programs that must join one job ----
 
 TEST_F(LaunchPmixTest, OpenMpiProgramJoinsOneJob) {
-  JobOutcome out = LaunchPmix({OmpiApp(), absl::StrCat(kRanks)});
+  JobResult out = LaunchPmix({OmpiApp(), absl::StrCat(kRanks)});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
-  ExpectOneLinePerRank(out.run, [](int rank) {
-    return absl::StrFormat("rank %d of %d: allreduce=10 allgather=ok", rank, kRanks);
-  });
+  ExpectOneLinePerRank(out.run, "allreduce=10 allgather=ok");
   EXPECT_THAT(out.run.stderr_text, Not(HasSubstr("none of the")));
   ExpectNoLeftovers(out);
 }
@@ -122,41 +116,37 @@ TEST_F(LaunchPmixTest, OpenMpiProgramJoinsOneJob) {
 // Shared memory off: the collectives then need each rank's TCP address,
 // which Open MPI exchanges through the PMIx modex.
 TEST_F(LaunchPmixTest, OpenMpiProgramOverTcpOnly) {
-  JobOutcome out = Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)},
-                          absl::Seconds(60), {{"OMPI_MCA_btl", "self,tcp"}});
+  JobResult out = Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)},
+                         absl::Seconds(60), {{"OMPI_MCA_btl", "self,tcp"}});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
-  ExpectOneLinePerRank(out.run, [](int rank) {
-    return absl::StrFormat("rank %d of %d: allreduce=10 allgather=ok", rank, kRanks);
-  });
+  ExpectOneLinePerRank(out.run, "allreduce=10 allgather=ok");
   ExpectNoLeftovers(out);
 }
 
 TEST_F(LaunchPmixTest, LibpmixProbeExchangesValues) {
-  JobOutcome out = LaunchPmix({Probe()});
+  JobResult out = LaunchPmix({Probe()});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
-  ExpectOneLinePerRank(out.run, [](int rank) {
-    return absl::StrFormat("rank %d of %d: pmix ok local=%d/%d", rank, kRanks, rank, kRanks);
-  });
+  ExpectOneLinePerRank(
+      out.run, [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
   ExpectNoLeftovers(out);
 }
 
 // Without PMIX_COLLECT_DATA every remote value is fetched on PMIx_Get.
 TEST_F(LaunchPmixTest, LibpmixProbeWithoutCollectedData) {
-  JobOutcome out = LaunchPmix({Probe(), "--no-collect", "--bytes", "20000"});
+  JobResult out = LaunchPmix({Probe(), "--no-collect", "--bytes", "20000"});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
-  ExpectOneLinePerRank(out.run, [](int rank) {
-    return absl::StrFormat("rank %d of %d: pmix ok local=%d/%d", rank, kRanks, rank, kRanks);
-  });
+  ExpectOneLinePerRank(
+      out.run, [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
   ExpectNoLeftovers(out);
 }
 
 // Env hygiene: a PMIx rank gets its PMIx rendezvous and none of PMI-1/PMI-2
 // (never PMI_SIZE together with PMIX_NAMESPACE).
 TEST_F(LaunchPmixTest, RanksGetAPmixRendezvousOnly) {
-  JobOutcome out = LaunchPmix({"sh", "-c",
-                               "echo \"env rank=${PMIX_RANK-unset} ns=${PMIX_NAMESPACE:+set} "
-                               "uri=${PMIX_SERVER_URI41%%;*}|${PMIX_SERVER_URI41#*;} "
-                               "pmi=$(env | grep -c '^PMI_')\""});
+  JobResult out = LaunchPmix({"sh", "-c",
+                              "echo \"env rank=${PMIX_RANK-unset} ns=${PMIX_NAMESPACE:+set} "
+                              "uri=${PMIX_SERVER_URI41%%;*}|${PMIX_SERVER_URI41#*;} "
+                              "pmi=$(env | grep -c '^PMI_')\""});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
   std::vector<std::string> lines = Lines(out.run.stdout_text);
   ASSERT_EQ(lines.size(), static_cast<size_t>(kRanks)) << out.run.Describe();
@@ -174,7 +164,7 @@ TEST_F(LaunchPmixTest, RanksGetAPmixRendezvousOnly) {
 
 // MPICH speaks PMI-1 only: under --protocol pmix each rank runs alone.
 TEST_F(LaunchPmixTest, MpichProgramUnderPmixRunsAsSingletonsAndIsWarned) {
-  JobOutcome out = LaunchPmix({ProgramPath("mpi_collectives")});
+  JobResult out = LaunchPmix({ProgramPath("mpi_collectives")});
   // What happens: every rank is a working singleton, so the job succeeds...
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectSameLineOnEveryRank(out.run, "rank 0 of 1: allreduce=1 allgather=ok");
@@ -188,7 +178,7 @@ TEST_F(LaunchPmixTest, MpichProgramUnderPmixRunsAsSingletonsAndIsWarned) {
 
 // The reverse: an Open MPI program under the default (PMI-1/PMI-2) launch.
 TEST_F(LaunchPmixTest, OpenMpiProgramUnderDefaultLaunchRunsAsSingletonsAndIsWarned) {
-  JobOutcome out = Launch({}, {OmpiApp()});
+  JobResult out = Launch({}, {OmpiApp()});
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectSameLineOnEveryRank(out.run, "rank 0 of 1: allreduce=1 allgather=ok");
   EXPECT_THAT(out.run.stderr_text, HasSubstr("pmi-bridge: none of the 4 ranks used PMI-1/PMI-2"))
@@ -201,7 +191,7 @@ TEST_F(LaunchPmixTest, OpenMpiProgramUnderDefaultLaunchRunsAsSingletonsAndIsWarn
 // Same, with a program that checks its size: the job fails, and the warning
 // still comes (it is the one line that explains the failure).
 TEST_F(LaunchPmixTest, OpenMpiSizeCheckFailsUnderDefaultLaunchAndIsWarned) {
-  JobOutcome out = Launch({}, {OmpiApp(), absl::StrCat(kRanks)});
+  JobResult out = Launch({}, {OmpiApp(), absl::StrCat(kRanks)});
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   ExpectSameLineOnEveryRank(out.run, "rank 0 of 1: FAIL MPI size 1, expected 4 (singleton?)");
@@ -214,7 +204,7 @@ TEST_F(LaunchPmixTest, OpenMpiSizeCheckFailsUnderDefaultLaunchAndIsWarned) {
 // Rank 2 exits with status 3 right after PMIx_Init, without PMIx_Finalize,
 // while the other ranks wait for it in PMIx_Fence.
 TEST_F(LaunchPmixTest, RankExitingWithoutFinalizeEndsTheJob) {
-  JobOutcome out = LaunchPmix({Probe(), "--vanish-rank", "2"}, absl::Seconds(30));
+  JobResult out = LaunchPmix({Probe(), "--vanish-rank", "2"}, absl::Seconds(30));
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_EQ(out.run.term_signal, 0) << out.run.Describe();
@@ -234,7 +224,7 @@ TEST_F(LaunchPmixTest, RankExitingWithoutFinalizeEndsTheJob) {
 // PMIx_Abort(7, "probe abort") from rank 1: the launcher exits with 7 and
 // shows the message.
 TEST_F(LaunchPmixTest, PmixAbortEndsTheJobWithItsCode) {
-  JobOutcome out = LaunchPmix({Probe(), "--abort-rank", "1"}, absl::Seconds(30));
+  JobResult out = LaunchPmix({Probe(), "--abort-rank", "1"}, absl::Seconds(30));
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
   EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
@@ -247,7 +237,7 @@ TEST_F(LaunchPmixTest, PmixAbortEndsTheJobWithItsCode) {
 // MPI_Abort(MPI_COMM_WORLD, 7) in an Open MPI program (rank 1; the others
 // wait in MPI_Barrier, then sleep 30 s): Open MPI turns it into PMIx_Abort.
 TEST_F(LaunchPmixTest, OpenMpiAbortEndsTheJobWithItsCode) {
-  JobOutcome out = LaunchPmix({OmpiAbort()}, absl::Seconds(30));
+  JobResult out = LaunchPmix({OmpiAbort()}, absl::Seconds(30));
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
   EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();

@@ -1,4 +1,4 @@
-// Shared pieces of the `pmi-bridge launch` end-to-end tests; see launch_util.h.
+// Shared pieces of the end-to-end tests; see launch_util.h.
 #include "test/e2e/launch_util.h"
 
 #include <cstdlib>
@@ -8,79 +8,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/clock.h"
-#include "test/testing/processes.h"
-#include "test/testing/runfiles.h"
+#include "gtest/gtest.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
-namespace {
 
-// A launcher that killed its ranks just before exiting may still have them
-// in the kernel's exit path; this is how long they get to disappear.
-constexpr absl::Duration kLeftoverGrace = absl::Milliseconds(500);
-
-
-// Marked processes still alive after a grace period, which are then killed.
-std::vector<std::pair<pid_t, std::string>> CollectLeftovers(const std::string& marker) {
-  const absl::Time until = absl::Now() + kLeftoverGrace;
-  std::vector<std::pair<pid_t, std::string>> left = testutil::ProcessesWithMarker(marker);
-  while (!left.empty() && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(20));
-    left = testutil::ProcessesWithMarker(marker);
-  }
-  testutil::KillProcesses(left);
-  return left;
-}
-
-}  // namespace
-
-std::string ModeName(PmiMode mode) { return mode == PmiMode::kFd ? "fd" : "port"; }
-
-void PrintTo(PmiMode mode, std::ostream* os) { *os << ModeName(mode); }
-
-absl::StatusOr<std::string> BridgePath() { return testutil::Runfile("bridge/cli/pmi-bridge"); }
-
-std::string ProgramPath(absl::string_view name) {
-  std::string path = name == "pmi_raw_client" ? "test/programs/pmi_raw_client"
-                                              : absl::StrCat("test/programs/bin/", name);
-  absl::StatusOr<std::string> full = testutil::Runfile(path);
-  // A missing program is a BUILD mistake; the launch will then report it.
-  return full.ok() ? *full : path;
-}
-
-absl::StatusOr<LaunchOutcome> RunLaunch(const LaunchSpec& spec) {
-  absl::StatusOr<std::string> bridge = BridgePath();
-  if (!bridge.ok()) return bridge.status();
-  testutil::RunOptions options;
-  options.argv = {*bridge, "launch", "-n", absl::StrCat(spec.ranks)};
-  if (spec.mode == PmiMode::kPort) options.argv.push_back("--pmi-port");
-  options.argv.insert(options.argv.end(), spec.flags.begin(), spec.flags.end());
-  options.argv.push_back("--");
-  options.argv.insert(options.argv.end(), spec.command.begin(), spec.command.end());
-  const std::string marker = testutil::UniqueMarkerValue();
-  options.env = spec.env;
-  options.env.emplace_back(testutil::kMarkerVar, marker);
-  // The test itself may run under a PMI launcher; its ranks must only ever
-  // see what pmi-bridge gives them.
-  options.unset_env = {"PMI_FD",   "PMI_PORT",       "PMI_ID",   "PMI_RANK",
-                       "PMI_SIZE", "PMIX_NAMESPACE", "PMIX_RANK"};
-  options.timeout = spec.timeout;
-  options.signal_after = spec.signal_after;
-  options.signal = spec.signal;
-
-  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  if (!run.ok()) return run.status();
-  LaunchOutcome outcome;
-  outcome.run = *std::move(run);
-  outcome.leftovers = CollectLeftovers(marker);
-  return outcome;
-}
-
-std::vector<std::string> Lines(absl::string_view text) {
-  std::vector<std::string> lines = absl::StrSplit(text, '\n');
-  if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  return lines;
-}
+using testutil::Lines;
 
 std::optional<std::string> FindRankError(absl::string_view stderr_text, int rank,
                                          absl::string_view keyword) {
@@ -161,35 +95,21 @@ std::vector<std::pair<std::string, std::string>> LibpmixLeakSuppression() {
 
 }  // namespace
 
-JobOutcome RunPmixJob(std::vector<std::string> argv,
-                      std::vector<std::pair<std::string, std::string>> env,
-                      absl::Duration timeout) {
-  testutil::RunOptions options;
-  options.argv = std::move(argv);
+void AddPmixJobEnv(testutil::JobSpec& spec) {
   // Loopback is all a private network namespace has, and Open MPI's TCP BTL
   // skips it unless told (mpirun passes its --mca; hydra does not).
-  options.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
-  for (auto& entry : LibpmixLeakSuppression()) options.env.push_back(std::move(entry));
-  options.env.emplace_back("TMPDIR", PrivateTmpdir());
-  const std::string marker = testutil::UniqueMarkerValue();
-  options.env.emplace_back(testutil::kMarkerVar, marker);
-  for (auto& entry : env) options.env.push_back(std::move(entry));
-  // The test may itself run under a launcher: the jobs see only their own.
-  options.unset_env = {"PMI_FD",           "PMI_PORT",         "PMI_ID",
-                       "PMI_RANK",         "PMI_SIZE",         "PMIX_NAMESPACE",
-                       "PMIX_RANK",        "PMIX_SERVER_URI2", "PMIX_SERVER_URI21",
-                       "PMIX_SERVER_URI3", "PMIX_SERVER_URI4", "PMIX_SERVER_URI41"};
-  options.timeout = timeout;
-  JobOutcome outcome;
-  absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
-  if (run.ok()) {
-    outcome.run = *std::move(run);
-  } else {  // the test's exit-code assertion shows this
-    outcome.run.stderr_text = absl::StrCat(run.status().message(),
-                                           " (are the mpich and openmpi-bin packages installed?)");
-  }
-  outcome.leftovers = CollectLeftovers(marker);
-  return outcome;
+  spec.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
+  for (auto& entry : LibpmixLeakSuppression()) spec.env.push_back(std::move(entry));
+  spec.env.emplace_back("TMPDIR", PrivateTmpdir());
+}
+
+testutil::JobResult RunOrAddFailure(const testutil::JobSpec& spec) {
+  absl::StatusOr<testutil::JobResult> out = testutil::RunJob(spec);
+  EXPECT_OK(out) << " (are the mpich and openmpi-bin packages installed?)";
+  if (out.ok()) return *std::move(out);
+  testutil::JobResult failed;
+  failed.run.stderr_text = std::string(out.status().message());
+  return failed;
 }
 
 }  // namespace pmi_shim::e2e

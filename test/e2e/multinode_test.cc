@@ -9,17 +9,21 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
+#include "test/testing/rank_lines.h"
+#include "test/testing/runfiles.h"
 #include "test/testing/simulated_cluster.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::e2e {
 namespace {
 
 using ::testing::IsEmpty;
-using testutil::ClusterLauncher;
+using ::testing::SizeIs;
+using testutil::Launcher;
+using testutil::ProgramPath;
 
 constexpr int kNodes = 2;
 constexpr int kRanksPerNode = 2;
@@ -30,12 +34,9 @@ class MultiNodeTest : public ::testing::Test {
   void SetUp() override {
     absl::Status why = testutil::SimulatedClusterAvailability();
     if (!why.ok()) GTEST_SKIP() << "no simulated cluster here: " << why;
-    absl::StatusOr<std::string> bridge = BridgePath();
-    ASSERT_TRUE(bridge.ok()) << bridge.status();
-    bridge_ = *bridge;
   }
 
-  testutil::ClusterRun Run(ClusterLauncher launcher, std::vector<std::string> program) {
+  testutil::ClusterRun Run(Launcher launcher, std::vector<std::string> program) {
     testutil::ClusterOptions options;
     options.nodes = kNodes;
     options.command = testutil::ClusterLaunch(launcher, kNodes, kRanksPerNode, program);
@@ -44,17 +45,13 @@ class MultiNodeTest : public ::testing::Test {
     options.stall_after = absl::Seconds(30);
     options.stacks_of = "bin/mpi_locality";
     absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
-    EXPECT_TRUE(run.ok()) << run.status();
+    EXPECT_OK(run);
     return run.ok() ? *std::move(run) : testutil::ClusterRun{};
   }
 
-  std::vector<std::string> Bridged(std::vector<std::string> program) {
-    std::vector<std::string> argv = {bridge_, "exec", "--"};
-    argv.insert(argv.end(), program.begin(), program.end());
-    return argv;
+  static std::vector<std::string> Bridged(const std::vector<std::string>& program) {
+    return testutil::BridgeExec({}, program);
   }
-
-  std::string bridge_;
 };
 
 // Block mapping: ranks 0..K-1 on node1, the next K on node2, and so on.
@@ -72,9 +69,8 @@ void ExpectNodeTrueJob(const testutil::ClusterRun& run) {
   } else {
     EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
   }
-  std::vector<std::string> lines =
-      absl::StrSplit(run.run.stdout_text, '\n', absl::SkipEmpty());
-  EXPECT_EQ(lines.size(), static_cast<size_t>(kRanks)) << run.Describe();
+  const std::vector<std::string> lines = testutil::Lines(run.run.stdout_text);
+  EXPECT_THAT(lines, SizeIs(kRanks)) << run.Describe();
   for (int rank = 0; rank < kRanks; ++rank) {
     const std::string want =
         absl::StrCat("rank ", rank, " of ", kRanks, " on node", rank / kRanksPerNode + 1,
@@ -85,26 +81,26 @@ void ExpectNodeTrueJob(const testutil::ClusterRun& run) {
 }
 
 TEST_F(MultiNodeTest, HydraMpichDirect) {
-  ExpectNodeTrueJob(Run(ClusterLauncher::kHydra, {ProgramPath("mpi_locality")}));
+  ExpectNodeTrueJob(Run(Launcher::kHydra, {ProgramPath("mpi_locality")}));
 }
 
 TEST_F(MultiNodeTest, HydraMpichThroughBridges) {
-  ExpectNodeTrueJob(Run(ClusterLauncher::kHydra, Bridged({ProgramPath("mpi_locality")})));
+  ExpectNodeTrueJob(Run(Launcher::kHydra, Bridged({ProgramPath("mpi_locality")})));
 }
 
 TEST_F(MultiNodeTest, OpenMpiDirect) {
-  ExpectNodeTrueJob(Run(ClusterLauncher::kOpenMpi, {ProgramPath("mpi_locality_ompi")}));
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, {ProgramPath("mpi_locality_ompi")}));
 }
 
 // PMIx host, PMIx program: the bridge relays each rank's PMIx connection.
 TEST_F(MultiNodeTest, OpenMpiThroughBridges) {
-  ExpectNodeTrueJob(Run(ClusterLauncher::kOpenMpi, Bridged({ProgramPath("mpi_locality_ompi")})));
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality_ompi")})));
 }
 
 // Flow 3 across nodes: PMIx host, MPICH program; the bridge is a PMIx client
 // upstream and serves PMI-1 to the program, with the host's node map.
 TEST_F(MultiNodeTest, OpenMpiHostMpichProgramThroughBridges) {
-  ExpectNodeTrueJob(Run(ClusterLauncher::kOpenMpi, Bridged({ProgramPath("mpi_locality")})));
+  ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality")})));
 }
 
 }  // namespace

@@ -23,10 +23,12 @@
 #include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "test/e2e/exec_util.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
+#include "test/testing/rank_lines.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::e2e {
@@ -35,15 +37,21 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 using ::testing::Not;
+using ::testing::SizeIs;
 using ::testing::StartsWith;
+using testutil::CollectivesText;
+using testutil::HasOneLinePerRank;
+using testutil::JobResult;
+using testutil::Lines;
+using testutil::LinesStartingWith;
+using testutil::ModeName;
+using testutil::PmiMode;
+using testutil::ProgramPath;
 
 constexpr int kRanks = 4;
 
 int CountLinesStartingWith(absl::string_view text, absl::string_view prefix) {
-  std::vector<std::string> lines = Lines(text);
-  return static_cast<int>(std::count_if(lines.begin(), lines.end(), [&](const std::string& l) {
-    return absl::StartsWith(l, prefix);
-  }));
+  return static_cast<int>(LinesStartingWith(text, prefix).size());
 }
 
 std::vector<std::string> DirEntries(const std::string& dir) {
@@ -62,9 +70,7 @@ class ShimClientHydraTest : public ::testing::TestWithParam<PmiMode> {
  protected:
   void SetUp() override {
     PMI_SHIM_REQUIRE_PRIVATE_NETNS();
-    absl::StatusOr<std::string> shim = testutil::Runfile("shim-client/pmi-shim-client");
-    ASSERT_TRUE(shim.ok()) << shim.status();
-    shim_ = *shim;
+    ASSERT_OK_AND_ASSIGN(shim_, testutil::Runfile("shim-client/pmi-shim-client"));
     char pattern[] = "/tmp/shim-e2e-XXXXXX";
     ASSERT_NE(::mkdtemp(pattern), nullptr);
     publish_dir_ = pattern;
@@ -76,15 +82,13 @@ class ShimClientHydraTest : public ::testing::TestWithParam<PmiMode> {
     ASSERT_EQ(std::system(("rm -rf " + publish_dir_).c_str()), 0);
   }
 
-  HydraOutcome Run(std::vector<std::string> command) {
-    HydraSpec spec;
+  JobResult Run(const std::vector<std::string>& command) {
+    testutil::JobSpec spec;
+    spec.launcher = testutil::Launcher::kHydra;
     spec.ranks = kRanks;
     spec.mode = GetParam();
-    spec.bridge_flags = {"--publish-dir", publish_dir_};
-    spec.command = std::move(command);
-    absl::StatusOr<HydraOutcome> out = RunHydra(spec);
-    EXPECT_TRUE(out.ok()) << out.status() << " (is the mpich package installed?)";
-    return out.ok() ? *std::move(out) : HydraOutcome{};
+    spec.command = testutil::BridgeExec({"--publish-dir", publish_dir_}, command);
+    return RunOrAddFailure(spec);
   }
 
   std::string shim_;
@@ -92,18 +96,11 @@ class ShimClientHydraTest : public ::testing::TestWithParam<PmiMode> {
 };
 
 TEST_P(ShimClientHydraTest, MpiCollectivesThroughTheRankDirectory) {
-  HydraOutcome out = Run({shim_, "exec", "--", ProgramPath("mpi_collectives")});
+  JobResult out = Run({shim_, "exec", "--", ProgramPath("mpi_collectives")});
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
-  EXPECT_EQ(Lines(out.run.stdout_text).size(), static_cast<size_t>(kRanks)) << out.run.Describe();
-  for (int rank = 0; rank < kRanks; ++rank) {
-    EXPECT_EQ(CountLinesStartingWith(
-                  out.run.stdout_text,
-                  absl::StrFormat("rank %d of %d: allreduce=%d allgather=ok", rank, kRanks,
-                                  kRanks * (kRanks + 1) / 2)),
-              1)
-        << "rank " << rank << "\n"
-        << out.run.Describe();
-  }
+  EXPECT_THAT(Lines(out.run.stdout_text), SizeIs(kRanks)) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, HasOneLinePerRank(kRanks, CollectivesText(kRanks)))
+      << out.run.Describe();
   // No singleton warning, no error line from the client.
   EXPECT_THAT(out.run.stderr_text, Not(HasSubstr("pmi-shim-client")));
   EXPECT_THAT(out.leftovers, IsEmpty());
@@ -111,8 +108,8 @@ TEST_P(ShimClientHydraTest, MpiCollectivesThroughTheRankDirectory) {
 
 // `check` on every rank, then the application through the same socket.
 TEST_P(ShimClientHydraTest, CheckHandshakesThenTheApplicationConnectsAfresh) {
-  HydraOutcome out = Run({"/bin/sh", "-c", "\"$0\" check && exec \"$0\" exec -- \"$1\"", shim_,
-                          ProgramPath("mpi_collectives")});
+  JobResult out = Run({"/bin/sh", "-c", "\"$0\" check && exec \"$0\" exec -- \"$1\"", shim_,
+                       ProgramPath("mpi_collectives")});
   EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
   for (int rank = 0; rank < kRanks; ++rank) {
     const std::string check_line =
@@ -141,11 +138,10 @@ INSTANTIATE_TEST_SUITE_P(Modes, ShimClientHydraTest,
 // Outside any job: no directory, no PMI variable, so every rank of a real job
 // started this way would be rank 0 of 1. check must say so and fail.
 TEST(ShimClientCheckTest, NoRendezvousFailsWithTheNSingletonsMessage) {
-  absl::StatusOr<std::string> shim = testutil::Runfile("shim-client/pmi-shim-client");
-  ASSERT_TRUE(shim.ok()) << shim.status();
+  ASSERT_OK_AND_ASSIGN(std::string shim, testutil::Runfile("shim-client/pmi-shim-client"));
   absl::StatusOr<testutil::RunResult> run =
-      testutil::RunSubprocess({"/usr/bin/env", "-i", *shim, "check"}, {}, absl::Seconds(20));
-  ASSERT_TRUE(run.ok()) << run.status();
+      testutil::RunSubprocess({"/usr/bin/env", "-i", shim, "check"}, {}, absl::Seconds(20));
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 1) << run->Describe();
   EXPECT_EQ(run->stdout_text, "");
   EXPECT_THAT(run->stderr_text, StartsWith("pmi-shim-client: no PMI rendezvous"));

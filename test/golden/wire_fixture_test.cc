@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::golden {
 namespace {
@@ -17,7 +18,7 @@ using ::testing::SizeIs;
 
 std::vector<WireRecord> MustParse(absl::string_view text) {
   absl::StatusOr<std::vector<WireRecord>> records = ParseCapture(text);
-  EXPECT_TRUE(records.ok()) << records.status();
+  EXPECT_OK(records);
   return records.ok() ? *records : std::vector<WireRecord>();
 }
 
@@ -116,9 +117,9 @@ TEST(WireFixtureTest, Rejections) {
 
 TEST(WireFixtureTest, ReadsTheRealCaptures) {
   absl::StatusOr<std::string> text = ReadCapture("slurm-wire-pmi2-p2.0.txt");
-  ASSERT_TRUE(text.ok()) << text.status();
+  ASSERT_OK(text);
   absl::StatusOr<std::vector<WireRecord>> records = ParseCapture(*text);
-  ASSERT_TRUE(records.ok()) << records.status();
+  ASSERT_OK(records);
   EXPECT_THAT(*records, SizeIs(8 + 15));  // 8 writes, 15 reads (7 lone length fields)
   EXPECT_FALSE(ReadCapture("no-such-capture.txt").ok());
 }

@@ -1,42 +1,78 @@
-// Finding processes a test left behind; see processes.h.
+// Finding the processes a test started and left behind; see processes.h.
 #include "test/testing/processes.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
-#include <fstream>
-#include <iterator>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "test/testing/files.h"
 
 namespace pmi_shim::testutil {
 namespace {
 
-// Reads a /proc file with read(2): a process that exits meanwhile makes the
-// read fail (ESRCH), which std::ifstream turns into an exception; here it is
-// just an empty or shorter string, as the process is gone anyway.
-std::string ReadWhole(const std::string& path) {
-  std::string data;
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return data;
-  char buffer[4096];
-  ssize_t n;
-  while ((n = ::read(fd, buffer, sizeof(buffer))) > 0) data.append(buffer, static_cast<size_t>(n));
-  ::close(fd);
-  return data;
+// /proc/PID/{environ,cmdline} hold NUL-terminated entries.
+std::vector<std::string> SplitNul(const std::string& text) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nul = text.find('\0', pos);
+    if (nul == std::string::npos) nul = text.size();
+    parts.push_back(text.substr(pos, nul - pos));
+    pos = nul + 1;
+  }
+  return parts;
 }
 
-// Zombies keep their /proc entry but have exited: they are the parent's
-// business, not a leftover rank. State is the field after "(comm)".
-bool IsZombie(const std::string& stat) {
-  size_t paren = stat.rfind(')');
-  return paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'Z';
+// Zombies keep their /proc entry but have exited: they are their parent's
+// business, not a leftover. The state is the field after "(comm)"; a stat
+// that cannot be read is a process that is gone.
+bool IsZombieOrGone(const std::string& stat) {
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size()) return true;
+  const char state = stat[paren + 2];
+  return state == 'Z' || state == 'X';
+}
+
+// Every live process but this one whose raw environment passes
+// `environ_filter` and whose parsed entry then passes `keep`.
+std::vector<ProcessInfo> ScanProcesses(
+    const std::function<bool(const std::string&)>& environ_filter,
+    const std::function<bool(const ProcessInfo&)>& keep) {
+  std::vector<ProcessInfo> found;
+  DIR* dir = opendir("/proc");
+  if (dir == nullptr) return found;
+  const pid_t self = getpid();
+  while (dirent* entry = readdir(dir)) {
+    int pid = 0;
+    if (!absl::SimpleAtoi(entry->d_name, &pid) || pid <= 0 || pid == self) continue;
+    const std::string base = absl::StrCat("/proc/", pid);
+    const std::string environ_text = ReadFile(base + "/environ");
+    if (!environ_filter(environ_text)) continue;
+    ProcessInfo info;
+    info.pid = pid;
+    info.argv = SplitNul(ReadFile(base + "/cmdline"));
+    for (const std::string& variable : SplitNul(environ_text)) {
+      const size_t eq = variable.find('=');
+      if (eq != std::string::npos) {
+        info.env.emplace(variable.substr(0, eq), variable.substr(eq + 1));
+      }
+    }
+    if (!keep(info) || IsZombieOrGone(ReadFile(base + "/stat"))) continue;
+    found.push_back(std::move(info));
+  }
+  closedir(dir);
+  return found;
 }
 
 }  // namespace
@@ -47,39 +83,79 @@ std::string UniqueMarkerValue() {
   return absl::StrCat(getpid(), "-", now.count(), "-", counter++);
 }
 
-std::vector<std::pair<pid_t, std::string>> ProcessesWithMarker(absl::string_view value) {
-  const std::string needle = absl::StrCat(kMarkerVar, "=", value);
-  std::vector<std::pair<pid_t, std::string>> found;
-  DIR* dir = opendir("/proc");
-  if (dir == nullptr) return found;
-  while (dirent* entry = readdir(dir)) {
-    char* end = nullptr;
-    long pid = strtol(entry->d_name, &end, 10);
-    if (*end != '\0' || pid <= 0 || pid == getpid()) continue;
-    std::string base = absl::StrCat("/proc/", pid);
-    std::string environ_text = ReadWhole(base + "/environ");
-    // Entries are NUL-separated; match whole entries only.
-    bool match = false;
-    for (size_t pos = 0; pos < environ_text.size();) {
-      size_t nul = environ_text.find('\0', pos);
-      if (nul == std::string::npos) nul = environ_text.size();
-      if (absl::string_view(environ_text).substr(pos, nul - pos) == needle) {
-        match = true;
-        break;
-      }
-      pos = nul + 1;
-    }
-    if (!match || IsZombie(ReadWhole(base + "/stat"))) continue;
-    std::string cmdline = ReadWhole(base + "/cmdline");
-    absl::StrReplaceAll({{absl::string_view("\0", 1), " "}}, &cmdline);
-    found.emplace_back(static_cast<pid_t>(pid), cmdline);
+std::string ProcessInfo::CommandLine() const { return absl::StrJoin(argv, " "); }
+
+std::optional<int> ProcessInfo::Rank() const {
+  for (const char* name : {"PMI_RANK", "PMI_ID"}) {
+    auto it = env.find(name);
+    int rank = 0;
+    if (it != env.end() && absl::SimpleAtoi(it->second, &rank)) return rank;
   }
-  closedir(dir);
-  return found;
+  return std::nullopt;
 }
 
-void KillProcesses(const std::vector<std::pair<pid_t, std::string>>& procs) {
-  for (const auto& [pid, cmdline] : procs) kill(pid, SIGKILL);
+bool ProcessInfo::Runs(absl::string_view path) const {
+  if (argv.empty()) return false;
+  return argv[0] == path || absl::EndsWith(argv[0], absl::StrCat("/", path));
+}
+
+void PrintTo(const ProcessInfo& process, std::ostream* os) {
+  *os << "pid " << process.pid << ": " << process.CommandLine();
+}
+
+std::vector<ProcessInfo> LiveProcesses(const std::function<bool(const ProcessInfo&)>& keep) {
+  return ScanProcesses([](const std::string&) { return true; }, keep);
+}
+
+std::vector<ProcessInfo> ProcessesWithMarker(absl::string_view marker) {
+  const std::string entry = absl::StrCat(kMarkerVar, "=", marker);
+  // The fault injector polls this every few milliseconds: look at the raw
+  // environment first, and parse only the processes that carry the marker.
+  auto carries_marker = [&entry](const std::string& environ_text) {
+    for (size_t at = environ_text.find(entry); at != std::string::npos;
+         at = environ_text.find(entry, at + 1)) {
+      const size_t end = at + entry.size();
+      if ((at == 0 || environ_text[at - 1] == '\0') &&
+          (end == environ_text.size() || environ_text[end] == '\0')) {
+        return true;
+      }
+    }
+    return false;
+  };
+  return ScanProcesses(carries_marker, [](const ProcessInfo&) { return true; });
+}
+
+std::vector<ProcessInfo> ProcessesWithCmdline(absl::string_view needle) {
+  return LiveProcesses(
+      [needle](const ProcessInfo& p) { return absl::StrContains(p.CommandLine(), needle); });
+}
+
+bool IsRunning(pid_t pid) {
+  return !IsZombieOrGone(ReadFile(absl::StrCat("/proc/", pid, "/stat")));
+}
+
+void KillProcesses(const std::vector<ProcessInfo>& processes) {
+  for (const ProcessInfo& p : processes) kill(p.pid, SIGKILL);
+}
+
+std::vector<ProcessInfo> CollectLeftovers(absl::string_view marker, absl::Duration grace) {
+  absl::Time until = absl::Now() + grace;
+  std::vector<ProcessInfo> left = ProcessesWithMarker(marker);
+  while (!left.empty() && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(20));
+    left = ProcessesWithMarker(marker);
+  }
+  KillProcesses(left);
+  // Let them die, and reap those this process adopted as a subreaper.
+  until = absl::Now() + absl::Seconds(1);
+  for (const ProcessInfo& p : left) {
+    while (absl::Now() < until) {
+      waitpid(p.pid, nullptr, WNOHANG);
+      if (!IsRunning(p.pid)) break;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+  }
+  return left;
 }
 
 }  // namespace pmi_shim::testutil

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::testutil {
@@ -32,14 +33,14 @@ TEST(ParseLddOutput, TakesResolvedPathsAndLoaderSkipsVdso) {
       "\tlinux-vdso.so.1 (0x00007ffd)\n"
       "\tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f77)\n"
       "\t/lib64/ld-linux-x86-64.so.2 (0x00007f77dc7e4000)\n");
-  ASSERT_TRUE(paths.ok()) << paths.status();
+  ASSERT_OK(paths);
   EXPECT_THAT(*paths,
               ElementsAre("/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2"));
 }
 
 TEST(ParseLddOutput, StaticProgramHasNoLibraries) {
   auto paths = ParseLddOutput("\tnot a dynamic executable\n");
-  ASSERT_TRUE(paths.ok());
+  ASSERT_OK(paths);
   EXPECT_TRUE(paths->empty());
 }
 
@@ -58,17 +59,17 @@ TEST(BuildRootfs, BusyboxAndACopiedDynamicProgramRunInsideIt) {
   spec.files.push_back({"/app/hello.sh", "#!/bin/sh\necho hello from $(cat /etc/hostname)\n"});
   spec.files.push_back({"/etc/hostname", "box\n"});
   spec.dirs.push_back("/run/pmi-shim");
-  ASSERT_TRUE(BuildRootfs(dir, spec).ok());
+  ASSERT_OK(BuildRootfs(dir, spec));
 
   auto sh = RunSubprocess({"chroot", dir, "/app/hello.sh"}, {}, absl::Seconds(10));
-  ASSERT_TRUE(sh.ok()) << sh.status();
+  ASSERT_OK(sh);
   EXPECT_EQ(sh->exit_code, 0) << sh->Describe();
   EXPECT_EQ(sh->stdout_text, "hello from box\n");
 
   // Run with an empty environment so nothing from the host's loader setup helps.
   auto hydra = RunSubprocess({"chroot", dir, "/bin/env", "-i", "/app/hydra", "--version"}, {},
                              absl::Seconds(10));
-  ASSERT_TRUE(hydra.ok()) << hydra.status();
+  ASSERT_OK(hydra);
   EXPECT_EQ(hydra->exit_code, 0) << hydra->Describe();
   EXPECT_THAT(hydra->stdout_text, HasSubstr("HYDRA"));
   EXPECT_TRUE(std::filesystem::is_directory(dir + "/run/pmi-shim"));
@@ -78,9 +79,9 @@ TEST(BuildRootfs, BusyboxAndACopiedDynamicProgramRunInsideIt) {
   EXPECT_EQ(BuildRootfs(dir, spec).code(), absl::StatusCode::kAlreadyExists);
 
   std::string tar = dir + ".tar";
-  ASSERT_TRUE(WriteRootfsTar(dir, tar).ok());
+  ASSERT_OK(WriteRootfsTar(dir, tar));
   auto list = RunSubprocess({"tar", "-tf", tar}, {}, absl::Seconds(10));
-  ASSERT_TRUE(list.ok());
+  ASSERT_OK(list);
   EXPECT_THAT(list->stdout_text, HasSubstr("./usr/bin/busybox"));
   std::filesystem::remove_all(dir);
   std::filesystem::remove(tar);

@@ -6,24 +6,18 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "test/testing/files.h"
 #include "test/testing/runfiles.h"
 
 namespace pmi_shim::testutil {
 namespace {
 
 constexpr char kScript[] = "test/testing/cluster-ns.sh";
-
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 // 'word' with single quotes, safe inside a bash -c string.
 std::string ShellQuote(const std::string& word) {
@@ -84,9 +78,10 @@ absl::StatusOr<ClusterRun> RunOnSimulatedCluster(const ClusterOptions& options) 
     run_options.env.emplace_back("CLUSTER_STACKS_OF", options.stacks_of);
   }
   // The test's own launcher must not leak its job into the cluster's.
-  run_options.unset_env = {"PMI_FD",         "PMI_PORT",    "PMI_ID",      "PMI_RANK",
-                           "PMI_SIZE",       "PMIX_NAMESPACE", "PMIX_RANK", "PMI_SHIM_DIR",
-                           "SLURM_JOB_ID",   "SLURM_JOBID", "SLURM_CONF"};
+  run_options.unset_env = OuterLauncherVariables();
+  for (const char* slurm : {"SLURM_JOB_ID", "SLURM_JOBID", "SLURM_CONF"}) {
+    run_options.unset_env.push_back(slurm);
+  }
   run_options.timeout = options.timeout;
   absl::StatusOr<RunResult> run = RunSubprocess(run_options);
   if (!run.ok()) return run.status();
@@ -94,11 +89,11 @@ absl::StatusOr<ClusterRun> RunOnSimulatedCluster(const ClusterOptions& options) 
   ClusterRun out;
   out.run = *std::move(run);
   for (absl::string_view line :
-       absl::StrSplit(ReadWholeFile(work + "/leftovers"), '\n', absl::SkipEmpty())) {
+       absl::StrSplit(ReadFile(work + "/leftovers"), '\n', absl::SkipEmpty())) {
     out.leftovers.emplace_back(line);
   }
   out.stalled = std::filesystem::exists(work + "/stalled");
-  out.stacks = ReadWholeFile(work + "/stacks");
+  out.stacks = ReadFile(work + "/stacks");
   std::error_code ignored;
   std::filesystem::remove_all(work, ignored);
   return out;
@@ -127,28 +122,27 @@ StallKind ClassifyStall(absl::string_view stacks, int ranks) {
   return StallKind::kUnknown;
 }
 
-std::vector<std::string> ClusterLaunch(ClusterLauncher launcher, int nodes, int ranks_per_node,
+std::vector<std::string> ClusterLaunch(Launcher launcher, int nodes, int ranks_per_node,
                                        const std::vector<std::string>& program) {
-  std::vector<std::string> hosts;
+  JobSpec spec;
+  spec.launcher = launcher;
+  spec.ranks = nodes * ranks_per_node;
   for (int node = 1; node <= nodes; ++node) {
-    hosts.push_back(absl::StrCat("node", node, ":", ranks_per_node));
+    spec.hosts.push_back(absl::StrCat("node", node, ":", ranks_per_node));
   }
-  std::vector<std::string> quoted;
-  for (const std::string& word : program) quoted.push_back(ShellQuote(word));
-  const std::string ranks = absl::StrCat(nodes * ranks_per_node);
-  std::string line;
-  switch (launcher) {
-    case ClusterLauncher::kHydra:
-      line = absl::StrCat("exec mpiexec.hydra -launcher ssh -launcher-exec \"$", kClusterRshVar,
-                          "\" -hosts ", absl::StrJoin(hosts, ","), " -n ", ranks, " ");
-      break;
-    case ClusterLauncher::kOpenMpi:
-      line = absl::StrCat("exec mpirun.openmpi --allow-run-as-root --mca plm_rsh_agent \"$",
-                          kClusterRshVar, "\" -H ", absl::StrJoin(hosts, ","), " -n ", ranks,
-                          " ");
-      break;
+  // The ssh stand-in's path is known on node1 only, in its environment.
+  const std::string rsh = absl::StrCat("\"$", kClusterRshVar, "\"");
+  spec.rsh_agent = rsh;
+  spec.command = program;
+  absl::StatusOr<std::vector<std::string>> argv = LauncherArgv(spec);
+  if (!argv.ok()) {  // a launcher that cannot span nodes: the run says why
+    return {
+        "sh", "-c",
+        absl::StrCat("echo ", ShellQuote(std::string(argv.status().message())), " >&2; exit 2")};
   }
-  return {"bash", "-c", line + absl::StrJoin(quoted, " ")};
+  std::vector<std::string> words;
+  for (const std::string& word : *argv) words.push_back(word == rsh ? word : ShellQuote(word));
+  return {"bash", "-c", absl::StrCat("exec ", absl::StrJoin(words, " "))};
 }
 
 }  // namespace pmi_shim::testutil

@@ -13,7 +13,7 @@
 //
 //   ClusterOptions options;
 //   options.nodes = 2;
-//   options.command = ClusterLaunch(ClusterLauncher::kHydra, 2, 2, {app});
+//   options.command = ClusterLaunch(Launcher::kHydra, 2, 2, {app});
 //   absl::StatusOr<ClusterRun> run = RunOnSimulatedCluster(options);
 //   ASSERT_TRUE(run.ok()) << run.status();
 //   EXPECT_EQ(run->run.exit_code, 0) << run->Describe();
@@ -30,6 +30,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "test/testing/launcher.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::testutil {
@@ -86,16 +87,13 @@ StallKind ClassifyStall(absl::string_view stacks, int ranks);
 
 absl::StatusOr<ClusterRun> RunOnSimulatedCluster(const ClusterOptions& options);
 
-enum class ClusterLauncher {
-  kHydra,          // mpiexec.hydra -launcher ssh -launcher-exec $RSH -hosts ...
-  kOpenMpi,        // Debian's mpirun.openmpi --mca plm_rsh_agent $RSH -H node1:K,...
-};
-
 // A shell command line (run with bash -c on node1) that starts `program`
-// with `ranks_per_node` ranks on each of `nodes` nodes under `launcher`,
-// block-mapped (node1 gets ranks 0..K-1). Launchers run with their defaults;
-// only what reaching the nodes needs is set.
-std::vector<std::string> ClusterLaunch(ClusterLauncher launcher, int nodes, int ranks_per_node,
+// with `ranks_per_node` ranks on each of `nodes` nodes under `launcher`
+// (kHydra: -launcher ssh -launcher-exec $RSH -hosts node1:K,...; kOpenMpi:
+// --mca plm_rsh_agent $RSH --host node1:K,...; see launcher.h), block-mapped
+// (node1 gets ranks 0..K-1). Launchers run with their defaults; only what
+// reaching the nodes needs is set.
+std::vector<std::string> ClusterLaunch(Launcher launcher, int nodes, int ranks_per_node,
                                        const std::vector<std::string>& program);
 
 }  // namespace pmi_shim::testutil

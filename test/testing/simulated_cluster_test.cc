@@ -1,12 +1,11 @@
 // ClassifyStall on a recorded stall of a real 4-rank MPICH 4.0.2 job across
 // two simulated nodes (testdata/mpich_ucx_finalize_stall.txt, gdb backtraces
 // taken by cluster-ns.sh), and on variants that must not be excused.
-#include <fstream>
-#include <iterator>
 #include <string>
 
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
+#include "test/testing/files.h"
 #include "test/testing/runfiles.h"
 #include "test/testing/simulated_cluster.h"
 
@@ -15,9 +14,7 @@ namespace {
 
 std::string RecordedStall() {
   absl::StatusOr<std::string> path = Runfile("test/testing/testdata/mpich_ucx_finalize_stall.txt");
-  if (!path.ok()) return "";
-  std::ifstream in(*path);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return path.ok() ? ReadFile(*path) : "";
 }
 
 TEST(ClassifyStallTest, RecognisesTheMpichUcxFinalizeDeadlock) {

@@ -6,13 +6,12 @@
 
 #include <cerrno>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "test/testing/files.h"
 #include "test/testing/processes.h"
 #include "test/testing/runfiles.h"
 
@@ -21,8 +20,6 @@ namespace {
 
 constexpr char kScript[] = "test/testing/slurm-ns.sh";
 constexpr char kPmi2Plugin[] = "/usr/lib/x86_64-linux-gnu/slurm-wlm/mpi_pmi2.so";
-// Daemons killed with the namespace may take a moment to leave /proc.
-constexpr absl::Duration kLeftoverGrace = absl::Milliseconds(500);
 constexpr int kLogTailLines = 15;
 
 // Full path of `name` on PATH (plus the sbin directories, where the daemons
@@ -35,11 +32,6 @@ std::string FindProgram(const std::string& name) {
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 std::string Tail(const std::string& text, int lines) {
@@ -158,13 +150,7 @@ absl::StatusOr<SlurmRun> RunInSlurmCluster(const SlurmRunOptions& options) {
   SlurmRun out;
   if (run.ok()) out.run = *std::move(run);
 
-  absl::Time until = absl::Now() + kLeftoverGrace;
-  out.leftovers_outside = ProcessesWithMarker(marker);
-  while (!out.leftovers_outside.empty() && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(20));
-    out.leftovers_outside = ProcessesWithMarker(marker);
-  }
-  KillProcesses(out.leftovers_outside);
+  out.leftovers_outside = CollectLeftovers(marker);
 
   const std::string timings = ReadFile(work + "/timings");
   ParseTimings(timings, out);

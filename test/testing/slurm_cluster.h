@@ -36,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "test/testing/processes.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::testutil {
@@ -72,7 +73,7 @@ struct SlurmRun {
   std::vector<std::string> leftovers_inside;
   // Processes marked by this run (kMarkerVar) still alive after the
   // namespace was gone; killed before returning. Always expected empty.
-  std::vector<std::pair<pid_t, std::string>> leftovers_outside;
+  std::vector<ProcessInfo> leftovers_outside;
   // Last lines of slurmctld.log and slurmd.log, for failure messages.
   std::string daemon_logs;
 

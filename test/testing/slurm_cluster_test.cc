@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
+#include "test/testing/status_matchers.h"
 #include "test/testing/subprocess.h"
 
 namespace pmi_shim::testutil {
@@ -35,7 +36,7 @@ class SlurmClusterTest : public ::testing::Test {
     options.command = std::move(command);
     options.timeout = timeout;
     absl::StatusOr<SlurmRun> run = RunInSlurmCluster(options);
-    EXPECT_TRUE(run.ok()) << run.status();
+    EXPECT_OK(run);
     return run.ok() ? *std::move(run) : SlurmRun{};
   }
 };
@@ -95,10 +96,10 @@ TEST_F(SlurmClusterTest, ScriptRefusesToRunOutsideItsNamespaces) {
   // Straight from the test's own namespaces: the guard must stop it before
   // any Slurm program runs.
   absl::StatusOr<std::string> script = Runfile("test/testing/slurm-ns.sh");
-  ASSERT_TRUE(script.ok()) << script.status();
+  ASSERT_OK(script);
   absl::StatusOr<RunResult> run = RunSubprocess(
       {"bash", *script, "/tmp/pmi-shim-slurm-never", "4", "true"}, {}, absl::Seconds(10));
-  ASSERT_TRUE(run.ok()) << run.status();
+  ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 125) << run->Describe();
   EXPECT_THAT(run->stderr_text, StartsWith("slurm-ns: not pid 1")) << run->Describe();
 }

@@ -9,6 +9,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/testing/processes.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::testutil {
 namespace {
@@ -19,7 +20,7 @@ using ::testing::IsEmpty;
 TEST(SubprocessTest, CapturesOutputAndExitCode) {
   absl::StatusOr<RunResult> r =
       RunSubprocess({"sh", "-c", "echo out; echo err >&2; exit 3"}, {}, absl::Seconds(10));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 3);
   EXPECT_EQ(r->term_signal, 0);
   EXPECT_FALSE(r->timed_out);
@@ -31,7 +32,7 @@ TEST(SubprocessTest, CapturesOutputAndExitCode) {
 TEST(SubprocessTest, PassesExtraEnvironment) {
   absl::StatusOr<RunResult> r =
       RunSubprocess({"sh", "-c", "echo \"$FOO\""}, {{"FOO", "bar baz"}}, absl::Seconds(10));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->stdout_text, "bar baz\n");
 }
 
@@ -40,13 +41,13 @@ TEST(SubprocessTest, UnsetsEnvironment) {
   options.argv = {"sh", "-c", "echo \"[${HOME-unset}]\""};
   options.unset_env = {"HOME"};
   absl::StatusOr<RunResult> r = RunSubprocess(options);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->stdout_text, "[unset]\n");
 }
 
 TEST(SubprocessTest, ReportsSignalDeath) {
   absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "kill -TERM $$"}, {}, absl::Seconds(10));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, -1);
   EXPECT_EQ(r->term_signal, SIGTERM);
   EXPECT_THAT(r->StatusText(), HasSubstr("signal 15"));
@@ -57,7 +58,7 @@ TEST(SubprocessTest, TimeoutKillsTheWholeProcessGroup) {
   // The background sleep is a grandchild: only a group kill reaches it.
   absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "sleep 30 & sleep 30"},
                                               {{kMarkerVar, marker}}, absl::Milliseconds(300));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_TRUE(r->timed_out);
   EXPECT_LT(r->wall, absl::Seconds(5));
   auto left = ProcessesWithMarker(marker);
@@ -74,7 +75,7 @@ TEST(SubprocessTest, DoesNotWaitForDescendantsHoldingThePipes) {
   // The child exits at once; its detached grandchild keeps stdout open.
   absl::StatusOr<RunResult> r = RunSubprocess({"sh", "-c", "setsid sleep 30 & echo done"},
                                               {{kMarkerVar, marker}}, absl::Seconds(20));
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 0);
   EXPECT_EQ(r->stdout_text, "done\n");
   EXPECT_LT(r->wall, absl::Seconds(2));
@@ -91,7 +92,7 @@ TEST(SubprocessTest, SendsSignalAfterDelay) {
   options.signal = SIGINT;
   options.timeout = absl::Seconds(20);
   absl::StatusOr<RunResult> r = RunSubprocess(options);
-  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 130) << r->Describe();
   EXPECT_EQ(r->stdout_text, "got INT\n");
   ASSERT_TRUE(r->after_signal.has_value());
@@ -101,8 +102,7 @@ TEST(SubprocessTest, SendsSignalAfterDelay) {
 
 TEST(SubprocessTest, SpawnFailureIsAnError) {
   absl::StatusOr<RunResult> r = RunSubprocess({"/nonexistent/program"}, {}, absl::Seconds(10));
-  EXPECT_FALSE(r.ok());
-  EXPECT_THAT(std::string(r.status().message()), HasSubstr("/nonexistent/program"));
+  EXPECT_THAT(r, testutil::StatusIs(::testing::_, HasSubstr("/nonexistent/program")));
 }
 
 }  // namespace
