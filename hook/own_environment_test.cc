@@ -208,7 +208,7 @@ TEST_F(OwnEnvironmentTest, RuntimeModeEditsNothingForAContainerThatDoesNotAsk) {
     options.env = HostileEnvironment();
     options.timeout = absl::Seconds(20);
     absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
-    EXPECT_TRUE(result.ok()) << result.status();
+    EXPECT_OK(result);
     return result.ok() ? *result : RunResult();
   };
   WriteConfig({"PATH=/bin"});

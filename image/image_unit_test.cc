@@ -88,13 +88,13 @@ std::string ElfWithLongNames(int long_names, size_t long_length) {
 // NUL) cost symbols x table size.
 TEST(ElfReaderTest, OverlongSymbolNamesAreSkippedNotScanned) {
   absl::StatusOr<ElfInfo> plain = ParseElf(ElfWithLongNames(3, 100));
-  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_OK(plain);
   EXPECT_TRUE(plain->HasSymbol(std::string(100, 'a')));
   EXPECT_TRUE(plain->HasSymbol("PMI2_Init"));
 
   // 20,000 symbols naming one 1 MiB string: 20 G byte reads before.
   absl::StatusOr<ElfInfo> hostile = ParseElf(ElfWithLongNames(20000, 1 << 20));
-  ASSERT_TRUE(hostile.ok()) << hostile.status();
+  ASSERT_OK(hostile);
   EXPECT_EQ(hostile->symbols.size(), 1u);
   EXPECT_TRUE(hostile->HasSymbol("PMI2_Init"));
 }

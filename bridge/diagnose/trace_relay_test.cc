@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "common/sockets.h"
 #include "common/unique_fd.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 namespace {
@@ -86,7 +87,7 @@ TEST_F(TraceRelayTest, PmiFdConversationIsDecodedAndRelayed) {
                              reply_file, "'; exit 3")},
                transcript);
   fake.join();
-  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_OK(status);
   EXPECT_EQ(*status, 3) << "the command's exit status";
   EXPECT_EQ(ReadFile(reply_file), "cmd=response_to_init pmi_version=1 pmi_subversion=1 rc=0\n");
   EXPECT_TRUE(server_saw_eof) << "the command's close did not reach the server";
@@ -101,7 +102,7 @@ TEST_F(TraceRelayTest, PmiFdConversationIsDecodedAndRelayed) {
 
 TEST_F(TraceRelayTest, PmiPortConnectionsAreRelayedToTheRealPort) {
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   SetNonBlocking(listener->fd.get()).IgnoreError();
   bool server_saw_eof = false;
   std::thread fake([&] {
@@ -128,7 +129,7 @@ TEST_F(TraceRelayTest, PmiPortConnectionsAreRelayedToTheRealPort) {
            reply_file, "'")},
       transcript);
   fake.join();
-  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_OK(status);
   EXPECT_EQ(*status, 0);
   EXPECT_EQ(ReadFile(reply_file), "cmd=response_to_init pmi_version=1 pmi_subversion=1 rc=0\n");
   EXPECT_TRUE(server_saw_eof);
@@ -139,7 +140,7 @@ TEST_F(TraceRelayTest, PmiPortConnectionsAreRelayedToTheRealPort) {
 
 TEST_F(TraceRelayTest, AnUnreachablePmiPortIsNotedAndTheCommandSeesTheClose) {
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   const int port = listener->port;
   listener->fd.Reset();  // nothing listens there any more
   const std::string reply_file = dir_ + "/reply";
@@ -152,7 +153,7 @@ TEST_F(TraceRelayTest, AnUnreachablePmiPortIsNotedAndTheCommandSeesTheClose) {
                              "read -r reply <&3; echo \"[$reply]\" > '",
                              reply_file, "'")},
                transcript);
-  ASSERT_TRUE(status.ok()) << status.status();
+  ASSERT_OK(status);
   EXPECT_EQ(*status, 0);
   EXPECT_EQ(ReadFile(reply_file), "[]\n") << "the command must see the close, not hang";
   const std::string text = TranscriptText();

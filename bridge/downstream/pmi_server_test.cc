@@ -124,7 +124,7 @@ TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
   std::string response_to_init, fullinit;
   RunWithClient(loop, [&] {
     absl::StatusOr<UniqueFd> connected = net::ConnectUnix(path);
-    ASSERT_TRUE(connected.ok()) << connected.status();
+    ASSERT_OK(connected);
     const int fd = connected->Release();
     WriteAll(fd, "cmd=init pmi_version=2 pmi_subversion=0\n");
     response_to_init = ReadLine(fd);

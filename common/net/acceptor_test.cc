@@ -17,6 +17,7 @@
 #include "common/net/connector.h"
 #include "common/net/net_test_util.h"
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::net {
 namespace {
@@ -36,17 +37,17 @@ TEST(CheckPeerUidTest, OwnUserAndRootPassOthersAreNamed) {
 TEST(AcceptorTest, AcceptsEveryPendingClientNonBlockingAndCloseOnExec) {
   EventLoop loop;
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   const int port = listener->port;
   std::vector<Acceptor::Client> clients;
   absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
       Acceptor::Start(loop, std::move(listener->fd), {},
                       [&](Acceptor::Client client) { clients.push_back(std::move(client)); });
-  ASSERT_TRUE(acceptor.ok()) << acceptor.status();
+  ASSERT_OK(acceptor);
   std::vector<UniqueFd> connections;
   for (int i = 0; i < 3; ++i) {
     absl::StatusOr<UniqueFd> fd = StartConnectTcp4("127.0.0.1", port);
-    ASSERT_TRUE(fd.ok());
+    ASSERT_OK(fd);
     connections.push_back(*std::move(fd));
   }
   ASSERT_TRUE(RunUntil(loop, [&] { return clients.size() == 3; }));
@@ -69,14 +70,14 @@ class UnixAcceptorTest : public ::testing::Test {
   }
   std::unique_ptr<Acceptor> Start(EventLoop& loop, std::vector<Acceptor::Client>& clients) {
     absl::StatusOr<UniqueFd> listener = ListenUnix(path_);
-    EXPECT_TRUE(listener.ok()) << listener.status();
+    EXPECT_OK(listener);
     Acceptor::Options options;
     options.policy = PeerPolicy::kSameUserOrRoot;
     options.description = path_;
     absl::StatusOr<std::unique_ptr<Acceptor>> acceptor =
         Acceptor::Start(loop, *std::move(listener), options,
                         [&](Acceptor::Client client) { clients.push_back(std::move(client)); });
-    EXPECT_TRUE(acceptor.ok()) << acceptor.status();
+    EXPECT_OK(acceptor);
     return acceptor.ok() ? *std::move(acceptor) : nullptr;
   }
   char dir_[32] = "/tmp/acceptor-test-XXXXXX";
@@ -88,7 +89,7 @@ TEST_F(UnixAcceptorTest, SameUserIsAdmittedWithItsCredentials) {
   std::vector<Acceptor::Client> clients;
   std::unique_ptr<Acceptor> acceptor = Start(loop, clients);
   absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_OK(fd);
   ASSERT_TRUE(RunUntil(loop, [&] { return clients.size() == 1; }));
   ASSERT_TRUE(clients[0].credentials.has_value());
   EXPECT_EQ(clients[0].credentials->uid, ::getuid());

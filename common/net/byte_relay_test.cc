@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/net/net_test_util.h"
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::net {
 namespace {
@@ -47,7 +48,7 @@ struct Harness {
     absl::StatusOr<std::unique_ptr<ByteRelay>> started = ByteRelay::Start(
         loop, std::move(client_near), std::move(target_near), Stream::State::kConnected,
         std::move(options), [this](absl::Status outcome) { outcomes.push_back(outcome); });
-    EXPECT_TRUE(started.ok()) << started.status();
+    EXPECT_OK(started);
     if (started.ok()) relay = *std::move(started);
   }
 };
@@ -143,9 +144,9 @@ TEST(ByteRelayTest, BackpressureHoldsInTheOtherDirectionToo) {
 TEST(ByteRelayTest, AClientFasterThanTheTargetsConnectIsResumed) {
   EventLoop loop;
   absl::StatusOr<TcpListener> server = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(server.ok());
+  ASSERT_OK(server);
   absl::StatusOr<UniqueFd> target = StartConnectTcp4("127.0.0.1", server->port);
-  ASSERT_TRUE(target.ok());
+  ASSERT_OK(target);
   auto [client_near, client_far] = SocketPair();
   const std::string sent = Pattern(64 * 1024);  // 16 times the buffer, within the socket's
   ASSERT_EQ(WriteNow(client_far.get(), sent), sent.size()) << "the socketpair took less";
@@ -156,7 +157,7 @@ TEST(ByteRelayTest, AClientFasterThanTheTargetsConnectIsResumed) {
   absl::StatusOr<std::unique_ptr<ByteRelay>> relay =
       ByteRelay::Start(loop, std::move(client_near), *std::move(target), Stream::State::kConnecting,
                        options, [&](absl::Status outcome) { outcomes.push_back(outcome); });
-  ASSERT_TRUE(relay.ok());
+  ASSERT_OK(relay);
   UniqueFd accepted;
   std::string received;
   bool eof = false;
@@ -193,11 +194,11 @@ TEST(ByteRelayTest, AWriteErrorClosesBothSidesAndSaysWhich) {
 TEST(ByteRelayTest, ARefusedConnectClosesTheClient) {
   EventLoop loop;
   absl::StatusOr<TcpListener> dead = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(dead.ok());
+  ASSERT_OK(dead);
   const int port = dead->port;
   dead->fd.Reset();
   absl::StatusOr<UniqueFd> target = StartConnectTcp4("127.0.0.1", port);
-  ASSERT_TRUE(target.ok());
+  ASSERT_OK(target);
   auto [client_near, client_far] = SocketPair();
   std::vector<absl::Status> outcomes;
   ByteRelay::Options options;
@@ -205,7 +206,7 @@ TEST(ByteRelayTest, ARefusedConnectClosesTheClient) {
   absl::StatusOr<std::unique_ptr<ByteRelay>> relay =
       ByteRelay::Start(loop, std::move(client_near), *std::move(target), Stream::State::kConnecting,
                        options, [&](absl::Status outcome) { outcomes.push_back(outcome); });
-  ASSERT_TRUE(relay.ok());
+  ASSERT_OK(relay);
   WriteNow(client_far.get(), "hello");
   ASSERT_TRUE(RunUntil(loop, [&] { return !outcomes.empty(); }));
   EXPECT_EQ(outcomes[0].message(),

@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "common/net/tcp_connect.h"
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::net {
 namespace {
@@ -42,9 +43,9 @@ class ConnectUnixTest : public ::testing::Test {
 
 TEST_F(ConnectUnixTest, ConnectsCloseOnExec) {
   absl::StatusOr<UniqueFd> listener = ListenUnix(path_);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_OK(fd);
   EXPECT_TRUE(::fcntl(fd->get(), F_GETFD) & FD_CLOEXEC);
   UniqueFd accepted(::accept(listener->get(), nullptr, nullptr));
   EXPECT_TRUE(accepted.valid());
@@ -66,10 +67,10 @@ TEST(ConnectUnixPathTest, TooLongForSunPathIsInvalid) {
 
 TEST(ConnectTcpTest, ConnectsByNameAndRefusalIsUnavailable) {
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   const absl::Time deadline = absl::Now() + absl::Seconds(5);
   absl::StatusOr<UniqueFd> fd = ConnectTcp("127.0.0.1", listener->port, deadline);
-  ASSERT_TRUE(fd.ok()) << fd.status();
+  ASSERT_OK(fd);
   EXPECT_TRUE(::fcntl(fd->get(), F_GETFL) & O_NONBLOCK);
   const int port = listener->port;
   listener->fd.Reset();
@@ -82,14 +83,14 @@ TEST(ConnectTcpTest, ConnectsByNameAndRefusalIsUnavailable) {
 
 TEST_F(ConnectUnixTest, ConnectorsDescribeTheirTargetAndConnect) {
   absl::StatusOr<UniqueFd> unix_listener = ListenUnix(path_);
-  ASSERT_TRUE(unix_listener.ok());
+  ASSERT_OK(unix_listener);
   Connector unix_connector = UnixConnector(path_);
   EXPECT_EQ(unix_connector.description, path_);
   EXPECT_EQ(unix_connector.state, Stream::State::kConnected);
   EXPECT_TRUE(unix_connector.connect().ok());
 
   absl::StatusOr<TcpListener> tcp_listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(tcp_listener.ok());
+  ASSERT_OK(tcp_listener);
   Connector tcp = TcpConnector("127.0.0.1", tcp_listener->port, "the PMIx server");
   EXPECT_EQ(tcp.description, "the PMIx server");
   EXPECT_EQ(tcp.state, Stream::State::kConnecting);

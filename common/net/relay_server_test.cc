@@ -16,6 +16,7 @@
 #include "common/net/connector.h"
 #include "common/net/net_test_util.h"
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::net {
 namespace {
@@ -46,18 +47,18 @@ TEST(RelayServerTest, EachClientGetsItsOwnRelayAndEndedRelaysAreFreed) {
   EventLoop loop;
   Targets targets;
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   RelayServer::Options options;
   options.connector = targets.connector();
   std::vector<absl::Status> outcomes;
   options.on_relay_done = [&](const absl::Status& outcome) { outcomes.push_back(outcome); };
   absl::StatusOr<std::unique_ptr<RelayServer>> server =
       RelayServer::Start(loop, std::move(listener->fd), options);
-  ASSERT_TRUE(server.ok()) << server.status();
+  ASSERT_OK(server);
   std::vector<UniqueFd> clients;
   for (int i = 0; i < 2; ++i) {
     absl::StatusOr<UniqueFd> fd = StartConnectTcp4("127.0.0.1", listener->port);
-    ASSERT_TRUE(fd.ok());
+    ASSERT_OK(fd);
     clients.push_back(*std::move(fd));
   }
   ASSERT_TRUE(RunUntil(loop, [&] { return targets.far_ends.size() == 2; }));
@@ -86,16 +87,16 @@ TEST(RelayServerTest, AClientWhoseTargetCannotBeReachedIsClosed) {
   Targets targets;
   targets.refuse = true;
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   RelayServer::Options options;
   options.connector = targets.connector();
   std::vector<absl::Status> outcomes;
   options.on_relay_done = [&](const absl::Status& outcome) { outcomes.push_back(outcome); };
   absl::StatusOr<std::unique_ptr<RelayServer>> server =
       RelayServer::Start(loop, std::move(listener->fd), options);
-  ASSERT_TRUE(server.ok());
+  ASSERT_OK(server);
   absl::StatusOr<UniqueFd> client = StartConnectTcp4("127.0.0.1", listener->port);
-  ASSERT_TRUE(client.ok());
+  ASSERT_OK(client);
   ASSERT_TRUE(RunUntil(loop, [&] { return !outcomes.empty(); }));
   EXPECT_EQ(outcomes[0].message(), "cannot reach the test target: connection refused");
   bool eof = false;
@@ -113,7 +114,7 @@ TEST(RelayServerTest, RelayOptionsSeeTheClientsCredentialsOnAUnixListener) {
   EventLoop loop;
   Targets targets;
   absl::StatusOr<UniqueFd> listener = ListenUnix(path);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   RelayServer::Options options;
   options.connector = targets.connector();
   options.peer_policy = PeerPolicy::kSameUserOrRoot;
@@ -127,9 +128,9 @@ TEST(RelayServerTest, RelayOptionsSeeTheClientsCredentialsOnAUnixListener) {
   };
   absl::StatusOr<std::unique_ptr<RelayServer>> server =
       RelayServer::Start(loop, *std::move(listener), options);
-  ASSERT_TRUE(server.ok());
+  ASSERT_OK(server);
   absl::StatusOr<UniqueFd> client = ConnectUnix(path);
-  ASSERT_TRUE(client.ok());
+  ASSERT_OK(client);
   ASSERT_TRUE(RunUntil(loop, [&] { return seen.has_value(); }));
   EXPECT_EQ(seen->uid, ::getuid());
   EXPECT_EQ(seen->pid, ::getpid());

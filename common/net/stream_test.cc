@@ -14,6 +14,7 @@
 
 #include "common/net/net_test_util.h"
 #include "common/sockets.h"
+#include "test/testing/status_matchers.h"
 
 namespace pmi_shim::net {
 namespace {
@@ -48,7 +49,7 @@ std::unique_ptr<Stream> StartOrDie(EventLoop& loop, UniqueFd fd, Stream::Handler
                                    Stream::State state = Stream::State::kConnected) {
   absl::StatusOr<std::unique_ptr<Stream>> stream =
       Stream::Start(loop, std::move(fd), std::move(handlers), state);
-  EXPECT_TRUE(stream.ok()) << stream.status();
+  EXPECT_OK(stream);
   return stream.ok() ? *std::move(stream) : nullptr;
 }
 
@@ -177,9 +178,9 @@ TEST(StreamTest, WriteToAClosedPeerFailsAndClosesTheStream) {
 // A TCP pair on loopback: (accepted, connected).
 std::pair<UniqueFd, UniqueFd> TcpPair() {
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  EXPECT_TRUE(listener.ok());
+  EXPECT_OK(listener);
   absl::StatusOr<UniqueFd> connected = StartConnectTcp4("127.0.0.1", listener->port);
-  EXPECT_TRUE(connected.ok());
+  EXPECT_OK(connected);
   UniqueFd accepted;
   for (int i = 0; i < 1000 && !accepted.valid(); ++i) {
     accepted.Reset(::accept4(listener->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
@@ -220,9 +221,9 @@ TEST(StreamTest, AResetWhilePausedIsStillReported) {
 TEST(StreamTest, ConnectingStreamQueuesWritesUntilConnected) {
   EventLoop loop;
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   absl::StatusOr<UniqueFd> fd = StartConnectTcp4("127.0.0.1", listener->port);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   Recorded seen;
   std::unique_ptr<Stream> stream =
       StartOrDie(loop, *std::move(fd), seen.Handlers(), Stream::State::kConnecting);
@@ -245,11 +246,11 @@ TEST(StreamTest, ConnectingStreamQueuesWritesUntilConnected) {
 TEST(StreamTest, RefusedConnectIsAConnectError) {
   EventLoop loop;
   absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(listener.ok());
+  ASSERT_OK(listener);
   const int port = listener->port;
   listener->fd.Reset();  // nothing listens there any more
   absl::StatusOr<UniqueFd> fd = StartConnectTcp4("127.0.0.1", port);
-  ASSERT_TRUE(fd.ok());
+  ASSERT_OK(fd);
   Recorded seen;
   std::unique_ptr<Stream> stream =
       StartOrDie(loop, *std::move(fd), seen.Handlers(), Stream::State::kConnecting);

@@ -95,7 +95,7 @@ TEST(RelaySeccompPolicyTest, AllowsWhatTheRelayLoopNeeds) {
 // A syscall the library needs and the list lacks would kill the child.
 TEST(RelaySeccompPolicyTest, TheRelayLoopRunsUnderIt) {
   absl::StatusOr<TcpListener> server = ListenTcp4("127.0.0.1", 0);
-  ASSERT_TRUE(server.ok());
+  ASSERT_OK(server);
   int port_pipe[2];
   ASSERT_EQ(::pipe(port_pipe), 0);
   const pid_t child = ::fork();
@@ -126,7 +126,7 @@ TEST(RelaySeccompPolicyTest, TheRelayLoopRunsUnderIt) {
   ::close(port_pipe[0]);
   absl::StatusOr<UniqueFd> client = net::ConnectTcp("127.0.0.1", relay_port,
                                                     absl::Now() + absl::Seconds(5));
-  ASSERT_TRUE(client.ok()) << client.status();
+  ASSERT_OK(client);
   auto blocking = [](int fd) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     const timeval five{5, 0};
