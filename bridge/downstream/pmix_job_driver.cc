@@ -257,6 +257,97 @@ std::vector<std::string> RankEnvironment(const std::vector<std::string>& client,
   return env;
 }
 
+// The exit code a shell would show for a waitpid() status.
+int ExitCodeOf(int wait_status) {
+  return WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+}
+
+// Calls `reap` every 10 ms until it says no children are left, then stops `loop`.
+// Must outlive loop.Run().
+class ReapTimer {
+ public:
+  ReapTimer(EventLoop& loop, std::function<bool()> reap) : loop_(loop), reap_(std::move(reap)) {
+    Schedule();
+  }
+  ReapTimer(const ReapTimer&) = delete;
+  ReapTimer& operator=(const ReapTimer&) = delete;
+
+ private:
+  void Schedule() {
+    loop_.AddTimer(absl::Milliseconds(10), [this] { Tick(); });
+  }
+  void Tick() {
+    if (reap_()) {
+      loop_.Stop();
+      return;
+    }
+    Schedule();
+  }
+
+  EventLoop& loop_;
+  std::function<bool()> reap_;
+};
+
+// Forks a rank in its own process group that execs `command` with exactly `env`.
+// Returns what fork() returned.
+pid_t ForkRank(const std::vector<std::string>& command, const std::vector<std::string>& env) {
+  const pid_t pid = ::fork();
+  if (pid != 0) return pid;
+  ::setpgid(0, 0);
+  std::vector<char*> argv;
+  for (const std::string& arg : command) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (const std::string& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+  ::execvpe(argv[0], argv.data(), envp.data());
+  std::fprintf(stderr, "driver: exec %s: %s\n", argv[0], std::strerror(errno));
+  ::_exit(127);
+}
+
+// Forks every rank of `ranks` with its PMIx client environment. False (after saying why) when
+// `server` has no environment for a rank; the ranks forked before it keep running.
+bool StartRanks(PmixServer& server, const std::vector<int>& ranks, const Config& config,
+                std::map<pid_t, int>* rank_of_pid) {
+  for (int rank : ranks) {
+    absl::StatusOr<std::vector<std::string>> client = server.ClientEnvironment(rank);
+    if (!client.ok()) {
+      Say(absl::StrCat("ClientEnvironment(", rank, "): ", client.status().ToString()));
+      return false;
+    }
+    std::vector<std::string> env = RankEnvironment(*client, config);
+    (*rank_of_pid)[ForkRank(config.command, env)] = rank;
+  }
+  return true;
+}
+
+void KillAllRanks(const std::map<pid_t, int>& rank_of_pid, int sig) {
+  for (const auto& [pid, rank] : rank_of_pid) ::kill(-pid, sig);
+}
+
+// Reaps the ranks that have exited so far and tells `server`; sets *status to 2 when one exited
+// non-zero. Other children are reaped and ignored.
+void ReapExitedRanks(PmixServer& server, std::map<pid_t, int>* rank_of_pid, int* status) {
+  int wait_status;
+  pid_t pid;
+  while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
+    auto it = rank_of_pid->find(pid);
+    if (it == rank_of_pid->end()) continue;
+    const int code = ExitCodeOf(wait_status);
+    Say(absl::StrCat("rank ", it->second, " exit ", code));
+    server.RankExited(it->second, absl::StrCat("exited with status ", code));
+    if (code != 0) *status = 2;
+    rank_of_pid->erase(it);
+  }
+}
+
+void SayServerStats(int server_index, const std::vector<int>& ranks,
+                    const PmixServer::Stats& stats) {
+  Say(absl::StrCat("server ", server_index, " ranks ", ranks.front(), "-", ranks.back(),
+                   " fence_upcalls=", stats.fence_upcalls,
+                   " direct_modex_upcalls=", stats.direct_modex_upcalls));
+}
+
 // Serves `ranks` with a PmixServer over `host` until they all exited.
 // Returns 0 when they all exited 0 and the job stayed healthy.
 int RunServer(EventLoop& loop, session::JobHost& host, int server_index,
@@ -272,66 +363,23 @@ int RunServer(EventLoop& loop, session::JobHost& host, int server_index,
     return 1;
   }
   std::map<pid_t, int> rank_of_pid;
-  for (int rank : ranks) {
-    absl::StatusOr<std::vector<std::string>> client = (*server)->ClientEnvironment(rank);
-    if (!client.ok()) {
-      Say(absl::StrCat("ClientEnvironment(", rank, "): ", client.status().ToString()));
-      return 1;
-    }
-    std::vector<std::string> env = RankEnvironment(*client, config);
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      ::setpgid(0, 0);
-      std::vector<char*> argv;
-      for (const std::string& arg : config.command) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      std::vector<char*> envp;
-      for (const std::string& entry : env) envp.push_back(const_cast<char*>(entry.c_str()));
-      envp.push_back(nullptr);
-      ::execvpe(argv[0], argv.data(), envp.data());
-      std::fprintf(stderr, "driver: exec %s: %s\n", argv[0], std::strerror(errno));
-      ::_exit(127);
-    }
-    rank_of_pid[pid] = rank;
-  }
-  auto kill_all = [&rank_of_pid](int sig) {
-    for (const auto& [pid, rank] : rank_of_pid) ::kill(-pid, sig);
-  };
+  if (!StartRanks(**server, ranks, config, &rank_of_pid)) return 1;
   set_end_hook([&] {
     *job_failed = true;
-    kill_all(SIGTERM);
+    KillAllRanks(rank_of_pid, SIGTERM);
   });
   int status = 0;
-  std::function<void()> reap = [&] {
-    int wait_status;
-    pid_t pid;
-    while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
-      auto it = rank_of_pid.find(pid);
-      if (it == rank_of_pid.end()) continue;
-      const int code =
-          WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
-      Say(absl::StrCat("rank ", it->second, " exit ", code));
-      (*server)->RankExited(it->second, absl::StrCat("exited with status ", code));
-      if (code != 0) status = 2;
-      rank_of_pid.erase(it);
-    }
-    if (rank_of_pid.empty()) {
-      loop.Stop();
-      return;
-    }
-    loop.AddTimer(absl::Milliseconds(10), reap);
-  };
-  loop.AddTimer(absl::Milliseconds(10), reap);
+  ReapTimer reaper(loop, [&] {
+    ReapExitedRanks(**server, &rank_of_pid, &status);
+    return rank_of_pid.empty();
+  });
   loop.AddTimer(absl::Seconds(config.timeout_seconds), [&] {
     Say("timeout: killing the ranks");
     *job_failed = true;
-    kill_all(SIGKILL);
+    KillAllRanks(rank_of_pid, SIGKILL);
   });
   (void)loop.Run();
-  const PmixServer::Stats stats = (*server)->stats();
-  Say(absl::StrCat("server ", server_index, " ranks ", ranks.front(), "-", ranks.back(),
-                   " fence_upcalls=", stats.fence_upcalls,
-                   " direct_modex_upcalls=", stats.direct_modex_upcalls));
+  SayServerStats(server_index, ranks, (*server)->stats());
   (*server)->Stop();
   set_end_hook(nullptr);
   return *job_failed ? 2 : status;
@@ -363,39 +411,147 @@ int RunSingle(const Config& config) {
                    [&](std::function<void()> hook) { end_job = std::move(hook); });
 }
 
+// Which server serves which ranks: contiguous, near-equal blocks.
+struct RankLayout {
+  std::vector<std::vector<int>> blocks;  // by server
+  std::vector<int> node_of_rank;         // the server of each rank
+};
+
+RankLayout SplitRanksAmongServers(const Config& config) {
+  RankLayout layout;
+  layout.blocks.resize(config.servers);
+  layout.node_of_rank.resize(config.np);
+  for (int rank = 0; rank < config.np; ++rank) {
+    const int server = static_cast<int>(static_cast<long>(rank) * config.servers / config.np);
+    layout.blocks[server].push_back(rank);
+    layout.node_of_rank[rank] = server;
+  }
+  return layout;
+}
+
+// The body of server process `server_index`: a PmixServer over a ProxyHost on `fd`.
+[[noreturn]] void RunServerProcess(int fd, const session::JobInfo& info, int server_index,
+                                   const RankLayout& layout, const Config& config) {
+  EventLoop loop;
+  bool failed = false;
+  std::function<void()> end_job;
+  ProxyHost host(loop, fd, info, [&] {
+    if (end_job) end_job();
+  });
+  const int status =
+      RunServer(loop, host, server_index, layout.blocks[server_index], layout.node_of_rank, config,
+                &failed, [&](std::function<void()> hook) { end_job = std::move(hook); });
+  ::_exit(status);
+}
+
+struct ServerProcesses {
+  std::vector<int> broker_fds;  // this process's end of each server's socketpair
+  std::vector<pid_t> children;
+};
+
+// Forks the K server processes. False when a socketpair cannot be made.
+bool ForkServers(const session::JobInfo& info, const RankLayout& layout, const Config& config,
+                 ServerProcesses* servers) {
+  for (int s = 0; s < config.servers; ++s) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return false;
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      for (int fd : servers->broker_fds) ::close(fd);
+      ::close(pair[0]);
+      RunServerProcess(pair[1], info, s, layout, config);
+    }
+    ::close(pair[1]);
+    servers->broker_fds.push_back(pair[0]);
+    servers->children.push_back(pid);
+  }
+  return true;
+}
+
+using BrokerAnswer = std::function<void(absl::StatusOr<std::string>)>;
+
+// Adapts `answer` to the JobHost operations that report only a status.
+session::JobHost::Done AnswerEmpty(BrokerAnswer answer) {
+  return [answer](absl::Status s) {
+    answer(s.ok() ? absl::StatusOr<std::string>("") : absl::StatusOr<std::string>(s));
+  };
+}
+
+// A request line from a server process is "ID VERB RANK [ARG [REST]]", split into at most 5
+// parts. A verb is served only when the line has between min_parts and max_parts parts.
+struct BrokerVerb {
+  const char* verb;
+  size_t min_parts;
+  size_t max_parts;
+  void (*serve)(upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+                const BrokerAnswer& answer);
+};
+
+constexpr BrokerVerb kBrokerVerbs[] = {
+    {"put", 5, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) { host.Put(rank, parts[3], parts[4], AnswerEmpty(answer)); }},
+    {"get", 4, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) { host.Get(rank, parts[3], answer); }},
+    {"barrier", 3, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) { host.Barrier(rank, AnswerEmpty(answer)); }},
+    {"claim", 3, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) { (void)host.ClaimRank(rank); }},
+    {"finalized", 3, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) { host.Finalized(rank); }},
+    {"abort", 3, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) {
+       int code = 1;
+       if (parts.size() > 3) (void)absl::SimpleAtoi(parts[3], &code);
+       host.Abort(rank, code, parts.size() > 4 ? parts[4] : "");
+     }},
+    {"lost", 3, 5,
+     [](upstream::EmbeddedHost& host, int rank, const std::vector<std::string>& parts,
+        const BrokerAnswer& answer) {
+       std::string reason = parts.size() > 3 ? parts[3] : "";
+       if (parts.size() > 4) absl::StrAppend(&reason, " ", parts[4]);
+       host.Lost(rank, reason);
+     }},
+};
+
+// Serves one request line from server `index`; answers go back as "ID ok VALUE" or
+// "ID err CODE MESSAGE". Malformed lines and unknown verbs are ignored.
+void ServeBrokerRequest(upstream::EmbeddedHost& host,
+                        std::vector<std::unique_ptr<LineChannel>>& channels, size_t index,
+                        const std::string& line) {
+  std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(' ', 4));
+  uint64_t id = 0;
+  int rank = -1;
+  if (parts.size() < 3 || !absl::SimpleAtoi(parts[0], &id) || !absl::SimpleAtoi(parts[2], &rank))
+    return;
+  BrokerAnswer answer = [&channels, index, id](absl::StatusOr<std::string> result) {
+    if (result.ok()) {
+      channels[index]->Send(absl::StrCat(id, " ok ", *result));
+    } else {
+      channels[index]->Send(absl::StrCat(id, " err ", static_cast<int>(result.status().code()), " ",
+                                         result.status().message()));
+    }
+  };
+  for (const BrokerVerb& verb : kBrokerVerbs) {
+    if (parts[1] != verb.verb) continue;
+    if (parts.size() >= verb.min_parts && parts.size() <= verb.max_parts) {
+      verb.serve(host, rank, parts, answer);
+    }
+    return;
+  }
+}
+
 // The driver process: the job's EmbeddedHost, serving K server processes.
 int RunBroker(const Config& config) {
   const session::JobInfo info = MakeJobInfo(config.np);
-  std::vector<std::vector<int>> blocks(config.servers);
-  std::vector<int> node_of_rank(config.np);
-  for (int rank = 0; rank < config.np; ++rank) {
-    const int server = static_cast<int>(static_cast<long>(rank) * config.servers / config.np);
-    blocks[server].push_back(rank);
-    node_of_rank[rank] = server;
-  }
-  std::vector<int> broker_fds;
-  std::vector<pid_t> children;
-  for (int s = 0; s < config.servers; ++s) {
-    int pair[2];
-    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return 1;
-    const pid_t pid = ::fork();
-    if (pid == 0) {
-      for (int fd : broker_fds) ::close(fd);
-      ::close(pair[0]);
-      EventLoop loop;
-      bool failed = false;
-      std::function<void()> end_job;
-      ProxyHost host(loop, pair[1], info, [&] {
-        if (end_job) end_job();
-      });
-      const int status = RunServer(loop, host, s, blocks[s], node_of_rank, config, &failed,
-                                   [&](std::function<void()> hook) { end_job = std::move(hook); });
-      ::_exit(status);
-    }
-    ::close(pair[1]);
-    broker_fds.push_back(pair[0]);
-    children.push_back(pid);
-  }
+  const RankLayout layout = SplitRanksAmongServers(config);
+  ServerProcesses servers;
+  if (!ForkServers(info, layout, config, &servers)) return 1;
   EventLoop loop;
   bool failed = false;
   std::vector<std::unique_ptr<LineChannel>> channels;
@@ -403,70 +559,24 @@ int RunBroker(const Config& config) {
     for (auto& channel : channels) channel->Send("0 end");
   };
   upstream::EmbeddedHost host(info, ReportingEvents(&failed, &end_job));
-  for (int fd : broker_fds) {
+  for (int fd : servers.broker_fds) {
     channels.push_back(std::make_unique<LineChannel>(
         loop, fd,
         [&host, &channels, index = channels.size()](std::string line) {
-          std::vector<std::string> parts = absl::StrSplit(line, absl::MaxSplits(' ', 4));
-          uint64_t id = 0;
-          int rank = -1;
-          if (parts.size() < 3 || !absl::SimpleAtoi(parts[0], &id) ||
-              !absl::SimpleAtoi(parts[2], &rank))
-            return;
-          auto answer = [&channels, index, id](absl::StatusOr<std::string> result) {
-            if (result.ok()) {
-              channels[index]->Send(absl::StrCat(id, " ok ", *result));
-            } else {
-              channels[index]->Send(absl::StrCat(id, " err ",
-                                                 static_cast<int>(result.status().code()), " ",
-                                                 result.status().message()));
-            }
-          };
-          const std::string& verb = parts[1];
-          if (verb == "put" && parts.size() == 5) {
-            host.Put(rank, parts[3], parts[4], [answer](absl::Status s) {
-              answer(s.ok() ? absl::StatusOr<std::string>("") : absl::StatusOr<std::string>(s));
-            });
-          } else if (verb == "get" && parts.size() >= 4) {
-            host.Get(rank, parts[3], answer);
-          } else if (verb == "barrier") {
-            host.Barrier(rank, [answer](absl::Status s) {
-              answer(s.ok() ? absl::StatusOr<std::string>("") : absl::StatusOr<std::string>(s));
-            });
-          } else if (verb == "claim") {
-            (void)host.ClaimRank(rank);
-          } else if (verb == "finalized") {
-            host.Finalized(rank);
-          } else if (verb == "abort") {
-            int code = 1;
-            if (parts.size() > 3) (void)absl::SimpleAtoi(parts[3], &code);
-            host.Abort(rank, code, parts.size() > 4 ? parts[4] : "");
-          } else if (verb == "lost") {
-            std::string reason = parts.size() > 3 ? parts[3] : "";
-            if (parts.size() > 4) absl::StrAppend(&reason, " ", parts[4]);
-            host.Lost(rank, reason);
-          }
+          ServeBrokerRequest(host, channels, index, line);
         },
         [] {}));
   }
   int status = 0;
-  size_t running = children.size();
-  std::function<void()> reap = [&] {
+  size_t running = servers.children.size();
+  ReapTimer reaper(loop, [&] {
     int wait_status;
-    pid_t pid;
-    while ((pid = ::waitpid(-1, &wait_status, WNOHANG)) > 0) {
-      const int code =
-          WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
-      if (code != 0) status = 2;
+    while (::waitpid(-1, &wait_status, WNOHANG) > 0) {
+      if (ExitCodeOf(wait_status) != 0) status = 2;
       --running;
     }
-    if (running == 0) {
-      loop.Stop();
-      return;
-    }
-    loop.AddTimer(absl::Milliseconds(10), reap);
-  };
-  loop.AddTimer(absl::Milliseconds(10), reap);
+    return running == 0;
+  });
   (void)loop.Run();
   channels.clear();
   return failed ? 2 : status;
