@@ -21,19 +21,19 @@ using A = OptionArg;
 
 const std::vector<OptionSpec>& ChRunOptions() {
   static const auto* table = new std::vector<OptionSpec>{
-      {"bind", 'b', A::kRequired},     {"cd", 'c', A::kRequired},
-      {"gid", 'g', A::kRequired},      {"mount", 'm', A::kRequired},
-      {"storage", 's', A::kRequired},  {"uid", 'u', A::kRequired},
-      {"join-ct", 0, A::kRequired},    {"join-pid", 0, A::kRequired},
-      {"join-tag", 0, A::kRequired},   {"unset-env", 0, A::kRequired},
-      {"feature", 0, A::kRequired},    {"set-env", 0, A::kEqualsOnly},
-      {"ch-ssh", 0, A::kNone},         {"env-no-expand", 0, A::kNone},
-      {"home", 0, A::kNone},           {"join", 'j', A::kNone},
-      {"no-home", 0, A::kNone},        {"no-passwd", 0, A::kNone},
-      {"private-tmp", 't', A::kNone},  {"unsafe", 0, A::kNone},
-      {"verbose", 'v', A::kNone},      {"write", 'w', A::kNone},
-      {"help", '?', A::kNone},         {"usage", 0, A::kNone},
-      {"version", 'V', A::kNone},      {"quiet", 'q', A::kNone},
+      {"bind", 'b', A::kRequired},    {"cd", 'c', A::kRequired},
+      {"gid", 'g', A::kRequired},     {"mount", 'm', A::kRequired},
+      {"storage", 's', A::kRequired}, {"uid", 'u', A::kRequired},
+      {"join-ct", 0, A::kRequired},   {"join-pid", 0, A::kRequired},
+      {"join-tag", 0, A::kRequired},  {"unset-env", 0, A::kRequired},
+      {"feature", 0, A::kRequired},   {"set-env", 0, A::kEqualsOnly},
+      {"ch-ssh", 0, A::kNone},        {"env-no-expand", 0, A::kNone},
+      {"home", 0, A::kNone},          {"join", 'j', A::kNone},
+      {"no-home", 0, A::kNone},       {"no-passwd", 0, A::kNone},
+      {"private-tmp", 't', A::kNone}, {"unsafe", 0, A::kNone},
+      {"verbose", 'v', A::kNone},     {"write", 'w', A::kNone},
+      {"help", '?', A::kNone},        {"usage", 0, A::kNone},
+      {"version", 'V', A::kNone},     {"quiet", 'q', A::kNone},
   };
   return *table;
 }
@@ -92,6 +92,97 @@ absl::StatusOr<ChRunLine> ParseChRunLine(const std::vector<std::string>& argv) {
   return line;
 }
 
+// What AddBinds decides on: the command line's binds and what is known of the image.
+struct BindSituation {
+  bool write;                              // -w: ch-run may make bind targets in the image
+  std::vector<std::string> bound;          // destinations the command line binds already
+  std::string rank_dir;                    // without a trailing slash
+  std::string tools_target;                // where the container expects the tools
+  const std::optional<ImageFacts>& facts;  // when the bridge could look into the image
+  // ch-run shares the host's /tmp (or $TMPDIR) with the container, so a
+  // directory there exists inside; elsewhere the image must have it.
+  bool rank_dir_shared;
+
+  bool AlreadyBound(const std::string& path) const {
+    for (const std::string& destination : bound) {
+      if (destination == path) return true;
+    }
+    return false;
+  }
+};
+
+// The -b for the rank directory, or why ch-run could not bind it.
+absl::Status AddRankDirBind(const BindSituation& binds, std::vector<std::string>& added,
+                            Rewrite& rewrite) {
+  const std::string& rank_dir = binds.rank_dir;
+  if (binds.AlreadyBound(rank_dir)) {
+    rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
+    return absl::OkStatus();
+  }
+  RETURN_IF_ERROR(CheckBindablePath(kProgram, "rank directory", rank_dir, ":"));
+  const bool image_must_have_it = !binds.write && !binds.rank_dir_shared;
+  if (image_must_have_it && binds.facts.has_value() && !binds.facts->Has(rank_dir)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "ch-run binds only onto directories the image has, and ", binds.facts->image, " has no ",
+        rank_dir, ": publish under /tmp (PMI_SHIM_RUNDIR=/tmp/pmi-shim-$UID), or add -w"));
+  }
+  added.insert(added.end(), {"-b", absl::StrCat(rank_dir, ":", rank_dir)});
+  if (image_must_have_it && !binds.facts.has_value()) {
+    rewrite.notes.push_back(
+        absl::StrCat("ch-run binds only onto directories the image has: ", rank_dir,
+                     " must exist in the image, or use a --publish-dir under /tmp, or add -w"));
+  }
+  return absl::OkStatus();
+}
+
+// Where the tools cannot be bound, the static client travels in the rank directory, which the
+// container sees at the host path; sets `client` to it.
+absl::Status CarryClientInRankDir(const BindSituation& binds, Rewrite& rewrite,
+                                  std::string& client) {
+  const std::string& rank_dir = binds.rank_dir;
+  if (binds.AlreadyBound(rank_dir) || (!binds.rank_dir_shared && !binds.facts->Has(rank_dir))) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ch-run binds only onto directories the image has, and ", binds.facts->image,
+                     " has no ", binds.tools_target, " for pmi-shim-client: mkdir ",
+                     binds.tools_target, " in the image, add -w, or publish under /tmp"));
+  }
+  rewrite.carry_client_to = absl::StrCat(rank_dir, "/pmi-shim-client");
+  client = rewrite.carry_client_to;
+  rewrite.notes.push_back(absl::StrCat(binds.facts->image, " has no ", binds.tools_target,
+                                       ": pmi-shim-client is carried in the rank directory (",
+                                       client, ")"));
+  return absl::OkStatus();
+}
+
+// The -b for the tools directory, or the note on where pmi-shim-client comes from instead;
+// sets `client` to where the container finds it.
+absl::Status AddToolsBind(const BindSituation& binds, const EngineContext& context,
+                          std::vector<std::string>& added, Rewrite& rewrite, std::string& client) {
+  const std::string& tools_target = binds.tools_target;
+  client = kClientPath;
+  if (binds.AlreadyBound(tools_target)) {
+    rewrite.notes.push_back(
+        absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
+    return absl::OkStatus();
+  }
+  if (context.tools_dir.empty()) {
+    rewrite.notes.push_back(absl::StrCat("no tools directory: the image must provide ",
+                                         tools_target, "/bin/pmi-shim-client"));
+    return absl::OkStatus();
+  }
+  if (!binds.write && binds.facts.has_value() && !binds.facts->Has(tools_target)) {
+    return CarryClientInRankDir(binds, rewrite, client);
+  }
+  RETURN_IF_ERROR(CheckBindablePath(kProgram, "tools directory", context.tools_dir, ":"));
+  added.insert(added.end(),
+               {"-b", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":", tools_target)});
+  if (!binds.write && !binds.facts.has_value()) {
+    rewrite.notes.push_back(absl::StrCat("the image must contain an empty ", tools_target,
+                                         " directory (mkdir it when building), or add -w"));
+  }
+  return absl::OkStatus();
+}
+
 // The -b options for the rank and tools directories, unless the command
 // line binds them already, with what the image must hold for them. ch-run
 // binds only onto directories the image has (unless -w lets it make them):
@@ -101,67 +192,15 @@ absl::StatusOr<ChRunLine> ParseChRunLine(const std::vector<std::string>& argv) {
 // where the container finds pmi-shim-client.
 absl::Status AddBinds(const ChRunLine& line, const EngineContext& context,
                       std::vector<std::string>& added, Rewrite& rewrite, std::string& client) {
-  const bool write = Named(line.options, "write");
-  const std::vector<std::string> bound = BindDestinations(line.options);
   const std::string rank_dir = WithoutTrailingSlash(context.rank_dir);
-  const std::string tools_target = rendezvous::kContainerToolsDir;
-  auto already = [&](const std::string& path) {
-    for (const std::string& destination : bound) {
-      if (destination == path) return true;
-    }
-    return false;
-  };
-  const std::optional<ImageFacts>& facts = context.image;
-  // ch-run shares the host's /tmp (or $TMPDIR) with the container, so a
-  // directory there exists inside; elsewhere the image must have it.
-  const bool rank_dir_shared = absl::StartsWith(rank_dir, "/tmp/");
-  if (already(rank_dir)) {
-    rewrite.notes.push_back(absl::StrCat(rank_dir, " is already bound by the command line"));
-  } else {
-    RETURN_IF_ERROR(CheckBindablePath(kProgram, "rank directory", rank_dir, ":"));
-    if (!write && !rank_dir_shared && facts.has_value() && !facts->Has(rank_dir)) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "ch-run binds only onto directories the image has, and ", facts->image, " has no ",
-          rank_dir, ": publish under /tmp (PMI_SHIM_RUNDIR=/tmp/pmi-shim-$UID), or add -w"));
-    }
-    added.insert(added.end(), {"-b", absl::StrCat(rank_dir, ":", rank_dir)});
-    if (!write && !rank_dir_shared && !facts.has_value()) {
-      rewrite.notes.push_back(absl::StrCat(
-          "ch-run binds only onto directories the image has: ", rank_dir,
-          " must exist in the image, or use a --publish-dir under /tmp, or add -w"));
-    }
-  }
-  client = kClientPath;
-  if (already(tools_target)) {
-    rewrite.notes.push_back(
-        absl::StrCat(tools_target, " is already bound by the command line; not adding it"));
-  } else if (context.tools_dir.empty()) {
-    rewrite.notes.push_back(absl::StrCat("no tools directory: the image must provide ",
-                                         tools_target, "/bin/pmi-shim-client"));
-  } else if (!write && facts.has_value() && !facts->Has(tools_target)) {
-    // Nowhere to bind the tools: the static client travels in the rank
-    // directory, which the container sees at the host path.
-    if (already(rank_dir) || (!rank_dir_shared && !facts->Has(rank_dir))) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "ch-run binds only onto directories the image has, and ", facts->image, " has no ",
-          tools_target, " for pmi-shim-client: mkdir ", tools_target,
-          " in the image, add -w, or publish under /tmp"));
-    }
-    rewrite.carry_client_to = absl::StrCat(rank_dir, "/pmi-shim-client");
-    client = rewrite.carry_client_to;
-    rewrite.notes.push_back(absl::StrCat(facts->image, " has no ", tools_target,
-                                         ": pmi-shim-client is carried in the rank directory (",
-                                         client, ")"));
-  } else {
-    RETURN_IF_ERROR(CheckBindablePath(kProgram, "tools directory", context.tools_dir, ":"));
-    added.insert(added.end(),
-                 {"-b", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":", tools_target)});
-    if (!write && !facts.has_value()) {
-      rewrite.notes.push_back(absl::StrCat("the image must contain an empty ", tools_target,
-                                           " directory (mkdir it when building), or add -w"));
-    }
-  }
-  return absl::OkStatus();
+  const BindSituation binds{Named(line.options, "write"),
+                            BindDestinations(line.options),
+                            rank_dir,
+                            rendezvous::kContainerToolsDir,
+                            context.image,
+                            absl::StartsWith(rank_dir, "/tmp/")};
+  RETURN_IF_ERROR(AddRankDirBind(binds, added, rewrite));
+  return AddToolsBind(binds, context, added, rewrite, client);
 }
 
 // --set-env and --unset-env apply in command-line order: only when the
@@ -171,8 +210,9 @@ absl::Status AddEnvironment(const ChRunLine& line, const EngineContext& context,
   if (!Named(line.options, "unset-env")) return absl::OkStatus();
   for (const auto& [key, value] : context.env) {
     if (value.find('$') != std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "ch-run --set-env would expand the '$' in ", key, "=", value, "; choose a path without '$'"));
+      return absl::InvalidArgumentError(absl::StrCat("ch-run --set-env would expand the '$' in ",
+                                                     key, "=", value,
+                                                     "; choose a path without '$'"));
     }
     added.push_back(absl::StrCat("--set-env=", key, "=", value));
   }
@@ -192,8 +232,9 @@ void NoteSharing(const ChRunLine& line, const EngineContext& context, Rewrite& r
   }
   if (Named(options, "private-tmp") &&
       absl::StartsWith(WithoutTrailingSlash(context.rank_dir), "/tmp/")) {
-    rewrite.notes.push_back("-t gives the container a private /tmp: the rank directory is bound "
-                            "into it explicitly");
+    rewrite.notes.push_back(
+        "-t gives the container a private /tmp: the rank directory is bound "
+        "into it explicitly");
   }
 }
 
