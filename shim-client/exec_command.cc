@@ -14,17 +14,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "image/image_scan.h"
-#include "protocol/pmix/pmix_uri.h"
-#include "image/client_detection.h"
-#include "common/rendezvous.h"
-#include "shim-client/family_probe.h"
-#include "shim-client/inherited_fd.h"
 #include "common/log.h"
 #include "common/net/connector.h"
+#include "common/rendezvous.h"
+#include "image/client_detection.h"
+#include "image/image_scan.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
 #include "shim-client/exec_plan.h"
+#include "shim-client/family_probe.h"
+#include "shim-client/inherited_fd.h"
 #include "shim-client/pmi_handshake.h"
 #include "shim-client/pmix_local_relay.h"
 #include "shim-client/rendezvous_locator.h"
@@ -80,7 +80,8 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
   absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
   if (!uri.ok()) return Fail(uri.status().message());
   char user_namespace[64] = {};
-  const ssize_t length = ::readlink("/proc/self/ns/user", user_namespace, sizeof(user_namespace) - 1);
+  const ssize_t length =
+      ::readlink("/proc/self/ns/user", user_namespace, sizeof(user_namespace) - 1);
   const bool other_user_namespace =
       !plan.host_user_namespace.empty() && length > 0 &&
       plan.host_user_namespace != std::string(user_namespace, static_cast<size_t>(length)) &&
@@ -102,13 +103,117 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
                              "pmi-bridge exec that serves PMIx (no --downstream pmi1|pmi2)"));
   }
   absl::StatusOr<LocalRelay> relay = StartLocalPmixRelay(plan.pmix_socket);
-  if (!relay.ok()) return Fail(absl::StrCat("cannot start the local PMIx relay: ", relay.status().message()));
+  if (!relay.ok())
+    return Fail(absl::StrCat("cannot start the local PMIx relay: ", relay.status().message()));
   absl::StatusOr<pmix::RewrittenEnvironment> rewritten =
       pmix::RewritePmixServerUris(plan.environment, "127.0.0.1", relay->port);
   if (!rewritten.ok()) return Fail(rewritten.status().message());
-  log::Debug(absl::StrCat("PMIx relay 127.0.0.1:", relay->port, " -> ", plan.pmix_socket,
-                          " (pid ", relay->pid, ")"));
+  log::Debug(absl::StrCat("PMIx relay 127.0.0.1:", relay->port, " -> ", plan.pmix_socket, " (pid ",
+                          relay->pid, ")"));
   return Exec(line.command, rewritten->environment);
+}
+
+// The rank directory: --dir, $PMI_SHIM_DIR (`env_dir`) or the usual places. Errors are the
+// message to print: a broken env file, or a --dir without one.
+absl::StatusOr<LocateResult> LocateRankDir(const CommandLine& line, const std::string& env_dir) {
+  absl::StatusOr<LocateResult> located = Locate(CandidateDirs(line.dir, env_dir));
+  if (!located.ok()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("broken rendezvous: ", located.status().message(),
+                     "; the bridge writes this file, so rerun the job"));
+  }
+  if (!line.dir.empty() && !located->rendezvous.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("--dir ", line.dir,
+                     " holds no env file; point --dir at the "
+                     "directory that `pmi-bridge exec` published for this rank"));
+  }
+  return located;
+}
+
+// Picks the side (PMI or PMIx) of `found` that serves the application, asking the bridge for it
+// when the rank directory does not offer it yet. Errors are the message to print.
+absl::StatusOr<ClientFamily> ChooseAndRequestFamily(const CommandLine& line, const Environ& current,
+                                                    Rendezvous& found) {
+  const image::ClientEvidence program = ProgramEvidence(line.command[0], current);
+  // When the program alone does not tell (a script, a static binary, an
+  // MPI library loaded at run time) and there is a choice to make: what
+  // MPI does the image hold? (A scan reads every MPI library the image has.)
+  const bool choice_to_make =
+      Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix);
+  const image::ClientEvidence image =
+      program.family.has_value() || !choice_to_make ? image::ClientEvidence{} : ImageEvidence();
+  const FamilyChoice chosen = ChooseFamily(found, program, image);
+  if (!chosen.warning.empty()) log::Warning(chosen.warning);
+  log::Debug(absl::StrCat("serving the application ", chosen.why));
+  if (NeedsRequest(found, chosen.family)) {
+    absl::StatusOr<rendezvous::EnvEntries> added =
+        AskBridge(found.dir, chosen.family == ClientFamily::kPmix ? "pmix" : "pmi");
+    if (!added.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the bridge could not serve this rank ",
+          chosen.family == ClientFamily::kPmix ? "PMIx" : "PMI", ": ", added.status().message()));
+    }
+    MergeEntries(found, *added);
+  }
+  return chosen.family;
+}
+
+// The inode the bridge recorded for the PMI_FD it passed down, when it recorded one.
+std::optional<uint64_t> ExpectedFdInode(const Rendezvous& found) {
+  uint64_t inode = 0;
+  if (absl::SimpleAtoi(found.Get(rendezvous::kFdInodeKey), &inode)) return inode;
+  return std::nullopt;
+}
+
+// Without a rank directory an inherited PMI_FD is all there is: it must be a usable socket.
+absl::Status CheckLoneInheritedFd(const std::string& inherited_fd, const std::string& env_dir,
+                                  const std::vector<std::string>& searched) {
+  const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(inherited_fd), std::nullopt);
+  if (judged.usable) return absl::OkStatus();
+  const std::string fix =
+      env_dir.empty()
+          ? "run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"
+          : absl::StrCat("PMI_SHIM_DIR=", env_dir,
+                         " is set but that directory is not in "
+                         "this container: bind it at the same path, or let pmi-shim-hook "
+                         "mount it at /run/pmi-shim");
+  return absl::FailedPreconditionError(absl::StrCat(
+      "inherited PMI_FD=", inherited_fd, " is not a usable socket here (", judged.why,
+      ") and no rank directory was found (", absl::StrJoin(searched, ", "), "): ", fix));
+}
+
+// What PlanExec needs to know besides the environment and the rank directory. May ask the
+// bridge for a protocol and fill `located`'s rendezvous with its answer. Errors are the message
+// to print.
+absl::StatusOr<ExecChoices> MakeChoices(const CommandLine& line, const Environ& current,
+                                        const std::string& env_dir, LocateResult& located) {
+  const std::optional<std::string> inherited_fd = LookupEnv(current, "PMI_FD");
+  ExecChoices choices;
+  if (located.rendezvous.has_value()) {
+    Rendezvous& found = *located.rendezvous;
+    absl::StatusOr<ClientFamily> family = ChooseAndRequestFamily(line, current, found);
+    if (!family.ok()) return family.status();
+    choices.family = *family;
+    if (inherited_fd.has_value()) {
+      choices.inherited_fd =
+          JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), ExpectedFdInode(found));
+    }
+  } else if (inherited_fd.has_value()) {
+    absl::Status usable = CheckLoneInheritedFd(*inherited_fd, env_dir, located.searched);
+    if (!usable.ok()) return usable;
+  }
+  return choices;
+}
+
+// No PMI server for this rank: runs the command alone, unless --strict.
+int ExecAsSingleton(const CommandLine& line, const Environ& current, const LocateResult& located,
+                    const ExecPlan& plan) {
+  std::vector<Finding> findings = CheckEnvironment(GatherFacts(current, located));
+  const std::string why = findings.empty() ? plan.description : findings.front().message;
+  if (line.strict) return Fail(why);
+  log::Warning(absl::StrCat("starting ", line.command[0], " as a singleton (rank 0 of 1): ", why));
+  return Exec(line.command, plan.environment);
 }
 
 }  // namespace
@@ -116,63 +221,11 @@ int ExecWithPmix(const CommandLine& line, ExecPlan plan) {
 int RunExec(const CommandLine& line) {
   const Environ current = CurrentEnviron();
   const std::string env_dir = LookupEnv(current, rendezvous::kDirVariable).value_or("");
-  absl::StatusOr<LocateResult> located = Locate(CandidateDirs(line.dir, env_dir));
-  if (!located.ok()) {
-    return Fail(absl::StrCat("broken rendezvous: ", located.status().message(),
-                             "; the bridge writes this file, so rerun the job"));
-  }
-  if (!line.dir.empty() && !located->rendezvous.has_value()) {
-    return Fail(absl::StrCat("--dir ", line.dir, " holds no env file; point --dir at the "
-                             "directory that `pmi-bridge exec` published for this rank"));
-  }
-  const std::optional<std::string> inherited_fd = LookupEnv(current, "PMI_FD");
-  ExecChoices choices;
-  if (located->rendezvous.has_value()) {
-    Rendezvous& found = *located->rendezvous;
-    const image::ClientEvidence program = ProgramEvidence(line.command[0], current);
-    // When the program alone does not tell (a script, a static binary, an
-    // MPI library loaded at run time) and there is a choice to make: what
-    // MPI does the image hold? (A scan reads every MPI library the image has.)
-    const bool choice_to_make =
-        Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix);
-    const image::ClientEvidence image = program.family.has_value() || !choice_to_make
-                                           ? image::ClientEvidence{}
-                                           : ImageEvidence();
-    const FamilyChoice chosen = ChooseFamily(found, program, image);
-    if (!chosen.warning.empty()) log::Warning(chosen.warning);
-    log::Debug(absl::StrCat("serving the application ", chosen.why));
-    choices.family = chosen.family;
-    if (NeedsRequest(found, chosen.family)) {
-      absl::StatusOr<rendezvous::EnvEntries> added =
-          AskBridge(found.dir, chosen.family == ClientFamily::kPmix ? "pmix" : "pmi");
-      if (!added.ok()) {
-        return Fail(absl::StrCat("the bridge could not serve this rank ",
-                                 chosen.family == ClientFamily::kPmix ? "PMIx" : "PMI", ": ",
-                                 added.status().message()));
-      }
-      MergeEntries(found, *added);
-    }
-    if (inherited_fd.has_value()) {
-      uint64_t inode = 0;
-      std::optional<uint64_t> expected;
-      if (absl::SimpleAtoi(found.Get(rendezvous::kFdInodeKey), &inode)) expected = inode;
-      choices.inherited_fd = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), expected);
-    }
-  } else if (inherited_fd.has_value()) {
-    const FdJudgement judged = JudgeInheritedFd(ProbeInheritedFd(*inherited_fd), std::nullopt);
-    if (!judged.usable) {
-      const std::string fix =
-          env_dir.empty()
-              ? "run the rank as `pmi-bridge exec -- ...` and let the container see PMI_SHIM_DIR"
-              : absl::StrCat("PMI_SHIM_DIR=", env_dir, " is set but that directory is not in "
-                             "this container: bind it at the same path, or let pmi-shim-hook "
-                             "mount it at /run/pmi-shim");
-      return Fail(absl::StrCat("inherited PMI_FD=", *inherited_fd, " is not a usable socket here (",
-                               judged.why, ") and no rank directory was found (",
-                               absl::StrJoin(located->searched, ", "), "): ", fix));
-    }
-  }
-  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous, choices);
+  absl::StatusOr<LocateResult> located = LocateRankDir(line, env_dir);
+  if (!located.ok()) return Fail(located.status().message());
+  absl::StatusOr<ExecChoices> choices = MakeChoices(line, current, env_dir, *located);
+  if (!choices.ok()) return Fail(choices.status().message());
+  absl::StatusOr<ExecPlan> plan = PlanExec(current, located->rendezvous, *choices);
   if (!plan.ok()) return Fail(absl::StrCat("broken rendezvous: ", plan.status().message()));
   if (!plan->notice.empty()) log::Warning(plan->notice);
   switch (plan->mode) {
@@ -183,14 +236,8 @@ int RunExec(const CommandLine& line) {
     case ExecMode::kDirect:
       log::Debug(absl::StrCat("direct mode: ", plan->description));
       return Exec(line.command, plan->environment);
-    case ExecMode::kSingleton: {
-      std::vector<Finding> findings = CheckEnvironment(GatherFacts(current, *located));
-      const std::string why = findings.empty() ? plan->description : findings.front().message;
-      if (line.strict) return Fail(why);
-      log::Warning(absl::StrCat("starting ", line.command[0],
-                                " as a singleton (rank 0 of 1): ", why));
-      return Exec(line.command, plan->environment);
-    }
+    case ExecMode::kSingleton:
+      return ExecAsSingleton(line, current, *located, *plan);
   }
   return kExitSetupFailed;
 }
