@@ -58,7 +58,13 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &info) == 0;
 }
 
-bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0; }
+// Running (a zombie waiting for its reaper has ended: only its pid is left).
+bool ProcessAlive(pid_t pid) {
+  if (::kill(pid, 0) != 0) return false;
+  const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t state = stat.rfind(')');
+  return state == std::string::npos || state + 2 >= stat.size() || stat[state + 2] != 'Z';
+}
 
 class OwnEnvironmentTest : public ::testing::Test {
  protected:
@@ -70,15 +76,21 @@ class OwnEnvironmentTest : public ::testing::Test {
     ASSERT_FALSE(root_.empty());
     bundle_ = root_ + "/bundle";
     rank_ = root_ + "/rank";
-    for (const std::string& dir : {bundle_, bundle_ + "/rootfs", bundle_ + "/rootfs/run",
-                                   bundle_ + "/rootfs/run/pmi-shim", rank_, root_ + "/state"}) {
+    for (const std::string& dir :
+         {bundle_, bundle_ + "/rootfs", bundle_ + "/rootfs/run", bundle_ + "/rootfs/run/pmi-shim",
+          bundle_ + "/rootfs/opt", bundle_ + "/rootfs/opt/pmi-shim", rank_, root_ + "/state",
+          root_ + "/tools", root_ + "/tools/bin"}) {
       ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0) << dir;
     }
+    // With a tools directory, any container the hook acts on gets a mount:
+    // a decision it should not have made cannot stay invisible.
+    std::ofstream(root_ + "/tools/bin/pmi-shim-client") << "#!/bin/sh\n";
+    ::chmod((root_ + "/tools/bin/pmi-shim-client").c_str(), 0755);
     admin_ = root_ + "/hook.json";
     log_ = root_ + "/hook-log.json";
-    std::ofstream(admin_) << R"({"allowed_dirs": [")" << root_ << R"("], "tools_dir": "", )"
-                          << R"("log_file": ")" << log_ << R"(", "state_dir": ")" << root_
-                          << R"(/state"})";
+    std::ofstream(admin_) << R"({"allowed_dirs": [")" << root_ << R"("], "tools_dir": ")" << root_
+                          << R"(/tools", "log_file": ")" << log_ << R"(", "state_dir": ")"
+                          << root_ << R"(/state"})";
   }
   void TearDown() override {
     holder_.Stop();
@@ -175,12 +187,43 @@ TEST_F(OwnEnvironmentTest, ControlConfigJsonDecidesAndEveryObservationSeesIt) {
   ASSERT_EQ(result.exit_code, 0) << result.Describe();
   const std::string lines = absl::StrJoin(LogLinesAbout("c-asks"), "\n");
   EXPECT_THAT(lines, HasSubstr("container c-asks: process.env has PMI_SHIM_DIR (auto)"));
-  EXPECT_THAT(lines, HasSubstr("applied 1 mount(s), 0 relay(s)"));
-  EXPECT_THAT(MountsInContainer(), ::testing::ElementsAre(bundle_ + "/rootfs/run/pmi-shim"));
+  EXPECT_THAT(lines, HasSubstr("applied 2 mount(s), 0 relay(s)"));
+  EXPECT_THAT(MountsInContainer(),
+              ::testing::UnorderedElementsAre(bundle_ + "/rootfs/run/pmi-shim",
+                                              bundle_ + "/rootfs/opt/pmi-shim"));
   EXPECT_TRUE(Exists(Record("c-asks")));
   result = RunStage(StaticHook(), "poststop", "c-asks", {});
   EXPECT_EQ(result.exit_code, 0) << result.Describe();
   EXPECT_FALSE(Exists(Record("c-asks")));
+}
+
+// Runtime mode (Docker's daemon.json): the hook edits config.json before
+// running the real runtime, and passes its own environment on to that
+// runtime untouched; what it edits depends on config.json alone.
+TEST_F(OwnEnvironmentTest, RuntimeModeEditsNothingForAContainerThatDoesNotAsk) {
+  auto run_runtime = [&](const std::string& id) {
+    testutil::RunOptions options;
+    options.argv = {StaticHook(), "runtime", "--config", admin_, "--runtime", "/bin/true", "--",
+                    "create", "--bundle", bundle_, id};
+    options.env = HostileEnvironment();
+    options.timeout = absl::Seconds(20);
+    absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
+    EXPECT_OK(result);
+    return result.ok() ? *result : RunResult();
+  };
+  WriteConfig({"PATH=/bin"});
+  const std::string quiet = ReadFile(bundle_ + "/config.json");
+  RunResult result = run_runtime("c-runtime-quiet");
+  EXPECT_EQ(result.exit_code, 0) << result.Describe();
+  EXPECT_EQ(ReadFile(bundle_ + "/config.json"), quiet) << "config.json was edited";
+  EXPECT_THAT(LogLinesAbout("c-runtime-quiet"), IsEmpty());
+
+  // The control: the same run edits a config.json that asks.
+  WriteConfig({"PATH=/bin", "PMI_SHIM_DIR=" + rank_});
+  const std::string asks = ReadFile(bundle_ + "/config.json");
+  result = run_runtime("c-runtime-asks");
+  EXPECT_EQ(result.exit_code, 0) << result.Describe();
+  EXPECT_NE(ReadFile(bundle_ + "/config.json"), asks) << "the control was not edited either";
 }
 
 class PreloadTest : public OwnEnvironmentTest {
@@ -236,7 +279,7 @@ TEST_F(PreloadTest, NothingTheHookStartsSeesItsEnvironmentOrTheContainersLdPrelo
   RunResult result = RunStage(dynamic_hook_, "createRuntime", "c-relay", env);
   ASSERT_EQ(result.exit_code, 0) << result.Describe();
   EXPECT_THAT(absl::StrJoin(LogLinesAbout("c-relay"), "\n"),
-              HasSubstr("applied 0 mount(s), 1 relay(s)"));
+              HasSubstr("applied 1 mount(s), 1 relay(s)"));
 
   const std::string record = ReadFile(Record("c-relay"));
   const size_t at = record.find("\"pid\":", record.find("\"relays\""));

@@ -1,5 +1,6 @@
 #include "image/elf_reader.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -20,6 +21,10 @@ constexpr int64_t kDtSoname = 14;
 // bounds keep a hostile file from costing much.
 constexpr uint64_t kMaxSections = 4096;
 constexpr uint64_t kMaxSymbols = 1 << 20;
+// Names longer than this are skipped (no name we look for comes close).
+// Without it, a string table with no NUL made every symbol scan to its end:
+// symbols x table size, hours for a hostile file of a few MB.
+constexpr uint64_t kMaxNameLength = 4096;
 
 // Little-endian reads, bounds-checked against the whole file.
 class Bytes {
@@ -35,13 +40,14 @@ class Bytes {
     }
     return value;
   }
-  // The NUL-terminated string at `offset`, limited to `limit` bytes.
+  // The NUL-terminated string at `offset`, at most `limit` bytes long.
   std::optional<std::string> CString(uint64_t offset, uint64_t limit) const {
     if (offset >= data_.size()) return std::nullopt;
-    uint64_t end = offset;
-    while (end < data_.size() && end - offset < limit && data_[end] != '\0') ++end;
-    if (end >= data_.size() || data_[end] != '\0') return std::nullopt;
-    return std::string(data_.substr(offset, end - offset));
+    const uint64_t span = std::min<uint64_t>(limit, data_.size() - offset - 1) + 1;
+    const char* start = data_.data() + offset;
+    const void* nul = std::memchr(start, '\0', span);
+    if (nul == nullptr) return std::nullopt;
+    return std::string(start, static_cast<size_t>(static_cast<const char*>(nul) - start));
   }
 
  private:
@@ -165,7 +171,7 @@ class ElfParser {
 
   std::optional<std::string> StringAt(const RawSection& table, uint64_t index) const {
     if (index >= table.size) return std::nullopt;
-    return bytes_.CString(table.offset + index, table.size - index);
+    return bytes_.CString(table.offset + index, std::min(table.size - index - 1, kMaxNameLength));
   }
 
   absl::Status ReadDynamic(const RawSection& s) {

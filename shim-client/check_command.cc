@@ -10,6 +10,7 @@
 #include "image/image_scan.h"
 #include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
+#include "common/net/connector.h"
 #include "shim-client/check_report.h"
 #include "shim-client/family_probe.h"
 #include "shim-client/inherited_fd.h"
@@ -35,7 +36,7 @@ void CheckPmiSocket(const CommandLine& line, const Rendezvous& found, CheckRepor
   report.via = found.SocketPath();
   report.rank = ToInt(found.Get(rendezvous::kRankKey));
   report.size = ToInt(found.Get(rendezvous::kSizeKey));
-  absl::StatusOr<UniqueFd> socket = ConnectUnix(report.via);
+  absl::StatusOr<UniqueFd> socket = net::ConnectUnix(report.via);
   if (!socket.ok()) {
     report.error = absl::StrCat(socket.status().message(),
                                 " (is `pmi-bridge exec` still running for this rank?)");
@@ -87,7 +88,7 @@ void CheckPmix(const Rendezvous& found, CheckReport& report) {
   const bool tcp = uri->scheme == "tcp4" && ProbeTcp4(uri->host, uri->port, absl::Seconds(2)).ok();
   bool relay = false;
   if (::access(found.PmixSocketPath().c_str(), F_OK) == 0) {
-    relay = ConnectUnix(found.PmixSocketPath()).ok();
+    relay = net::ConnectUnix(found.PmixSocketPath()).ok();
   }
   if (tcp) {
     report.via = address;

@@ -21,6 +21,7 @@
 #include "shim-client/family_probe.h"
 #include "shim-client/inherited_fd.h"
 #include "common/log.h"
+#include "common/net/connector.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
 #include "shim-client/exec_plan.h"
@@ -58,7 +59,7 @@ int Exec(const std::vector<std::string>& command, const Environ& environment) {
 }
 
 int ExecThroughPmiSocket(const CommandLine& line, ExecPlan plan) {
-  absl::StatusOr<UniqueFd> socket = ConnectUnix(plan.pmi_socket);
+  absl::StatusOr<UniqueFd> socket = net::ConnectUnix(plan.pmi_socket);
   if (!socket.ok()) {
     return Fail(absl::StrCat("cannot reach this rank's PMI server: ", socket.status().message(),
                              "; is `pmi-bridge exec` still running for this rank, and is the "

@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "image/image_scan.h"
 #include "shim-client/pmi_handshake.h"
+#include "common/net/connector.h"
 
 namespace pmi_shim::shim_client {
 
@@ -62,7 +63,7 @@ image::ClientEvidence ImageEvidence() {
 // One request on the rank directory's request.sock (common/rendezvous.h).
 absl::StatusOr<rendezvous::EnvEntries> AskBridge(const std::string& dir, const char* what) {
   const std::string path = absl::StrCat(dir, "/", rendezvous::kRequestSocketName);
-  absl::StatusOr<UniqueFd> socket = ConnectUnix(path);
+  absl::StatusOr<UniqueFd> socket = net::ConnectUnix(path);
   if (!socket.ok()) return socket.status();
   // Joining the job or starting a PMIx server takes the bridge a moment.
   const timeval limit{30, 0};

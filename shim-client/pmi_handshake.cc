@@ -1,11 +1,9 @@
 #include "shim-client/pmi_handshake.h"
 
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -71,23 +69,6 @@ absl::Status ExpectReply(const wire::Message& reply, absl::string_view command) 
         absl::StrCat("the PMI server refused (", reply.DebugString(), ")"));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path) {
-  sockaddr_un address{};
-  address.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(address.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", path));
-  }
-  std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid()) return absl::ErrnoToStatus(errno, "socket(AF_UNIX)");
-  int rc;
-  do {
-    rc = ::connect(fd.get(), reinterpret_cast<const sockaddr*>(&address), sizeof(address));
-  } while (rc != 0 && errno == EINTR);
-  if (rc != 0) return absl::ErrnoToStatus(errno, absl::StrCat("connect to ", path));
-  return fd;
 }
 
 absl::StatusOr<HandshakeReport> HandshakePmi1(int fd, absl::Duration timeout) {

@@ -41,9 +41,6 @@ struct HandshakeReport {
 // as new MPICH reads it). Errors quote the reply.
 absl::Status ExpectReply(const wire::Message& reply, absl::string_view command);
 
-// Connects to a Unix stream socket (blocking, close-on-exec).
-absl::StatusOr<UniqueFd> ConnectUnix(const std::string& path);
-
 // Runs the handshake on a connected socket; every reply must arrive within
 // `timeout` of its request. `jobid` and `rank` fill PMI-2's fullinit (rank
 // -1 and an empty jobid are left out).

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/net/connector.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "shim-client/fake_rank_server.h"
@@ -42,7 +43,7 @@ class HandshakeTest : public ::testing::Test {
 
 TEST_F(HandshakeTest, Pmi1ReportsVersionKvsnameMaxesAndSize) {
   Serve({});
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Seconds(5));
   ASSERT_OK(report);
@@ -59,7 +60,7 @@ TEST_F(HandshakeTest, Pmi1ReportsVersionKvsnameMaxesAndSize) {
 TEST_F(HandshakeTest, Pmi1SendsNoPutBarrierOrFinalize) {
   Serve({});
   {
-    absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+    absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
     ASSERT_OK(fd);
     ASSERT_OK(HandshakePmi1(fd->get(), absl::Seconds(5)));
   }
@@ -71,7 +72,7 @@ TEST_F(HandshakeTest, Pmi1SendsNoPutBarrierOrFinalize) {
 
 TEST_F(HandshakeTest, Pmi2ReportsRankSizeAndJobid) {
   Serve({});
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report =
       HandshakePmi2(fd->get(), 2, "1234.0", absl::Seconds(5));
@@ -86,7 +87,7 @@ TEST_F(HandshakeTest, RefusedInitIsAnErrorQuotingTheReply) {
   FakeRankServer::Options options;
   options.init_rc = -1;
   Serve(options);
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Seconds(5));
   EXPECT_THAT(report, testutil::StatusIs(::testing::_, HasSubstr("rc=-1")));
@@ -96,7 +97,7 @@ TEST_F(HandshakeTest, SilentServerTimesOut) {
   FakeRankServer::Options options;
   options.answer = false;
   Serve(options);
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
   absl::StatusOr<HandshakeReport> report = HandshakePmi1(fd->get(), absl::Milliseconds(200));
   ASSERT_FALSE(report.ok());
@@ -106,7 +107,7 @@ TEST_F(HandshakeTest, SilentServerTimesOut) {
 TEST_F(HandshakeTest, ServerThatHangsUpIsUnavailable) {
   // The fake, like the bridge, ends a connection on an unknown command.
   Serve({});
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
   const std::string bogus = "cmd=frobnicate\n";
   ASSERT_EQ(::write(fd->get(), bogus.data(), bogus.size()), static_cast<ssize_t>(bogus.size()));
@@ -116,7 +117,7 @@ TEST_F(HandshakeTest, ServerThatHangsUpIsUnavailable) {
 }
 
 TEST_F(HandshakeTest, ConnectToMissingSocketNamesThePath) {
-  absl::StatusOr<UniqueFd> fd = ConnectUnix(path_);
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   EXPECT_THAT(fd, testutil::StatusIs(::testing::_, HasSubstr(path_)));
 }
 

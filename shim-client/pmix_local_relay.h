@@ -3,7 +3,8 @@
 // network namespace and no hook relayed the port): a child process listens
 // on 127.0.0.1:0 inside the container (no privilege needed) and pipes every
 // connection, byte for byte, to the bridge's pmix.sock, which the bridge in
-// turn relays to the server. The caller points PMIX_SERVER_URI* at the new
+// turn relays to the server. The child runs an EventLoop with common/net's
+// RelayServer (backpressure, half-close). The caller points PMIX_SERVER_URI* at the new
 // port (protocol/pmix/pmix_uri.h) and execs the application, which
 // keeps the pid the engine started; the relay child gets SIGKILL when it
 // does (PR_SET_PDEATHSIG), so it never outlives the rank.

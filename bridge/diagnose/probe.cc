@@ -2,11 +2,8 @@
 
 #include <pmix.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <cstring>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -14,6 +11,7 @@
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/event_loop.h"
+#include "common/net/connector.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 
@@ -65,15 +63,9 @@ std::optional<int> EnvInt(const upstream::Environment& env, const char* name) {
 
 // A connected Unix stream socket to `path`.
 absl::StatusOr<UniqueFd> ConnectSocket(const std::string& path) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof(addr.sun_path)) return absl::InvalidArgumentError("--socket path too long");
-  std::strcpy(addr.sun_path, path.c_str());
-  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  if (!fd.valid() || connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot connect to ", path, "; is the server running?"));
-  }
-  return fd;
+  absl::StatusOr<UniqueFd> connected = net::ConnectUnix(path);
+  if (connected.ok() || absl::IsInvalidArgument(connected.status())) return connected;
+  return absl::UnavailableError(absl::StrCat("cannot connect to ", path, "; is the server running?"));
 }
 
 // The PMI wire server that --pmi-port, --pmi-fd or --socket names.

@@ -1,102 +1,98 @@
 #include "bridge/diagnose/trace_relay.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "protocol/pmi/frame_decoder.h"
+#include "common/event_loop.h"
+#include "common/net/byte_relay.h"
+#include "common/net/relay_server.h"
+#include "common/net/tcp_connect.h"
+#include "common/sockets.h"
+#include "common/status_macros.h"
+#include "common/unique_fd.h"
 
 namespace pmi_shim::diagnose {
 namespace {
 
-struct Pair {
-  int client = -1;
-  int server = -1;
+// One traced connection: whose it is, and the two half-decoded streams.
+struct Conversation {
   int rank = 0;
   wire::FrameDecoder from_client;
   wire::FrameDecoder from_server;
-  bool done = false;
+  bool close_recorded = false;
 };
 
-bool WriteAll(int fd, const char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = write(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
-    data += n;
-    size -= static_cast<size_t>(n);
-  }
-  return true;
+Direction Heading(net::Direction direction) {
+  return direction == net::Direction::kClientToTarget ? Direction::kClientToServer
+                                                      : Direction::kServerToClient;
 }
 
 // Learns the rank a connection speaks for from the handshake.
-void NoteRank(Pair& pair, const wire::Message& m) {
+void NoteRank(Conversation& conversation, const wire::Message& m) {
   std::optional<int64_t> rank;
   if (m.command == "initack") rank = m.FindInt("pmiid");
   if (m.command == "fullinit") rank = m.FindInt("pmirank");
   if (m.command == "set" && m.Has("rank")) rank = m.FindInt("rank");
-  if (rank.has_value() && *rank >= 0) pair.rank = static_cast<int>(*rank);
+  if (rank.has_value() && *rank >= 0) conversation.rank = static_cast<int>(*rank);
 }
 
-void Decode(Pair& pair, wire::FrameDecoder& decoder, Direction direction, Transcript& transcript) {
+void Decode(Conversation& conversation, wire::FrameDecoder& decoder, Direction direction,
+            Transcript& transcript) {
   while (true) {
     absl::StatusOr<std::optional<wire::Frame>> frame = decoder.Next();
     if (!frame.ok()) {
-      transcript.Note(absl::Now(), pair.rank, absl::StrCat("undecodable bytes: ", frame.status().message()));
+      transcript.Note(absl::Now(), conversation.rank,
+                      absl::StrCat("undecodable bytes: ", frame.status().message()));
       return;
     }
     if (!frame->has_value()) return;
     absl::StatusOr<wire::Message> message = wire::ParseFrame(**frame);
     if (!message.ok()) {
-      transcript.Note(absl::Now(), pair.rank,
-                      absl::StrCat(direction == Direction::kClientToServer ? "C->S" : "S->C",
-                                   " unparsable: ", (*frame)->payload, " (", message.status().message(), ")"));
+      transcript.Note(
+          absl::Now(), conversation.rank,
+          absl::StrCat(direction == Direction::kClientToServer ? "C->S" : "S->C",
+                       " unparsable: ", (*frame)->payload, " (", message.status().message(), ")"));
       continue;
     }
-    NoteRank(pair, *message);
-    transcript.Record(absl::Now(), pair.rank, direction, *message, (*frame)->payload);
+    NoteRank(conversation, *message);
+    transcript.Record(absl::Now(), conversation.rank, direction, *message, (*frame)->payload);
   }
 }
 
-absl::StatusOr<int> ConnectTcp(const std::string& host, int port) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* results = nullptr;
-  if (int rc = getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &results); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve PMI_PORT host ", host, ": ", gai_strerror(rc)));
-  }
-  int fd = -1;
-  for (addrinfo* a = results; a != nullptr; a = a->ai_next) {
-    fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) break;
-    close(fd);
-    fd = -1;
-  }
-  freeaddrinfo(results);
-  if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot connect to PMI_PORT ", host, ":", port));
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-  return fd;
+// Decodes a conversation's bytes as the relay reads them, before it forwards
+// them: a server that kills the job on a bad message cannot cut the
+// transcript short.
+net::ByteRelay::Tap TapFor(Conversation& conversation, Transcript& transcript) {
+  net::ByteRelay::Tap tap;
+  tap.on_bytes = [&conversation, &transcript](net::Direction direction, absl::string_view bytes) {
+    wire::FrameDecoder& decoder = direction == net::Direction::kClientToTarget
+                                      ? conversation.from_client
+                                      : conversation.from_server;
+    decoder.Feed(bytes);
+    Decode(conversation, decoder, Heading(direction), transcript);
+  };
+  // The side that closes first is the news; the other follows the half-close.
+  tap.on_eof = [&conversation, &transcript](net::Direction direction) {
+    if (conversation.close_recorded) return;
+    conversation.close_recorded = true;
+    transcript.RecordClose(absl::Now(), conversation.rank, Heading(direction));
+  };
+  return tap;
 }
 
-pid_t Spawn(const std::vector<std::string>& command, const std::vector<std::pair<std::string, std::string>>& set,
-            const std::vector<std::string>& unset) {
+pid_t Spawn(const std::vector<std::string>& command,
+            const std::vector<std::pair<std::string, std::string>>& set) {
   pid_t pid = fork();
   if (pid != 0) return pid;
-  for (const std::string& name : unset) unsetenv(name.c_str());
   for (const auto& [name, value] : set) setenv(name.c_str(), value.c_str(), 1);
   std::vector<char*> argv;
   for (const std::string& a : command) argv.push_back(const_cast<char*>(a.c_str()));
@@ -105,119 +101,131 @@ pid_t Spawn(const std::vector<std::string>& command, const std::vector<std::pair
   _exit(127);
 }
 
+// The traced command's connections, relayed on one event loop.
+class Tracer {
+ public:
+  Tracer(Transcript& transcript, int default_rank)
+      : transcript_(transcript), default_rank_(default_rank) {}
+
+  // PMI_FD: `client_end` (the command's socketpair) ↔ the real `server_fd`.
+  absl::Status RelayInheritedFd(UniqueFd client_end, UniqueFd server_fd) {
+    net::ByteRelay::Options options;
+    options.target_description = "the PMI_FD server";
+    options.tap = TapFor(NewConversation(), transcript_);
+    ASSIGN_OR_RETURN(fd_relay_,
+                     net::ByteRelay::Start(loop_, std::move(client_end), std::move(server_fd),
+                                           net::Stream::State::kConnected, std::move(options),
+                                           [this](const absl::Status&) { ConnectionEnded(); }));
+    return absl::OkStatus();
+  }
+
+  // PMI_PORT: every client of `listener` ↔ a new connection to host:port.
+  absl::Status RelayPort(UniqueFd listener, const std::string& host, int port) {
+    net::RelayServer::Options options;
+    options.description = "the traced PMI_PORT";
+    options.connector.description = absl::StrCat("PMI_PORT ", host, ":", port);
+    options.connector.connect = [this, host, port]() -> absl::StatusOr<UniqueFd> {
+      absl::StatusOr<UniqueFd> server = net::ConnectTcp(host, port, absl::Now() + kConnectTimeout);
+      if (!server.ok()) transcript_.Note(absl::Now(), default_rank_, server.status().message());
+      return server;
+    };
+    options.relay_options = [this](const net::Acceptor::Client&) {
+      net::ByteRelay::Options relay;
+      relay.tap = TapFor(NewConversation(), transcript_);
+      return relay;
+    };
+    options.on_relay_done = [this](const absl::Status&) { ConnectionEnded(); };
+    ASSIGN_OR_RETURN(port_relay_,
+                     net::RelayServer::Start(loop_, std::move(listener), std::move(options)));
+    return absl::OkStatus();
+  }
+
+  // Relays until `child` exited and its connections ended, or a second
+  // after its exit (they get that long to drain). Returns its wait status.
+  int RunUntilExit(pid_t child) {
+    int status = 0;
+    std::function<void()> check = [&] {
+      if (::waitpid(child, &status, WNOHANG) != child) {
+        loop_.AddTimer(absl::Milliseconds(50), check);
+        return;
+      }
+      exited_ = true;
+      if (OpenConnections() == 0) return loop_.Stop();
+      loop_.AddTimer(absl::Seconds(1), [this] { loop_.Stop(); });
+    };
+    loop_.AddTimer(absl::ZeroDuration(), check);
+    (void)loop_.Run();
+    if (!exited_) ::waitpid(child, &status, 0);
+    return status;
+  }
+
+ private:
+  static constexpr absl::Duration kConnectTimeout = absl::Seconds(10);
+
+  Conversation& NewConversation() {
+    conversations_.push_back(std::make_unique<Conversation>());
+    conversations_.back()->rank = default_rank_;
+    return *conversations_.back();
+  }
+
+  size_t OpenConnections() const {
+    return (fd_relay_ != nullptr && !fd_relay_->done() ? 1 : 0) +
+           (port_relay_ != nullptr ? port_relay_->open_relays() : 0);
+  }
+
+  void ConnectionEnded() {
+    if (exited_ && OpenConnections() == 0) loop_.Stop();
+  }
+
+  EventLoop loop_;
+  Transcript& transcript_;
+  const int default_rank_;
+  // Outlive the relays whose taps write into them.
+  std::vector<std::unique_ptr<Conversation>> conversations_;
+  std::unique_ptr<net::ByteRelay> fd_relay_;
+  std::unique_ptr<net::RelayServer> port_relay_;
+  bool exited_ = false;
+};
+
 }  // namespace
 
-absl::StatusOr<int> RunTrace(const upstream::Environment& env, const std::vector<std::string>& command,
-                             Transcript& transcript) {
-  absl::StatusOr<upstream::HostEndpoint> endpoint = upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
+absl::StatusOr<int> RunTrace(const upstream::Environment& env,
+                             const std::vector<std::string>& command, Transcript& transcript) {
+  absl::StatusOr<upstream::HostEndpoint> endpoint =
+      upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto);
   if (!endpoint.ok()) return endpoint.status();
   if (endpoint->family != upstream::HostFamily::kPmiWire) {
     return absl::UnimplementedError(
-        "trace decodes the PMI-1/PMI-2 wire; this environment names a PMIx server: use 'pmi-bridge probe' for it");
+        "trace decodes the PMI-1/PMI-2 wire; this environment names a PMIx server: use 'pmi-bridge "
+        "probe' for it");
   }
-  signal(SIGPIPE, SIG_IGN);
-  std::vector<std::unique_ptr<Pair>> pairs;
-  int listener = -1;
   const int default_rank = endpoint->rank.value_or(endpoint->id.value_or(0));
+  Tracer tracer(transcript, default_rank);
   pid_t child;
   if (endpoint->fd.has_value()) {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return absl::InternalError("socketpair failed");
-    fcntl(sv[0], F_SETFD, FD_CLOEXEC);
-    fcntl(*endpoint->fd, F_SETFD, FD_CLOEXEC);  // the command must only see our end
-    child = Spawn(command, {{"PMI_FD", std::to_string(sv[1])}}, {});
-    close(sv[1]);
-    auto pair = std::make_unique<Pair>();
-    pair->client = sv[0];
-    pair->server = *endpoint->fd;
-    pair->rank = default_rank;
-    pairs.push_back(std::move(pair));
-  } else {
-    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        listen(listener, 16) != 0 || getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      return absl::InternalError("cannot listen on 127.0.0.1 for the traced PMI_PORT");
+    if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) {
+      return absl::ErrnoToStatus(errno, "socketpair for the traced PMI_FD");
     }
-    child = Spawn(command, {{"PMI_PORT", absl::StrCat("127.0.0.1:", ntohs(addr.sin_port))}}, {});
+    UniqueFd ours(sv[0]), theirs(sv[1]);
+    ::fcntl(ours.get(), F_SETFD, FD_CLOEXEC);
+    UniqueFd server(*endpoint->fd);
+    ::fcntl(server.get(), F_SETFD, FD_CLOEXEC);  // the command must only see our end
+    child = Spawn(command, {{"PMI_FD", std::to_string(theirs.get())}});
+    theirs.Reset();
+    RETURN_IF_ERROR(tracer.RelayInheritedFd(std::move(ours), std::move(server)));
+  } else {
+    absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
+    if (!listener.ok()) {
+      return absl::InternalError(absl::StrCat(
+          "cannot listen on 127.0.0.1 for the traced PMI_PORT: ", listener.status().message()));
+    }
+    child = Spawn(command, {{"PMI_PORT", absl::StrCat("127.0.0.1:", listener->port)}});
+    RETURN_IF_ERROR(
+        tracer.RelayPort(std::move(listener->fd), *endpoint->port_host, *endpoint->port));
   }
   if (child < 0) return absl::InternalError("fork failed");
-
-  int status = 0;
-  bool exited = false;
-  absl::Time exited_at;
-  while (true) {
-    if (!exited && waitpid(child, &status, WNOHANG) == child) {
-      exited = true;
-      exited_at = absl::Now();
-    }
-    bool open = false;
-    for (const auto& p : pairs) open |= !p->done;
-    // After the command exits, give the connections a moment to drain.
-    if (exited && (!open || absl::Now() - exited_at > absl::Seconds(1))) break;
-    std::vector<pollfd> fds;
-    std::vector<std::pair<Pair*, bool>> owners;  // (pair, from_client)
-    if (listener >= 0) fds.push_back({listener, POLLIN, 0}), owners.emplace_back(nullptr, false);
-    for (const auto& p : pairs) {
-      if (p->done) continue;
-      fds.push_back({p->client, POLLIN, 0});
-      owners.emplace_back(p.get(), true);
-      fds.push_back({p->server, POLLIN, 0});
-      owners.emplace_back(p.get(), false);
-    }
-    int ready = poll(fds.data(), fds.size(), 50);
-    if (ready <= 0) continue;
-    for (size_t i = 0; i < fds.size(); ++i) {
-      if (fds[i].revents == 0) continue;
-      Pair* pair = owners[i].first;
-      if (pair == nullptr) {
-        int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
-        if (client < 0) continue;
-        absl::StatusOr<int> server = ConnectTcp(*endpoint->port_host, *endpoint->port);
-        if (!server.ok()) {
-          transcript.Note(absl::Now(), default_rank, server.status().message());
-          close(client);
-          continue;
-        }
-        auto p = std::make_unique<Pair>();
-        p->client = client;
-        p->server = *server;
-        p->rank = default_rank;
-        pairs.push_back(std::move(p));
-        continue;
-      }
-      if (pair->done) continue;
-      const bool from_client = owners[i].second;
-      char buffer[65536];
-      ssize_t n = read(from_client ? pair->client : pair->server, buffer, sizeof(buffer));
-      if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) {
-        transcript.RecordClose(absl::Now(), pair->rank,
-                               from_client ? Direction::kClientToServer : Direction::kServerToClient);
-        close(pair->client);
-        close(pair->server);
-        pair->done = true;
-        continue;
-      }
-      // Record before forwarding: a server that reacts to a bad message by
-      // killing the job (hydra) must not cut the transcript short.
-      wire::FrameDecoder& decoder = from_client ? pair->from_client : pair->from_server;
-      decoder.Feed(absl::string_view(buffer, static_cast<size_t>(n)));
-      Decode(*pair, decoder, from_client ? Direction::kClientToServer : Direction::kServerToClient, transcript);
-      WriteAll(from_client ? pair->server : pair->client, buffer, static_cast<size_t>(n));
-    }
-  }
-  for (const auto& p : pairs) {
-    if (!p->done) {
-      close(p->client);
-      close(p->server);
-    }
-  }
-  if (listener >= 0) close(listener);
-  if (!exited) waitpid(child, &status, 0);
+  const int status = tracer.RunUntilExit(child);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return WEXITSTATUS(status);
 }

@@ -1,12 +1,9 @@
 #include "bridge/downstream/pmi_server.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "protocol/pmi/frame_decoder.h"
 #include "common/log.h"
+#include "common/net/stream.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
 
@@ -40,10 +38,10 @@ std::string DescribePeer(int fd) {
 // One client socket: bytes in → frames → session; replies → bytes out.
 class PmiServer::Connection {
  public:
-  Connection(PmiServer& server, UniqueFd fd, session::SessionOptions options)
-      : server_(server), fd_(std::move(fd)) {
+  Connection(PmiServer& server, uint64_t id, session::SessionOptions options)
+      : server_(server), id_(id) {
     session::SessionCallbacks callbacks;
-    callbacks.send = [this](std::string bytes) { Send(std::move(bytes)); };
+    callbacks.send = [this](std::string bytes) { Send(bytes); };
     callbacks.warn = [](absl::string_view problem) { log::Warning(problem); };
     callbacks.fail = [this](absl::string_view reason) { Fail(std::string(reason)); };
     if (server_.options_.trace || server_.options_.observer) {
@@ -61,28 +59,32 @@ class PmiServer::Connection {
                                               std::move(callbacks));
   }
 
-  int fd() const { return fd_.get(); }
-  session::ServerSession& session() { return *session_; }
-
-  void OnEvents(uint32_t events) {
-    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadAvailable();
-    if (!closed_ && (events & EPOLLOUT)) Flush();
+  // Starts serving `fd`; on failure the connection is closed and retired.
+  void Start(UniqueFd fd) {
+    net::Stream::Handlers handlers;
+    handlers.on_data = [this](absl::string_view bytes) {
+      decoder_.Feed(bytes);
+      HandleFrames();
+    };
+    handlers.on_eof = [this] { Disconnected("closed its PMI connection"); };
+    handlers.on_error = [this](const net::Stream::Error& error) {
+      Disconnected(std::strerror(error.error_number));
+    };
+    absl::StatusOr<std::unique_ptr<net::Stream>> stream =
+        net::Stream::Start(server_.loop_, std::move(fd), std::move(handlers));
+    if (!stream.ok()) {
+      Fail(absl::StrCat("cannot watch a client socket: ", stream.status().message()));
+      return;
+    }
+    stream_ = *std::move(stream);
   }
 
-  // Reads until the socket would block, handling every complete frame.
+  uint64_t id() const { return id_; }
+  session::ServerSession& session() { return *session_; }
+
+  // Reads and handles everything the client has already sent.
   void ReadAvailable() {
-    char buffer[64 * 1024];
-    while (!closed_) {
-      const ssize_t n = ::recv(fd_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      if (n <= 0) {
-        Disconnected(n == 0 ? "closed its PMI connection" : std::strerror(errno));
-        return;
-      }
-      decoder_.Feed(absl::string_view(buffer, static_cast<size_t>(n)));
-      HandleFrames();
-    }
+    if (!closed_) stream_->ReadAvailable();
   }
 
   // Ends the session for a protocol failure; `reason` names the client.
@@ -123,50 +125,34 @@ class PmiServer::Connection {
                        "PMI_Finalize/MPI_Finalize"));
   }
 
-  void Send(std::string bytes) {
-    if (closed_) return;
-    outbox_ += bytes;
-    Flush();
-  }
-
-  void Flush() {
-    while (!outbox_.empty()) {
-      const ssize_t n = ::send(fd_.get(), outbox_.data(), outbox_.size(), MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-      if (n < 0) {
-        Disconnected(std::strerror(errno));
-        return;
-      }
-      outbox_.erase(0, static_cast<size_t>(n));
-    }
-    const bool want_out = !outbox_.empty();
-    if (want_out != watching_out_) {
-      watching_out_ = want_out;
-      (void)server_.loop_.Modify(fd_.get(), want_out ? (EPOLLIN | EPOLLOUT) : EPOLLIN);
-    }
+  void Send(absl::string_view bytes) {
+    if (!closed_) stream_->Write(bytes);
   }
 
   // Returns whether the session reported a loss to the JobHost.
   bool Close(const std::string& reason) {
     if (closed_) return false;
     closed_ = true;
+    if (stream_ != nullptr) stream_->Close();
     const bool reported = session_->Close(reason);
-    server_.Retire(fd_.get());
+    server_.Retire(id_);
     return reported;
   }
 
   PmiServer& server_;
-  UniqueFd fd_;
+  const uint64_t id_;
   std::shared_ptr<session::ServerSession> session_;
+  std::unique_ptr<net::Stream> stream_;
   wire::FrameDecoder decoder_;
-  std::string outbox_;
-  bool watching_out_ = false;
   bool closed_ = false;
 };
 
 PmiServer::PmiServer(EventLoop& loop, session::JobHost& host, ServerOptions options)
-    : loop_(loop), host_(host), options_(options), rank_spoke_(host.info().size, false) {}
+    : loop_(loop),
+      host_(host),
+      options_(options),
+      retired_(loop),
+      rank_spoke_(host.info().size, false) {}
 
 PmiServer::~PmiServer() { Shutdown(); }
 
@@ -184,30 +170,23 @@ absl::Status PmiServer::AddConnectedClient(UniqueFd fd, int rank) {
   options.rank = rank;
   options.peer = absl::StrCat("rank ", rank);
   options.protocols = options_.protocols;
-  Register(std::make_unique<Connection>(*this, std::move(fd), std::move(options)));
+  Register(std::move(fd), std::move(options));
   return absl::OkStatus();
 }
 
-void PmiServer::Register(std::unique_ptr<Connection> connection) {
-  const int fd = connection->fd();
+PmiServer::Connection* PmiServer::Register(UniqueFd fd, session::SessionOptions options) {
+  const uint64_t id = next_connection_id_++;
+  auto connection = std::make_unique<Connection>(*this, id, std::move(options));
   Connection* raw = connection.get();
-  connections_[fd] = std::move(connection);
-  absl::Status watched = loop_.Watch(fd, EPOLLIN, [raw](uint32_t events) { raw->OnEvents(events); });
-  if (!watched.ok()) raw->Fail(absl::StrCat("cannot watch a client socket: ", watched.message()));
+  connections_[id] = std::move(connection);
+  raw->Start(std::move(fd));
+  return raw;
 }
 
-void PmiServer::Retire(int fd) {
-  loop_.Unwatch(fd);
-  auto node = connections_.extract(fd);
-  if (node.empty()) return;
+void PmiServer::Retire(uint64_t id) {
+  auto node = connections_.extract(id);
   // The connection may be running one of its own handlers: destroy it later.
-  retired_.push_back(std::move(node.mapped()));
-  if (retired_.size() == 1) {
-    cleanup_timer_ = loop_.AddTimer(absl::ZeroDuration(), [this] {
-      cleanup_timer_ = 0;
-      retired_.clear();
-    });
-  }
+  if (!node.empty()) retired_.Retire(std::move(node.mapped()));
 }
 
 absl::StatusOr<int> PmiServer::ListenTcp(const std::string& address, int port) {
@@ -230,85 +209,70 @@ absl::Status PmiServer::ListenUnixForRank(const std::string& path, int rank) {
 
 absl::Status PmiServer::Listen(UniqueFd listener, std::string description,
                                std::optional<int> fixed_rank) {
-  const int fd = listener.get();
-  RETURN_IF_ERROR(loop_.Watch(fd, EPOLLIN, [this, fd, description, fixed_rank](uint32_t) {
-    Accept(fd, description, fixed_rank);
-  }));
-  listeners_.push_back(std::move(listener));
+  net::Acceptor::Options options;
+  options.description = description;
+  if (fixed_rank.has_value()) {
+    // Whoever connects speaks for the rank: only the job's user may.
+    options.policy = net::PeerPolicy::kSameUserOrRoot;
+    options.refusal_advice = "only the job's own user may speak for its rank";
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<net::Acceptor> acceptor,
+                   net::Acceptor::Start(loop_, std::move(listener), std::move(options),
+                                        [this, fixed_rank, description](
+                                            net::Acceptor::Client client) {
+                                          if (!ReadyToServe(description)) return;
+                                          Accepted(std::move(client.fd), fixed_rank);
+                                        }));
+  listeners_.push_back(std::move(acceptor));
   return absl::OkStatus();
 }
 
-bool PmiServer::PeerMayConnect(int fd, const std::string& description) {
-  absl::StatusOr<ucred> peer = PeerCredentials(fd);
-  const uid_t self = ::getuid();
-  if (peer.ok() && (peer->uid == self || peer->uid == 0)) return true;
-  log::Warning(absl::StrCat(
-      "refused a client on ", description, ": ",
-      peer.ok() ? absl::StrCat("it runs as uid ", peer->uid, ", this job as uid ", self)
-                : std::string(peer.status().message()),
-      "; only the job's own user may speak for its rank"));
-  return false;
+bool PmiServer::ReadyToServe(const std::string& description) {
+  if (!options_.before_serving) return true;
+  if (absl::Status ready = options_.before_serving(); !ready.ok()) {
+    log::Error(absl::StrCat("cannot serve a client on ", description, ": ", ready.message()));
+    return false;
+  }
+  return true;
 }
 
-void PmiServer::Accept(int listener_fd, const std::string& description,
-                       std::optional<int> fixed_rank) {
-  while (true) {
-    UniqueFd client(::accept4(listener_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!client.valid()) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        log::Warning(absl::StrCat("accept on ", description, ": ", std::strerror(errno)));
-      }
-      return;
-    }
-    session::SessionOptions options;
-    options.protocols = options_.protocols;
-    if (fixed_rank.has_value() && !PeerMayConnect(client.get(), description)) continue;
-    if (options_.before_serving) {
-      if (absl::Status ready = options_.before_serving(); !ready.ok()) {
-        log::Error(absl::StrCat("cannot serve a client on ", description, ": ", ready.message()));
-        continue;
-      }
-    }
-    if (fixed_rank.has_value()) {
-      options.rank = fixed_rank;
-      options.peer = absl::StrCat("rank ", *fixed_rank);
-      options.release_if_only_looked = true;
-      Register(std::make_unique<Connection>(*this, std::move(client), std::move(options)));
-      continue;
-    }
-    const int one = 1;
-    ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    options.peer = DescribePeer(client.get());
-    const int fd = client.get();
-    Register(std::make_unique<Connection>(*this, std::move(client), std::move(options)));
-    if (options_.identify_timeout > absl::ZeroDuration()) {
-      loop_.AddTimer(options_.identify_timeout, [this, fd, timeout = options_.identify_timeout] {
-        auto it = connections_.find(fd);
-        if (it == connections_.end() || it->second->session().rank().has_value()) return;
-        it->second->Fail(absl::StrCat(it->second->session().Who(), ": sent nothing that names "
-                                      "its rank within ", absl::FormatDuration(timeout),
-                                      "; disconnected (set PMI_ID for PMI_PORT clients)"));
-      });
-    }
+void PmiServer::Accepted(UniqueFd client, std::optional<int> fixed_rank) {
+  session::SessionOptions options;
+  options.protocols = options_.protocols;
+  if (fixed_rank.has_value()) {
+    options.rank = fixed_rank;
+    options.peer = absl::StrCat("rank ", *fixed_rank);
+    options.release_if_only_looked = true;
+    Register(std::move(client), std::move(options));
+    return;
+  }
+  const int one = 1;
+  ::setsockopt(client.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  options.peer = DescribePeer(client.get());
+  const uint64_t id = Register(std::move(client), std::move(options))->id();
+  if (options_.identify_timeout > absl::ZeroDuration()) {
+    loop_.AddTimer(options_.identify_timeout, [this, id, timeout = options_.identify_timeout] {
+      auto it = connections_.find(id);
+      if (it == connections_.end() || it->second->session().rank().has_value()) return;
+      it->second->Fail(absl::StrCat(it->second->session().Who(), ": sent nothing that names "
+                                    "its rank within ", absl::FormatDuration(timeout),
+                                    "; disconnected (set PMI_ID for PMI_PORT clients)"));
+    });
   }
 }
 
 void PmiServer::DrainAll() {
-  std::vector<Connection*> open;
-  for (auto& [fd, connection] : connections_) open.push_back(connection.get());
-  for (Connection* connection : open) {
-    if (connections_.contains(connection->fd())) connection->ReadAvailable();
+  std::vector<uint64_t> open;
+  for (auto& [id, connection] : connections_) open.push_back(id);
+  for (uint64_t id : open) {
+    auto it = connections_.find(id);
+    if (it != connections_.end()) it->second->ReadAvailable();
   }
 }
 
 void PmiServer::Shutdown() {
-  if (cleanup_timer_ != 0) loop_.CancelTimer(cleanup_timer_);
-  cleanup_timer_ = 0;
-  for (auto& [fd, connection] : connections_) loop_.Unwatch(fd);
   connections_.clear();
-  retired_.clear();
-  for (UniqueFd& listener : listeners_) loop_.Unwatch(listener.get());
+  retired_.Clear();
   listeners_.clear();
   for (const std::string& path : unix_paths_) ::unlink(path.c_str());
   unix_paths_.clear();

@@ -15,6 +15,7 @@
 #ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
 #define PMI_SHIM_BRIDGE_DOWNSTREAM_PMI_SERVER_H_
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -29,6 +30,8 @@
 #include "bridge/session/server_session.h"
 #include "protocol/pmi/message.h"
 #include "common/event_loop.h"
+#include "common/net/acceptor.h"
+#include "common/net/retire_queue.h"
 #include "common/unique_fd.h"
 
 namespace pmi_shim::downstream {
@@ -89,23 +92,25 @@ class PmiServer {
   class Connection;
 
   // Watches a bound, listening socket and accepts its clients; with
-  // `fixed_rank`, every client is that rank.
+  // `fixed_rank`, every client is that rank and must pass the peer rule.
   absl::Status Listen(UniqueFd listener, std::string description,
                       std::optional<int> fixed_rank = std::nullopt);
-  void Accept(int listener_fd, const std::string& description, std::optional<int> fixed_rank);
-  // Whether a client on a rank socket may speak for the rank (SO_PEERCRED).
-  bool PeerMayConnect(int fd, const std::string& description);
-  void Register(std::unique_ptr<Connection> connection);
-  void Retire(int fd);  // destroys a connection once its handler returned
+  // Runs ServerOptions::before_serving for a client accepted on `description`;
+  // false (logged) when the client must not be served.
+  bool ReadyToServe(const std::string& description);
+  void Accepted(UniqueFd client, std::optional<int> fixed_rank);
+  Connection* Register(UniqueFd fd, session::SessionOptions options);
+  void Retire(uint64_t id);  // destroys a connection once its handler returned
   void MarkSpoke(int rank);
 
   EventLoop& loop_;
   session::JobHost& host_;
   ServerOptions options_;
-  absl::flat_hash_map<int, std::unique_ptr<Connection>> connections_;
-  std::vector<std::unique_ptr<Connection>> retired_;
-  EventLoop::TimerId cleanup_timer_ = 0;
-  std::vector<UniqueFd> listeners_;
+  // By a serial number rather than the fd, which the kernel reuses.
+  absl::flat_hash_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  uint64_t next_connection_id_ = 1;
+  net::RetireQueue retired_;
+  std::vector<std::unique_ptr<net::Acceptor>> listeners_;
   std::vector<std::string> unix_paths_;
   std::vector<bool> rank_spoke_;
 };

@@ -10,7 +10,6 @@
 #include <signal.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bridge/upstream/embedded_host.h"
+#include "common/net/connector.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::downstream {
@@ -123,11 +123,9 @@ TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
   ASSERT_OK(listening);
   std::string response_to_init, fullinit;
   RunWithClient(loop, [&] {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-    sockaddr_un un{};
-    un.sun_family = AF_UNIX;
-    std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
-    ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)), 0);
+    absl::StatusOr<UniqueFd> connected = net::ConnectUnix(path);
+    ASSERT_OK(connected);
+    const int fd = connected->Release();
     WriteAll(fd, "cmd=init pmi_version=2 pmi_subversion=0\n");
     response_to_init = ReadLine(fd);
     WriteAll(fd, "23    cmd=fullinit;pmirank=0;");  // left-aligned length, as Slurm writes
@@ -142,17 +140,10 @@ TEST(PmiServerTest, UnixSocketServesAPmi2ClientAndIsRemovedOnShutdown) {
   ::rmdir(dir);
 }
 
-// A connected Unix socket to `path`, or -1.
+// A connected Unix socket to `path` (the test closes it), or -1.
 int ConnectUnix(const std::string& path) {
-  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-  sockaddr_un un{};
-  un.sun_family = AF_UNIX;
-  std::snprintf(un.sun_path, sizeof(un.sun_path), "%s", path.c_str());
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&un), sizeof(un)) != 0) {
-    ::close(fd);
-    return -1;
-  }
-  return fd;
+  absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path);
+  return fd.ok() ? fd->Release() : -1;
 }
 
 class RankSocketTest : public ::testing::Test {

@@ -8,18 +8,17 @@
 // bounded buffer: when the far side does not drain, the relay stops reading
 // from the near side, so a stalled peer cannot make it grow without limit.
 // When one side closes, the other gets the rest of the bytes and then a
-// half-close; a reset or error closes both.
+// half-close; a reset or error closes both. The plumbing is common/net's
+// RelayServer; this adds the listener choice and the PMIx identity rewrite.
 #ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_TCP_RELAY_H_
 #define PMI_SHIM_BRIDGE_DOWNSTREAM_TCP_RELAY_H_
 
 #include <memory>
 #include <string>
-#include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "common/event_loop.h"
-#include "common/unique_fd.h"
+#include "common/net/relay_server.h"
 
 namespace pmi_shim::downstream {
 
@@ -45,28 +44,18 @@ class TcpRelay {
   };
 
   static absl::StatusOr<std::unique_ptr<TcpRelay>> Start(EventLoop& loop, Options options);
-  ~TcpRelay();
+  ~TcpRelay() = default;
   TcpRelay(const TcpRelay&) = delete;
   TcpRelay& operator=(const TcpRelay&) = delete;
 
-  int port() const { return port_; }
-  size_t open_connections() const { return pairs_.size(); }
-  size_t total_connections() const { return total_; }
+  int port() const { return port_; }  // 0 for a Unix listener
+  size_t total_connections() const { return server_->total_relays(); }
 
  private:
-  class Pair;
-  TcpRelay(EventLoop& loop, Options options);
-  void Accept();
-  void Retire(Pair* pair);
+  TcpRelay() = default;
 
-  EventLoop& loop_;
-  Options options_;
-  UniqueFd listener_;
   int port_ = 0;
-  size_t total_ = 0;
-  absl::flat_hash_map<Pair*, std::unique_ptr<Pair>> pairs_;
-  std::vector<std::unique_ptr<Pair>> retired_;
-  EventLoop::TimerId cleanup_timer_ = 0;
+  std::unique_ptr<net::RelayServer> server_;
 };
 
 }  // namespace pmi_shim::downstream

@@ -12,8 +12,9 @@
 namespace pmi_shim::launch {
 
 int RunInOwnSession(absl::FunctionRef<int()> body) {
-  // Blocked before the fork, so a signal that comes early is waited for
-  // below (or, in the child, taken by the job's own signalfd), not lost.
+  // Blocked before the fork and left blocked in the child, so a signal that
+  // comes early is waited for below, or stays pending in the child until the
+  // job's signalfd (which wants these blocked) takes it: never lost.
   sigset_t forwarded;
   sigemptyset(&forwarded);
   for (int sig : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD}) sigaddset(&forwarded, sig);
@@ -29,8 +30,7 @@ int RunInOwnSession(absl::FunctionRef<int()> body) {
   if (child == 0) {
     ::setsid();
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (::getppid() != parent) ::raise(SIGTERM);  // the front died before prctl
-    ::sigprocmask(SIG_SETMASK, &previous, nullptr);
+    if (::getppid() != parent) ::_exit(128 + SIGTERM);  // the front died before prctl
     const int status = body();
     std::fflush(nullptr);
     ::_exit(status);

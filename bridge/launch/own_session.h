@@ -19,7 +19,9 @@ namespace pmi_shim::launch {
 // Runs `body` in a child process that leads a new session and gets SIGTERM
 // if this process dies; this process forwards SIGINT, SIGTERM, SIGHUP and
 // SIGQUIT to it and returns its exit status (128 + N when signal N killed
-// it). When no child can be made, runs `body` here.
+// it). `body` starts with those signals and SIGCHLD blocked, as a signalfd
+// (launch::ChildProcesses) wants them. When no child can be made, runs
+// `body` here.
 int RunInOwnSession(absl::FunctionRef<int()> body);
 
 }  // namespace pmi_shim::launch

@@ -3,9 +3,6 @@
 // contract). Connecting and the handshake are in pmi_wire_handshake.cc.
 #include "bridge/upstream/pmi_wire_host.h"
 
-#include <sys/epoll.h>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <cstring>
 #include <optional>
@@ -61,35 +58,41 @@ absl::StatusOr<std::unique_ptr<PmiWireHost>> PmiWireHost::Connect(EventLoop& loo
   ASSIGN_OR_RETURN(
       HandshakeResult result,
       pmi_wire_internal::Handshake(fd.get(), endpoint, protocol, deadline, options.trace));
-  std::unique_ptr<PmiWireHost> host(
-      new PmiWireHost(loop, std::move(fd), protocol, std::move(options)));
+  std::unique_ptr<PmiWireHost> host(new PmiWireHost(loop, protocol, std::move(options)));
   host->info_ = std::move(result.info);
   host->rank_ = result.rank;
   host->spawned_ = result.spawned;
   host->where_ = endpoint.Describe();
   host->one_read_per_request_ = result.one_read_per_request;
-  RETURN_IF_ERROR(host->StartWatching());
+  RETURN_IF_ERROR(host->StartWatching(std::move(fd)));
   return host;
 }
 
-PmiWireHost::PmiWireHost(EventLoop& loop, UniqueFd fd, WireProtocol protocol, Options options)
-    : loop_(loop), fd_(std::move(fd)), protocol_(protocol), options_(std::move(options)) {}
+PmiWireHost::PmiWireHost(EventLoop& loop, WireProtocol protocol, Options options)
+    : loop_(loop), protocol_(protocol), options_(std::move(options)) {}
 
 PmiWireHost::~PmiWireHost() {
   *alive_ = false;
-  CloseFd();
+  CloseConnection();
 }
 
-absl::Status PmiWireHost::StartWatching() {
-  return loop_.Watch(fd_.get(), EPOLLIN, [this](uint32_t events) { OnEvents(events); });
+absl::Status PmiWireHost::StartWatching(UniqueFd fd) {
+  net::Stream::Handlers handlers;
+  handlers.on_data = [this](absl::string_view bytes) { OnBytes(bytes); };
+  handlers.on_eof = [this] { Closed("closed the connection"); };
+  handlers.on_error = [this](const net::Stream::Error& error) {
+    const bool write = error.operation == net::Stream::Error::Operation::kWrite;
+    Closed(absl::StrCat(write ? "failed a write (" : "failed (",
+                        std::strerror(error.error_number), ")"));
+  };
+  ASSIGN_OR_RETURN(stream_, net::Stream::Start(loop_, std::move(fd), std::move(handlers)));
+  return absl::OkStatus();
 }
 
-void PmiWireHost::CloseFd() {
-  if (!fd_.valid()) return;
-  loop_.Unwatch(fd_.get());
-  fd_.Reset();
-  outbox_.clear();
-  watching_out_ = false;
+bool PmiWireHost::Open() const { return stream_ != nullptr && stream_->open(); }
+
+void PmiWireHost::CloseConnection() {
+  if (stream_ != nullptr) stream_->Close();
 }
 
 // ------------------------------------------------------------ JobHost --
@@ -274,10 +277,12 @@ void PmiWireHost::Finalized(int rank) {
 
 void PmiWireHost::Lost(int rank, std::string reason) { SendAbort(1, reason); }
 
-bool PmiWireHost::Idle() const { return queue_.empty() && !in_flight_ && outbox_.empty(); }
+bool PmiWireHost::Idle() const {
+  return queue_.empty() && !in_flight_ && (stream_ == nullptr || stream_->pending_bytes() == 0);
+}
 
 void PmiWireHost::SendAbort(int exit_code, absl::string_view text) {
-  if (state_ == State::kLost || state_ == State::kAborted || !fd_.valid()) return;
+  if (state_ == State::kLost || state_ == State::kAborted || !Open()) return;
   const std::string safe = AbortText(text, protocol_);
   Message abort("abort");
   if (protocol_ == WireProtocol::kPmi1) {
@@ -342,62 +347,25 @@ void PmiWireHost::Call(Message request, ReplyHandler on_reply, bool first) {
 }
 
 void PmiWireHost::SendNext() {
-  if (in_flight_ || queue_.empty() || !fd_.valid()) return;
+  if (in_flight_ || queue_.empty() || !Open()) return;
   in_flight_ = true;
   if (options_.trace) options_.trace(true, queue_.front().message);
   Write(queue_.front().bytes);
 }
 
 void PmiWireHost::Write(std::string bytes) {
-  outbox_ += bytes;
-  Flush();
+  if (Open()) stream_->Write(bytes);
 }
 
-void PmiWireHost::Flush() {
-  while (!outbox_.empty() && fd_.valid()) {
-    const ssize_t n = ::send(fd_.get(), outbox_.data(), outbox_.size(), MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    if (n < 0) {
-      Closed(absl::StrCat("failed a write (", std::strerror(errno), ")"));
-      return;
-    }
-    outbox_.erase(0, static_cast<size_t>(n));
-  }
-  if (!fd_.valid()) return;
-  const bool want_out = !outbox_.empty();
-  if (want_out != watching_out_) {
-    watching_out_ = want_out;
-    (void)loop_.Modify(fd_.get(), EPOLLIN | (want_out ? static_cast<uint32_t>(EPOLLOUT) : 0u));
-  }
-}
-
-void PmiWireHost::OnEvents(uint32_t events) {
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) ReadAvailable();
-  if (fd_.valid() && (events & EPOLLOUT)) Flush();
-}
-
-void PmiWireHost::ReadAvailable() {
-  std::shared_ptr<bool> alive = alive_;
-  char buffer[16 * 1024];
-  while (*alive && fd_.valid()) {
-    const ssize_t n = ::recv(fd_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-    if (n <= 0) {
-      Closed(n == 0 ? "closed the connection"
-                    : absl::StrCat("failed (", std::strerror(errno), ")"));
-      return;
-    }
-    if (state_ == State::kAborted || state_ == State::kFinalized) continue;  // nothing expected
-    decoder_.Feed(absl::string_view(buffer, static_cast<size_t>(n)));
-    HandleFrames();
-  }
+void PmiWireHost::OnBytes(absl::string_view bytes) {
+  if (state_ == State::kAborted || state_ == State::kFinalized) return;  // nothing expected
+  decoder_.Feed(bytes);
+  HandleFrames();
 }
 
 void PmiWireHost::HandleFrames() {
   std::shared_ptr<bool> alive = alive_;
-  while (*alive && fd_.valid()) {
+  while (*alive && Open()) {
     absl::StatusOr<std::optional<wire::Frame>> frame = decoder_.Next();
     if (frame.ok() && !frame->has_value()) return;  // the rest has not arrived yet
     absl::StatusOr<Message> reply = frame.ok() ? wire::ParseFrame(**frame) : frame.status();
@@ -444,7 +412,7 @@ void PmiWireHost::Closed(const std::string& how) {
   if (state_ == State::kAborted || state_ == State::kFinalized || finalize_in_flight) {
     // Expected: hydra and Slurm close the connection after finalize and end
     // the job after an abort.
-    CloseFd();
+    CloseConnection();
     if (finalize_in_flight) {
       queue_.clear();
       in_flight_ = false;
@@ -462,7 +430,7 @@ void PmiWireHost::Fail(std::string reason) {
   if (state_ == State::kLost) return;
   state_ = State::kLost;
   lost_reason_ = reason;
-  CloseFd();
+  CloseConnection();
   std::shared_ptr<bool> alive = alive_;
   FailPending(absl::UnavailableError(reason));
   if (*alive && options_.on_upstream_lost) options_.on_upstream_lost(std::move(reason));

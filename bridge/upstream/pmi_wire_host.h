@@ -69,6 +69,7 @@
 #include "protocol/pmi/frame_decoder.h"
 #include "protocol/pmi/message.h"
 #include "common/event_loop.h"
+#include "common/net/stream.h"
 #include "common/unique_fd.h"
 
 namespace pmi_shim::upstream {
@@ -146,19 +147,19 @@ class PmiWireHost : public session::JobHost {
     ReplyHandler on_reply;
   };
 
-  PmiWireHost(EventLoop& loop, UniqueFd fd, WireProtocol protocol, Options options);
+  PmiWireHost(EventLoop& loop, WireProtocol protocol, Options options);
 
-  absl::Status StartWatching();
-  void CloseFd();
+  // Serves the host connection `fd` (after the handshake) on the loop.
+  absl::Status StartWatching(UniqueFd fd);
+  bool Open() const;
+  void CloseConnection();
 
   // Queues `request`; `on_reply` gets the answer or the failure. With
   // `first` (only from a reply handler) it is sent before anything queued.
   void Call(wire::Message request, ReplyHandler on_reply, bool first = false);
   void SendNext();
   void Write(std::string bytes);
-  void Flush();
-  void OnEvents(uint32_t events);
-  void ReadAvailable();
+  void OnBytes(absl::string_view bytes);
   void HandleFrames();
   void OnReply(wire::Message reply);
   // The connection ended (`how`: "closed the connection", "failed (...)").
@@ -174,7 +175,7 @@ class PmiWireHost : public session::JobHost {
   absl::Status CheckKeyValue(absl::string_view key, absl::string_view value) const;
 
   EventLoop& loop_;
-  UniqueFd fd_;
+  std::unique_ptr<net::Stream> stream_;  // the host connection
   std::string where_;                  // "PMI_FD=5" or "PMI_PORT=host:port", for messages
   bool one_read_per_request_ = false;  // Slurm PMI-1, see HandshakeResult
   WireProtocol protocol_;
@@ -188,8 +189,6 @@ class PmiWireHost : public session::JobHost {
   wire::FrameDecoder decoder_;
   std::deque<Request> queue_;
   bool in_flight_ = false;  // queue_.front() was written and awaits its reply
-  std::string outbox_;
-  bool watching_out_ = false;
   // Values this rank put or read since the last barrier. PMI promises a key
   // only once a barrier made it visible, and clients use fresh keys per
   // epoch; so a value read once is served from here until the next barrier,

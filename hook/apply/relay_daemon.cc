@@ -21,9 +21,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "bridge/downstream/tcp_relay.h"
 #include "common/event_loop.h"
 #include "common/log.h"
+#include "common/net/relay_server.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "hook/apply/netns_listener.h"
@@ -90,7 +90,7 @@ absl::Status DropPrivileges(uid_t uid, gid_t gid) {
 struct Daemon {
   EventLoop loop;
   UniqueFd pidfd, signals;
-  std::unique_ptr<downstream::TcpRelay> relay;
+  std::unique_ptr<net::RelayServer> relay;
 };
 
 absl::Status Prepare(const RelayArgs& args, Daemon& daemon) {
@@ -109,11 +109,13 @@ absl::Status Prepare(const RelayArgs& args, Daemon& daemon) {
   daemon.signals.Reset(::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!daemon.signals.valid()) return absl::ErrnoToStatus(errno, "signalfd");
   if (!daemon.loop.ok()) return absl::InternalError("cannot create the relay's epoll instance");
-  downstream::TcpRelay::Options options;
-  options.listener_fd = listener.Release();
-  options.target_address = args.address;
-  options.target_port = args.port;
-  ASSIGN_OR_RETURN(daemon.relay, downstream::TcpRelay::Start(daemon.loop, options));
+  // Inside the container's netns anyone may connect: it is the
+  // container's own loopback, and the server checks its clients itself.
+  net::RelayServer::Options options;
+  options.connector = net::TcpConnector(args.address, args.port);
+  options.description = absl::StrCat(args.address, ":", args.port, " in ", args.netns);
+  ASSIGN_OR_RETURN(daemon.relay,
+                   net::RelayServer::Start(daemon.loop, std::move(listener), std::move(options)));
   EventLoop& loop = daemon.loop;
   RETURN_IF_ERROR(loop.Watch(daemon.pidfd.get(), EPOLLIN, [&loop](uint32_t) { loop.Stop(); }));
   RETURN_IF_ERROR(loop.Watch(daemon.signals.get(), EPOLLIN, [&loop](uint32_t) { loop.Stop(); }));

@@ -7,7 +7,8 @@
 // pipes is not held up). The daemon creates the listener inside the
 // container's netns, returns to the host netns, drops to the job's user,
 // locks itself down with seccomp, writes "ready PID" on the ready fd, and
-// relays (TcpRelay) until the container's init dies (pidfd) or SIGTERM.
+// relays (common/net's RelayServer) until the container's init dies (pidfd)
+// or SIGTERM.
 // Before "ready" any failure is written there as "error MESSAGE" instead, so
 // the hook returns only once the container can connect, or with the reason.
 #ifndef PMI_SHIM_HOOK_APPLY_RELAY_DAEMON_H_

@@ -3,6 +3,7 @@
 #include "hook/apply/relay_daemon.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +13,13 @@
 #include <functional>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
+#include "common/event_loop.h"
+#include "common/net/connector.h"
+#include "common/net/relay_server.h"
+#include "common/net/tcp_connect.h"
+#include "common/sockets.h"
+#include "common/unique_fd.h"
 #include "hook/apply/seccomp_policy.h"
 #include "test/testing/status_matchers.h"
 
@@ -78,6 +86,72 @@ TEST(RelaySeccompPolicyTest, AllowsWhatTheRelayLoopNeeds) {
     ::close(fd);
     return 0;
   });
+  ASSERT_TRUE(WIFEXITED(wstatus)) << "killed by signal " << WTERMSIG(wstatus);
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0);
+}
+
+// The daemon's whole relay (common/net) under the filter: a client's bytes
+// reach the server and back, with half-close, and the relay ends cleanly.
+// A syscall the library needs and the list lacks would kill the child.
+TEST(RelaySeccompPolicyTest, TheRelayLoopRunsUnderIt) {
+  absl::StatusOr<TcpListener> server = ListenTcp4("127.0.0.1", 0);
+  ASSERT_OK(server);
+  int port_pipe[2];
+  ASSERT_EQ(::pipe(port_pipe), 0);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    EventLoop loop;
+    absl::StatusOr<TcpListener> listener = ListenTcp4("127.0.0.1", 0);
+    if (!listener.ok()) ::_exit(10);
+    net::RelayServer::Options options;
+    options.connector = net::TcpConnector("127.0.0.1", server->port);
+    absl::Status outcome = absl::UnknownError("no relay ended");
+    options.on_relay_done = [&](const absl::Status& status) {
+      outcome = status;
+      loop.Stop();
+    };
+    absl::StatusOr<std::unique_ptr<net::RelayServer>> relay =
+        net::RelayServer::Start(loop, std::move(listener->fd), std::move(options));
+    if (!relay.ok()) ::_exit(11);
+    if (!InstallRelaySeccompPolicy().ok()) ::_exit(12);
+    (void)!::write(port_pipe[1], &listener->port, sizeof(listener->port));
+    loop.AddTimer(absl::Seconds(20), [&] { loop.Stop(); });
+    if (!loop.Run().ok()) ::_exit(13);
+    ::_exit(outcome.ok() ? 0 : 14);
+  }
+  ::close(port_pipe[1]);
+  int relay_port = 0;
+  ASSERT_EQ(::read(port_pipe[0], &relay_port, sizeof(relay_port)),
+            static_cast<ssize_t>(sizeof(relay_port)));
+  ::close(port_pipe[0]);
+  absl::StatusOr<UniqueFd> client = net::ConnectTcp("127.0.0.1", relay_port,
+                                                    absl::Now() + absl::Seconds(5));
+  ASSERT_OK(client);
+  auto blocking = [](int fd) {
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const timeval five{5, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof(five));
+  };
+  blocking(client->get());
+  ASSERT_EQ(::send(client->get(), "ping", 4, MSG_NOSIGNAL), 4);
+  pollfd incoming{server->fd.get(), POLLIN, 0};
+  ASSERT_EQ(::poll(&incoming, 1, 5000), 1) << "the relay never connected to the server";
+  UniqueFd accepted(::accept4(server->fd.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  ASSERT_TRUE(accepted.valid());
+  blocking(accepted.get());
+  char buffer[16] = {};
+  ASSERT_EQ(::recv(accepted.get(), buffer, 4, MSG_WAITALL), 4);
+  EXPECT_EQ(std::string(buffer, 4), "ping");
+  ASSERT_EQ(::send(accepted.get(), "pong", 4, MSG_NOSIGNAL), 4);
+  ::shutdown(accepted.get(), SHUT_WR);
+  std::string back;
+  ssize_t n;
+  while ((n = ::recv(client->get(), buffer, sizeof(buffer), 0)) > 0) back.append(buffer, n);
+  EXPECT_EQ(back, "pong");
+  ::shutdown(client->get(), SHUT_WR);
+  EXPECT_EQ(::recv(accepted.get(), buffer, sizeof(buffer), 0), 0) << "no half-close passed on";
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(child, &wstatus, 0), child);
   ASSERT_TRUE(WIFEXITED(wstatus)) << "killed by signal " << WTERMSIG(wstatus);
   EXPECT_EQ(WEXITSTATUS(wstatus), 0);
 }

@@ -37,6 +37,12 @@ constexpr int kAllowed[] = {
     SCMP_SYS(exit), SCMP_SYS(exit_group),
     // Sanitizer runtimes query the alternate signal stack when a thread ends.
     SCMP_SYS(sigaltstack),
+#ifdef PMI_SHIM_DYNAMIC_BUILD
+    // Sanitizer builds only: UBSan's vptr check probes whether memory is
+    // readable by writing it into a pipe, the first time it meets a type
+    // (the relay's shared_ptr control blocks, after the filter is in).
+    SCMP_SYS(pipe2), SCMP_SYS(pipe),
+#endif
 };
 
 absl::StatusOr<Filter> BuildFilter() {

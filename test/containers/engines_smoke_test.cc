@@ -109,7 +109,8 @@ TEST_F(EngineSmokeTest, PodmanRunsImportedImageWithNetworkNone) {
   EXPECT_EQ(r->exit_code, 0) << r->Describe();
   ExpectPrivateNetwork(*r);
   container_lists_.push_back(podman.ListArgv());
-  EXPECT_EQ(DescribeLeftovers(Scope()), "") << "before cleanup: --rm must remove the container";
+  EXPECT_EQ(DescribeLeftoversAfter(Scope(), absl::Seconds(5)), "")
+      << "before cleanup: --rm must remove the container";
   podman.Cleanup();
   container_lists_.clear();  // the listing itself needs the storage just removed
 }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -189,6 +190,16 @@ std::string ScratchDir::Remove() {
   std::string why = ec ? absl::StrCat("rm -rf ", path_, ": ", ec.message()) : "";
   path_.clear();
   return why;
+}
+
+std::string DescribeLeftoversAfter(const LeftoverScope& scope, absl::Duration grace) {
+  const absl::Time deadline = absl::Now() + grace;
+  std::string left = DescribeLeftovers(scope);
+  while (!left.empty() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(100));
+    left = DescribeLeftovers(scope);
+  }
+  return left;
 }
 
 }  // namespace pmi_shim::containers

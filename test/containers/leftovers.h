@@ -14,9 +14,11 @@
 #define PMI_SHIM_TEST_CONTAINERS_LEFTOVERS_H_
 
 #include <string>
+
 #include <utility>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "absl/status/statusor.h"
 
 namespace pmi_shim::containers {
@@ -43,6 +45,11 @@ struct LeftoverScope {
 // "" when nothing is left; else e.g.
 // "mounts: /tmp/ct.1/a; processes: 123 conmon ...; containers(runc): r0".
 std::string DescribeLeftovers(const LeftoverScope& scope);
+
+// DescribeLeftovers once nothing is left, or after `grace`: an engine's
+// helpers (Podman's conmon and its cleanup call) end a moment after the
+// engine's own command returns, so a check made at once can race them.
+std::string DescribeLeftoversAfter(const LeftoverScope& scope, absl::Duration grace);
 
 // Pure parsers, for DescribeLeftovers and their tests.
 // Mount points (field 5 of mountinfo, octal escapes decoded) at or under `prefix`.
