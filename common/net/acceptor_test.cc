@@ -25,8 +25,8 @@ namespace {
 using testing::RunUntil;
 
 TEST(CheckPeerUidTest, OwnUserAndRootPassOthersAreNamed) {
-  EXPECT_TRUE(CheckPeerUid(1000, 1000).ok());
-  EXPECT_TRUE(CheckPeerUid(0, 1000).ok());
+  EXPECT_OK(CheckPeerUid(1000, 1000));
+  EXPECT_OK(CheckPeerUid(0, 1000));
   absl::Status refused = CheckPeerUid(1001, 1000);
   EXPECT_TRUE(absl::IsPermissionDenied(refused)) << refused;
   EXPECT_TRUE(absl::StrContains(refused.message(), "uid 1001")) << refused;

@@ -76,7 +76,7 @@ TEST(ByteRelayTest, BothDirectionsWithHalfCloseThenDone) {
   }));
   EXPECT_EQ(at_client, "pong");
   ASSERT_EQ(h.outcomes.size(), 1u);
-  EXPECT_TRUE(h.outcomes[0].ok()) << h.outcomes[0];
+  EXPECT_OK(h.outcomes[0]);
   EXPECT_TRUE(h.relay->done());
 }
 

@@ -87,14 +87,14 @@ TEST_F(ConnectUnixTest, ConnectorsDescribeTheirTargetAndConnect) {
   Connector unix_connector = UnixConnector(path_);
   EXPECT_EQ(unix_connector.description, path_);
   EXPECT_EQ(unix_connector.state, Stream::State::kConnected);
-  EXPECT_TRUE(unix_connector.connect().ok());
+  EXPECT_OK(unix_connector.connect());
 
   absl::StatusOr<TcpListener> tcp_listener = ListenTcp4("127.0.0.1", 0);
   ASSERT_OK(tcp_listener);
   Connector tcp = TcpConnector("127.0.0.1", tcp_listener->port, "the PMIx server");
   EXPECT_EQ(tcp.description, "the PMIx server");
   EXPECT_EQ(tcp.state, Stream::State::kConnecting);
-  EXPECT_TRUE(tcp.connect().ok());
+  EXPECT_OK(tcp.connect());
   EXPECT_EQ(TcpConnector("127.0.0.1", 7).description, "127.0.0.1:7");
 }
 

@@ -5,6 +5,8 @@
 
 #include <cerrno>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::net::testing {
 
 std::pair<UniqueFd, UniqueFd> SocketPair() {
@@ -31,7 +33,7 @@ bool RunUntil(EventLoop& loop, const std::function<bool()>& done, absl::Duration
     loop.AddTimer(absl::Milliseconds(1), check);
   };
   loop.AddTimer(absl::ZeroDuration(), check);
-  EXPECT_TRUE(loop.Run().ok());
+  EXPECT_OK(loop.Run());
   return held;
 }
 

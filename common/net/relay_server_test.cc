@@ -77,7 +77,8 @@ TEST(RelayServerTest, EachClientGetsItsOwnRelayAndEndedRelaysAreFreed) {
     ::shutdown(targets.far_ends[i].get(), SHUT_WR);
   }
   ASSERT_TRUE(RunUntil(loop, [&] { return outcomes.size() == 2; }));
-  EXPECT_TRUE(outcomes[0].ok() && outcomes[1].ok());
+  EXPECT_OK(outcomes[0]);
+  EXPECT_OK(outcomes[1]);
   EXPECT_EQ((*server)->open_relays(), 0u);
   EXPECT_EQ((*server)->total_relays(), 2u);
 }

@@ -4,6 +4,8 @@
 
 #include <memory>
 
+#include "test/testing/status_matchers.h"
+
 namespace pmi_shim::net {
 namespace {
 
@@ -29,7 +31,7 @@ TEST(RetireQueueTest, FreesOnTheNextTickNotBefore) {
     EXPECT_EQ(queue.size(), 2u);
   });
   loop.AddTimer(absl::Milliseconds(20), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_EQ(destroyed, 2);
   EXPECT_EQ(queue.size(), 0u);
 }
@@ -45,7 +47,7 @@ TEST(RetireQueueTest, ObjectsRetiredByADestructorAreFreedToo) {
   }
   // No timer of the destroyed queue may fire now.
   loop.AddTimer(absl::Milliseconds(10), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());
+  ASSERT_OK(loop.Run());
   EXPECT_EQ(destroyed, 2);
 }
 
@@ -58,7 +60,7 @@ TEST(RetireQueueTest, DestructionFreesWhatIsStillQueued) {
   }
   EXPECT_EQ(destroyed, 1);
   loop.AddTimer(absl::Milliseconds(10), [&] { loop.Stop(); });
-  ASSERT_TRUE(loop.Run().ok());  // the cancelled timer must not run
+  ASSERT_OK(loop.Run());  // the cancelled timer must not run
 }
 
 }  // namespace

@@ -12,10 +12,10 @@
 //   EXPECT_THAT(out.run.stdout_text, HasOneLinePerRank(4, "allreduce=10 allgather=ok"));
 //   EXPECT_THAT(out.leftovers, IsEmpty());
 //
-// Today every job runs on this machine. The hosts and rsh_agent fields are
-// where a simulated cluster of several nodes (one network namespace each)
-// plugs in: the launchers reach the other nodes the way they do on a real
-// cluster, through the agent.
+// With `hosts` empty a job runs on this machine. With hosts and an
+// rsh_agent it spans the nodes of a simulated cluster (simulated_cluster.h,
+// ClusterLaunch), which the launchers reach the way they do on a real
+// cluster: through the agent.
 #ifndef PMI_SHIM_TEST_TESTING_LAUNCHER_H_
 #define PMI_SHIM_TEST_TESTING_LAUNCHER_H_
 
