@@ -18,6 +18,7 @@
 #include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
+#include "bridge/node/node_server.h"
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
@@ -85,8 +86,7 @@ BridgedRank::BridgedRank(ExecOptions options)
 BridgedRank::~BridgedRank() {
   // Servers and relays refer to the host and the loop: they go first.
   server_.reset();
-  if (pmix_server_ != nullptr) pmix_server_->Stop();
-  pmix_server_.reset();
+  node_member_.reset();
   relay_.reset();
   pmix_socket_relay_.reset();
   rank_directory_.reset();
@@ -172,13 +172,122 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
                               child_fd_.get()};
 }
 
+void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environment) {
+  const session::JobInfo& job = host_->info();
+  if (job.process_mapping.has_value()) {
+    absl::StatusOr<node::NodePlan> plan = node::PlanFromMapping(*job.process_mapping, job.size, rank_);
+    if (!plan.ok()) {
+      start_failure_ = SpawnCommand(absl::Status(
+          plan.status().code(), absl::StrCat("the launcher's node layout: ", plan.status().message())));
+      if (!start_failure_.ok()) loop_.Stop();
+      return;
+    }
+    node_plan_ = *std::move(plan);
+  }
+  // Another node's server needs this node's name, and without a mapping the
+  // layout itself comes from every rank's hostname: both through the host's
+  // KVS, before anyone joins its node.
+  if (node_plan_.has_value() && node_plan_->node_count == 1) {
+    JoinNode(environment);
+    return;
+  }
+  ExchangeHostnames([this, environment](absl::Status exchanged) {
+    if (!exchanged.ok()) {
+      start_failure_ = SpawnCommand(absl::Status(
+          exchanged.code(), absl::StrCat("the start-up hostname exchange: ", exchanged.message())));
+      if (!start_failure_.ok()) loop_.Stop();
+      return;
+    }
+    JoinNode(environment);
+  });
+}
+
+void BridgedRank::ExchangeHostnames(std::function<void(absl::Status)> done) {
+  const bool with_mapping = node_plan_.has_value();
+  auto after_barrier = [this, with_mapping, done](absl::Status status) {
+    if (!status.ok() || with_mapping) {
+      done(status);
+      return;
+    }
+    // No mapping: read every rank's name (each bridge: the layout must be
+    // known before the node's server is found).
+    const int size = host_->info().size;
+    auto names = std::make_shared<std::vector<std::string>>(size);
+    auto missing = std::make_shared<int>(size);
+    for (int peer = 0; peer < size; ++peer) {
+      reporting_host_->Get(rank_, node::HostnameKey(peer),
+                           [this, names, missing, peer, done](absl::StatusOr<std::string> name) {
+                             if (*missing <= 0) return;
+                             if (!name.ok()) {
+                               *missing = -1;
+                               done(name.status());
+                               return;
+                             }
+                             (*names)[peer] = *name;
+                             if (--*missing > 0) return;
+                             absl::StatusOr<node::NodePlan> plan =
+                                 node::PlanFromHostnames(*names, rank_);
+                             if (plan.ok()) node_plan_ = *std::move(plan);
+                             done(plan.status());
+                           });
+    }
+  };
+  auto barrier = [this, after_barrier](absl::Status put) {
+    if (!put.ok()) {
+      after_barrier(put);
+      return;
+    }
+    reporting_host_->Barrier(rank_, after_barrier);
+  };
+  if (with_mapping && !node_plan_->LeadsNode()) {
+    barrier(absl::OkStatus());
+    return;
+  }
+  reporting_host_->Put(rank_, node::HostnameKey(rank_), node::LocalHostname(), barrier);
+}
+
+void BridgedRank::JoinNode(const std::vector<std::string>& environment) {
+  node::JoinOptions join;
+  join.root = options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
+  join.verbosity = log::Verbosity();
+  node::NodeMember::Events events;
+  events.welcome = [this, environment](absl::StatusOr<std::vector<std::string>> pmix) {
+    absl::StatusOr<launch::SpawnRequest> request =
+        pmix.ok() ? PmixDownstream(environment, *pmix) : pmix.status();
+    start_failure_ = SpawnCommand(std::move(request));
+    if (!start_failure_.ok()) loop_.Stop();
+  };
+  events.bye = [this] { FinishSoon(); };
+  events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
+  absl::StatusOr<std::unique_ptr<node::NodeMember>> member =
+      node::NodeMember::Join(loop_, *reporting_host_, *node_plan_, std::move(join), std::move(events));
+  if (!member.ok()) {
+    start_failure_ = SpawnCommand(member.status());
+    loop_.Stop();
+    return;
+  }
+  node_member_ = *std::move(member);
+}
+
+void BridgedRank::OnNodeLost(std::string why) {
+  if (leaving_node_) {  // no bye: end anyway
+    FinishSoon();
+    return;
+  }
+  if (forced_status_.has_value() || command_status_.has_value()) return;
+  if (child_started_) {
+    // The command's PMIx server is gone: its rank cannot go on.
+    reporting_host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", why));
+    forced_status_ = 1;
+    children_.TerminateAll(options_.kill_grace);
+    return;
+  }
+  start_failure_ = SpawnCommand(absl::UnavailableError(why));
+  loop_.Stop();
+}
+
 absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
-    const std::vector<std::string>& environment) {
-  downstream::PmixServer::Options pmix_options;
-  pmix_options.local_ranks = {rank_};
-  ASSIGN_OR_RETURN(pmix_server_,
-                   downstream::PmixServer::Start(loop_, *reporting_host_, pmix_options));
-  ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank_));
+    const std::vector<std::string>& environment, const std::vector<std::string>& pmix) {
   if (options_.publish) {
     RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
     ASSIGN_OR_RETURN(pmix::RewrittenEnvironment server,
@@ -314,9 +423,18 @@ absl::StatusOr<int> BridgedRank::Run() {
     }
     reporting_host_ = std::make_unique<ReportingHost>(*below);
   }
-  absl::StatusOr<launch::SpawnRequest> request =
-      relay ? PmixRelay(environment)
-            : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
+  if (pmix_client && !relay) {
+    StartPmixDownstream(environment);
+  } else {
+    RETURN_IF_ERROR(SpawnCommand(relay ? PmixRelay(environment) : PmiWireDownstream(environment)));
+  }
+  RETURN_IF_ERROR(loop_.Run());
+  RETURN_IF_ERROR(start_failure_);
+  if (forced_status_.has_value()) return *forced_status_;
+  return command_status_.value_or(1);
+}
+
+absl::Status BridgedRank::SpawnCommand(absl::StatusOr<launch::SpawnRequest> request) {
   absl::Status started = request.status();
   if (started.ok() && rank_directory_ != nullptr) started = RewriteForEngine(*request);
   if (started.ok()) {
@@ -334,13 +452,12 @@ absl::StatusOr<int> BridgedRank::Run() {
     }
     return started;
   }
-  RETURN_IF_ERROR(loop_.Run());
-  if (forced_status_.has_value()) return *forced_status_;
-  return command_status_.value_or(1);
+  child_started_ = true;
+  return absl::OkStatus();
 }
 
 bool BridgedRank::ClientSpoke() const {
-  if (pmix_server_ != nullptr) return pmix_server_->Connected(rank_);
+  if (node_member_ != nullptr) return node_member_->client_spoke();
   return server_ != nullptr && server_->RankSpoke(rank_);
 }
 
@@ -353,17 +470,27 @@ void BridgedRank::OnCommandExit(int wait_status) {
     loop_.Stop();
     return;
   }
-  // libpmix does not notice a client that vanished; tell the server, which
-  // reports the loss to the host (and so aborts the job upstream).
-  if (pmix_server_ != nullptr) pmix_server_->RankExited(rank_, launch::DescribeExit(wait_status));
+  // libpmix does not notice a client that vanished; tell the node's server,
+  // which reports the loss back to this bridge's host (and so aborts the job
+  // upstream) before its bye.
+  if (node_member_ != nullptr) node_member_->Exited(launch::DescribeExit(wait_status));
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.
   if (!ClientSpoke() && *command_status_ == 0) reporting_host_->Finalized(rank_);
+  if (node_member_ != nullptr) {
+    // The last bridge of a node waits until the node is clean (bye).
+    leaving_node_ = true;
+    node_member_->Leave();
+    loop_.AddTimer(options_.finalize_wait + absl::Seconds(3), [this] { FinishSoon(); });
+    return;
+  }
   FinishSoon();
 }
 
 void BridgedRank::FinishSoon() {
+  if (finishing_) return;
+  finishing_ = true;
   // Let the host hear the finalize (or the abort sent for a lost client)
   // before the bridge exits and its connection closes.
   WaitForIdleHost(absl::Now() + options_.finalize_wait);

@@ -10,7 +10,15 @@
 //   launcher's server ──(PMI_FD / PMI_PORT)── PmiWireHost ─┐
 //                                                          JobHost
 //   CMD's PMI client ──(its own PMI_FD)── PmiServer ── ServerSession
-//   CMD's PMIx client ──(tcp)── PmixServer (libpmix) ──────┘
+//
+// A PMIx client under a PMI-1/PMI-2 launcher (flow 4) is served by its
+// node's PMIx server (bridge/node), one per node and job, which the first
+// bridge of the node starts and the others join; each bridge still does its
+// rank's host work (barrier, KVS, finalize, abort) on its own connection at
+// the server's request:
+//
+//   CMD's PMIx client ──(tcp)── node server (libpmix) ──control.sock── NodeMember
+//                                                                      └ JobHost
 //
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
@@ -23,6 +31,7 @@
 #define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,13 +41,14 @@
 #include "absl/time/time.h"
 #include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
-#include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
 #include "bridge/exec/collecting_host.h"
 #include "bridge/exec/rank_directory.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/launch/spawn.h"
+#include "bridge/node/node_member.h"
+#include "bridge/node/node_plan.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/host_endpoint.h"
@@ -91,7 +101,18 @@ class BridgedRank {
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
   // The command's environment for each kind of downstream.
   absl::StatusOr<launch::SpawnRequest> PmiWireDownstream(const std::vector<std::string>& environment);
-  absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment);
+  // Flow 4, asynchronous: the start-up hostname exchange when the job spans
+  // nodes, then joining the node's PMIx server; the command is spawned once
+  // the server's welcome brings its environment.
+  void StartPmixDownstream(const std::vector<std::string>& environment);
+  void ExchangeHostnames(std::function<void(absl::Status)> done);
+  void JoinNode(const std::vector<std::string>& environment);
+  absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment,
+                                                      const std::vector<std::string>& pmix);
+  void OnNodeLost(std::string why);
+  // Rewrites for the engine and starts the command; on failure tells the
+  // host this rank is gone.
+  absl::Status SpawnCommand(absl::StatusOr<launch::SpawnRequest> request);
   absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
   // Container mode: the rank directory, and a relay from its pmix.sock to
   // the PMIx server at 127.0.0.1:`port`; returns CMD's environment.
@@ -118,7 +139,12 @@ class BridgedRank {
   std::unique_ptr<ReportingHost> reporting_host_;  // what the downstream talks to
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
-  std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::optional<node::NodePlan> node_plan_;
+  std::unique_ptr<node::NodeMember> node_member_;
+  bool leaving_node_ = false;
+  absl::Status start_failure_;  // the asynchronous start's error, if any
+  bool child_started_ = false;
+  bool finishing_ = false;
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
   std::FILE* transcript_file_ = nullptr;
