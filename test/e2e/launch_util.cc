@@ -166,9 +166,6 @@ JobOutcome RunPmixJob(std::vector<std::string> argv,
                       absl::Duration timeout) {
   testutil::RunOptions options;
   options.argv = std::move(argv);
-  // Loopback is all a private network namespace has, and Open MPI's TCP BTL
-  // skips it unless told (mpirun passes its --mca; hydra does not).
-  options.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
   for (auto& entry : LibpmixLeakSuppression()) options.env.push_back(std::move(entry));
   options.env.emplace_back("TMPDIR", PrivateTmpdir());
   const std::string marker = testutil::UniqueMarkerValue();

@@ -99,10 +99,11 @@ struct JobOutcome {
 };
 
 // Runs `argv` (a launcher command line) to its end, bounded by `timeout`,
-// with what every such job needs here: Open MPI's TCP on loopback, a TMPDIR
-// of this test process's own, libpmix's known leaks suppressed for ASan
-// builds, an outer launcher's variables removed, and a marker on every
-// process it starts. `env` is added after those.
+// with what every such job needs here: a TMPDIR of this test process's own,
+// libpmix's known leaks suppressed for ASan builds, an outer launcher's
+// variables removed, and a marker on every process it starts. No transport
+// setting: Open MPI and MPICH run with their defaults. `env` is added after
+// those.
 JobOutcome RunPmixJob(std::vector<std::string> argv,
                       std::vector<std::pair<std::string, std::string>> env = {},
                       absl::Duration timeout = absl::Seconds(60));
