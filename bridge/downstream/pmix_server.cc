@@ -463,6 +463,7 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
   ModexExchange::Options& exchange = adapter.exchange;
   exchange.size = job.size;
   exchange.local_ranks = options.local_ranks;
+  exchange.node_of_rank = adapter.layout.node_of_rank;
   exchange.limits.max_key_bytes = static_cast<size_t>(std::max(16, job.limits.keylen_max - 1));
   const int derived =
       job.limits.vallen_max - static_cast<int>(job.kvsname.size()) - job.limits.keylen_max - 30;
