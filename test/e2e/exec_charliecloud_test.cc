@@ -112,8 +112,7 @@ class ExecCharliecloudTest : public FlowTest {
     testutil::RunOptions options;
     options.argv = argv;
     options.env = {{testutil::kMarkerVar, marker_},
-                   {"USER", "root"},  // ch-run refuses to start without it
-                   {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+                   {"USER", "root"}};  // ch-run refuses to start without it
     options.unset_env = {"TMPDIR",           "PMI_FD",           "PMI_PORT",
                          "PMI_ID",           "PMI_RANK",         "PMI_SIZE",
                          "PMIX_NAMESPACE",   "PMIX_RANK",        "PMIX_SERVER_URI2",
@@ -150,13 +149,15 @@ TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
 
-// (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the bridge hosts a
-// PMIx server and the client relays to it through pmix.sock.
+// (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the node's PMIx
+// server (one for the 4 ranks, started by the first bridge) is reached
+// through each rank's pmix.sock. The ranks are local peers, and with
+// Charliecloud's --join they share a container, so Open MPI's default
+// shared memory works between them.
 TEST_F(ExecCharliecloudTest, OpenMpiImageUnderHydra) {
   BuildImage(/*ompi=*/true);
-  testutil::RunResult run = RunChJob(
-      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
-                BridgeExec({"--downstream", "pmix"}, ChRun({kOmpiApp, absl::StrCat(kRanks)}))));
+  testutil::RunResult run = RunChJob(HydraWith(
+      {}, BridgeExec({"--downstream", "pmix"}, ChRunJoined({kOmpiApp, absl::StrCat(kRanks)}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
@@ -179,11 +180,11 @@ TEST_F(ExecCharliecloudTest, FlagsWrittenByHandWithPmiBridgeEnv) {
 TEST_F(ExecCharliecloudTest, OpenMpiFlagsWrittenByHand) {
   BuildImage(/*ompi=*/true);
   const std::string env = absl::StrCat(bridge(), " env --for charliecloud --tools ", Tools());
-  const std::string script = absl::StrCat("exec ", kChRun, " $(", env, " --flags) ", rootfs(),
-                                          " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
-  testutil::RunResult run = RunChJob(
-      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
-                BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
+  const std::string script =
+      absl::StrCat("exec ", kChRun, " --join-ct=", kRanks, " --join-tag=", marker_, " $(", env,
+                   " --flags) ", rootfs(), " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
+  testutil::RunResult run = RunChJob(HydraWith(
+      {}, BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }
