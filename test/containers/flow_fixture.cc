@@ -162,9 +162,7 @@ testutil::RunResult FlowTest::RunJob(const std::vector<std::string>& argv,
                                      absl::Duration timeout) {
   testutil::RunOptions options;
   options.argv = argv;
-  options.env = {{testutil::kMarkerVar, marker_},
-                 {"TMPDIR", scratch() + "/tmp"},
-                 {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+  options.env = {{testutil::kMarkerVar, marker_}, {"TMPDIR", scratch() + "/tmp"}};
   // The test may itself run under a launcher: the jobs see only their own.
   options.unset_env = {"PMI_FD",           "PMI_PORT",         "PMI_ID",
                        "PMI_RANK",         "PMI_SIZE",         "PMIX_NAMESPACE",
