@@ -131,8 +131,13 @@ void NodeHost::Finalized(int rank) { Tell(rank, Notice{NoticeKind::kFinalized});
 
 void NodeHost::Lost(int rank, std::string reason) {
   if (!Attached(rank)) {
-    // Its bridge is gone too; the launcher sees that connection close.
-    log::Error(reason);
+    // Its bridge is gone too; the launcher sees that connection close. Once
+    // one is, the launcher ends the others: only the first is news.
+    if (losses_without_bridge_++ == 0) {
+      log::Error(reason);
+    } else {
+      log::Debug(reason);
+    }
     return;
   }
   Tell(rank, Notice{NoticeKind::kLost, 0, std::move(reason)});

@@ -91,6 +91,7 @@ class NodeHost : public session::JobHost {
   absl::flat_hash_map<int, bool> claimed_;
   absl::flat_hash_map<uint64_t, Pending> pending_;
   uint64_t next_id_ = 1;
+  int losses_without_bridge_ = 0;
   Stats stats_;
 };
 
