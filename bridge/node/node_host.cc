@@ -84,7 +84,7 @@ absl::Status NodeHost::ClaimRank(int rank) {
     return absl::FailedPreconditionError(absl::StrCat("rank ", rank, " is already connected"));
   }
   claimed_[rank] = true;
-  Tell(rank, Notice{NoticeKind::kClaimed});
+  Tell(rank, Notice{NoticeKind::kClaimed, 0, ""});
   return absl::OkStatus();
 }
 
@@ -127,7 +127,7 @@ void NodeHost::Abort(int rank, int exit_code, std::string message) {
   Tell(rank, Notice{NoticeKind::kAbort, exit_code, std::move(message)});
 }
 
-void NodeHost::Finalized(int rank) { Tell(rank, Notice{NoticeKind::kFinalized}); }
+void NodeHost::Finalized(int rank) { Tell(rank, Notice{NoticeKind::kFinalized, 0, ""}); }
 
 void NodeHost::Lost(int rank, std::string reason) {
   if (!Attached(rank)) {
