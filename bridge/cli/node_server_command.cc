@@ -30,11 +30,11 @@ int RunNodeServerCommand(const std::vector<std::string>& args) {
   int ready_fd = -1;
   int verbose = 0;
   po::options_description description("Options");
-  description.add_options()
-      ("dir", po::value<std::string>(&directory)->required(), "the node directory")
-      ("ready-fd", po::value<int>(&ready_fd), "write one byte here once listening")
-      ("verbose,v", po::value<int>(&verbose)->implicit_value(1)->zero_tokens()->composing(),
-       "more output on stderr");
+  description.add_options()("dir", po::value<std::string>(&directory)->required(),
+                            "the node directory")("ready-fd", po::value<int>(&ready_fd),
+                                                  "write one byte here once listening")(
+      "verbose,v", po::value<int>(&verbose)->implicit_value(1)->zero_tokens()->composing(),
+      "more output on stderr");
   if (std::optional<int> done = ParseVerbOptions("node-server", args, description, kUsage)) {
     return *done;
   }

@@ -13,13 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "bridge/engines/engine_command.h"
-#include "image/client_detection.h"
-#include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
 #include "bridge/node/node_server.h"
-#include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
@@ -27,6 +25,8 @@
 #include "common/sockets.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "image/client_detection.h"
+#include "protocol/pmix/pmix_uri.h"
 
 extern char** environ;
 
@@ -175,10 +175,12 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
 void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environment) {
   const session::JobInfo& job = host_->info();
   if (job.process_mapping.has_value()) {
-    absl::StatusOr<node::NodePlan> plan = node::PlanFromMapping(*job.process_mapping, job.size, rank_);
+    absl::StatusOr<node::NodePlan> plan =
+        node::PlanFromMapping(*job.process_mapping, job.size, rank_);
     if (!plan.ok()) {
-      start_failure_ = SpawnCommand(absl::Status(
-          plan.status().code(), absl::StrCat("the launcher's node layout: ", plan.status().message())));
+      start_failure_ = SpawnCommand(
+          absl::Status(plan.status().code(),
+                       absl::StrCat("the launcher's node layout: ", plan.status().message())));
       if (!start_failure_.ok()) loop_.Stop();
       return;
     }
@@ -259,8 +261,8 @@ void BridgedRank::JoinNode(const std::vector<std::string>& environment) {
   };
   events.bye = [this] { FinishSoon(); };
   events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
-  absl::StatusOr<std::unique_ptr<node::NodeMember>> member =
-      node::NodeMember::Join(loop_, *reporting_host_, *node_plan_, std::move(join), std::move(events));
+  absl::StatusOr<std::unique_ptr<node::NodeMember>> member = node::NodeMember::Join(
+      loop_, *reporting_host_, *node_plan_, std::move(join), std::move(events));
   if (!member.ok()) {
     start_failure_ = SpawnCommand(member.status());
     loop_.Stop();

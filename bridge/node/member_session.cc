@@ -70,7 +70,7 @@ absl::Status MemberSession::OnMessage(const Message& message) {
 void MemberSession::RunCall(const Call& call) {
   const uint64_t id = call.id;
   auto answer = [alive = std::weak_ptr<bool>(alive_), send = send_, id](absl::Status status,
-                                                                         std::string value) {
+                                                                        std::string value) {
     if (alive.expired()) return;
     send(EncodeReply(Reply{id, std::move(status), std::move(value)}));
   };

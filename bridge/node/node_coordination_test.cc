@@ -38,8 +38,7 @@ session::JobInfo Job(int size) {
 // between them queued until Pump().
 class FakeNode {
  public:
-  FakeNode(session::JobHost& launcher, std::vector<int> local_ranks,
-           std::vector<int> node_of_rank)
+  FakeNode(session::JobHost& launcher, std::vector<int> local_ranks, std::vector<int> node_of_rank)
       : host_(launcher.info(), local_ranks) {
     for (int rank : local_ranks) {
       auto bridge = std::make_unique<Bridge>();
@@ -176,15 +175,13 @@ TEST_F(NodeCoordinationTest, CollectingFenceRunsOncePerNodeThroughTheBridges) {
   downstream::ModexExchange exchange_a(node_a_.host(), a_options);
   downstream::ModexExchange exchange_b(node_b_.host(), b_options);
   std::optional<absl::StatusOr<std::string>> result_a, result_b;
-  exchange_a.Fence({true, "blob-of-node-a", {}}, [&](absl::StatusOr<std::string> r) {
-    result_a = std::move(r);
-  });
+  exchange_a.Fence({true, "blob-of-node-a", {}},
+                   [&](absl::StatusOr<std::string> r) { result_a = std::move(r); });
   PumpAll();
   EXPECT_FALSE(result_a.has_value()) << "node a finished its fence before node b entered";
   EXPECT_EQ(launcher_.ranks_in_barrier(), 2);
-  exchange_b.Fence({true, "blob-of-node-b", {}}, [&](absl::StatusOr<std::string> r) {
-    result_b = std::move(r);
-  });
+  exchange_b.Fence({true, "blob-of-node-b", {}},
+                   [&](absl::StatusOr<std::string> r) { result_b = std::move(r); });
   PumpAll();
   ASSERT_TRUE(result_a.has_value() && result_b.has_value());
   ASSERT_TRUE(result_a->ok()) << result_a->status();

@@ -9,8 +9,8 @@ namespace pmi_shim::node {
 
 absl::StatusOr<std::unique_ptr<NodeMember>> NodeMember::Join(EventLoop& loop,
                                                              session::JobHost& host,
-                                                             const NodePlan& plan,
-                                                             JoinOptions join, Events events) {
+                                                             const NodePlan& plan, JoinOptions join,
+                                                             Events events) {
   join.name = NodeDirectoryName(host.info().kvsname, plan.node);
   std::unique_ptr<NodeMember> member(new NodeMember(std::move(events)));
   NodeMember* self = member.get();

@@ -35,10 +35,9 @@ class NodeMember {
   };
 
   // `join.name` is set from the plan and the host's job id.
-  static absl::StatusOr<std::unique_ptr<NodeMember>> Join(EventLoop& loop,
-                                                          session::JobHost& host,
-                                                          const NodePlan& plan,
-                                                          JoinOptions join, Events events);
+  static absl::StatusOr<std::unique_ptr<NodeMember>> Join(EventLoop& loop, session::JobHost& host,
+                                                          const NodePlan& plan, JoinOptions join,
+                                                          Events events);
 
   void Exited(const std::string& how) { session_->Exited(how); }
   void Leave() { session_->Leave(); }

@@ -61,8 +61,8 @@ std::string HostnameKey(int rank) { return absl::StrCat("shim-host-", rank); }
 std::string NodeDirectoryName(absl::string_view job, int node_index) {
   std::string safe;
   for (char c : job.substr(0, 32)) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '_' || c == '-';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '_' || c == '-';
     safe += plain ? c : '_';
   }
   uint32_t hash = 2166136261u;  // FNV-1a, 32 bits

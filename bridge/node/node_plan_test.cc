@@ -83,7 +83,10 @@ TEST(NodeDirectoryNameTest, SafeShortAndDistinct) {
   EXPECT_NE(NodeDirectoryName("kvs_12345_0", 0), hydra);
   // Flux's jobid starts with U+0192 (two bytes): replaced, yet distinct from
   // an id that differs only there.
-  const std::string flux = NodeDirectoryName("\xc6\x92" "ABC", 0);
+  const std::string flux = NodeDirectoryName(
+      "\xc6\x92"
+      "ABC",
+      0);
   const std::string other = NodeDirectoryName("__ABC", 0);
   EXPECT_NE(flux, other);
   for (char c : flux) {
@@ -100,9 +103,7 @@ TEST(NodeDirectoryNameTest, SafeShortAndDistinct) {
   EXPECT_TRUE(absl::EndsWith(NodeDirectoryName("42.0", 3), ".node3"));
 }
 
-TEST(HostnameKeyTest, NeitherPmixNorHydraKeys) {
-  EXPECT_EQ(HostnameKey(7), "shim-host-7");
-}
+TEST(HostnameKeyTest, NeitherPmixNorHydraKeys) { EXPECT_EQ(HostnameKey(7), "shim-host-7"); }
 
 }  // namespace
 }  // namespace pmi_shim::node

@@ -17,8 +17,7 @@ void AppendField(std::string& out, absl::string_view field) {
 
 // Reads "<length>:" at `at` in `text`; nullopt if the text ends first,
 // DataLoss if it is not a length.
-absl::StatusOr<std::optional<size_t>> ReadLength(absl::string_view text, size_t& at,
-                                                 size_t limit) {
+absl::StatusOr<std::optional<size_t>> ReadLength(absl::string_view text, size_t& at, size_t limit) {
   size_t value = 0;
   size_t digits = 0;
   for (; at < text.size(); ++at, ++digits) {
@@ -135,8 +134,8 @@ absl::StatusOr<Hello> DecodeHello(const Message& message) {
     hello.node_of_rank.push_back(node);
   }
   if (static_cast<int>(hello.node_of_rank.size()) != job.size) {
-    return Malformed(message, absl::StrCat(hello.node_of_rank.size(), " nodes for ", job.size,
-                                           " ranks"));
+    return Malformed(message,
+                     absl::StrCat(hello.node_of_rank.size(), " nodes for ", job.size, " ranks"));
   }
   return hello;
 }

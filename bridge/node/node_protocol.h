@@ -41,9 +41,7 @@ struct Message {
   std::string verb;
   std::vector<std::string> args;
 
-  bool operator==(const Message& other) const {
-    return verb == other.verb && args == other.args;
-  }
+  bool operator==(const Message& other) const { return verb == other.verb && args == other.args; }
 };
 
 // Frames longer than this are refused: a broken peer cannot make the other

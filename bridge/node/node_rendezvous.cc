@@ -26,8 +26,8 @@ namespace {
 // A directory of ours (not a symlink, owned by this user), made if missing.
 absl::Status MakeOwnDirectory(const std::string& path, mode_t mode) {
   if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path,
-                                                   " (set --publish-dir or PMI_SHIM_RUNDIR)"));
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot create ", path, " (set --publish-dir or PMI_SHIM_RUNDIR)"));
   }
   struct stat info {};
   if (::lstat(path.c_str(), &info) != 0) return absl::ErrnoToStatus(errno, path);
@@ -51,7 +51,8 @@ absl::StatusOr<UniqueFd> TakeLock(const std::string& directory) {
     while (::flock(lock.get(), LOCK_EX) != 0) {
       if (errno != EINTR) return absl::ErrnoToStatus(errno, absl::StrCat("flock ", path));
     }
-    struct stat held {}, current {};
+    struct stat held {
+    }, current{};
     if (::fstat(lock.get(), &held) == 0 && ::stat(path.c_str(), &current) == 0 &&
         held.st_ino == current.st_ino && held.st_dev == current.st_dev) {
       return lock;
@@ -86,8 +87,8 @@ absl::StatusOr<UniqueFd> Connect(const std::string& path) {
 // its own, not as our child (a grandchild: our reaper never meets it), and
 // waits until it listens.
 absl::Status StartServer(const JoinOptions& options, const std::string& directory) {
-  std::vector<std::string> args = {options.program, "node-server", "--dir", directory,
-                                   "--ready-fd", "3"};
+  std::vector<std::string> args = {options.program, "node-server", "--dir",
+                                   directory,       "--ready-fd",  "3"};
   for (int i = 0; i < options.verbosity; ++i) args.push_back("-v");
   std::vector<char*> argv;
   for (std::string& arg : args) argv.push_back(arg.data());

@@ -26,8 +26,8 @@
 namespace pmi_shim::node {
 
 struct JoinOptions {
-  std::string root;       // the publish root (DefaultPublishRoot)
-  std::string name;       // NodeDirectoryName(job, node)
+  std::string root;                        // the publish root (DefaultPublishRoot)
+  std::string name;                        // NodeDirectoryName(job, node)
   std::string program = "/proc/self/exe";  // the pmi-bridge to run as node-server
   absl::Duration start_wait = absl::Seconds(20);
   int verbosity = 0;  // passed on as -v flags

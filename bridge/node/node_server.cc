@@ -107,8 +107,8 @@ void NodeServer::OnMessage(Member* member, Message message) {
     host_->Detach(member->rank);
     if (!MaybeFinish(member)) member->Send({"bye", {}});
   } else {
-    NodeError(absl::StrCat("rank ", member->rank, "'s pmi-bridge sent an unknown '",
-                           message.verb, "' message"));
+    NodeError(absl::StrCat("rank ", member->rank, "'s pmi-bridge sent an unknown '", message.verb,
+                           "' message"));
   }
 }
 
@@ -146,8 +146,8 @@ void NodeServer::OnHello(Member* member, const Message& message) {
     } else if (hello->node_of_rank.size() != plan_->node_of_rank.size() ||
                PlanFromNodeIds(hello->node_of_rank, hello->rank)->local_ranks !=
                    plan_->local_ranks) {
-      problem = absl::StrCat("rank ", hello->rank, " sees another node layout than rank ",
-                             plan_->rank);
+      problem =
+          absl::StrCat("rank ", hello->rank, " sees another node layout than rank ", plan_->rank);
     } else if (!std::binary_search(plan_->local_ranks.begin(), plan_->local_ranks.end(),
                                    hello->rank)) {
       problem = absl::StrCat("rank ", hello->rank, " is not on this node");
@@ -182,21 +182,22 @@ void NodeServer::FetchNodeNames() {
   // (BridgedRank), so one bridge of this node reads them once for all.
   for (int node = 0; node < plan_->node_count; ++node) {
     if (node == plan_->node) continue;
-    host_->Get(plan_->rank, HostnameKey(plan_->LeaderOf(node)), [this, node](absl::StatusOr<std::string> name) {
-      if (names_missing_ <= 0) return;  // failed already
-      if (!name.ok() || name->empty()) {
-        names_missing_ = -1;
-        const std::string problem =
-            absl::StrCat("cannot learn node ", node, "'s hostname from the host's KVS: ",
-                         name.ok() ? "empty" : name.status().message());
-        for (auto& member : members_) {
-          if (member->rank >= 0 && !member->welcomed) Refuse(member.get(), problem);
-        }
-        return;
-      }
-      node_names_[node] = *name;
-      if (--names_missing_ == 0) StartPmix();
-    });
+    host_->Get(plan_->rank, HostnameKey(plan_->LeaderOf(node)),
+               [this, node](absl::StatusOr<std::string> name) {
+                 if (names_missing_ <= 0) return;  // failed already
+                 if (!name.ok() || name->empty()) {
+                   names_missing_ = -1;
+                   const std::string problem =
+                       absl::StrCat("cannot learn node ", node, "'s hostname from the host's KVS: ",
+                                    name.ok() ? "empty" : name.status().message());
+                   for (auto& member : members_) {
+                     if (member->rank >= 0 && !member->welcomed) Refuse(member.get(), problem);
+                   }
+                   return;
+                 }
+                 node_names_[node] = *name;
+                 if (--names_missing_ == 0) StartPmix();
+               });
   }
 }
 
@@ -208,7 +209,8 @@ void NodeServer::StartPmix() {
   absl::StatusOr<std::unique_ptr<downstream::PmixServer>> pmix =
       downstream::PmixServer::Start(loop_, *host_, std::move(options));
   if (!pmix.ok()) {
-    const std::string problem = absl::StrCat("cannot start the PMIx server: ", pmix.status().message());
+    const std::string problem =
+        absl::StrCat("cannot start the PMIx server: ", pmix.status().message());
     for (auto& member : members_) {
       if (member->rank >= 0 && !member->welcomed) Refuse(member.get(), problem);
     }

@@ -183,8 +183,8 @@ TEST_F(ExecCharliecloudTest, OpenMpiFlagsWrittenByHand) {
   const std::string script =
       absl::StrCat("exec ", kChRun, " --join-ct=", kRanks, " --join-tag=", marker_, " $(", env,
                    " --flags) ", rootfs(), " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
-  testutil::RunResult run = RunChJob(HydraWith(
-      {}, BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
+  testutil::RunResult run = RunChJob(
+      HydraWith({}, BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   ExpectEveryRank(run.stdout_text, kRanks, kCollectives, run.Describe());
 }

@@ -596,14 +596,13 @@ TEST_F(ExecPmixTest, HydraHostPmixRankExitingWithoutFinalizeEndsTheJob) {
 // they exit 1 and their bridges abort too, and hydra 4.0.2 drops what its
 // ranks still had to print once it tears the job down.)
 TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
-  JobOutcome out = RunJob(
-      Hydra(PmiMode::kFd,
-            BridgeExec({"--downstream", "pmix"},
-                       {"sh", "-c",
-                        "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $$; } & "
-                        "exec \"$0\" --hang-rank 1",
-                        Probe()})),
-      absl::Seconds(30));
+  JobOutcome out =
+      RunJob(Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"},
+                                            {"sh", "-c",
+                                             "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $$; } & "
+                                             "exec \"$0\" --hang-rank 1",
+                                             Probe()})),
+             absl::Seconds(30));
   ExpectEndedQuickly(out);
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();

@@ -124,9 +124,9 @@ TEST_F(LaunchPmixTest, OpenMpiProgramJoinsOneJob) {
 // TCP path, so it names the transport, and loopback, all a private network
 // namespace has, which Open MPI's TCP skips unless told.)
 TEST_F(LaunchPmixTest, OpenMpiProgramOverTcpOnly) {
-  JobOutcome out = Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)},
-                          absl::Seconds(60),
-                          {{"OMPI_MCA_btl", "self,tcp"}, {"OMPI_MCA_btl_tcp_if_include", "lo"}});
+  JobOutcome out =
+      Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)}, absl::Seconds(60),
+             {{"OMPI_MCA_btl", "self,tcp"}, {"OMPI_MCA_btl_tcp_if_include", "lo"}});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectOneLinePerRank(out.run, [](int rank) {
     return absl::StrFormat("rank %d of %d: allreduce=10 allgather=ok", rank, kRanks);
