@@ -167,9 +167,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
   child_fd_.Reset(pair[1]);
   RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
   rendezvous.fd = child_fd_.get();
-  return launch::SpawnRequest{options_.command,
-                              launch::BuildRankEnvironment(environment, rendezvous),
-                              child_fd_.get()};
+  return launch::SpawnRequest{
+      options_.command, launch::BuildRankEnvironment(environment, rendezvous), child_fd_.get()};
 }
 
 void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environment) {
@@ -178,10 +177,8 @@ void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environmen
     absl::StatusOr<node::NodePlan> plan =
         node::PlanFromMapping(*job.process_mapping, job.size, rank_);
     if (!plan.ok()) {
-      start_failure_ = SpawnCommand(
-          absl::Status(plan.status().code(),
-                       absl::StrCat("the launcher's node layout: ", plan.status().message())));
-      if (!start_failure_.ok()) loop_.Stop();
+      FailStart(absl::Status(plan.status().code(), absl::StrCat("the launcher's node layout: ",
+                                                                plan.status().message())));
       return;
     }
     node_plan_ = *std::move(plan);
@@ -195,9 +192,8 @@ void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environmen
   }
   ExchangeHostnames([this, environment](absl::Status exchanged) {
     if (!exchanged.ok()) {
-      start_failure_ = SpawnCommand(absl::Status(
+      FailStart(absl::Status(
           exchanged.code(), absl::StrCat("the start-up hostname exchange: ", exchanged.message())));
-      if (!start_failure_.ok()) loop_.Stop();
       return;
     }
     JoinNode(environment);
@@ -254,18 +250,16 @@ void BridgedRank::JoinNode(const std::vector<std::string>& environment) {
   join.verbosity = log::Verbosity();
   node::NodeMember::Events events;
   events.welcome = [this, environment](absl::StatusOr<std::vector<std::string>> pmix) {
-    absl::StatusOr<launch::SpawnRequest> request =
-        pmix.ok() ? PmixDownstream(environment, *pmix) : pmix.status();
-    start_failure_ = SpawnCommand(std::move(request));
-    if (!start_failure_.ok()) loop_.Stop();
+    absl::Status started =
+        pmix.ok() ? SpawnCommand(PmixDownstream(environment, *pmix)) : pmix.status();
+    if (!started.ok()) FailStart(std::move(started));
   };
   events.bye = [this] { FinishSoon(); };
   events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
   absl::StatusOr<std::unique_ptr<node::NodeMember>> member = node::NodeMember::Join(
       loop_, *reporting_host_, *node_plan_, std::move(join), std::move(events));
   if (!member.ok()) {
-    start_failure_ = SpawnCommand(member.status());
-    loop_.Stop();
+    FailStart(member.status());
     return;
   }
   node_member_ = *std::move(member);
@@ -284,8 +278,22 @@ void BridgedRank::OnNodeLost(std::string why) {
     children_.TerminateAll(options_.kill_grace);
     return;
   }
-  start_failure_ = SpawnCommand(absl::UnavailableError(why));
+  FailStart(absl::UnavailableError(why));
+}
+
+void BridgedRank::FailStart(absl::Status why) {
+  if (!start_failure_.ok()) return;
+  ReportStartFailure(why);
+  start_failure_ = std::move(why);
   loop_.Stop();
+}
+
+void BridgedRank::ReportStartFailure(const absl::Status& why) {
+  // The host saw this rank initialize: tell it the rank is gone.
+  if (host_ != nullptr && !start_reported_) {
+    start_reported_ = true;
+    reporting_host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", why.message()));
+  }
 }
 
 absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
@@ -298,8 +306,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
                      PublishPmix(environment, pmix, server.original.port));
     return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
   }
-  return launch::SpawnRequest{options_.command,
-                              launch::BuildPmixRankEnvironment(environment, pmix), -1};
+  return launch::SpawnRequest{options_.command, launch::BuildPmixRankEnvironment(environment, pmix),
+                              -1};
 }
 
 absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
@@ -308,9 +316,9 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
   ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
                    pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
   if (probe.original.scheme != "tcp4") {
-    return absl::UnimplementedError(absl::StrCat(
-        "the PMIx server listens on ", probe.original.ToString(),
-        "; the relay reaches IPv4 servers only"));
+    return absl::UnimplementedError(absl::StrCat("the PMIx server listens on ",
+                                                 probe.original.ToString(),
+                                                 "; the relay reaches IPv4 servers only"));
   }
   downstream::TcpRelay::Options relay_options;
   relay_options.target_address = probe.original.host;
@@ -448,10 +456,7 @@ absl::Status BridgedRank::SpawnCommand(absl::StatusOr<launch::SpawnRequest> requ
   }
   child_fd_.Reset();  // the child has its copy now
   if (!started.ok()) {
-    // The host saw this rank initialize: tell it the rank is gone.
-    if (host_ != nullptr) {
-      reporting_host_->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
-    }
+    ReportStartFailure(started);
     return started;
   }
   child_started_ = true;

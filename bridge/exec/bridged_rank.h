@@ -113,6 +113,9 @@ class BridgedRank {
   // Rewrites for the engine and starts the command; on failure tells the
   // host this rank is gone.
   absl::Status SpawnCommand(absl::StatusOr<launch::SpawnRequest> request);
+  // The asynchronous start failed: the host is told, Run returns `why`.
+  void FailStart(absl::Status why);
+  void ReportStartFailure(const absl::Status& why);
   absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
   // Container mode: the rank directory, and a relay from its pmix.sock to
   // the PMIx server at 127.0.0.1:`port`; returns CMD's environment.
@@ -144,6 +147,7 @@ class BridgedRank {
   bool leaving_node_ = false;
   absl::Status start_failure_;  // the asynchronous start's error, if any
   bool child_started_ = false;
+  bool start_reported_ = false;
   bool finishing_ = false;
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
