@@ -97,6 +97,15 @@ TEST_F(MultiNodeTest, OpenMpiThroughBridges) {
   ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality_ompi")})));
 }
 
+// Flow 4 across nodes: PMI-1 host (hydra's proxies over ssh), Open MPI
+// program. Each node's bridges share one PMIx server (the first starts it),
+// registered with hydra's mapping and the node names the node leaders
+// published through hydra's KVS: node1's ranks are each other's local peers,
+// node2's too, and nothing crosses between them but through the launcher.
+TEST_F(MultiNodeTest, HydraOpenMpiProgramThroughBridges) {
+  ExpectNodeTrueJob(Run(Launcher::kHydra, Bridged({ProgramPath("mpi_locality_ompi")})));
+}
+
 // Flow 3 across nodes: PMIx host, MPICH program; the bridge is a PMIx client
 // upstream and serves PMI-1 to the program, with the host's node map.
 TEST_F(MultiNodeTest, OpenMpiHostMpichProgramThroughBridges) {
