@@ -18,6 +18,7 @@
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
 #include "bridge/node/node_server.h"
+#include "bridge/node/startup_exchange.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
@@ -172,76 +173,18 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmiWireDownstream(
 }
 
 void BridgedRank::StartPmixDownstream(const std::vector<std::string>& environment) {
-  const session::JobInfo& job = host_->info();
-  if (job.process_mapping.has_value()) {
-    absl::StatusOr<node::NodePlan> plan =
-        node::PlanFromMapping(*job.process_mapping, job.size, rank_);
-    if (!plan.ok()) {
-      FailStart(absl::Status(plan.status().code(), absl::StrCat("the launcher's node layout: ",
-                                                                plan.status().message())));
-      return;
-    }
-    node_plan_ = *std::move(plan);
-  }
   // Another node's server needs this node's name, and without a mapping the
   // layout itself comes from every rank's hostname: both through the host's
   // KVS, before anyone joins its node.
-  if (node_plan_.has_value() && node_plan_->node_count == 1) {
-    JoinNode(environment);
-    return;
-  }
-  ExchangeHostnames([this, environment](absl::Status exchanged) {
-    if (!exchanged.ok()) {
-      FailStart(absl::Status(
-          exchanged.code(), absl::StrCat("the start-up hostname exchange: ", exchanged.message())));
-      return;
-    }
-    JoinNode(environment);
-  });
-}
-
-void BridgedRank::ExchangeHostnames(std::function<void(absl::Status)> done) {
-  const bool with_mapping = node_plan_.has_value();
-  auto after_barrier = [this, with_mapping, done](absl::Status status) {
-    if (!status.ok() || with_mapping) {
-      done(status);
-      return;
-    }
-    // No mapping: read every rank's name (each bridge: the layout must be
-    // known before the node's server is found).
-    const int size = host_->info().size;
-    auto names = std::make_shared<std::vector<std::string>>(size);
-    auto missing = std::make_shared<int>(size);
-    for (int peer = 0; peer < size; ++peer) {
-      reporting_host_->Get(rank_, node::HostnameKey(peer),
-                           [this, names, missing, peer, done](absl::StatusOr<std::string> name) {
-                             if (*missing <= 0) return;
-                             if (!name.ok()) {
-                               *missing = -1;
-                               done(name.status());
+  node::RunStartupExchange(*reporting_host_, rank_, node::LocalHostname(),
+                           [this, environment](absl::StatusOr<node::NodePlan> plan) {
+                             if (!plan.ok()) {
+                               FailStart(plan.status());
                                return;
                              }
-                             (*names)[peer] = *name;
-                             if (--*missing > 0) return;
-                             absl::StatusOr<node::NodePlan> plan =
-                                 node::PlanFromHostnames(*names, rank_);
-                             if (plan.ok()) node_plan_ = *std::move(plan);
-                             done(plan.status());
+                             node_plan_ = *std::move(plan);
+                             JoinNode(environment);
                            });
-    }
-  };
-  auto barrier = [this, after_barrier](absl::Status put) {
-    if (!put.ok()) {
-      after_barrier(put);
-      return;
-    }
-    reporting_host_->Barrier(rank_, after_barrier);
-  };
-  if (with_mapping && !node_plan_->LeadsNode()) {
-    barrier(absl::OkStatus());
-    return;
-  }
-  reporting_host_->Put(rank_, node::HostnameKey(rank_), node::LocalHostname(), barrier);
 }
 
 void BridgedRank::JoinNode(const std::vector<std::string>& environment) {

@@ -105,7 +105,6 @@ class BridgedRank {
   // nodes, then joining the node's PMIx server; the command is spawned once
   // the server's welcome brings its environment.
   void StartPmixDownstream(const std::vector<std::string>& environment);
-  void ExchangeHostnames(std::function<void(absl::Status)> done);
   void JoinNode(const std::vector<std::string>& environment);
   absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment,
                                                       const std::vector<std::string>& pmix);
