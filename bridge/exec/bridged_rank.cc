@@ -17,7 +17,7 @@
 #include "bridge/engines/engine_command.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
-#include "bridge/node/node_server.h"
+#include "bridge/node/node_rendezvous.h"
 #include "bridge/node/startup_exchange.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"

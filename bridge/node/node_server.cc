@@ -11,17 +11,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bridge/node/node_rendezvous.h"
 #include "common/log.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::node {
-
-std::string LocalHostname() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
-}
 
 namespace {
 
