@@ -199,6 +199,7 @@ void BridgedRank::JoinNode(const std::vector<std::string>& environment) {
   };
   events.bye = [this] { FinishSoon(); };
   events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
+  events.rank_alive = [this] { return CommandRunning(); };
   absl::StatusOr<std::unique_ptr<node::NodeMember>> member = node::NodeMember::Join(
       loop_, *reporting_host_, *node_plan_, std::move(join), std::move(events));
   if (!member.ok()) {
@@ -395,7 +396,9 @@ absl::Status BridgedRank::SpawnCommand(absl::StatusOr<launch::SpawnRequest> requ
     // kill only the bridge: the command must share the group and die with it.
     request->own_process_group = false;
     request->parent_death_signal = SIGKILL;
-    started = children_.Spawn(0, *request).status();
+    absl::StatusOr<pid_t> pid = children_.Spawn(0, *request);
+    started = pid.status();
+    if (pid.ok()) command_pid_ = *pid;
   }
   child_fd_.Reset();  // the child has its copy now
   if (!started.ok()) {
@@ -404,6 +407,16 @@ absl::Status BridgedRank::SpawnCommand(absl::StatusOr<launch::SpawnRequest> requ
   }
   child_started_ = true;
   return absl::OkStatus();
+}
+
+bool BridgedRank::CommandRunning() const {
+  if (command_status_.has_value() || command_pid_ <= 0) return false;
+  // Not reaped yet, but maybe dead already (a zombie): look without reaping.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(command_pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return true;  // not ours to tell: assume it runs
+  }
+  return info.si_pid == 0;
 }
 
 bool BridgedRank::ClientSpoke() const {

@@ -30,6 +30,8 @@
 #ifndef PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 #define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 
+#include <sys/types.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -127,6 +129,8 @@ class BridgedRank {
   absl::Status RewriteForEngine(launch::SpawnRequest& request) const;
   // Whether CMD's client has talked to the bridge.
   bool ClientSpoke() const;
+  // Whether CMD still runs (it may have died without being reaped yet).
+  bool CommandRunning() const;
   void OnCommandExit(int wait_status);
   void OnUpstreamLost(std::string reason);
   void OnInterrupt(int signal, int count);
@@ -146,6 +150,7 @@ class BridgedRank {
   bool leaving_node_ = false;
   absl::Status start_failure_;  // the asynchronous start's error, if any
   bool child_started_ = false;
+  pid_t command_pid_ = -1;
   bool start_reported_ = false;
   bool finishing_ = false;
   std::unique_ptr<downstream::TcpRelay> relay_;

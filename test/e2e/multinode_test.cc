@@ -13,6 +13,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "test/e2e/launch_util.h"
+#include "test/testing/runfiles.h"
 #include "test/testing/simulated_cluster.h"
 
 namespace pmi_shim::e2e {
@@ -108,6 +109,35 @@ TEST_F(MultiNodeTest, OpenMpiThroughBridges) {
 // node2's too, and nothing crosses between them but through the launcher.
 TEST_F(MultiNodeTest, HydraOpenMpiProgramThroughBridges) {
   ExpectNodeTrueJob(Run(ClusterLauncher::kHydra, Bridged({ProgramPath("mpi_locality_ompi")})));
+}
+
+// Flow 4 across nodes, failing: rank 3 (node2) is SIGKILLed a second after
+// PMIx_Init while the others wait in the job's fence (node1's server in
+// hydra's barrier through its bridges, rank 2 in node2's libpmix). Its
+// bridge has the node's server report it lost and aborts the job upstream:
+// the job ends by itself, quickly, non-zero, and no node server or rank is
+// left on either node.
+TEST_F(MultiNodeTest, HydraPmixRankKilledMidFenceEndsTheJobOnEveryNode) {
+  absl::StatusOr<std::string> probe = testutil::Runfile("bridge/downstream/pmix_probe");
+  ASSERT_TRUE(probe.ok()) << probe.status();
+  testutil::ClusterOptions options;
+  options.nodes = kNodes;
+  options.timeout = absl::Seconds(60);
+  options.command = testutil::ClusterLaunch(
+      ClusterLauncher::kHydra, kNodes, kRanksPerNode,
+      {bridge_, "exec", "--downstream", "pmix", "--", "sh", "-c",
+       "[ \"$PMIX_RANK\" = 3 ] && { sleep 1; kill -9 $$; } & exec \"$0\" --hang-rank 3",
+       *probe});
+  absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_FALSE(run->run.timed_out) << run->Describe();
+  EXPECT_NE(run->run.exit_code, 0) << run->Describe();
+  EXPECT_LT(run->run.wall, absl::Seconds(15)) << run->Describe();
+  EXPECT_THAT(run->run.stdout_text, ::testing::Not(::testing::HasSubstr("pmix ok")));
+  // The kill, not a failure to start, ended it: one line names the rank.
+  EXPECT_THAT(run->run.stderr_text, ::testing::HasSubstr("pmi-bridge: rank 3: was killed by signal 9"))
+      << run->Describe();
+  EXPECT_THAT(run->leftovers, IsEmpty()) << run->Describe();
 }
 
 // Flow 3 across nodes: PMIx host, MPICH program; the bridge is a PMIx client
