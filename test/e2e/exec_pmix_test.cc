@@ -107,7 +107,10 @@ std::string LocalityApp() { return Runfile("test/programs/bin/mpi_locality_ompi"
 std::string PublishRoot() {
   static const std::string* root = [] {
     std::string pattern = "/tmp/pmi-shim-e2e.XXXXXX";
-    return new std::string(::mkdtemp(pattern.data()) != nullptr ? pattern : "/tmp");
+    if (::mkdtemp(pattern.data()) == nullptr) return new std::string("/tmp");
+    auto* made = new std::string(pattern);
+    std::atexit([] { ::rmdir(PublishRoot().c_str()); });  // empty by then (RunJob checks)
+    return made;
   }();
   return *root;
 }
