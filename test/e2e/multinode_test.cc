@@ -111,6 +111,31 @@ TEST_F(MultiNodeTest, HydraOpenMpiProgramThroughBridges) {
   ExpectNodeTrueJob(Run(ClusterLauncher::kHydra, Bridged({ProgramPath("mpi_locality_ompi")})));
 }
 
+// Flow 4 with hydra's round-robin placement (one slot per host, 6 ranks):
+// the mapping repeats a block, rank r lands on node (r mod 2) + 1, and each
+// node's server serves its 3 ranks, not consecutive ones.
+TEST_F(MultiNodeTest, HydraOpenMpiRoundRobinPlacementThroughBridges) {
+  testutil::ClusterOptions options;
+  options.nodes = kNodes;
+  options.stall_after = absl::Seconds(30);
+  options.command = {
+      "bash", "-c",
+      absl::StrCat("exec mpiexec.hydra -launcher ssh -launcher-exec \"$", testutil::kClusterRshVar,
+                   "\" -hosts node1:1,node2:1 -n 6 ", bridge_, " exec -- ",
+                   ProgramPath("mpi_locality_ompi"))};
+  absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
+  ASSERT_TRUE(run.ok()) << run.status();
+  EXPECT_EQ(run->run.exit_code, 0) << run->Describe();
+  std::vector<std::string> lines = absl::StrSplit(run->run.stdout_text, '\n', absl::SkipEmpty());
+  EXPECT_EQ(lines.size(), 6u) << run->Describe();
+  for (int rank = 0; rank < 6; ++rank) {
+    EXPECT_THAT(lines, ::testing::Contains(absl::StrCat("rank ", rank, " of 6 on node",
+                                                        rank % 2 + 1, ": node_size=3 sum=15")))
+        << run->Describe();
+  }
+  EXPECT_THAT(run->leftovers, IsEmpty());
+}
+
 // Flow 4 across nodes, failing: rank 3 (node2) is SIGKILLed a second after
 // PMIx_Init while the others wait in the job's fence (node1's server in
 // hydra's barrier through its bridges, rank 2 in node2's libpmix). Its
@@ -126,8 +151,7 @@ TEST_F(MultiNodeTest, HydraPmixRankKilledMidFenceEndsTheJobOnEveryNode) {
   options.command = testutil::ClusterLaunch(
       ClusterLauncher::kHydra, kNodes, kRanksPerNode,
       {bridge_, "exec", "--downstream", "pmix", "--", "sh", "-c",
-       "[ \"$PMIX_RANK\" = 3 ] && { sleep 1; kill -9 $$; } & exec \"$0\" --hang-rank 3",
-       *probe});
+       "[ \"$PMIX_RANK\" = 3 ] && { sleep 1; kill -9 $$; } & exec \"$0\" --hang-rank 3", *probe});
   absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
   ASSERT_TRUE(run.ok()) << run.status();
   EXPECT_FALSE(run->run.timed_out) << run->Describe();
@@ -135,7 +159,8 @@ TEST_F(MultiNodeTest, HydraPmixRankKilledMidFenceEndsTheJobOnEveryNode) {
   EXPECT_LT(run->run.wall, absl::Seconds(15)) << run->Describe();
   EXPECT_THAT(run->run.stdout_text, ::testing::Not(::testing::HasSubstr("pmix ok")));
   // The kill, not a failure to start, ended it: one line names the rank.
-  EXPECT_THAT(run->run.stderr_text, ::testing::HasSubstr("pmi-bridge: rank 3: was killed by signal 9"))
+  EXPECT_THAT(run->run.stderr_text,
+              ::testing::HasSubstr("pmi-bridge: rank 3: was killed by signal 9"))
       << run->Describe();
   EXPECT_THAT(run->leftovers, IsEmpty()) << run->Describe();
 }
