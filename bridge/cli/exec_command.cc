@@ -28,7 +28,13 @@ constexpr char kUsage[] =
     "\n"
     "Run as a rank of a real launcher (mpiexec, srun, mpirun): connects to the\n"
     "launcher's PMI server, starts COMMAND with a PMI rendezvous of its own and\n"
-    "translates between the two. Exits with COMMAND's status.\n";
+    "translates between the two. Exits with COMMAND's status.\n"
+    "\n"
+    "A PMIx program under a PMI-1/PMI-2 launcher is served by its node's PMIx\n"
+    "server (pmi-bridge node-server), one per node and job: the node's first\n"
+    "bridge starts it under the publish directory (see --publish-dir), the\n"
+    "others join it, so a node's ranks are local peers as the launcher placed\n"
+    "them.\n";
 
 struct ParsedExec {
   exec::ExecOptions options;
