@@ -611,6 +611,24 @@ TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
   EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
 }
 
+// Flow 4: rank 1's bridge itself is SIGKILLed mid-fence (its command dies
+// with it). The node server sees its control connection close and reports
+// the rank lost; hydra sees the rank's PMI connection close and ends the
+// job; the server ends with the other bridges, leaving nothing behind.
+TEST_F(ExecPmixTest, HydraHostBridgeKilledMidFenceEndsTheJob) {
+  JobOutcome out = RunJob(
+      Hydra(PmiMode::kFd,
+            BridgeExec({"--downstream", "pmix"},
+                       {"sh", "-c",
+                        "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $PPID; } & "
+                        "exec \"$0\" --hang-rank 1",
+                        Probe()})),
+      absl::Seconds(30));
+  ExpectEndedQuickly(out);
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
+}
+
 // Relay: Open MPI's MPI_Abort(7) (a PMIx_Abort) goes to mpirun byte for
 // byte. (Not pmix_probe --abort-rank: after a bare libpmix client's
 // PMIx_Abort, mpirun.openmpi 4.1.4 itself hangs in about one run in three,
