@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+
 #include <boost/program_options.hpp>
 
 #include "absl/strings/str_cat.h"
@@ -59,7 +61,16 @@ int RunNodeServerCommand(const std::vector<std::string>& args) {
   }
   const bool clean = (*server)->clean();
   server->reset();
-  return clean ? 0 : 1;
+  if (!clean) {
+    // The node's job failed: libpmix was left running (PmixServer::Stop; its
+    // finalize may crash then) and everything of ours is cleaned up. End at
+    // once: a launcher that already ended the ranks must not find this
+    // process still going through exit-time work (leak checks in sanitizer
+    // builds take longer than a launcher waits).
+    std::fflush(stderr);
+    ::_exit(1);
+  }
+  return 0;
 }
 
 }  // namespace pmi_shim::cli

@@ -21,7 +21,8 @@
 #include "bridge/exec/engine_image.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
-#include "bridge/node/node_server.h"
+#include "bridge/node/node_rendezvous.h"
+#include "bridge/node/startup_exchange.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
@@ -204,77 +205,18 @@ downstream::ServerOptions BridgedRank::PmiServerOptions() {
 void BridgedRank::StartPmixSide() {
   if (pmix_side_ != PmixSide::kNone) return;
   pmix_side_ = PmixSide::kStarting;
-  const session::JobInfo& job = host_->info();
-  if (job.process_mapping.has_value()) {
-    absl::StatusOr<node::NodePlan> plan =
-        node::PlanFromMapping(*job.process_mapping, job.size, rank_);
-    if (!plan.ok()) {
-      OnPmixSideReady(absl::Status(
-          plan.status().code(),
-          absl::StrCat("the launcher's node layout: ", plan.status().message())));
-      return;
-    }
-    node_plan_ = *std::move(plan);
-  }
   // Another node's server needs this node's name, and without a mapping the
   // layout itself comes from every rank's hostname: both through the host's
   // KVS, before anyone joins its node.
-  if (node_plan_.has_value() && node_plan_->node_count == 1) {
-    JoinNode();
-    return;
-  }
-  ExchangeHostnames([this](absl::Status exchanged) {
-    if (!exchanged.ok()) {
-      OnPmixSideReady(absl::Status(
-          exchanged.code(), absl::StrCat("the start-up hostname exchange: ", exchanged.message())));
-      return;
-    }
-    JoinNode();
-  });
-}
-
-void BridgedRank::ExchangeHostnames(std::function<void(absl::Status)> done) {
-  const bool with_mapping = node_plan_.has_value();
-  auto after_barrier = [this, with_mapping, done](absl::Status status) {
-    if (!status.ok() || with_mapping) {
-      done(status);
-      return;
-    }
-    // No mapping: read every rank's name (each bridge: the layout must be
-    // known before the node's server is found).
-    const int size = host_->info().size;
-    auto names = std::make_shared<std::vector<std::string>>(size);
-    auto missing = std::make_shared<int>(size);
-    for (int peer = 0; peer < size; ++peer) {
-      pmix_reporting_host_->Get(
-          rank_, node::HostnameKey(peer),
-          [this, names, missing, peer, done](absl::StatusOr<std::string> name) {
-            if (*missing <= 0) return;
-            if (!name.ok()) {
-              *missing = -1;
-              done(name.status());
-              return;
-            }
-            (*names)[peer] = *name;
-            if (--*missing > 0) return;
-            absl::StatusOr<node::NodePlan> plan = node::PlanFromHostnames(*names, rank_);
-            if (plan.ok()) node_plan_ = *std::move(plan);
-            done(plan.status());
-          });
-    }
-  };
-  auto barrier = [this, after_barrier](absl::Status put) {
-    if (!put.ok()) {
-      after_barrier(put);
-      return;
-    }
-    pmix_reporting_host_->Barrier(rank_, after_barrier);
-  };
-  if (with_mapping && !node_plan_->LeadsNode()) {
-    barrier(absl::OkStatus());
-    return;
-  }
-  pmix_reporting_host_->Put(rank_, node::HostnameKey(rank_), node::LocalHostname(), barrier);
+  node::RunStartupExchange(*pmix_reporting_host_, rank_, node::LocalHostname(),
+                           [this](absl::StatusOr<node::NodePlan> plan) {
+                             if (!plan.ok()) {
+                               OnPmixSideReady(plan.status());
+                               return;
+                             }
+                             node_plan_ = *std::move(plan);
+                             JoinNode();
+                           });
 }
 
 void BridgedRank::JoinNode() {
@@ -295,6 +237,7 @@ void BridgedRank::JoinNode() {
   };
   events.bye = [this] { FinishSoon(); };
   events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
+  events.rank_alive = [this] { return CommandRunning(); };
   absl::StatusOr<std::unique_ptr<node::NodeMember>> member = node::NodeMember::Join(
       loop_, *pmix_reporting_host_, *node_plan_, std::move(join), std::move(events));
   if (!member.ok()) {
@@ -686,7 +629,9 @@ absl::Status BridgedRank::StartCommand() {
     // kill only the bridge: the command must share the group and die with it.
     request->own_process_group = false;
     request->parent_death_signal = SIGKILL;
-    started = children_.Spawn(0, *request).status();
+    absl::StatusOr<pid_t> pid = children_.Spawn(0, *request);
+    started = pid.status();
+    if (pid.ok()) command_pid_ = *pid;
   }
   child_fd_.Reset();  // the child has its copy now
   if (!started.ok()) {
@@ -748,6 +693,16 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::CommandRequest() {
   }
   return launch::SpawnRequest{options_.command, std::move(command_environment),
                               child_fd_.valid() ? child_fd_.get() : -1};
+}
+
+bool BridgedRank::CommandRunning() const {
+  if (command_status_.has_value() || command_pid_ <= 0) return false;
+  // Not reaped yet, but maybe dead already (a zombie): look without reaping.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(command_pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return true;  // not ours to tell: assume it runs
+  }
+  return info.si_pid == 0;
 }
 
 bool BridgedRank::ClientSpoke() const {

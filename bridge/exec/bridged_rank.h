@@ -39,6 +39,8 @@
 #ifndef PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 #define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 
+#include <sys/types.h>
+
 #include <cstdio>
 #include <functional>
 #include <memory>
@@ -145,13 +147,12 @@ class BridgedRank {
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
   downstream::ServerOptions PmiServerOptions();
   // Under a PMI host, the PMIx side (flow 4), asynchronous: the start-up
-  // hostname exchange when the job spans nodes, then joining the node's
+  // exchange (bridge/node/startup_exchange.h), then joining the node's
   // PMIx server; its welcome brings pmix_entries_ and pmix_port_, and
   // OnPmixSideReady carries on. Started when CMD links PMIx (CMD is spawned
   // once the side is ready) or when a container client asks on
   // request.sock (the client waits for its answer meanwhile).
   void StartPmixSide();
-  void ExchangeHostnames(std::function<void(absl::Status)> done);
   void JoinNode();
   void OnPmixSideReady(absl::Status status);
   void OnNodeLost(std::string why);
@@ -179,6 +180,8 @@ class BridgedRank {
   absl::Status RewriteForEngine(launch::SpawnRequest& request) const;
   // Whether CMD's client has talked to the bridge.
   bool ClientSpoke() const;
+  // Whether CMD still runs (it may have died without being reaped yet).
+  bool CommandRunning() const;
   void OnCommandExit(int wait_status);
   void OnUpstreamLost(std::string reason);
   void OnInterrupt(int signal, int count);
@@ -218,6 +221,7 @@ class BridgedRank {
   bool leaving_node_ = false;
   absl::Status start_failure_;  // the asynchronous start's error, if any
   bool child_started_ = false;
+  pid_t command_pid_ = -1;
   bool start_reported_ = false;
   bool finishing_ = false;
   std::unique_ptr<downstream::TcpRelay> relay_;

@@ -18,7 +18,10 @@ MemberSession::~MemberSession() { *alive_ = false; }
 
 void MemberSession::Join() { send_(EncodeHello(Hello{rank_, host_.info(), node_of_rank_})); }
 
-void MemberSession::Exited(const std::string& how) { send_({"exited", {how}}); }
+void MemberSession::Exited(const std::string& how) {
+  exited_ = true;
+  send_({"exited", {how}});
+}
 
 void MemberSession::Leave() { send_({"leave", {}}); }
 
@@ -89,6 +92,12 @@ void MemberSession::RunCall(const Call& call) {
       });
       return;
     case CallOp::kBarrier:
+      if (exited_ || (events_.rank_alive && !events_.rank_alive())) {
+        answer(absl::UnavailableError(
+                   absl::StrCat("rank ", rank_, "'s command has ended; it enters no barrier")),
+               "");
+        return;
+      }
       host_.Barrier(rank_, [answer](absl::Status status) { answer(std::move(status), ""); });
       return;
   }

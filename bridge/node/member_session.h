@@ -33,6 +33,11 @@ class MemberSession {
     std::function<void(absl::StatusOr<std::vector<std::string>>)> welcome;
     // The server said bye: nothing more will come.
     std::function<void()> bye;
+    // Whether the rank's command still runs (empty: assume so). A rank whose
+    // command has ended never enters the host barrier for it: libpmix may
+    // complete a local fence without a client that died, and the barrier
+    // entered on the dead rank's behalf would let the other nodes go on.
+    std::function<bool()> rank_alive;
   };
 
   // `node_of_rank`: the launcher's node of every rank (node_plan.h).
@@ -59,6 +64,7 @@ class MemberSession {
   Events events_;
   bool welcomed_ = false;
   bool client_spoke_ = false;
+  bool exited_ = false;
   // Host callbacks that outlive the session become no-ops.
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -244,6 +244,29 @@ TEST_F(NodeCoordinationTest, ALeftBridgesWorkFailsOrMovesToAnother) {
   EXPECT_EQ(missing->status().code(), absl::StatusCode::kNotFound);
 }
 
+// libpmix may complete a local fence without a client that died; the dead
+// rank's bridge must not then enter the host barrier on its behalf, or the
+// other nodes would go on as if it had fenced.
+TEST_F(NodeCoordinationTest, ARankWhoseCommandEndedEntersNoBarrier) {
+  node_a_.JoinAll();
+  node_a_.session(1).Exited("was killed by signal 9");
+  std::optional<absl::Status> barrier;
+  node_a_.host().Barrier(1, [&](absl::Status status) { barrier = status; });
+  node_a_.Pump();
+  ASSERT_TRUE(barrier.has_value());
+  EXPECT_EQ(barrier->code(), absl::StatusCode::kUnavailable) << *barrier;
+  EXPECT_FALSE(launcher_.InBarrier(1));
+  // A live rank still does.
+  std::optional<absl::Status> live;
+  node_a_.host().Barrier(0, [&](absl::Status status) { live = status; });
+  node_a_.Pump();
+  EXPECT_FALSE(live.has_value()) << "the barrier completed without the other ranks";
+  EXPECT_TRUE(launcher_.InBarrier(0));
+  node_a_.Drop(0);  // fails the call while `live` still exists
+  ASSERT_TRUE(live.has_value());
+  EXPECT_EQ(live->code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(NodeCoordinationTest, AReplyToACallNeverMadeIsRefused) {
   node_a_.JoinAll();
   EXPECT_EQ(node_a_.host().OnReply(0, Reply{42, absl::OkStatus(), ""}).code(),

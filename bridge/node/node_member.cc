@@ -34,6 +34,7 @@ absl::StatusOr<std::unique_ptr<NodeMember>> NodeMember::Join(EventLoop& loop,
   session_events.welcome = [self](absl::StatusOr<std::vector<std::string>> env) {
     self->events_.welcome(std::move(env));
   };
+  session_events.rank_alive = self->events_.rank_alive;
   session_events.bye = [self] {
     if (self->said_bye_) return;
     self->said_bye_ = true;

@@ -32,6 +32,8 @@ class NodeMember {
     std::function<void()> bye;
     // The server went away (or broke the protocol) before its bye: why.
     std::function<void(std::string)> lost;
+    // See MemberSession::Events::rank_alive.
+    std::function<bool()> rank_alive;
   };
 
   // `join.name` is set from the plan and the host's job id.

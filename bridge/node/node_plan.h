@@ -61,6 +61,10 @@ std::string HostnameKey(int rank);
 // so rank-directory sweeps (JOB.RANK.PID) never take it for a pid.
 std::string NodeDirectoryName(absl::string_view job, int node_index);
 
+// What a node directory holds (node_rendezvous.h).
+inline constexpr char kControlSocketName[] = "control.sock";
+inline constexpr char kLockFileName[] = "lock";
+
 }  // namespace pmi_shim::node
 
 #endif  // PMI_SHIM_BRIDGE_NODE_NODE_PLAN_H_

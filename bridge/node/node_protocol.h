@@ -68,7 +68,9 @@ class FrameDecoder {
 struct Hello {
   int rank = 0;
   session::JobInfo job;
-  std::vector<int> node_of_rank;  // job.size entries (node_plan.h)
+  // job.size entries, numbered as NodePlan numbers them (so every bridge of
+  // the job sends the same).
+  std::vector<int> node_of_rank;
 };
 Message EncodeHello(const Hello& hello);
 absl::StatusOr<Hello> DecodeHello(const Message& message);

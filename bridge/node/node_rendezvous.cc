@@ -17,7 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bridge/node/node_server.h"
+#include "bridge/node/node_plan.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::node {
@@ -140,6 +140,12 @@ absl::Status StartServer(const JoinOptions& options, const std::string& director
 }
 
 }  // namespace
+
+std::string LocalHostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
 
 absl::StatusOr<UniqueFd> JoinNodeServer(const JoinOptions& options, bool* started) {
   *started = false;

@@ -37,6 +37,10 @@ struct JoinOptions {
 // server. Errors are one line naming the node directory.
 absl::StatusOr<UniqueFd> JoinNodeServer(const JoinOptions& options, bool* started);
 
+// This machine's name: the node's, as its bridges and its server see it
+// (they run on the node, never in a container).
+std::string LocalHostname();
+
 }  // namespace pmi_shim::node
 
 #endif  // PMI_SHIM_BRIDGE_NODE_NODE_RENDEZVOUS_H_

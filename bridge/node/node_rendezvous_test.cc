@@ -15,7 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "bridge/node/node_server.h"
+#include "bridge/node/node_plan.h"
 #include "gtest/gtest.h"
 #include "test/testing/runfiles.h"
 

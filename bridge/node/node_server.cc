@@ -11,17 +11,12 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "bridge/node/node_rendezvous.h"
 #include "common/log.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::node {
-
-std::string LocalHostname() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
-}
 
 namespace {
 
@@ -143,9 +138,7 @@ void NodeServer::OnHello(Member* member, const Message& message) {
     if (hello->job.kvsname != job.kvsname || hello->job.size != job.size) {
       problem = absl::StrCat("rank ", hello->rank, " belongs to job ", hello->job.kvsname,
                              ", not to this node server's ", job.kvsname);
-    } else if (hello->node_of_rank.size() != plan_->node_of_rank.size() ||
-               PlanFromNodeIds(hello->node_of_rank, hello->rank)->local_ranks !=
-                   plan_->local_ranks) {
+    } else if (hello->node_of_rank != plan_->node_of_rank) {
       problem =
           absl::StrCat("rank ", hello->rank, " sees another node layout than rank ", plan_->rank);
     } else if (!std::binary_search(plan_->local_ranks.begin(), plan_->local_ranks.end(),

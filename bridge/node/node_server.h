@@ -44,10 +44,6 @@
 
 namespace pmi_shim::node {
 
-// File names inside a node directory.
-inline constexpr char kControlSocketName[] = "control.sock";
-inline constexpr char kLockFileName[] = "lock";
-
 class NodeServer {
  public:
   struct Options {
@@ -102,10 +98,6 @@ class NodeServer {
   bool finished_ = false;
   bool clean_ = true;
 };
-
-// The local machine's name (the node's name as bridges and the server see
-// it: they run on the node, never in a container).
-std::string LocalHostname();
 
 }  // namespace pmi_shim::node
 

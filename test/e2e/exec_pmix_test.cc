@@ -106,7 +106,10 @@ std::string LocalityApp() { return ProgramPath("mpi_locality_ompi"); }
 std::string PublishRoot() {
   static const std::string* root = [] {
     std::string pattern = "/tmp/pmi-shim-e2e.XXXXXX";
-    return new std::string(::mkdtemp(pattern.data()) != nullptr ? pattern : "/tmp");
+    if (::mkdtemp(pattern.data()) == nullptr) return new std::string("/tmp");
+    auto* made = new std::string(pattern);
+    std::atexit([] { ::rmdir(PublishRoot().c_str()); });  // empty by then (RunToEnd checks)
+    return made;
   }();
   return *root;
 }
@@ -595,6 +598,24 @@ TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
                                                "exec \"$0\" --hang-rank 1",
                                                Probe()})),
                absl::Seconds(30));
+  ExpectEndedQuickly(out);
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
+}
+
+// Flow 4: rank 1's bridge itself is SIGKILLed mid-fence (its command dies
+// with it). The node server sees its control connection close and reports
+// the rank lost; hydra sees the rank's PMI connection close and ends the
+// job; the server ends with the other bridges, leaving nothing behind.
+TEST_F(ExecPmixTest, HydraHostBridgeKilledMidFenceEndsTheJob) {
+  JobResult out = RunToEnd(
+      Hydra(PmiMode::kFd,
+            BridgeExec({"--downstream", "pmix"},
+                       {"sh", "-c",
+                        "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $PPID; } & "
+                        "exec \"$0\" --hang-rank 1",
+                        Probe()})),
+      absl::Seconds(30));
   ExpectEndedQuickly(out);
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
