@@ -56,6 +56,7 @@ void WriteAll(int fd, absl::string_view data) {
 void Init(absl::string_view program_name) { TheSink().program = std::string(program_name); }
 absl::string_view ProgramName() { return TheSink().program; }
 void SetVerbosity(int verbosity) { TheSink().verbosity = verbosity; }
+int Verbosity() { return TheSink().verbosity; }
 
 absl::Status SetJsonFile(const std::string& path) {
   Sink& sink = TheSink();

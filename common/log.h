@@ -28,6 +28,7 @@ absl::string_view ProgramName();
 
 // 0: errors and warnings on stderr; 1: also info; 2: also debug.
 void SetVerbosity(int verbosity);
+int Verbosity();  // passed on to the helpers a bridge starts (node-server)
 
 // Appends JSON lines to `path` (created 0600 if missing). Empty closes it.
 absl::Status SetJsonFile(const std::string& path);

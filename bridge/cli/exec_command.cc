@@ -34,7 +34,13 @@ constexpr char kUsage[] =
     "A rank directory is published for every COMMAND (PMI_SHIM_DIR), so a container\n"
     "started by COMMAND, directly or through a wrapper script, finds the rank with\n"
     "pmi-shim-client; it offers PMI and PMIx, and the client takes what the image's\n"
-    "program links. A bare program still gets its PMI_FD or PMIx environment.\n";
+    "program links. A bare program still gets its PMI_FD or PMIx environment.\n"
+    "\n"
+    "A PMIx program under a PMI-1/PMI-2 launcher (or a container's PMIx client,\n"
+    "when it asks) is served by its node's PMIx server (pmi-bridge node-server),\n"
+    "one per node and job: the node's first bridge starts it under the publish\n"
+    "directory (see --publish-dir), the others join it, so a node's ranks are\n"
+    "local peers as the launcher placed them.\n";
 
 struct ParsedExec {
   exec::ExecOptions options;

@@ -10,6 +10,7 @@
 #include "bridge/cli/exec_command.h"
 #include "bridge/cli/launch_command.h"
 #include "bridge/cli/matrix_command.h"
+#include "bridge/cli/node_server_command.h"
 #include "bridge/cli/probe_command.h"
 #include "bridge/cli/trace_command.h"
 #include "common/log.h"
@@ -37,6 +38,8 @@ constexpr Verb kVerbs[] = {
      pmi_shim::cli::RunMatrixCommand},
     {"env", "print the flags to add to an apptainer/ch-run/podman command line by hand",
      pmi_shim::cli::RunEnvCommand},
+    {"node-server", "internal: a node's PMIx server for one job, started by exec",
+     pmi_shim::cli::RunNodeServerCommand},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -6,6 +6,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -215,7 +216,18 @@ absl::StatusOr<std::string> Reassemble(const Header& header,
 namespace pmi_shim::downstream {
 
 struct ModexExchange::State {
-  State(session::JobHost& host, Options options) : host(host), options(std::move(options)) {}
+  State(session::JobHost& host, Options options) : host(host), options(std::move(options)) {
+    if (static_cast<int>(this->options.node_of_rank.size()) == this->options.size) {
+      std::vector<bool> seen;
+      for (int rank = 0; rank < this->options.size; ++rank) {
+        const int node = this->options.node_of_rank[rank];
+        if (node < 0) continue;
+        if (static_cast<size_t>(node) >= seen.size()) seen.resize(node + 1, false);
+        if (seen[node]) follower.insert(rank);
+        seen[node] = true;
+      }
+    }
+  }
 
   std::string Key(char kind, int epoch, int rank) const {
     return absl::StrCat(options.key_prefix, "-", std::string(1, kind), epoch, "-", rank);
@@ -224,6 +236,8 @@ struct ModexExchange::State {
     return std::binary_search(options.local_ranks.begin(), options.local_ranks.end(), rank);
   }
   int leader() const { return options.local_ranks.front(); }
+  // A rank whose server's blob is read under its leader's key instead.
+  bool Follows(int rank) const { return follower.count(rank) != 0; }
 
   session::JobHost& host;
   Options options;
@@ -232,6 +246,7 @@ struct ModexExchange::State {
   int direct_epoch = 0;  // latest epoch that published direct-modex blobs
   bool busy = false;
   std::deque<std::pair<FenceInput, BlobDone>> queue;
+  absl::flat_hash_set<int> follower;
 };
 
 namespace {
@@ -435,7 +450,10 @@ struct ModexExchange::FenceRun : std::enable_shared_from_this<ModexExchange::Fen
         again = true;
         return;
       case Phase::kGather:
-        while (next_rank < state.options.size && state.IsLocal(next_rank)) ++next_rank;
+        while (next_rank < state.options.size &&
+               (state.IsLocal(next_rank) || state.Follows(next_rank))) {
+          ++next_rank;
+        }
         if (next_rank == state.options.size) {
           Finish(std::move(collected));
           return;
@@ -512,8 +530,11 @@ void ModexExchange::StartNext(const std::shared_ptr<State>& state) {
   };
   if (run->input.collect) {
     add(state->Key('f', run->epoch, state->leader()), run->input.blob);
+    // Readers that know the layout never look under a follower's key.
+    const bool layout_known =
+        state->options.node_of_rank.size() == static_cast<size_t>(state->options.size);
     for (int rank : state->options.local_ranks) {
-      if (rank != state->leader()) {
+      if (rank != state->leader() && !layout_known) {
         run->puts.push_back(
             {state->Key('f', run->epoch, rank), absl::StrCat("ref=", state->leader())});
       }

@@ -104,7 +104,8 @@ namespace pmi_shim::downstream {
 // same order) stores, under the host's KVS:
 //   <prefix>-fE-<leader>  this server's blob (modex_codec header+segments),
 //                         where leader is its lowest local rank;
-//   <prefix>-fE-<r>       "ref=<leader>" for its other local ranks;
+//   <prefix>-fE-<r>       "ref=<leader>" for its other local ranks (unless
+//                         every server knows the layout: Options::node_of_rank);
 //   <prefix>-dE-<r>       rank r's direct-modex blob (non-collecting fences).
 // then enters the host barrier once per local rank, then reads the blob of
 // every other leader. The result is this server's blob followed by the
@@ -127,6 +128,11 @@ class ModexExchange {
   struct Options {
     int size = 1;                  // job size
     std::vector<int> local_ranks;  // sorted, unique, non-empty
+    // The server (node) of every rank, when every server of the job is
+    // given the same: a fence then puts one blob per server and reads one
+    // per other server, its leader's, instead of a key per rank (where the
+    // other ranks hold "ref=<leader>"). Empty: a key per rank.
+    std::vector<int> node_of_rank;
     modex::CodecLimits limits;
     std::string key_prefix = "shim-px";
   };

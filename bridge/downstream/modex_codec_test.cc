@@ -327,6 +327,34 @@ TEST(ModexExchangeTest, TwoServersCollectEachOthersBlobs) {
   }
 }
 
+// Node servers that know the launcher's layout: each puts one blob and
+// reads one per other node (3 nodes of 2: 1 put, 2 header gets per fence
+// and server, the blobs being inline), where a key per rank would be read
+// otherwise; the result is the same.
+TEST(ModexExchangeTest, KnownLayoutReadsOneBlobPerNode) {
+  for (bool layout : {false, true}) {
+    SCOPED_TRACE(layout ? "layout known" : "a key per rank");
+    CheckingHost host(6, /*deferred=*/true);
+    std::vector<std::unique_ptr<ModexExchange>> servers;
+    std::vector<Reply> replies(3);
+    for (int node = 0; node < 3; ++node) {
+      ModexExchange::Options options = ExchangeOptions(6, {2 * node, 2 * node + 1});
+      if (layout) options.node_of_rank = {7, 7, 3, 3, 5, 5};  // any ids
+      servers.push_back(std::make_unique<ModexExchange>(host, options));
+      servers.back()->Fence({true, absl::StrCat("node", node), {}}, replies[node].Callback());
+    }
+    host.Drain();
+    for (int node = 0; node < 3; ++node) {
+      ASSERT_TRUE(replies[node].result.has_value());
+      ASSERT_TRUE(replies[node].result->ok()) << replies[node].result->status();
+    }
+    EXPECT_EQ(**replies[0].result, "node0node1node2");
+    EXPECT_EQ(**replies[2].result, "node2node0node1");
+    EXPECT_EQ(host.puts, layout ? 3 : 6);
+    EXPECT_EQ(host.gets, layout ? 6 : 12);
+  }
+}
+
 // The exec shape: one rank per server, four servers, three fences in a row
 // (each epoch uses fresh keys, so stale data cannot leak into a later one).
 TEST(ModexExchangeTest, OneRankPerServerOverSeveralFences) {

@@ -2,12 +2,13 @@
 // ranks share a PMIx "node", and the PMIX_ANL_MAP text of that layout.
 // Pure functions, no libpmix.
 //
-// A PMIx "node" here is the set of ranks one PmixServer serves, not the
-// machine: data a client puts with PMIX_LOCAL scope only reaches clients of
-// the same libpmix server, and ranks in different containers cannot share
-// memory anyway (Open MPI's vader segfaults across pid namespaces). So by
-// default the local ranks form one node and every other rank is alone on
-// its own (PmixServer::Options::node_of_rank overrides that).
+// Data a client puts with PMIX_LOCAL scope only reaches clients of the same
+// libpmix server, so a PMIx "node" can hold no more than the ranks one
+// PmixServer serves. By default the local ranks form one node and every
+// other rank is alone on its own; PmixServer::Options::node_of_rank gives
+// the launcher's layout instead, which `pmi-bridge exec`'s node server
+// (bridge/node) does: it serves all of a machine's ranks, so the layout is
+// the machine's.
 #ifndef PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_LAYOUT_H_
 #define PMI_SHIM_BRIDGE_DOWNSTREAM_PMIX_LAYOUT_H_
 

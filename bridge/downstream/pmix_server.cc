@@ -261,7 +261,8 @@ absl::Status PmixServer::Core::MakeTmpdir() {
 
 absl::Status PmixServer::Core::Init() {
   const bool single_node = layout_.ranks_of_node.size() == 1;
-  for (size_t node = 0; node < layout_.ranks_of_node.size(); ++node) {
+  node_names_ = options_.node_names;
+  for (size_t node = node_names_.size(); node < layout_.ranks_of_node.size(); ++node) {
     node_names_.push_back(single_node ? LocalHostname() : absl::StrCat("pmi-shim-node", node));
   }
   RETURN_IF_ERROR(MakeTmpdir());
@@ -444,6 +445,12 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
   PmixHostAdapter::Options adapter;
   ASSIGN_OR_RETURN(adapter.layout,
                    MakeLayout(job.size, options.local_ranks, options.node_of_rank));
+  if (!options.node_names.empty() &&
+      options.node_names.size() != adapter.layout.ranks_of_node.size()) {
+    return absl::InvalidArgumentError(absl::StrCat(options.node_names.size(),
+                                                   " node names for a layout of ",
+                                                   adapter.layout.ranks_of_node.size(), " nodes"));
+  }
   adapter.nspace = options.nspace.empty() ? SanitizeNspace(job.kvsname) : options.nspace;
   const std::string& nspace = adapter.nspace;
   if (nspace.size() > PMIX_MAX_NSLEN || SanitizeNspace(nspace) != nspace) {
@@ -456,6 +463,7 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
   ModexExchange::Options& exchange = adapter.exchange;
   exchange.size = job.size;
   exchange.local_ranks = options.local_ranks;
+  exchange.node_of_rank = adapter.layout.node_of_rank;
   exchange.limits.max_key_bytes = static_cast<size_t>(std::max(16, job.limits.keylen_max - 1));
   const int derived =
       job.limits.vallen_max - static_cast<int>(job.kvsname.size()) - job.limits.keylen_max - 30;

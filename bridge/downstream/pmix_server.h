@@ -58,10 +58,12 @@
 // makes three (the collecting modex fence and a non-collecting barrier in
 // MPI_Init, one more in MPI_Finalize).
 //
-// Layout. A PMIx "node" here is the set of ranks one PmixServer serves, not
-// the machine (pmix_layout.h); Options::node_of_rank overrides the default.
-// PMIX_ANL_MAP is written from this layout; with all ranks local it equals
-// the host's PMI_process_mapping.
+// Layout. By default a PMIx "node" is the set of ranks one PmixServer
+// serves (pmix_layout.h); Options::node_of_rank and node_names give the
+// launcher's real layout instead, which is what `pmi-bridge exec`'s node
+// server (bridge/node) passes: one server per machine serving all of its
+// ranks, so they are each other's local peers. PMIX_ANL_MAP is written from
+// the layout; with the launcher's it equals the host's PMI_process_mapping.
 //
 // Open MPI 4.1 without Slurm: see ClientEnvironment.
 //
@@ -104,6 +106,11 @@ class PmixServer {
     // a node; must put exactly local_ranks on the local ranks' node. Empty:
     // local ranks on one node, every other rank alone (see Layout above).
     std::vector<int> node_of_rank;
+    // Hostname of every node of that layout, nodes numbered 0..n-1 in order
+    // of their lowest rank (PMIX_HOSTNAME, PMIX_NODE_MAP). Empty: this
+    // machine's name when every rank is local, else "pmi-shim-nodeN" (only
+    // for the per-server default layout; `exec` passes the launcher's).
+    std::vector<std::string> node_names;
     // Longest KVS value used for modex segments; 0: derived from the host's
     // limits the way MPICH-3 caps values (vallen_max - kvsname length -
     // keylen_max - 30), so a PMI-1 `put` line stays under Slurm's 1024-byte
@@ -161,10 +168,10 @@ class PmixServer {
   // installable here); non-Open-MPI programs ignore all OMPI_MCA_*.
   //
   // The caller must still drop foreign PMI variables (PMI_FD, PMI_SIZE, ...)
-  // from the inherited environment (pitfall 12). On a loopback-only network
-  // (a container with --network none) Open MPI's TCP BTL also needs
-  // OMPI_MCA_btl_tcp_if_include=lo; that is the launcher's call, not added
-  // here. OutOfRange if `rank` is not served here; Internal if libpmix fails.
+  // from the inherited environment (pitfall 12). No transport setting is
+  // added: ranks of one node are local peers (see Layout) and Open MPI's
+  // defaults pick shared memory between them. OutOfRange if `rank` is not
+  // served here; Internal if libpmix fails.
   absl::StatusOr<std::vector<std::string>> ClientEnvironment(int rank);
 
   // Detaches the upcalls (none reaches this object or the loop afterwards;

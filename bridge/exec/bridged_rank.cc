@@ -16,13 +16,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "bridge/engines/engine_command.h"
-#include "image/client_detection.h"
 #include "bridge/exec/engine_image.h"
-#include "protocol/pmix/pmix_uri.h"
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/rank_environment.h"
-#include "absl/time/clock.h"
+#include "bridge/node/node_rendezvous.h"
+#include "bridge/node/startup_exchange.h"
 #include "bridge/upstream/pmi_wire_host.h"
 #include "bridge/upstream/pmix_client_host.h"
 #include "common/log.h"
@@ -30,6 +30,8 @@
 #include "common/sockets.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "image/client_detection.h"
+#include "protocol/pmix/pmix_uri.h"
 
 extern char** environ;
 
@@ -140,8 +142,8 @@ BridgedRank::BridgedRank(ExecOptions options)
 BridgedRank::~BridgedRank() {
   // Servers and relays refer to the host and the loop: they go first.
   server_.reset();
-  if (pmix_server_ != nullptr) pmix_server_->Stop();
-  pmix_server_.reset();
+  node_member_.reset();
+  pmix_waiters_.clear();
   relay_.reset();
   pmix_socket_relay_.reset();
   if (request_listener_.valid()) loop_.Unwatch(request_listener_.get());
@@ -200,17 +202,125 @@ downstream::ServerOptions BridgedRank::PmiServerOptions() {
   return server_options;
 }
 
-absl::Status BridgedRank::StartPmixServer() {
-  pmix_reporting_host_ = std::make_unique<ReportingHost>(*host_);
-  downstream::PmixServer::Options pmix_options;
-  pmix_options.local_ranks = {rank_};
-  ASSIGN_OR_RETURN(pmix_server_,
-                   downstream::PmixServer::Start(loop_, *pmix_reporting_host_, pmix_options));
-  ASSIGN_OR_RETURN(pmix_entries_, pmix_server_->ClientEnvironment(rank_));
-  ASSIGN_OR_RETURN(pmix::RewrittenEnvironment server,
-                   pmix::RewritePmixServerUris(pmix_entries_, "127.0.0.1", 1));
-  pmix_port_ = server.original.port;
-  return absl::OkStatus();
+void BridgedRank::StartPmixSide() {
+  if (pmix_side_ != PmixSide::kNone) return;
+  pmix_side_ = PmixSide::kStarting;
+  // Another node's server needs this node's name, and without a mapping the
+  // layout itself comes from every rank's hostname: both through the host's
+  // KVS, before anyone joins its node.
+  node::RunStartupExchange(*pmix_reporting_host_, rank_, node::LocalHostname(),
+                           [this](absl::StatusOr<node::NodePlan> plan) {
+                             if (!plan.ok()) {
+                               OnPmixSideReady(plan.status());
+                               return;
+                             }
+                             node_plan_ = *std::move(plan);
+                             JoinNode();
+                           });
+}
+
+void BridgedRank::JoinNode() {
+  if (command_status_.has_value()) {  // asked for, but CMD has ended meanwhile
+    OnPmixSideReady(absl::CancelledError(absl::StrCat(options_.command.front(), " has ended")));
+    return;
+  }
+  node::JoinOptions join;
+  // Beside the rank directory, wherever that went (Publish's fallback).
+  join.root = !published_root_.empty()        ? published_root_
+              : options_.publish_root.empty() ? DefaultPublishRoot()
+                                              : options_.publish_root;
+  join.verbosity = log::Verbosity();
+  node::NodeMember::Events events;
+  events.welcome = [this](absl::StatusOr<std::vector<std::string>> pmix) {
+    if (pmix.ok()) pmix_entries_ = *std::move(pmix);
+    OnPmixSideReady(pmix.status());
+  };
+  events.bye = [this] { FinishSoon(); };
+  events.lost = [this](std::string why) { OnNodeLost(std::move(why)); };
+  events.rank_alive = [this] { return CommandRunning(); };
+  absl::StatusOr<std::unique_ptr<node::NodeMember>> member = node::NodeMember::Join(
+      loop_, *pmix_reporting_host_, *node_plan_, std::move(join), std::move(events));
+  if (!member.ok()) {
+    OnPmixSideReady(member.status());
+    return;
+  }
+  node_member_ = *std::move(member);
+}
+
+void BridgedRank::OnPmixSideReady(absl::Status status) {
+  if (pmix_side_ != PmixSide::kStarting) return;
+  if (status.ok()) {
+    absl::StatusOr<pmix::RewrittenEnvironment> server =
+        pmix::RewritePmixServerUris(pmix_entries_, "127.0.0.1", 1);
+    if (server.ok()) {
+      pmix_port_ = server->original.port;
+    } else {
+      status = server.status();
+    }
+  }
+  // Asked for on request.sock: the rank directory exists already.
+  if (status.ok() && rank_directory_ != nullptr && plan_.publish_pmix) {
+    status = StartPmixSocketRelay();
+  }
+  pmix_side_ = status.ok() ? PmixSide::kReady : PmixSide::kFailed;
+  pmix_failure_ = status;
+  if (!child_started_) {
+    // CMD links PMIx: it starts with its PMIx environment.
+    absl::Status started = status.ok() ? StartCommand() : status;
+    if (!started.ok()) FailStart(std::move(started));
+  } else if (!status.ok()) {
+    log::Error(absl::StrCat("rank ", rank_, ": cannot serve PMIx to the container: ",
+                            status.message()));
+  } else {
+    log::Debug(absl::StrCat("rank ", rank_, ": a PMIx client asked; joined the node's PMIx ",
+                            "server", node_member_->started_server() ? " (started it)" : ""));
+  }
+  std::vector<UniqueFd> waiters = std::move(pmix_waiters_);
+  pmix_waiters_.clear();
+  for (UniqueFd& waiter : waiters) {
+    Reply(waiter.get(), status.ok() ? absl::StatusOr<rendezvous::EnvEntries>(PmixEntries())
+                                    : absl::StatusOr<rendezvous::EnvEntries>(status));
+  }
+}
+
+void BridgedRank::OnNodeLost(std::string why) {
+  if (leaving_node_) {  // no bye: end anyway
+    FinishSoon();
+    return;
+  }
+  if (pmix_side_ == PmixSide::kStarting) {  // before the welcome
+    OnPmixSideReady(absl::UnavailableError(why));
+    return;
+  }
+  if (forced_status_.has_value() || command_status_.has_value()) return;
+  if (child_started_) {
+    // The command's PMIx server is gone: its rank cannot go on.
+    RankReportingHost()->Lost(rank_, absl::StrCat("rank ", rank_, ": ", why));
+    forced_status_ = 1;
+    children_.TerminateAll(options_.kill_grace);
+    return;
+  }
+  FailStart(absl::UnavailableError(why));
+}
+
+void BridgedRank::FailStart(absl::Status why) {
+  if (!start_failure_.ok()) return;
+  ReportStartFailure(why);
+  start_failure_ = std::move(why);
+  loop_.Stop();
+}
+
+void BridgedRank::ReportStartFailure(const absl::Status& why) {
+  // The host saw this rank initialize: tell it the rank is gone.
+  ReportingHost* reporting = RankReportingHost();
+  if (host_ != nullptr && reporting != nullptr && !start_reported_) {
+    start_reported_ = true;
+    reporting->Lost(rank_, absl::StrCat("rank ", rank_, ": ", why.message()));
+  }
+}
+
+ReportingHost* BridgedRank::RankReportingHost() const {
+  return reporting_host_ != nullptr ? reporting_host_.get() : pmix_reporting_host_.get();
 }
 
 absl::Status BridgedRank::StartPmixSocketRelay() {
@@ -240,6 +350,7 @@ absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> siz
   const std::string root =
       options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
   absl::StatusOr<std::unique_ptr<RankDirectory>> created = RankDirectory::Create(root, job, rank_);
+  std::string used_root = root;
   // The default root may be read-only here (a sandbox, a read-only /run):
   // the per-user one under /tmp is the hook's other default allowed place.
   const std::string per_user = absl::StrCat("/tmp/pmi-shim-", ::getuid());
@@ -247,10 +358,14 @@ absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> siz
       root != per_user) {
     absl::StatusOr<std::unique_ptr<RankDirectory>> fallback =
         RankDirectory::Create(per_user, job, rank_);
-    if (fallback.ok()) created = std::move(fallback);
+    if (fallback.ok()) {
+      created = std::move(fallback);
+      used_root = per_user;
+    }
   }
   if (!created.ok()) return created.status();
   rank_directory_ = *std::move(created);
+  published_root_ = used_root;
   const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
                           : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
@@ -313,11 +428,22 @@ void BridgedRank::AcceptRequests() {
     while (request.size() < 16 && ::read(client.get(), &byte, 1) == 1 && byte != '\n') {
       request.push_back(byte);
     }
-    const std::string reply = rendezvous::FormatRequestReply(AnswerRequest(request));
-    if (!WriteAll(client.get(), reply)) {
-      log::Warning(absl::StrCat("rank ", rank_, ": could not answer a request on ",
-                                rendezvous::kRequestSocketName, ": ", std::strerror(errno)));
+    if (request == "pmix" && plan_.publish_pmix && !pmix_host_ &&
+        (pmix_side_ == PmixSide::kNone || pmix_side_ == PmixSide::kStarting)) {
+      // Answered once the node's server has welcomed this rank (the client
+      // waits for up to 30 s); a hostname exchange waits for every rank.
+      pmix_waiters_.push_back(std::move(client));
+      StartPmixSide();
+      continue;
     }
+    Reply(client.get(), AnswerRequest(request));
+  }
+}
+
+void BridgedRank::Reply(int client, const absl::StatusOr<rendezvous::EnvEntries>& reply) {
+  if (!WriteAll(client, rendezvous::FormatRequestReply(reply))) {
+    log::Warning(absl::StrCat("rank ", rank_, ": could not answer a request on ",
+                              rendezvous::kRequestSocketName, ": ", std::strerror(errno)));
   }
 }
 
@@ -327,16 +453,7 @@ absl::StatusOr<rendezvous::EnvEntries> BridgedRank::AnswerRequest(const std::str
       return absl::FailedPreconditionError(
           "this rank serves only PMI-1/PMI-2 (pmi-bridge exec --downstream pmi1|pmi2)");
     }
-    if (pmix_port_ == 0) {
-      absl::Status started = StartPmixServer();
-      if (started.ok()) started = StartPmixSocketRelay();
-      if (!started.ok()) {
-        log::Error(absl::StrCat("rank ", rank_, ": cannot host a PMIx server for the "
-                                "container: ", started.message()));
-        return started;
-      }
-      log::Debug(absl::StrCat("rank ", rank_, ": a PMIx client asked; hosting a PMIx server"));
-    }
+    if (pmix_side_ == PmixSide::kFailed) return pmix_failure_;
     return PmixEntries();
   }
   if (request == "pmi") {
@@ -433,9 +550,10 @@ absl::StatusOr<int> BridgedRank::Run() {
       reporting_host_ = std::make_unique<ReportingHost>(*collecting_host_);
       server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
     }
-    // A PMIx server costs a libpmix server start (~30 ms of CPU per rank):
-    // for a container that may not need it, it starts on request.
-    if (plan.direct == ClientFamily::kPmix) RETURN_IF_ERROR(StartPmixServer());
+    // The PMIx side is the node's PMIx server (bridge/node), which this
+    // rank joins only when CMD links PMIx, or when a container's client asks
+    // for it (request.sock): a container that may not need it costs nothing.
+    if (serve_pmix) pmix_reporting_host_ = std::make_unique<ReportingHost>(*host_);
   } else {
     // The launcher's word, before (or without) joining the job.
     if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
@@ -485,9 +603,49 @@ absl::StatusOr<int> BridgedRank::Run() {
       }
     }
   }
+  environment_ = environment;
+  job_ = job;
+  size_ = size;
+  if (!pmix_host && plan.direct == ClientFamily::kPmix) {
+    // CMD is started once its node's PMIx server has welcomed this rank.
+    StartPmixSide();
+  } else {
+    RETURN_IF_ERROR(StartCommand());
+  }
+  // A start that failed before the loop runs (Run clears a Stop).
+  RETURN_IF_ERROR(start_failure_);
+  RETURN_IF_ERROR(loop_.Run());
+  RETURN_IF_ERROR(start_failure_);
+  if (forced_status_.has_value()) return *forced_status_;
+  return command_status_.value_or(1);
+}
+
+absl::Status BridgedRank::StartCommand() {
+  absl::StatusOr<launch::SpawnRequest> request = CommandRequest();
+  absl::Status started = request.status();
+  if (started.ok() && rank_directory_ != nullptr) started = RewriteForEngine(*request);
+  if (started.ok()) {
+    // The launcher above ends a rank by killing its process group, and may
+    // kill only the bridge: the command must share the group and die with it.
+    request->own_process_group = false;
+    request->parent_death_signal = SIGKILL;
+    absl::StatusOr<pid_t> pid = children_.Spawn(0, *request);
+    started = pid.status();
+    if (pid.ok()) command_pid_ = *pid;
+  }
+  child_fd_.Reset();  // the child has its copy now
+  if (!started.ok()) {
+    ReportStartFailure(started);
+    return started;
+  }
+  child_started_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<launch::SpawnRequest> BridgedRank::CommandRequest() {
   // What CMD itself gets.
   std::vector<std::string> command_environment;
-  if (plan.direct == ClientFamily::kPmi) {
+  if (plan_.direct == ClientFamily::kPmi) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
       return absl::ErrnoToStatus(errno, "socketpair");
@@ -497,73 +655,58 @@ absl::StatusOr<int> BridgedRank::Run() {
     RETURN_IF_ERROR(server_->AddConnectedClient(UniqueFd(pair[0]), rank_));
     launch::Rendezvous rendezvous;
     rendezvous.rank = rank_;
-    rendezvous.size = size.value_or(1);
+    rendezvous.size = size_.value_or(1);
     rendezvous.fd = child_fd_.get();
-    command_environment = launch::BuildRankEnvironment(environment, rendezvous);
-  } else if (plan.direct == ClientFamily::kPmix) {
-    if (!pmix_host) {
-      command_environment = launch::BuildPmixRankEnvironment(environment, pmix_entries_);
+    command_environment = launch::BuildRankEnvironment(environment_, rendezvous);
+  } else if (plan_.direct == ClientFamily::kPmix) {
+    if (!pmix_host_) {
+      command_environment = launch::BuildPmixRankEnvironment(environment_, pmix_entries_);
     } else {
       ASSIGN_OR_RETURN(pmix::RewrittenEnvironment rewritten,
-                       pmix::RewritePmixServerUris(environment, "127.0.0.1", relay_->port()));
+                       pmix::RewritePmixServerUris(environment_, "127.0.0.1", relay_->port()));
       command_environment = std::move(rewritten.environment);
     }
-  } else if (plan.preferred == ClientFamily::kPmi && size.has_value()) {
+  } else if (plan_.preferred == ClientFamily::kPmi && size_.has_value()) {
     // A container engine: only the rank directory (added below) crosses.
     launch::Rendezvous rendezvous;
     rendezvous.rank = rank_;
-    rendezvous.size = *size;
+    rendezvous.size = *size_;
     rendezvous.shim_dir = "-";  // replaced below
-    command_environment = launch::BuildRankEnvironment(environment, rendezvous);
+    command_environment = launch::BuildRankEnvironment(environment_, rendezvous);
   } else {
-    command_environment = launch::BuildPmixRankEnvironment(environment, {});
+    command_environment = launch::BuildPmixRankEnvironment(environment_, {});
   }
   if (options_.publish) {
-    absl::Status published = Publish(job, size);
-    if (!published.ok() && (options_.publish_required || !plan.direct.has_value())) {
+    absl::Status published = Publish(job_, size_);
+    if (!published.ok() && (options_.publish_required || !plan_.direct.has_value())) {
       return published;
     }
     if (!published.ok()) {
       // A bare program does not need the directory: no warning for it.
-      log::Info(absl::StrCat("rank ", rank_, ": no rank directory (", published.message(),
-                                "); ", options_.command.front(),
-                                " gets its PMI rendezvous directly"));
+      log::Info(absl::StrCat("rank ", rank_, ": no rank directory (", published.message(), "); ",
+                             options_.command.front(), " gets its PMI rendezvous directly"));
       rank_directory_.reset();
     }
   }
   if (rank_directory_ != nullptr) {
     SetVariable(command_environment, rendezvous::kDirVariable, rank_directory_->path());
   }
-  launch::SpawnRequest request{options_.command, std::move(command_environment),
-                               child_fd_.valid() ? child_fd_.get() : -1};
-  absl::Status started = absl::OkStatus();
-  if (rank_directory_ != nullptr) started = RewriteForEngine(request);
-  if (started.ok()) {
-    // The launcher above ends a rank by killing its process group, and may
-    // kill only the bridge: the command must share the group and die with it.
-    request.own_process_group = false;
-    request.parent_death_signal = SIGKILL;
-    started = children_.Spawn(0, request).status();
+  return launch::SpawnRequest{options_.command, std::move(command_environment),
+                              child_fd_.valid() ? child_fd_.get() : -1};
+}
+
+bool BridgedRank::CommandRunning() const {
+  if (command_status_.has_value() || command_pid_ <= 0) return false;
+  // Not reaped yet, but maybe dead already (a zombie): look without reaping.
+  siginfo_t info{};
+  if (::waitid(P_PID, static_cast<id_t>(command_pid_), &info, WEXITED | WNOHANG | WNOWAIT) != 0) {
+    return true;  // not ours to tell: assume it runs
   }
-  child_fd_.Reset();  // the child has its copy now
-  if (!started.ok()) {
-    // The host saw this rank initialize: tell it the rank is gone.
-    if (host_ != nullptr) {
-      ReportingHost* reporting =
-          reporting_host_ != nullptr ? reporting_host_.get() : pmix_reporting_host_.get();
-      if (reporting != nullptr) {
-        reporting->Lost(rank_, absl::StrCat("rank ", rank_, ": ", started.message()));
-      }
-    }
-    return started;
-  }
-  RETURN_IF_ERROR(loop_.Run());
-  if (forced_status_.has_value()) return *forced_status_;
-  return command_status_.value_or(1);
+  return info.si_pid == 0;
 }
 
 bool BridgedRank::ClientSpoke() const {
-  return (pmix_server_ != nullptr && pmix_server_->Connected(rank_)) ||
+  return (node_member_ != nullptr && node_member_->client_spoke()) ||
          (server_ != nullptr && server_->RankSpoke(rank_));
 }
 
@@ -576,23 +719,30 @@ void BridgedRank::OnCommandExit(int wait_status) {
     loop_.Stop();
     return;
   }
-  // libpmix does not notice a client that vanished; tell the server, which
-  // reports the loss to the host (and so aborts the job upstream).
-  if (pmix_server_ != nullptr) pmix_server_->RankExited(rank_, launch::DescribeExit(wait_status));
+  // libpmix does not notice a client that vanished; tell the node's server,
+  // which reports the loss back to this bridge's host (and so aborts the job
+  // upstream) before its bye.
+  if (node_member_ != nullptr) node_member_->Exited(launch::DescribeExit(wait_status));
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.
-  if (!ClientSpoke() && *command_status_ == 0) {
-    if (reporting_host_ != nullptr) {
-      reporting_host_->Finalized(rank_);
-    } else if (pmix_reporting_host_ != nullptr) {
-      pmix_reporting_host_->Finalized(rank_);
-    }
+  ReportingHost* reporting = RankReportingHost();
+  if (!ClientSpoke() && *command_status_ == 0 && reporting != nullptr) {
+    reporting->Finalized(rank_);
+  }
+  if (node_member_ != nullptr) {
+    // The last bridge of a node waits until the node is clean (bye).
+    leaving_node_ = true;
+    node_member_->Leave();
+    loop_.AddTimer(options_.finalize_wait + absl::Seconds(3), [this] { FinishSoon(); });
+    return;
   }
   FinishSoon();
 }
 
 void BridgedRank::FinishSoon() {
+  if (finishing_) return;
+  finishing_ = true;
   // Let the host hear the finalize (or the abort sent for a lost client)
   // before the bridge exits and its connection closes.
   WaitForIdleHost(absl::Now() + options_.finalize_wait);

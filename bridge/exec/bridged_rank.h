@@ -10,7 +10,15 @@
 //   launcher's server ──(PMI_FD / PMI_PORT)── PmiWireHost ─┐
 //                                                          JobHost
 //   CMD's PMI client ──(its own PMI_FD)── PmiServer ── ServerSession
-//   CMD's PMIx client ──(tcp)── PmixServer (libpmix) ──────┘
+//
+// A PMIx client under a PMI-1/PMI-2 launcher (flow 4) is served by its
+// node's PMIx server (bridge/node), one per node and job, which the first
+// bridge of the node starts and the others join; each bridge still does its
+// rank's host work (barrier, KVS, finalize, abort) on its own connection at
+// the server's request:
+//
+//   CMD's PMIx client ──(tcp)── node server (libpmix) ──control.sock── NodeMember
+//                                                                      └ JobHost
 //
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
@@ -21,8 +29,8 @@
 // sides and pmi-shim-client picks one inside the container; each side is
 // set up only when a client needs it: under a PMIx host the PMI server's
 // upstream (PmixClientHost) connects when a client connects pmi.sock
-// (DeferredHost), under a PMI host the PMIx server starts when a client
-// asks on request.sock.
+// (DeferredHost), under a PMI host the bridge joins its node's PMIx server
+// when a client asks on request.sock.
 //
 // The bridge never outlives its rank: it exits with CMD's status. When the
 // client dies before finalize, the job is aborted upstream (as the launcher
@@ -31,7 +39,10 @@
 #ifndef PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 #define PMI_SHIM_BRIDGE_EXEC_BRIDGED_RANK_H_
 
+#include <sys/types.h>
+
 #include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,7 +52,6 @@
 #include "absl/time/time.h"
 #include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
-#include "bridge/downstream/pmix_server.h"
 #include "bridge/downstream/tcp_relay.h"
 #include "image/client_detection.h"
 #include "bridge/exec/collecting_host.h"
@@ -50,6 +60,8 @@
 #include "bridge/exec/reporting_host.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/launch/spawn.h"
+#include "bridge/node/node_member.h"
+#include "bridge/node/node_plan.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/host_endpoint.h"
@@ -134,9 +146,16 @@ class BridgedRank {
  private:
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
   downstream::ServerOptions PmiServerOptions();
-  // Under a PMI host: a libpmix server for this rank (pmix_entries_,
-  // pmix_port_), when CMD links PMIx or a container client asks for it.
-  absl::Status StartPmixServer();
+  // Under a PMI host, the PMIx side (flow 4), asynchronous: the start-up
+  // exchange (bridge/node/startup_exchange.h), then joining the node's
+  // PMIx server; its welcome brings pmix_entries_ and pmix_port_, and
+  // OnPmixSideReady carries on. Started when CMD links PMIx (CMD is spawned
+  // once the side is ready) or when a container client asks on
+  // request.sock (the client waits for its answer meanwhile).
+  void StartPmixSide();
+  void JoinNode();
+  void OnPmixSideReady(absl::Status status);
+  void OnNodeLost(std::string why);
   // pmix.sock, relayed to 127.0.0.1:pmix_port_.
   absl::Status StartPmixSocketRelay();
   rendezvous::EnvEntries PmixEntries() const;
@@ -146,11 +165,23 @@ class BridgedRank {
   absl::Status ListenForRequests();
   void AcceptRequests();
   absl::StatusOr<rendezvous::EnvEntries> AnswerRequest(const std::string& request);
+  void Reply(int client, const absl::StatusOr<rendezvous::EnvEntries>& reply);
+  // CMD's environment, the rank directory, and CMD started: on failure the
+  // host is told this rank is gone.
+  absl::Status StartCommand();
+  absl::StatusOr<launch::SpawnRequest> CommandRequest();
+  // The asynchronous start failed: the host is told, Run returns `why`.
+  void FailStart(absl::Status why);
+  void ReportStartFailure(const absl::Status& why);
+  // Where this rank's host work is reported from (either side's).
+  ReportingHost* RankReportingHost() const;
   // Adds the rank directory to a container engine's command line
   // (bridge/engines); other commands are left alone.
   absl::Status RewriteForEngine(launch::SpawnRequest& request) const;
   // Whether CMD's client has talked to the bridge.
   bool ClientSpoke() const;
+  // Whether CMD still runs (it may have died without being reaped yet).
+  bool CommandRunning() const;
   void OnCommandExit(int wait_status);
   void OnUpstreamLost(std::string reason);
   void OnInterrupt(int signal, int count);
@@ -165,17 +196,34 @@ class BridgedRank {
   // (0 until a PMIx server is known: started, or the launcher's).
   std::vector<std::string> pmix_entries_;
   int pmix_port_ = 0;
+  enum class PmixSide { kNone, kStarting, kReady, kFailed };
+  PmixSide pmix_side_ = PmixSide::kNone;
+  absl::Status pmix_failure_;  // kFailed: why
+  // request.sock clients waiting for the PMIx side (kStarting).
+  std::vector<UniqueFd> pmix_waiters_;
   UniqueFd request_listener_;
+  // What Run found, for StartCommand (which may run later, from the loop).
+  std::vector<std::string> environment_;
+  std::string job_;
+  std::optional<int> size_;
+  std::string published_root_;  // where the rank directory went
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
   std::unique_ptr<CollectingHost> collecting_host_;  // PMI hosts: fence-time data
   std::unique_ptr<ReportingHost> reporting_host_;  // what the PMI server talks to
   // PMIx host, PMI client not yet seen: the PMI server's host until then.
   std::unique_ptr<DeferredHost> deferred_host_;
-  std::unique_ptr<ReportingHost> pmix_reporting_host_;  // PMI host: the PMIx server's
+  std::unique_ptr<ReportingHost> pmix_reporting_host_;  // PMI host: the node member's
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
-  std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::optional<node::NodePlan> node_plan_;
+  std::unique_ptr<node::NodeMember> node_member_;
+  bool leaving_node_ = false;
+  absl::Status start_failure_;  // the asynchronous start's error, if any
+  bool child_started_ = false;
+  pid_t command_pid_ = -1;
+  bool start_reported_ = false;
+  bool finishing_ = false;
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
   std::FILE* transcript_file_ = nullptr;

@@ -206,4 +206,10 @@ absl::StatusOr<std::string> PlainProcessMapping(absl::string_view mapping, int s
   return plain;
 }
 
+absl::StatusOr<std::vector<int>> NodeOfRank(absl::string_view mapping, int size) {
+  if (size < 1) return absl::InvalidArgumentError("job size must be positive");
+  bool extended = false;
+  return MappingReader(mapping, size).Read(extended);
+}
+
 }  // namespace pmi_shim::upstream

@@ -52,6 +52,11 @@ std::vector<MappingBlock> PlainBlocks(absl::Span<const int> node_of_rank);
 absl::StatusOr<std::string> PlainProcessMapping(absl::string_view mapping, int size,
                                                 size_t max_length = 1024);
 
+// The node id of each of the `size` ranks, read as PlainProcessMapping reads
+// a value (3-tuples, Hydra 4.1's bare ids and "[...]xN" groups, short maps
+// repeated). InvalidArgument when the value cannot be parsed.
+absl::StatusOr<std::vector<int>> NodeOfRank(absl::string_view mapping, int size);
+
 }  // namespace pmi_shim::upstream
 
 #endif  // PMI_SHIM_BRIDGE_UPSTREAM_PROCESS_MAPPING_H_

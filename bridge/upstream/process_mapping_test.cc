@@ -105,5 +105,21 @@ TEST(PlainProcessMappingTest, ALongRepeatingMapFallsBackToOnePeriod) {
   EXPECT_EQ(*out, "(vector,(0,2,1))");
 }
 
+// ------------------------------------------------------------ NodeOfRank --
+
+TEST(NodeOfRankTest, ReadsEveryFormIntoANodePerRank) {
+  EXPECT_EQ(*NodeOfRank("(vector,(0,1,4))", 4), (std::vector<int>{0, 0, 0, 0}));
+  EXPECT_EQ(*NodeOfRank("(vector,(0,2,2))", 4), (std::vector<int>{0, 0, 1, 1}));
+  // Hydra's cyclic placement as a repeat group, and a short map repeated.
+  EXPECT_EQ(*NodeOfRank("(vector,[(0,2,1)]x2)", 4), (std::vector<int>{0, 1, 0, 1}));
+  EXPECT_EQ(*NodeOfRank("(vector,(0,2,1))", 5), (std::vector<int>{0, 1, 0, 1, 0}));
+  EXPECT_EQ(*NodeOfRank("(vector,1,0)", 2), (std::vector<int>{1, 0}));
+}
+
+TEST(NodeOfRankTest, RejectsWhatCannotBeRead) {
+  EXPECT_EQ(NodeOfRank("(vector,(0,", 4).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NodeOfRank("(vector,(0,1,1))", 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace pmi_shim::upstream

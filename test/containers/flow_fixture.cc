@@ -165,7 +165,6 @@ testutil::JobSpec FlowTest::Direct(const std::vector<std::string>& argv) {
 
 testutil::RunResult FlowTest::RunJob(testutil::JobSpec spec) {
   spec.env.emplace_back("TMPDIR", scratch() + "/tmp");
-  spec.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
   spec.marker = marker_;
   // conmon and the containerd shims end after the launcher.
   spec.leftover_grace = absl::Seconds(5);

@@ -110,8 +110,7 @@ class ExecCharliecloudTest : public FlowTest {
   // Runs `spec` with TMPDIR unset (ch-run binds it at the container's /tmp);
   // whatever the job left running fails the test.
   testutil::RunResult RunChJob(testutil::JobSpec spec) {
-    spec.env = {{"USER", "root"},  // ch-run refuses to start without it
-                {"OMPI_MCA_btl_tcp_if_include", "lo"}};
+    spec.env = {{"USER", "root"}};  // ch-run refuses to start without it
     spec.unset_env = {"TMPDIR"};
     spec.marker = marker_;
     spec.leftover_grace = absl::Seconds(2);
@@ -187,13 +186,15 @@ TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
 
-// (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the bridge hosts a
-// PMIx server and the client relays to it through pmix.sock.
+// (c) Flow 4 in bind mode: PMI-1 host, Open MPI image; the node's PMIx
+// server (one for the 4 ranks, started by the first bridge) is reached
+// through each rank's pmix.sock. The ranks are local peers, and with
+// Charliecloud's --join they share a container, so Open MPI's default
+// shared memory works between them.
 TEST_F(ExecCharliecloudTest, OpenMpiImageUnderHydra) {
   BuildImage(/*ompi=*/true);
-  testutil::RunResult run = RunChJob(
-      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
-                BridgeExec({"--downstream", "pmix"}, ChRun({kOmpiApp, absl::StrCat(kRanks)}))));
+  testutil::RunResult run = RunChJob(HydraWith(
+      {}, BridgeExec({"--downstream", "pmix"}, ChRunJoined({kOmpiApp, absl::StrCat(kRanks)}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
@@ -216,11 +217,11 @@ TEST_F(ExecCharliecloudTest, FlagsWrittenByHandWithPmiBridgeEnv) {
 TEST_F(ExecCharliecloudTest, OpenMpiFlagsWrittenByHand) {
   BuildImage(/*ompi=*/true);
   const std::string env = absl::StrCat(bridge(), " env --for charliecloud --tools ", Tools());
-  const std::string script = absl::StrCat("exec ", kChRun, " $(", env, " --flags) ", rootfs(),
-                                          " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
+  const std::string script =
+      absl::StrCat("exec ", kChRun, " --join-ct=", kRanks, " --join-tag=", marker_, " $(", env,
+                   " --flags) ", rootfs(), " -- $(", env, " --prefix) ", kOmpiApp, " ", kRanks);
   testutil::RunResult run = RunChJob(
-      HydraWith({"OMPI_MCA_btl", "self,tcp", "OMPI_MCA_pml", "ob1"},
-                BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
+      HydraWith({}, BridgeExec({"--publish", "--downstream", "pmix"}, {"/bin/sh", "-c", script})));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }

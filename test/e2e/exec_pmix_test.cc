@@ -18,6 +18,7 @@
 // Every process a test starts carries testutil::kMarkerVar (which neither
 // launcher nor bridge strips), so leftovers are found however they were
 // reparented.
+#include <dirent.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -98,10 +99,41 @@ JobSpec Hydra(PmiMode mode, std::vector<std::string> command) {
   return spec;
 }
 
-// Runs the job to its end, bounded by `timeout`.
+std::string LocalityApp() { return ProgramPath("mpi_locality_ompi"); }
+
+// A publish root of this test's own (short enough for socket paths), where
+// the bridges' rank and node directories go; empty again after every job.
+std::string PublishRoot() {
+  static const std::string* root = [] {
+    std::string pattern = "/tmp/pmi-shim-e2e.XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) return new std::string("/tmp");
+    auto* made = new std::string(pattern);
+    std::atexit([] { ::rmdir(PublishRoot().c_str()); });  // empty by then (RunToEnd checks)
+    return made;
+  }();
+  return *root;
+}
+
+std::vector<std::string> PublishRootEntries() {
+  std::vector<std::string> names;
+  if (DIR* dir = ::opendir(PublishRoot().c_str())) {
+    while (dirent* entry = ::readdir(dir)) {
+      const std::string name = entry->d_name;
+      if (name != "." && name != "..") names.push_back(name);
+    }
+    ::closedir(dir);
+  }
+  return names;
+}
+
+// Runs the job to its end, bounded by `timeout`; nothing (a node server's
+// directory above all) may be left in the publish root.
 JobResult RunToEnd(JobSpec spec, absl::Duration timeout = absl::Seconds(60)) {
   spec.timeout = timeout;
-  return RunOrAddFailure(spec);
+  spec.env.emplace_back("PMI_SHIM_RUNDIR", PublishRoot());
+  JobResult out = RunOrAddFailure(spec);
+  EXPECT_THAT(PublishRootEntries(), IsEmpty()) << "left in " << PublishRoot();
+  return out;
 }
 
 // Exactly one "rank R of 4: TEXT" line per rank, TEXT matching `want` (a
@@ -251,12 +283,36 @@ TEST_P(ExecPmixHydraTest, OpenMpiClientThroughEmbeddedPmixServer) {
   ExpectOneLinePerRank(out.run, CollectivesText(kRanks));
 }
 
-// Each bridge serves one local rank, so every fence and every remote value
-// crosses hydra's KVS.
+// The launcher put all 4 ranks on this node: one node server serves them
+// all, so each is local rank R of 4 (libpmix then completes the fences
+// itself, the node being the whole job).
 TEST_P(ExecPmixHydraTest, LibpmixProbeThroughEmbeddedPmixServer) {
   JobResult out = RunToEnd(Hydra(GetParam(), BridgeExec({"--downstream", "pmix"}, {Probe()})));
   ExpectCleanSuccess(out);
-  ExpectOneLinePerRank(out.run, "pmix ok local=0/1");
+  ExpectOneLinePerRank(out.run,
+                       [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
+}
+
+// Node-true locality with Open MPI's defaults (no transport setting): every
+// rank shares its node with the 3 others (MPI_COMM_TYPE_SHARED of 4), on
+// the machine's own hostname, and the job is whole (size 4, sum of ranks).
+// Before the node server each bridge served one rank on an invented node of
+// its own, and Open MPI failed: "unable to reach each other".
+TEST_P(ExecPmixHydraTest, OpenMpiRanksShareTheirNodeWithDefaultTransports) {
+  char host[256] = {};
+  ASSERT_EQ(::gethostname(host, sizeof(host) - 1), 0);
+  JobResult out = RunToEnd(Hydra(GetParam(), BridgeExec({}, {LocalityApp()})));
+  ExpectCleanSuccess(out);
+  // "rank R of 4 on HOST: ..." is not HasOneLinePerRank's form: exact lines.
+  const std::vector<std::string> lines = LinesStartingWith(out.run.stdout_text, "rank ");
+  EXPECT_EQ(lines.size(), static_cast<size_t>(kRanks)) << out.run.Describe();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    const std::string want = absl::StrFormat("rank %d of %d on %s: node_size=%d sum=%d", rank,
+                                             kRanks, host, kRanks, kRanks * (kRanks - 1) / 2);
+    EXPECT_EQ(std::count(lines.begin(), lines.end(), want), 1)
+        << "want exactly one \"" << want << "\"\n"
+        << out.run.Describe();
+  }
 }
 
 // Without PMIX_COLLECT_DATA remote values come through direct modex; 20 kB
@@ -266,7 +322,8 @@ TEST_P(ExecPmixHydraTest, LibpmixProbeDirectModexOfLargeValues) {
       RunToEnd(Hydra(GetParam(), BridgeExec({"--downstream", "pmix"},
                                             {Probe(), "--no-collect", "--bytes", "20000"})));
   ExpectCleanSuccess(out);
-  ExpectOneLinePerRank(out.run, "pmix ok local=0/1");
+  ExpectOneLinePerRank(out.run,
+                       [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
 }
 
 // Env hygiene the other way: a PMIx rendezvous and no PMI_* at all (but
@@ -519,6 +576,45 @@ TEST_F(ExecPmixTest, HydraHostOpenMpiAbortEndsTheJobWithItsCode) {
 TEST_F(ExecPmixTest, HydraHostPmixRankExitingWithoutFinalizeEndsTheJob) {
   JobResult out = RunToEnd(
       Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"}, {Probe(), "--vanish-rank", "2"})),
+      absl::Seconds(30));
+  ExpectEndedQuickly(out);
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
+}
+
+// Flow 4: rank 1 is SIGKILLed a second after PMIx_Init while the other
+// ranks wait for it in PMIx_Fence (in the node server's libpmix). Its bridge
+// tells the node server, which reports the rank lost; the bridge aborts the
+// job upstream, and the node server ends with the node's last bridge,
+// leaving nothing behind (RunJob checks). (Whose line naming a lost rank
+// reaches the output is a race: libpmix fails the others' fence at once,
+// they exit 1 and their bridges abort too, and hydra 4.0.2 drops what its
+// ranks still had to print once it tears the job down.)
+TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
+  JobResult out =
+      RunToEnd(Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"},
+                                              {"sh", "-c",
+                                               "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $$; } & "
+                                               "exec \"$0\" --hang-rank 1",
+                                               Probe()})),
+               absl::Seconds(30));
+  ExpectEndedQuickly(out);
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
+}
+
+// Flow 4: rank 1's bridge itself is SIGKILLed mid-fence (its command dies
+// with it). The node server sees its control connection close and reports
+// the rank lost; hydra sees the rank's PMI connection close and ends the
+// job; the server ends with the other bridges, leaving nothing behind.
+TEST_F(ExecPmixTest, HydraHostBridgeKilledMidFenceEndsTheJob) {
+  JobResult out = RunToEnd(
+      Hydra(PmiMode::kFd,
+            BridgeExec({"--downstream", "pmix"},
+                       {"sh", "-c",
+                        "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $PPID; } & "
+                        "exec \"$0\" --hang-rank 1",
+                        Probe()})),
       absl::Seconds(30));
   ExpectEndedQuickly(out);
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();

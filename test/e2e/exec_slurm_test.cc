@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -73,9 +74,9 @@ class ExecSlurmTest : public ::testing::Test {
     testutil::SlurmRunOptions options;
     options.command = *std::move(srun);
     options.timeout = absl::Seconds(60);
-    // Open MPI: loopback is all a private netns has, and its session
-    // directory must not meet another test's.
-    options.env = {{"OMPI_MCA_btl_tcp_if_include", "lo"}, {"TMPDIR", PrivateTmpdir()}};
+    // Open MPI keeps its default transports; its session directory must not
+    // meet another test's.
+    options.env = {{"TMPDIR", PrivateTmpdir()}};
     absl::StatusOr<testutil::SlurmRun> run = testutil::RunInSlurmCluster(options);
     EXPECT_OK(run);
     if (!run.ok()) return testutil::SlurmRun{};
@@ -156,6 +157,33 @@ std::vector<std::string> OmpiCollectives() {
 
 TEST_F(ExecSlurmTest, Pmi2HostServesOpenMpiThroughTheBridge) {
   ExpectCollectivesOk(SrunCommand(true, OmpiCollectives(), {"--downstream", "pmix"}, "pmi2"));
+}
+
+// Node-true locality under Slurm's PMI-2: the 4 tasks of the node share one
+// PMIx server (the node's first bridge starts it), so every Open MPI rank
+// has the 3 others as shared-memory peers (MPI_COMM_TYPE_SHARED of 4) on
+// one host, with Open MPI's default transports; the job is whole (size 4,
+// sum of ranks 6).
+TEST_F(ExecSlurmTest, Pmi2HostOpenMpiRanksShareTheirNode) {
+  testutil::SlurmRun run = SrunCommand(true, {ProgramPath("mpi_locality_ompi")}, {}, "pmi2");
+  EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
+  const std::vector<std::string> lines = Lines(run.run.stdout_text);
+  EXPECT_EQ(lines.size(), static_cast<size_t>(kTasks)) << run.Describe();
+  std::set<std::string> hosts;
+  for (int rank = 0; rank < kTasks; ++rank) {
+    const std::string prefix = absl::StrCat("rank ", rank, " of ", kTasks, " on ");
+    int found = 0;
+    for (const std::string& line : lines) {
+      if (!absl::StartsWith(line, prefix)) continue;
+      ++found;
+      const size_t colon = line.find(": ");
+      ASSERT_NE(colon, std::string::npos) << line;
+      hosts.insert(line.substr(prefix.size(), colon - prefix.size()));
+      EXPECT_EQ(line.substr(colon), absl::StrCat(": node_size=", kTasks, " sum=6")) << line;
+    }
+    EXPECT_EQ(found, 1) << "rank " << rank << "\n" << run.Describe();
+  }
+  EXPECT_EQ(hosts.size(), 1u) << run.Describe();
 }
 
 TEST_F(ExecSlurmTest, DirectOpenMpiUnderPmixReference) {

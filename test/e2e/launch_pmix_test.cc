@@ -114,10 +114,13 @@ TEST_F(LaunchPmixTest, OpenMpiProgramJoinsOneJob) {
 }
 
 // Shared memory off: the collectives then need each rank's TCP address,
-// which Open MPI exchanges through the PMIx modex.
+// which Open MPI exchanges through the PMIx modex. (This test is about the
+// TCP path, so it names the transport, and loopback, all a private network
+// namespace has, which Open MPI's TCP skips unless told.)
 TEST_F(LaunchPmixTest, OpenMpiProgramOverTcpOnly) {
-  JobResult out = Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)},
-                         absl::Seconds(60), {{"OMPI_MCA_btl", "self,tcp"}});
+  JobResult out =
+      Launch({"--protocol", "pmix"}, {OmpiApp(), absl::StrCat(kRanks)}, absl::Seconds(60),
+             {{"OMPI_MCA_btl", "self,tcp"}, {"OMPI_MCA_btl_tcp_if_include", "lo"}});
   ASSERT_EQ(out.run.exit_code, 0) << out.run.Describe();
   ExpectOneLinePerRank(out.run, "allreduce=10 allgather=ok");
   ExpectNoLeftovers(out);

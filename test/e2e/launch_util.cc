@@ -96,9 +96,6 @@ std::vector<std::pair<std::string, std::string>> LibpmixLeakSuppression() {
 }  // namespace
 
 void AddPmixJobEnv(testutil::JobSpec& spec) {
-  // Loopback is all a private network namespace has, and Open MPI's TCP BTL
-  // skips it unless told (mpirun passes its --mca; hydra does not).
-  spec.env.emplace_back("OMPI_MCA_btl_tcp_if_include", "lo");
   for (auto& entry : LibpmixLeakSuppression()) spec.env.push_back(std::move(entry));
   spec.env.emplace_back("TMPDIR", PrivateTmpdir());
 }

@@ -34,9 +34,9 @@ std::optional<int> ReplyRc(absl::string_view recv_line);
 std::vector<std::string> Replies(absl::string_view stdout_text);
 
 // What every job of PMIx programs (Open MPI apps, libpmix clients) needs
-// here, added to spec.env: Open MPI's TCP on loopback, a TMPDIR of this test
-// process's own (PrivateTmpdir), libpmix's known leaks suppressed for ASan
-// builds.
+// here, added to spec.env: a TMPDIR of this test process's own
+// (PrivateTmpdir), libpmix's known leaks suppressed for ASan builds. No
+// transport setting: Open MPI and MPICH run with their defaults.
 void AddPmixJobEnv(testutil::JobSpec& spec);
 
 // This test process's TEST_TMPDIR (else /tmp): see AddPmixJobEnv.

@@ -97,6 +97,70 @@ TEST_F(MultiNodeTest, OpenMpiThroughBridges) {
   ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality_ompi")})));
 }
 
+// Flow 4 across nodes: PMI-1 host (hydra's proxies over ssh), Open MPI
+// program. Each node's bridges share one PMIx server (the first starts it),
+// registered with hydra's mapping and the node names the node leaders
+// published through hydra's KVS: node1's ranks are each other's local peers,
+// node2's too, and nothing crosses between them but through the launcher.
+TEST_F(MultiNodeTest, HydraOpenMpiProgramThroughBridges) {
+  ExpectNodeTrueJob(Run(Launcher::kHydra, Bridged({ProgramPath("mpi_locality_ompi")})));
+}
+
+// Flow 4 with hydra's round-robin placement (one slot per host, 6 ranks):
+// the mapping repeats a block, rank r lands on node (r mod 2) + 1, and each
+// node's server serves its 3 ranks, not consecutive ones.
+TEST_F(MultiNodeTest, HydraOpenMpiRoundRobinPlacementThroughBridges) {
+  testutil::ClusterOptions options;
+  options.nodes = kNodes;
+  options.stall_after = absl::Seconds(30);
+  options.command = {
+      "bash", "-c",
+      absl::StrCat("exec mpiexec.hydra -launcher ssh -launcher-exec \"$", testutil::kClusterRshVar,
+                   "\" -hosts node1:1,node2:1 -n 6 ", testutil::BridgePath(), " exec -- ",
+                   ProgramPath("mpi_locality_ompi"))};
+  absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
+  ASSERT_OK(run);
+  EXPECT_EQ(run->run.exit_code, 0) << run->Describe();
+  const std::vector<std::string> lines = testutil::Lines(run->run.stdout_text);
+  EXPECT_EQ(lines.size(), 6u) << run->Describe();
+  for (int rank = 0; rank < 6; ++rank) {
+    EXPECT_THAT(lines, ::testing::Contains(absl::StrCat("rank ", rank, " of 6 on node",
+                                                        rank % 2 + 1, ": node_size=3 sum=15")))
+        << run->Describe();
+  }
+  EXPECT_THAT(run->leftovers, IsEmpty());
+}
+
+// Flow 4 across nodes, failing: rank 3 (node2) is SIGKILLed a second after
+// PMIx_Init while the others wait in the job's fence (node1's server in
+// hydra's barrier through its bridges, rank 2 in node2's libpmix). Its
+// bridge has the node's server report it lost and aborts the job upstream:
+// the job ends by itself, quickly, non-zero, and no node server or rank is
+// left on either node.
+TEST_F(MultiNodeTest, HydraPmixRankKilledMidFenceEndsTheJobOnEveryNode) {
+  testutil::ClusterOptions options;
+  options.nodes = kNodes;
+  options.timeout = absl::Seconds(60);
+  options.command = testutil::ClusterLaunch(
+      Launcher::kHydra, kNodes, kRanksPerNode,
+      testutil::BridgeExec({"--downstream", "pmix"},
+                           {"sh", "-c",
+                            "[ \"$PMIX_RANK\" = 3 ] && { sleep 1; kill -9 $$; } & exec \"$0\" "
+                            "--hang-rank 3",
+                            ProgramPath("pmix_probe")}));
+  absl::StatusOr<testutil::ClusterRun> run = testutil::RunOnSimulatedCluster(options);
+  ASSERT_OK(run);
+  EXPECT_FALSE(run->run.timed_out) << run->Describe();
+  EXPECT_NE(run->run.exit_code, 0) << run->Describe();
+  EXPECT_LT(run->run.wall, absl::Seconds(15)) << run->Describe();
+  EXPECT_THAT(run->run.stdout_text, ::testing::Not(::testing::HasSubstr("pmix ok")));
+  // The kill, not a failure to start, ended it: one line names the rank.
+  EXPECT_THAT(run->run.stderr_text,
+              ::testing::HasSubstr("pmi-bridge: rank 3: was killed by signal 9"))
+      << run->Describe();
+  EXPECT_THAT(run->leftovers, IsEmpty()) << run->Describe();
+}
+
 // Flow 3 across nodes: PMIx host, MPICH program; the bridge is a PMIx client
 // upstream and serves PMI-1 to the program, with the host's node map.
 TEST_F(MultiNodeTest, OpenMpiHostMpichProgramThroughBridges) {
