@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 quick=0
 [[ "${1:-}" == "--quick" ]] && quick=1
-fuzz_seconds="${FUZZ_SECONDS:-20}"
+fuzz_seconds="${FUZZ_SECONDS:-10}"
 ip link set lo up || { echo "0 passed, 1 failed"; exit 1; }
 results=.test-results
 rm -rf "$results" && mkdir -p "$results"

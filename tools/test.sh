@@ -6,7 +6,7 @@
 # unit tests under UBSan, then each fuzzer for a bounded time. Ends with the line
 # "N passed, N failed" and exits non-zero if anything failed.
 #
-#   bash tools/test.sh           # everything (~10 min on 2 cores)
+#   bash tools/test.sh           # everything (about 35-40 min on 2 cores; each fuzzer 10 s)
 #   bash tools/test.sh --quick   # plain build only, no sanitizers or fuzzing
 #   FUZZ_SECONDS=60 bash tools/test.sh
 set -uo pipefail
