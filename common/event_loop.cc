@@ -109,7 +109,7 @@ absl::Status EventLoop::Run() {
     }
     for (int i = 0; i < ready && !stopped_; ++i) {
       auto it = handlers_.find(events[i].data.fd);
-      if (it == handlers_.end()) continue;  // unwatched earlier in this round
+      if (it == handlers_.end()) continue;              // unwatched earlier in this round
       std::shared_ptr<FdHandler> handler = it->second;  // survives its own Unwatch
       (*handler)(events[i].events);
     }

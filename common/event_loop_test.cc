@@ -18,7 +18,8 @@ TEST(EventLoopTest, TimersRunInDeadlineOrderAndCanBeCancelled) {
   EventLoop loop;
   std::vector<int> order;
   loop.AddTimer(absl::Milliseconds(20), [&] { order.push_back(2); });
-  EventLoop::TimerId cancelled = loop.AddTimer(absl::Milliseconds(10), [&] { order.push_back(99); });
+  EventLoop::TimerId cancelled =
+      loop.AddTimer(absl::Milliseconds(10), [&] { order.push_back(99); });
   loop.AddTimer(absl::Milliseconds(5), [&] { order.push_back(1); });
   loop.AddTimer(absl::Milliseconds(30), [&] { loop.Stop(); });
   loop.CancelTimer(cancelled);

@@ -21,8 +21,8 @@ absl::StatusOr<sockaddr_in> Ipv4Address(const std::string& address, int port) {
   in.sin_family = AF_INET;
   in.sin_port = htons(static_cast<uint16_t>(port));
   if (port < 0 || port > 65535 || ::inet_pton(AF_INET, address.c_str(), &in.sin_addr) != 1) {
-    return absl::InvalidArgumentError(absl::StrCat("not an IPv4 address and port: ", address,
-                                                   ":", port));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not an IPv4 address and port: ", address, ":", port));
   }
   return in;
 }
@@ -76,8 +76,8 @@ absl::StatusOr<UniqueFd> ListenUnix(const std::string& path) {
   sockaddr_un un{};
   un.sun_family = AF_UNIX;
   if (path.size() >= sizeof(un.sun_path)) {
-    return absl::InvalidArgumentError(absl::StrCat("Unix socket path longer than ",
-                                                   sizeof(un.sun_path) - 1, " bytes: ", path));
+    return absl::InvalidArgumentError(
+        absl::StrCat("Unix socket path longer than ", sizeof(un.sun_path) - 1, " bytes: ", path));
   }
   std::memcpy(un.sun_path, path.c_str(), path.size() + 1);
   UniqueFd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));

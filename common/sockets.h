@@ -17,7 +17,7 @@ namespace pmi_shim {
 absl::Status SetNonBlocking(int fd);
 
 struct TcpListener {
-  UniqueFd fd;  // listening, non-blocking, close-on-exec
+  UniqueFd fd;   // listening, non-blocking, close-on-exec
   int port = 0;  // the port actually bound
 };
 

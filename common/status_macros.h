@@ -14,12 +14,12 @@
 #define PMI_SHIM_CONCAT_INNER_(a, b) a##b
 #define PMI_SHIM_CONCAT_(a, b) PMI_SHIM_CONCAT_INNER_(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::absl::Status pmi_shim_status_ = (expr);    \
-    if (!pmi_shim_status_.ok()) {                \
-      return pmi_shim_status_;                   \
-    }                                            \
+#define RETURN_IF_ERROR(expr)                 \
+  do {                                        \
+    ::absl::Status pmi_shim_status_ = (expr); \
+    if (!pmi_shim_status_.ok()) {             \
+      return pmi_shim_status_;                \
+    }                                         \
   } while (0)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \

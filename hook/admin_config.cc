@@ -64,8 +64,9 @@ absl::Status ReadAllowedDirs(absl::string_view origin, const json& object, Admin
     if (!item.is_string()) return TypeError(origin, name, "a path", item);
     std::string dir = item.get<std::string>();
     if (!IsNormalAbsolute(dir) || dir == "/") {
-      return FieldError(origin, name,
-                        absl::StrCat("'", dir, "' must be a normalized absolute path other than /"));
+      return FieldError(
+          origin, name,
+          absl::StrCat("'", dir, "' must be a normalized absolute path other than /"));
     }
     out.allowed_dirs.push_back(std::move(dir));
   }
@@ -82,14 +83,13 @@ absl::Status ReadGating(absl::string_view origin, const json& object, Gating& ou
   return ReadBool(origin, *it, "auto", "gating.auto", out.auto_detect);
 }
 
-
 }  // namespace
 
 absl::StatusOr<AdminConfig> ParseAdminConfig(absl::string_view text, absl::string_view origin) {
   ASSIGN_OR_RETURN(json object, ParseJsonObject(text, origin));
-  RETURN_IF_ERROR(CheckKeys(origin, "top level", object,
-                            {"allowed_dirs", "gating", "log_file", "tools_dir", "state_dir",
-                             "entrypoint_prefix"}));
+  RETURN_IF_ERROR(CheckKeys(
+      origin, "top level", object,
+      {"allowed_dirs", "gating", "log_file", "tools_dir", "state_dir", "entrypoint_prefix"}));
   AdminConfig out;
   RETURN_IF_ERROR(ReadAllowedDirs(origin, object, out));
   RETURN_IF_ERROR(ReadGating(origin, object, out.gating));
@@ -99,8 +99,8 @@ absl::StatusOr<AdminConfig> ParseAdminConfig(absl::string_view text, absl::strin
   RETURN_IF_ERROR(ReadPath(origin, object, "state_dir", /*allow_empty=*/false, state_dir));
   if (log_file) out.log_file = *log_file;
   if (state_dir) out.state_dir = *state_dir;
-  RETURN_IF_ERROR(ReadBool(origin, object, "entrypoint_prefix", "entrypoint_prefix",
-                           out.entrypoint_prefix));
+  RETURN_IF_ERROR(
+      ReadBool(origin, object, "entrypoint_prefix", "entrypoint_prefix", out.entrypoint_prefix));
   return out;
 }
 

@@ -28,9 +28,9 @@ inline constexpr char kDefaultAdminConfigPath[] = "/etc/pmi-shim/hook.json";
 
 // Which requests in a container's config.json turn pmi-shim on.
 struct Gating {
-  bool annotation = true;  // annotation org.pmi-shim.enable=true
-  bool env = true;         // PMI_SHIM=1 in process.env
-  bool auto_detect = true; // PMI_SHIM_DIR, PMIX_SERVER_URI*, PMI_PORT in process.env
+  bool annotation = true;   // annotation org.pmi-shim.enable=true
+  bool env = true;          // PMI_SHIM=1 in process.env
+  bool auto_detect = true;  // PMI_SHIM_DIR, PMIX_SERVER_URI*, PMI_PORT in process.env
 };
 
 struct AdminConfig {

@@ -30,7 +30,8 @@ TEST(AdminConfig, EveryKey) {
   absl::StatusOr<AdminConfig> config = ParseAdminConfig(R"({
     "allowed_dirs": ["/scratch/pmi"], "gating": {"annotation": true, "env": false, "auto": false},
     "log_file": "/var/log/h.log", "tools_dir": "", "state_dir": "/run/x",
-    "entrypoint_prefix": true})", "hook.json");
+    "entrypoint_prefix": true})",
+                                                        "hook.json");
   ASSERT_OK(config);
   EXPECT_THAT(config->allowed_dirs, ElementsAre("/scratch/pmi"));
   EXPECT_FALSE(config->gating.env);

@@ -39,7 +39,8 @@ int WriteOutput(const std::string& path, const std::string& text) {
     return std::cout.good() ? 0 : Fail("cannot write to stdout");
   }
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644));
-  if (!fd.valid() || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
+  if (!fd.valid() ||
+      ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) {
     return Fail(absl::StrCat("cannot write ", path, ": ", std::strerror(errno)));
   }
   return 0;
@@ -51,11 +52,10 @@ int RunCdiCommand(const std::vector<std::string>& args) {
   std::string prefix, output;
   bool help = false;
   po::options_description description("Options");
-  description.add_options()
-      ("help,h", po::bool_switch(&help), "show this help")
-      ("prefix", po::value<std::string>(&prefix),
-       "pmi-shim's install prefix (default: the one this program runs from)")
-      ("output,o", po::value<std::string>(&output), "write the spec to FILE (default stdout)");
+  description.add_options()("help,h", po::bool_switch(&help), "show this help")(
+      "prefix", po::value<std::string>(&prefix),
+      "pmi-shim's install prefix (default: the one this program runs from)")(
+      "output,o", po::value<std::string>(&output), "write the spec to FILE (default stdout)");
   try {
     po::variables_map values;
     po::store(po::command_line_parser(args).options(description).run(), values);
@@ -70,8 +70,9 @@ int RunCdiCommand(const std::vector<std::string>& args) {
   }
   if (prefix.empty()) prefix = ToolsDirFromExecutable(SelfExecutable());
   if (prefix.empty()) {
-    return Fail("cannot tell the install prefix (no bin/pmi-shim-client next to this program); "
-                "pass --prefix DIR");
+    return Fail(
+        "cannot tell the install prefix (no bin/pmi-shim-client next to this program); "
+        "pass --prefix DIR");
   }
   if (!IsNormalAbsolute(prefix)) return Fail("--prefix needs a normalized absolute path");
   return WriteOutput(output, MakeCdiSpec(prefix).dump(2) + "\n");

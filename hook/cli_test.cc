@@ -59,9 +59,12 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, EveryVerbHasHelp) {
-  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
-           {"--help"}, {"createRuntime", "--help"}, {"explain", "--help"}, {"runtime", "--help"},
-           {"cdi", "--help"}}) {
+  for (std::vector<std::string> args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"createRuntime", "--help"},
+                                             {"explain", "--help"},
+                                             {"runtime", "--help"},
+                                             {"cdi", "--help"}}) {
     RunResult result = Run(args);
     EXPECT_EQ(result.exit_code, 0) << args[0];
     EXPECT_THAT(result.stdout_text, StartsWith("Usage: pmi-shim-hook")) << args[0];
@@ -128,16 +131,17 @@ TEST_F(CliTest, RuntimePassesThroughToRunc) {
   EXPECT_THAT(state.stderr_text, ::testing::Not(HasSubstr("pmi-shim-hook")));
   RunResult bad = Run({"runtime", "--runtime", "/nonexistent/runc", "--", "--version"});
   EXPECT_EQ(bad.exit_code, 127);
-  EXPECT_THAT(bad.stderr_text, StartsWith("pmi-shim-hook: runtime: cannot execute /nonexistent/runc"));
+  EXPECT_THAT(bad.stderr_text,
+              StartsWith("pmi-shim-hook: runtime: cannot execute /nonexistent/runc"));
 }
 
 TEST_F(CliTest, RuntimeCreateEditsTheConfigThenRunsTheRuntime) {
   WriteConfig(R"(["PMI_SHIM_DIR=)" + root_ + R"(/rank"])");
   const std::string log = root_ + "/runc-log.json";
   // runc itself then fails (no rootfs): the edit must be in place before it ran.
-  RunResult result = Run({"runtime", "--config", admin_, "--", "--root", root_ + "/runc-root",
-                          "--log", log, "--log-format", "json", "create", "--bundle",
-                          root_ + "/bundle", "cli-test-c1"});
+  RunResult result =
+      Run({"runtime", "--config", admin_, "--", "--root", root_ + "/runc-root", "--log", log,
+           "--log-format", "json", "create", "--bundle", root_ + "/bundle", "cli-test-c1"});
   EXPECT_NE(result.exit_code, 0);
   std::ifstream file(root_ + "/bundle/config.json");
   const nlohmann::json config = nlohmann::json::parse(file);
@@ -149,9 +153,9 @@ TEST_F(CliTest, RuntimeCreateEditsTheConfigThenRunsTheRuntime) {
 TEST_F(CliTest, RuntimeCreateRefusedDoesNotRunTheRuntime) {
   WriteConfig(R"(["PMI_SHIM_DIR=/etc/x"])");
   const std::string log = root_ + "/runc-log.json";
-  RunResult result = Run({"runtime", "--config", admin_, "--runtime", "/nonexistent/runc", "--",
-                          "--log", log, "--log-format", "json", "create", "--bundle",
-                          root_ + "/bundle", "c2"});
+  RunResult result =
+      Run({"runtime", "--config", admin_, "--runtime", "/nonexistent/runc", "--", "--log", log,
+           "--log-format", "json", "create", "--bundle", root_ + "/bundle", "c2"});
   EXPECT_EQ(result.exit_code, 1);  // not 127: the runtime was never tried
   EXPECT_THAT(result.stderr_text, StartsWith("pmi-shim-hook: container c2: PMI_SHIM_DIR=/etc/x"));
   std::ifstream file(log);
@@ -165,8 +169,8 @@ TEST_F(CliTest, HookStageNotAskedExitsZeroFast) {
   const std::string state = R"({"id": "c3", "pid": 1, "bundle": ")" + root_ + R"(/bundle"})";
   std::ofstream(root_ + "/state.json") << state;
   testutil::RunOptions options;
-  options.argv = {"/bin/sh", "-c", "\"$0\" --config \"$1\" createRuntime < \"$2\"", hook_,
-                  admin_, root_ + "/state.json"};
+  options.argv = {"/bin/sh", "-c",   "\"$0\" --config \"$1\" createRuntime < \"$2\"",
+                  hook_,     admin_, root_ + "/state.json"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
   ASSERT_OK(result);

@@ -50,8 +50,9 @@ std::string StrandedPmiFdNote(const ContainerConfig& config) {
   return absl::StrCat("process.env carries PMI_FD=", fd, " but no ", rendezvous::kDirVariable,
                       ": the launcher's socket does not cross into a container, so its MPI "
                       "library will fail or start alone; run the rank under `pmi-bridge exec` "
-                      "(which exports ", rendezvous::kDirVariable, ") and pass ",
-                      rendezvous::kDirVariable, " into the container");
+                      "(which exports ",
+                      rendezvous::kDirVariable, ") and pass ", rendezvous::kDirVariable,
+                      " into the container");
 }
 
 Decision Decide(const ContainerConfig& config, const Gating& gating) {

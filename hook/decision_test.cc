@@ -8,7 +8,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-ContainerConfig With(std::vector<std::string> env, std::map<std::string, std::string> annotations = {}) {
+ContainerConfig With(std::vector<std::string> env,
+                     std::map<std::string, std::string> annotations = {}) {
   ContainerConfig config;
   config.env = std::move(env);
   config.annotations = std::move(annotations);
@@ -31,7 +32,8 @@ TEST(Decide, Table) {
   };
   const Case cases[] = {
       {With({"PATH=/bin"}), all, false, "no org.pmi-shim.enable=true annotation"},
-      {With({}, {{"org.pmi-shim.enable", "true"}}), all, true, "annotation org.pmi-shim.enable=true"},
+      {With({}, {{"org.pmi-shim.enable", "true"}}), all, true,
+       "annotation org.pmi-shim.enable=true"},
       {With({}, {{"org.pmi-shim.enable", "TRUE"}}), all, true, "annotation"},
       {With({}, {{"org.pmi-shim.enable", "1"}}), no_annotation, false, "no org.pmi-shim"},
       {With({"PMI_SHIM_DIR=/tmp/x"}, {{"org.pmi-shim.enable", "false"}}), all, false,
@@ -55,12 +57,13 @@ TEST(Decide, Table) {
 }
 
 TEST(IsPmixServerUriName, VersionedNames) {
-  for (const char* name : {"PMIX_SERVER_URI", "PMIX_SERVER_URI2", "PMIX_SERVER_URI21",
-                           "PMIX_SERVER_URI3", "PMIX_SERVER_URI4", "PMIX_SERVER_URI41",
-                           "PMIX_SERVER_URI20"}) {
+  for (const char* name :
+       {"PMIX_SERVER_URI", "PMIX_SERVER_URI2", "PMIX_SERVER_URI21", "PMIX_SERVER_URI3",
+        "PMIX_SERVER_URI4", "PMIX_SERVER_URI41", "PMIX_SERVER_URI20"}) {
     EXPECT_TRUE(IsPmixServerUriName(name)) << name;
   }
-  for (const char* name : {"PMIX_SERVER_URIS", "PMIX_SERVER_URI_2", "PMIX_SERVER", "XPMIX_SERVER_URI"}) {
+  for (const char* name :
+       {"PMIX_SERVER_URIS", "PMIX_SERVER_URI_2", "PMIX_SERVER", "XPMIX_SERVER_URI"}) {
     EXPECT_FALSE(IsPmixServerUriName(name)) << name;
   }
 }

@@ -45,25 +45,33 @@ void AppendPlanText(const Plan& plan, std::string& out) {
 json PlanToJson(const Plan& plan) {
   json mounts = json::array();
   for (const MountStep& step : plan.mounts) {
-    mounts.push_back({{"source", step.source}, {"target", step.target},
-                      {"kind", KindName(step.kind)}, {"read_only", step.read_only},
+    mounts.push_back({{"source", step.source},
+                      {"target", step.target},
+                      {"kind", KindName(step.kind)},
+                      {"read_only", step.read_only},
                       {"why", step.why}});
   }
   json relays = json::array();
   for (const RelayStep& relay : plan.relays) {
     relays.push_back({{"address", relay.address}, {"port", relay.port}, {"why", relay.why}});
   }
-  return {{"container_id", plan.container_id}, {"pid", plan.pid},
-          {"bundle", plan.bundle}, {"rootfs", plan.rootfs},
-          {"private_netns", plan.private_netns}, {"netns_path", plan.netns_path},
-          {"uid", plan.uid}, {"gid", plan.gid},
-          {"mounts", mounts}, {"relays", relays},
-          {"env", plan.env}, {"notes", plan.notes}};
+  return {{"container_id", plan.container_id},
+          {"pid", plan.pid},
+          {"bundle", plan.bundle},
+          {"rootfs", plan.rootfs},
+          {"private_netns", plan.private_netns},
+          {"netns_path", plan.netns_path},
+          {"uid", plan.uid},
+          {"gid", plan.gid},
+          {"mounts", mounts},
+          {"relays", relays},
+          {"env", plan.env},
+          {"notes", plan.notes}};
 }
 
 std::string FormatExplanationText(const Explanation& explanation) {
-  std::string out = absl::StrCat("container: ", explanation.container_id, " (bundle ",
-                                 explanation.bundle, ")\n");
+  std::string out =
+      absl::StrCat("container: ", explanation.container_id, " (bundle ", explanation.bundle, ")\n");
   absl::StrAppend(&out, "decision: ", explanation.decision.asked ? "asked" : "not asked", " - ",
                   explanation.decision.why, "\n");
   if (!explanation.stranded_fd_note.empty()) {
@@ -83,11 +91,11 @@ std::string FormatExplanationText(const Explanation& explanation) {
 }
 
 json ExplanationToJson(const Explanation& explanation) {
-  json out = {{"container_id", explanation.container_id},
-              {"bundle", explanation.bundle},
-              {"decision", {{"asked", explanation.decision.asked},
-                            {"why", explanation.decision.why}}},
-              {"runtime_changes", explanation.runtime_changes}};
+  json out = {
+      {"container_id", explanation.container_id},
+      {"bundle", explanation.bundle},
+      {"decision", {{"asked", explanation.decision.asked}, {"why", explanation.decision.why}}},
+      {"runtime_changes", explanation.runtime_changes}};
   out["plan"] = explanation.plan.has_value() ? PlanToJson(*explanation.plan) : json(nullptr);
   if (!explanation.plan_error.empty()) out["plan_error"] = explanation.plan_error;
   if (!explanation.stranded_fd_note.empty()) out["stranded_fd_note"] = explanation.stranded_fd_note;

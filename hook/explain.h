@@ -18,8 +18,8 @@ struct Explanation {
   std::string container_id;
   std::string bundle;
   Decision decision;
-  std::optional<Plan> plan;            // absent when not asked
-  std::string plan_error;              // set when planning refused the container
+  std::optional<Plan> plan;                  // absent when not asked
+  std::string plan_error;                    // set when planning refused the container
   std::vector<std::string> runtime_changes;  // what runtime mode would edit
   // StrandedPmiFdNote (decision.h), whatever the decision: "" when none.
   std::string stranded_fd_note;

@@ -55,8 +55,8 @@ absl::StatusOr<Explanation> Explain(const ExplainArgs& args) {
   ASSIGN_OR_RETURN(std::string text, ReadBoundedFile(config_path));
   ASSIGN_OR_RETURN(nlohmann::json raw, ParseJsonObject(text, config_path));
   ASSIGN_OR_RETURN(ContainerConfig config, ConfigFromJson(raw, config_path, bundle));
-  Explanation explanation{state.id, bundle, Decide(config, admin.gating), std::nullopt, "", {},
-                          StrandedPmiFdNote(config)};
+  Explanation explanation{state.id, bundle, Decide(config, admin.gating), std::nullopt,
+                          "",       {},     StrandedPmiFdNote(config)};
   if (!explanation.decision.asked) return explanation;
   // The on-disk checks only read (realpath, lstat): what the applier will see.
   absl::StatusOr<Plan> plan =
@@ -79,14 +79,13 @@ int RunExplainCommand(const std::vector<std::string>& args) {
   ExplainArgs parsed;
   bool help = false;
   po::options_description description("Options");
-  description.add_options()
-      ("help,h", po::bool_switch(&help), "show this help")
-      ("bundle", po::value<std::string>(&parsed.bundle), "the OCI bundle (holds config.json)")
-      ("state", po::value<std::string>(&parsed.state_file),
-       "an OCI state JSON file (as a hook gets on stdin); default: none (pid unknown)")
-      ("config", po::value<std::string>(&parsed.config_path),
-       "admin config (default /etc/pmi-shim/hook.json)")
-      ("json", po::bool_switch(&parsed.json), "print JSON instead of text");
+  description.add_options()("help,h", po::bool_switch(&help), "show this help")(
+      "bundle", po::value<std::string>(&parsed.bundle), "the OCI bundle (holds config.json)")(
+      "state", po::value<std::string>(&parsed.state_file),
+      "an OCI state JSON file (as a hook gets on stdin); default: none (pid unknown)")(
+      "config", po::value<std::string>(&parsed.config_path),
+      "admin config (default /etc/pmi-shim/hook.json)")("json", po::bool_switch(&parsed.json),
+                                                        "print JSON instead of text");
   try {
     po::variables_map values;
     po::store(po::command_line_parser(args).options(description).run(), values);

@@ -17,21 +17,22 @@ Explanation Sample() {
   plan.relays.push_back({"127.0.0.1", 5000, "pmix"});
   plan.notes.push_back("a note");
   plan.env.push_back("PMIX_GDS_MODULE=hash");
-  return {"c1", "/b/c1", {true, "annotation org.pmi-shim.enable=true"}, plan, "",
-          {"+ mounts: /tmp/r -> /run/pmi-shim (bind,nosuid,nodev,ro)"}};
+  return {"c1", "/b/c1", {true, "annotation org.pmi-shim.enable=true"},
+          plan, "",      {"+ mounts: /tmp/r -> /run/pmi-shim (bind,nosuid,nodev,ro)"}};
 }
 
 TEST(FormatExplanationText, Golden) {
-  EXPECT_EQ(FormatExplanationText(Sample()),
-            "container: c1 (bundle /b/c1)\n"
-            "decision: asked - annotation org.pmi-shim.enable=true\n"
-            "plan:\n"
-            "  mount  /tmp/r -> /run/pmi-shim (directory, read-only, nosuid, nodev)  # rank dir\n"
-            "  relay  127.0.0.1:5000 inside /proc/7/ns/net -> the same address on the host  # pmix\n"
-            "  env    PMIX_GDS_MODULE=hash  # runtime mode only\n"
-            "  note   a note\n"
-            "runtime mode (pmi-shim-hook runtime) would change config.json:\n"
-            "  + mounts: /tmp/r -> /run/pmi-shim (bind,nosuid,nodev,ro)\n");
+  EXPECT_EQ(
+      FormatExplanationText(Sample()),
+      "container: c1 (bundle /b/c1)\n"
+      "decision: asked - annotation org.pmi-shim.enable=true\n"
+      "plan:\n"
+      "  mount  /tmp/r -> /run/pmi-shim (directory, read-only, nosuid, nodev)  # rank dir\n"
+      "  relay  127.0.0.1:5000 inside /proc/7/ns/net -> the same address on the host  # pmix\n"
+      "  env    PMIX_GDS_MODULE=hash  # runtime mode only\n"
+      "  note   a note\n"
+      "runtime mode (pmi-shim-hook runtime) would change config.json:\n"
+      "  + mounts: /tmp/r -> /run/pmi-shim (bind,nosuid,nodev,ro)\n");
 }
 
 TEST(FormatExplanationText, NotAskedAndRefused) {
@@ -43,7 +44,12 @@ TEST(FormatExplanationText, NotAskedAndRefused) {
 }
 
 TEST(FormatExplanationText, StrandedPmiFdIsNotedEvenWhenNotAsked) {
-  Explanation stranded{"c3", "/b/c3", {false, "no annotation"}, std::nullopt, "", {},
+  Explanation stranded{"c3",
+                       "/b/c3",
+                       {false, "no annotation"},
+                       std::nullopt,
+                       "",
+                       {},
                        "process.env carries PMI_FD=5 but no PMI_SHIM_DIR: ..."};
   EXPECT_EQ(FormatExplanationText(stranded),
             "container: c3 (bundle /b/c3)\ndecision: not asked - no annotation\n"

@@ -26,8 +26,7 @@ absl::StatusOr<std::string> ReadBoundedFd(int fd, absl::string_view origin,
                                           size_t cap = kMaxInputBytes);
 // Opens `path` without following a final symlink and reads it bounded.
 // NotFound when it does not exist.
-absl::StatusOr<std::string> ReadBoundedFile(const std::string& path,
-                                            size_t cap = kMaxInputBytes);
+absl::StatusOr<std::string> ReadBoundedFile(const std::string& path, size_t cap = kMaxInputBytes);
 
 // Parses `text` as one JSON object. Errors read "ORIGIN: not valid JSON (...)".
 absl::StatusOr<nlohmann::json> ParseJsonObject(absl::string_view text, absl::string_view origin);

@@ -29,7 +29,8 @@ constexpr char kUsage[] =
     "       pmi-shim-hook runtime [--runtime PATH] -- RUNC-ARGS...\n"
     "                                                 runtime wrapper (Docker daemon.json)\n"
     "       pmi-shim-hook cdi [--prefix DIR] [--output FILE]\n"
-    "                                                 CDI spec for --device pmi-shim.org/shim=tools\n"
+    "                                                 CDI spec for --device "
+    "pmi-shim.org/shim=tools\n"
     "\n"
     "Run 'pmi-shim-hook VERB --help' for a verb's options.\n";
 
@@ -74,8 +75,7 @@ int main(int argc, char** argv) {
     pmi_shim::hook::ScrubEnvironment();
     return pmi_shim::hook::RunRelayVerb(rest);
   }
-  if (verb == "--config" || verb.rfind("--config=", 0) == 0 ||
-      pmi_shim::hook::IsStageName(verb)) {
+  if (verb == "--config" || verb.rfind("--config=", 0) == 0 || pmi_shim::hook::IsStageName(verb)) {
     return RunStage(args);
   }
   pmi_shim::log::Error(absl::StrCat("unknown stage or verb '", verb,

@@ -37,9 +37,9 @@ struct ContainerConfig {
   std::vector<std::string> args;  // process.args
   uid_t uid = 0;                  // process.user
   gid_t gid = 0;
-  std::string rootfs;             // root.path made absolute against the bundle
+  std::string rootfs;  // root.path made absolute against the bundle
   std::map<std::string, std::string> annotations;
-  bool network_namespace = false;  // linux.namespaces holds a "network" entry
+  bool network_namespace = false;      // linux.namespaces holds a "network" entry
   std::string network_namespace_path;  // its "path", "" = a new namespace
   std::vector<OciMount> mounts;
 };
@@ -51,8 +51,7 @@ absl::StatusOr<OciState> ParseState(absl::string_view text, absl::string_view or
 absl::StatusOr<ContainerConfig> ParseConfig(absl::string_view text, absl::string_view origin,
                                             const std::string& bundle);
 absl::StatusOr<ContainerConfig> ConfigFromJson(const nlohmann::json& config,
-                                               absl::string_view origin,
-                                               const std::string& bundle);
+                                               absl::string_view origin, const std::string& bundle);
 
 // The value of the first `key`=... in `env`; `found` (optional) tells an
 // empty value from an absent one.

@@ -56,8 +56,8 @@ TEST(ParseConfig, RootPathRelativeAbsoluteAndEscaping) {
 }
 
 TEST(ParseConfig, NoNetworkNamespaceMeansHostNetwork) {
-  auto config = ParseConfig(R"({"root": {"path": "r"}, "linux": {"namespaces": [{"type": "mount"}]}})",
-                            "c", "/b");
+  auto config = ParseConfig(
+      R"({"root": {"path": "r"}, "linux": {"namespaces": [{"type": "mount"}]}})", "c", "/b");
   ASSERT_OK(config);
   EXPECT_FALSE(config->network_namespace);
 }
@@ -82,7 +82,8 @@ TEST(ParseConfig, ErrorsNameTheFileAndField) {
       {R"({"root": {"path": "r"}, "process": {"user": {"uid": "0"}}})", "process.user.uid"},
       {R"({"root": {"path": "r"}, "process": {"user": {"gid": 4294967295}}})", "process.user.gid"},
       {R"({"root": {"path": "r"}, "annotations": {"a": 1}})", "annotations.a: expected a string"},
-      {R"({"root": {"path": "r"}, "linux": {"namespaces": {}}})", "linux.namespaces: expected an array"},
+      {R"({"root": {"path": "r"}, "linux": {"namespaces": {}}})",
+       "linux.namespaces: expected an array"},
       {R"({"root": {"path": "r"}, "linux": {"namespaces": [{"type": 1}]}})",
        "linux.namespaces[0].type"},
       {R"({"root": {"path": "r"}, "mounts": [{"destination": null}]})", "mounts[0].destination"},

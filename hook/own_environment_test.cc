@@ -89,8 +89,8 @@ class OwnEnvironmentTest : public ::testing::Test {
     admin_ = root_ + "/hook.json";
     log_ = root_ + "/hook-log.json";
     std::ofstream(admin_) << R"({"allowed_dirs": [")" << root_ << R"("], "tools_dir": ")" << root_
-                          << R"(/tools", "log_file": ")" << log_ << R"(", "state_dir": ")"
-                          << root_ << R"(/state"})";
+                          << R"(/tools", "log_file": ")" << log_ << R"(", "state_dir": ")" << root_
+                          << R"(/state"})";
   }
   void TearDown() override {
     holder_.Stop();
@@ -99,7 +99,8 @@ class OwnEnvironmentTest : public ::testing::Test {
 
   void WriteConfig(const std::vector<std::string>& env) {
     std::string list;
-    for (const std::string& entry : env) absl::StrAppend(&list, list.empty() ? "" : ", ", "\"", entry, "\"");
+    for (const std::string& entry : env)
+      absl::StrAppend(&list, list.empty() ? "" : ", ", "\"", entry, "\"");
     std::ofstream(bundle_ + "/config.json")
         << R"({"root": {"path": "rootfs"}, "process": {"args": ["/app"], "env": [)" << list
         << R"(]}, "linux": {"namespaces": [{"type": "mount"}, {"type": "network"}]}})";
@@ -131,8 +132,9 @@ class OwnEnvironmentTest : public ::testing::Test {
     testutil::RunOptions options;
     // exec: the shell must not stay between, nor load a preloaded library
     // in a process named pmi-shim-hook.
-    options.argv = {"/bin/sh", "-c", "exec \"$0\" --config \"$1\" \"$2\" < \"$3\"", hook, admin_,
-                    stage, state_file};
+    options.argv = {"/bin/sh", "-c",   "exec \"$0\" --config \"$1\" \"$2\" < \"$3\"",
+                    hook,      admin_, stage,
+                    state_file};
     options.env = std::move(env);
     options.timeout = absl::Seconds(20);
     absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
@@ -203,8 +205,8 @@ TEST_F(OwnEnvironmentTest, ControlConfigJsonDecidesAndEveryObservationSeesIt) {
 TEST_F(OwnEnvironmentTest, RuntimeModeEditsNothingForAContainerThatDoesNotAsk) {
   auto run_runtime = [&](const std::string& id) {
     testutil::RunOptions options;
-    options.argv = {StaticHook(), "runtime", "--config", admin_, "--runtime", "/bin/true", "--",
-                    "create", "--bundle", bundle_, id};
+    options.argv = {StaticHook(), "runtime", "--config", admin_,  "--runtime", "/bin/true",
+                    "--",         "create",  "--bundle", bundle_, id};
     options.env = HostileEnvironment();
     options.timeout = absl::Seconds(20);
     absl::StatusOr<RunResult> result = testutil::RunSubprocess(options);
@@ -302,8 +304,8 @@ TEST_F(PreloadTest, NothingTheHookStartsSeesItsEnvironmentOrTheContainersLdPrelo
   }
   EXPECT_TRUE(hook_loaded) << "the marker was not loaded by the dynamic hook itself: this test "
                               "cannot see a preload (loaders: "
-                           << loaders.size() << "; files: "
-                           << absl::StrJoin(testing::ListTree(root_), " ") << ")";
+                           << loaders.size()
+                           << "; files: " << absl::StrJoin(testing::ListTree(root_), " ") << ")";
   EXPECT_EQ(loaders.count(relay), 0u);
 
   result = RunStage(StaticHook(), "poststop", "c-relay", {});

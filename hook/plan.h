@@ -38,12 +38,12 @@ struct RelayStep {
 
 struct Plan {
   std::string container_id;
-  pid_t pid = 0;             // the container's init, from the state
-  std::string bundle;        // absolute
-  std::string rootfs;        // absolute (root.path resolved against the bundle)
-  std::string netns_path;    // the container's network namespace, "" = host's
+  pid_t pid = 0;           // the container's init, from the state
+  std::string bundle;      // absolute
+  std::string rootfs;      // absolute (root.path resolved against the bundle)
+  std::string netns_path;  // the container's network namespace, "" = host's
   bool private_netns = false;
-  uid_t uid = 0;             // process.user: owner expected of carried-in sockets
+  uid_t uid = 0;  // process.user: owner expected of carried-in sockets
   gid_t gid = 0;
   std::vector<MountStep> mounts;
   std::vector<RelayStep> relays;

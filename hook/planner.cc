@@ -96,8 +96,8 @@ class Planner {
     if (!options_.check_host_path) return absl::OkStatus();
     absl::Status checked = options_.check_host_path(step, config_.uid);
     if (checked.ok()) return checked;
-    return absl::Status(checked.code(), absl::StrCat(variable, "=", step.source, ": ",
-                                                     checked.message()));
+    return absl::Status(checked.code(),
+                        absl::StrCat(variable, "=", step.source, ": ", checked.message()));
   }
 
   absl::Status AddRendezvousDir() {
@@ -156,8 +156,9 @@ class Planner {
         continue;
       }
       if (CoveredByPlannedMount(dir)) continue;
-      MountStep step{dir, dir, MountStep::Kind::kDirectory, /*read_only=*/false,
-                     absl::StrCat("PMIx server tmpdir (", variable, "): shared-memory data stores")};
+      MountStep step{
+          dir, dir, MountStep::Kind::kDirectory, /*read_only=*/false,
+          absl::StrCat("PMIx server tmpdir (", variable, "): shared-memory data stores")};
       RETURN_IF_ERROR(CheckOnHost(step, variable));
       plan_.mounts.push_back(std::move(step));
     }
@@ -206,8 +207,9 @@ class Planner {
                               "network namespace"});
     }
     if (loopback_seen && !plan_.private_netns) {
-      plan_.notes.push_back("the container shares the host's network namespace: its PMI "
-                            "server on loopback is reachable without a relay");
+      plan_.notes.push_back(
+          "the container shares the host's network namespace: its PMI "
+          "server on loopback is reachable without a relay");
     }
   }
 
@@ -231,10 +233,9 @@ class Planner {
   void DropMountsTheEngineMade() {
     std::vector<MountStep> kept;
     for (MountStep& step : plan_.mounts) {
-      auto same = std::find_if(config_.mounts.begin(), config_.mounts.end(),
-                               [&](const OciMount& m) {
-                                 return NormalizePath("/", m.destination) == step.target;
-                               });
+      auto same = std::find_if(
+          config_.mounts.begin(), config_.mounts.end(),
+          [&](const OciMount& m) { return NormalizePath("/", m.destination) == step.target; });
       if (same == config_.mounts.end()) {
         kept.push_back(std::move(step));
       } else {

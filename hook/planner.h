@@ -24,7 +24,7 @@ namespace pmi_shim::hook {
 using HostPathCheck = std::function<absl::Status(const MountStep& step, uid_t owner)>;
 
 struct PlanOptions {
-  std::string tools_dir;  // "" = do not mount pmi-shim's programs
+  std::string tools_dir;          // "" = do not mount pmi-shim's programs
   HostPathCheck check_host_path;  // empty = lexical checks only
 };
 

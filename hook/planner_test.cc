@@ -65,25 +65,49 @@ TEST(BuildPlan, Table) {
       {"pmix uris deduped",
        {uri + "2=ns.0;tcp4://127.0.0.1:5000", uri + "21=ns.0;tcp4://127.0.0.1:5000",
         uri + "4=ns.0;tcp4://127.0.0.1:5000", uri + "41=ns.0;tcp4://127.0.0.1:5001"},
-       true, {}, {"127.0.0.1:5000", "127.0.0.1:5001"}, {}, {}},
+       true,
+       {},
+       {"127.0.0.1:5000", "127.0.0.1:5001"},
+       {},
+       {}},
       {"pmi port localhost", {"PMI_PORT=localhost:7000"}, true, {}, {"127.0.0.1:7000"}, {}, {}},
       {"other loopback kept", {"PMI_PORT=127.0.0.2:7000"}, true, {}, {"127.0.0.2:7000"}, {}, {}},
-      {"host netns: no relay", {"PMI_PORT=127.0.0.1:7000"}, false, {}, {}, {},
+      {"host netns: no relay",
+       {"PMI_PORT=127.0.0.1:7000"},
+       false,
+       {},
+       {},
+       {},
        {"shares the host's network namespace"}},
-      {"non-loopback refused", {"PMI_PORT=10.1.2.3:7000", uri + "4=ns.0;tcp4://192.168.1.1:9"},
-       true, {}, {}, {}, {"PMI_PORT: 10.1.2.3:7000 is not a loopback", "192.168.1.1:9 is not a loopback"}},
+      {"non-loopback refused",
+       {"PMI_PORT=10.1.2.3:7000", uri + "4=ns.0;tcp4://192.168.1.1:9"},
+       true,
+       {},
+       {},
+       {},
+       {"PMI_PORT: 10.1.2.3:7000 is not a loopback", "192.168.1.1:9 is not a loopback"}},
       {"bad port", {"PMI_PORT=127.0.0.1:99999"}, true, {}, {}, {}, {"cannot read HOST:PORT"}},
       {"tcp6", {uri + "4=ns.0;tcp6://[::1]:5"}, true, {}, {}, {}, {"IPv6"}},
       {"v1 usock", {uri + "=ns:0:/tmp/pmix/usock"}, true, {}, {}, {}, {"not a tcp4:// URI"}},
       {"tmpdirs nested",
-       {"PMIX_SYSTEM_TMPDIR=/tmp/ompi", "PMIX_SERVER_TMPDIR=/tmp/ompi/job.1"}, true,
-       {"/tmp/ompi->/tmp/ompi rw"}, {}, {}, {}},
+       {"PMIX_SYSTEM_TMPDIR=/tmp/ompi", "PMIX_SERVER_TMPDIR=/tmp/ompi/job.1"},
+       true,
+       {"/tmp/ompi->/tmp/ompi rw"},
+       {},
+       {},
+       {}},
       {"system tmpdir /tmp itself refused, server tmpdir mounted",
-       {"PMIX_SYSTEM_TMPDIR=/tmp", "PMIX_SERVER_TMPDIR=/tmp/ompi.h.0/pid.9"}, true,
-       {"/tmp/ompi.h.0/pid.9->/tmp/ompi.h.0/pid.9 rw"}, {}, {},
+       {"PMIX_SYSTEM_TMPDIR=/tmp", "PMIX_SERVER_TMPDIR=/tmp/ompi.h.0/pid.9"},
+       true,
+       {"/tmp/ompi.h.0/pid.9->/tmp/ompi.h.0/pid.9 rw"},
+       {},
+       {},
        {"PMIX_SYSTEM_TMPDIR=/tmp is not below an allowed directory"}},
       {"server tmpdir outside: gds hash",
-       {"PMIX_SERVER_TMPDIR=/var/spool/slurm/pmix.1.0"}, true, {}, {},
+       {"PMIX_SERVER_TMPDIR=/var/spool/slurm/pmix.1.0"},
+       true,
+       {},
+       {},
        {"PMIX_GDS_MODULE=hash", "PMIX_MCA_gds=hash"},
        {"PMIX_SERVER_TMPDIR=/var/spool/slurm/pmix.1.0 is not below", "PMIX_GDS_MODULE=hash"}},
       {"pmi fd", {"PMI_FD=3", "PMI_RANK=0"}, true, {}, {}, {}, {"pmi-bridge exec"}},
@@ -92,7 +116,9 @@ TEST(BuildPlan, Table) {
         "PMIX_SERVER_TMPDIR=/tmp/prte.x/1"},
        true,
        {"/run/pmi-shim/job/3->/run/pmi-shim ro", "/tmp/prte.x/1->/tmp/prte.x/1 rw"},
-       {"127.0.0.1:41000"}, {}, {}},
+       {"127.0.0.1:41000"},
+       {},
+       {}},
   };
   AdminConfig admin;
   for (const Case& c : cases) {
@@ -134,8 +160,8 @@ TEST(BuildPlan, IdentityAndNetns) {
 }
 
 TEST(BuildPlan, RankDirOutsideAllowedDirsIsRefused) {
-  for (const char* dir : {"/etc", "/tmp", "/tmp/../etc/x", "tmp/x", "/tmp//x", "/run/pmi-shim",
-                          ""}) {
+  for (const char* dir :
+       {"/etc", "/tmp", "/tmp/../etc/x", "tmp/x", "/tmp//x", "/run/pmi-shim", ""}) {
     absl::StatusOr<Plan> plan =
         BuildPlan(State(), Config({absl::StrCat("PMI_SHIM_DIR=", dir)}), AdminConfig(), {});
     ASSERT_FALSE(plan.ok()) << dir;
@@ -168,9 +194,9 @@ TEST(BuildPlan, HostPathCheckIsAskedForUserPathsOnly) {
     return step.source == "/tmp/bad" ? absl::PermissionDeniedError("is not a directory")
                                      : absl::OkStatus();
   };
-  absl::StatusOr<Plan> plan = BuildPlan(
-      State(), Config({"PMI_SHIM_DIR=/tmp/r", "PMIX_SERVER_TMPDIR=/tmp/t"}), AdminConfig(),
-      {"/opt/p", check});
+  absl::StatusOr<Plan> plan =
+      BuildPlan(State(), Config({"PMI_SHIM_DIR=/tmp/r", "PMIX_SERVER_TMPDIR=/tmp/t"}),
+                AdminConfig(), {"/opt/p", check});
   ASSERT_OK(plan);
   EXPECT_THAT(checked, ElementsAre("/tmp/r@1000", "/tmp/t@1000"));
   plan = BuildPlan(State(), Config({"PMI_SHIM_DIR=/tmp/bad"}), AdminConfig(), {"", check});

@@ -104,12 +104,12 @@ absl::Status EditBundle(const RuntimeArgs& args, const RuntimeCall& call) {
   state.id = call.container_id.empty() ? bundle.substr(bundle.rfind('/') + 1) : call.container_id;
   state.bundle = bundle;
   // runc, not our applier, makes these mounts: check the host paths here.
-  ASSIGN_OR_RETURN(Plan plan, BuildPlan(state, config, admin,
-                                        {ResolveToolsDir(admin), CheckHostPathOnDisk}));
-  ConfigEdit edit = EditConfigForPlan(
-      raw, plan,
-      {SelfExecutable(), NormalizePath(SelfWorkingDirectory(), args.config_path),
-       admin.entrypoint_prefix});
+  ASSIGN_OR_RETURN(Plan plan,
+                   BuildPlan(state, config, admin, {ResolveToolsDir(admin), CheckHostPathOnDisk}));
+  ConfigEdit edit =
+      EditConfigForPlan(raw, plan,
+                        {SelfExecutable(), NormalizePath(SelfWorkingDirectory(), args.config_path),
+                         admin.entrypoint_prefix});
   if (edit.changes.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(ReplaceFileAtomically(config_path, edit.config.dump(2) + "\n"));
   log::Info(absl::StrCat("container ", state.id, ": ", decision.why));
@@ -126,9 +126,10 @@ void AppendRuntimeLog(const RuntimeCall& call, const std::string& message) {
   UniqueFd fd(::open(call.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600));
   if (!fd.valid()) return;
   const std::string line =
-      nlohmann::json{{"level", "error"},
-                     {"msg", message},
-                     {"time", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())}}
+      nlohmann::json{
+          {"level", "error"},
+          {"msg", message},
+          {"time", absl::FormatTime(absl::RFC3339_full, absl::Now(), absl::UTCTimeZone())}}
           .dump() +
       "\n";
   (void)!::write(fd.get(), line.data(), line.size());
@@ -150,8 +151,7 @@ int ExecRuntime(const RuntimeArgs& args, char** environment) {
 int RunRuntimeCommand(const std::vector<std::string>& args, char** environment) {
   RuntimeArgs parsed;
   if (absl::Status status = ParseArgs(args, parsed); !status.ok()) {
-    log::Error(absl::StrCat("runtime: ", status.message(),
-                            "; run 'pmi-shim-hook runtime --help'"));
+    log::Error(absl::StrCat("runtime: ", status.message(), "; run 'pmi-shim-hook runtime --help'"));
     return 2;
   }
   if (parsed.help) {

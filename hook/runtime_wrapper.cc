@@ -23,8 +23,8 @@ using nlohmann::json;
 // runc 1.1's options that take a value; every other option is a switch.
 const std::vector<std::string> kGlobalValueOptions = {"root", "log", "log-format", "criu",
                                                       "rootless"};
-const std::vector<std::string> kCreateValueOptions = {"bundle", "b", "console-socket",
-                                                      "pid-file", "preserve-fds"};
+const std::vector<std::string> kCreateValueOptions = {"bundle", "b", "console-socket", "pid-file",
+                                                      "preserve-fds"};
 
 bool Contains(const std::vector<std::string>& list, absl::string_view item) {
   return std::find(list.begin(), list.end(), item) != list.end();
@@ -68,7 +68,9 @@ size_t SkipOptions(const std::vector<std::string>& args, size_t i,
 json MountEntry(const MountStep& step) {
   json options = json::array({"bind", "nosuid", "nodev"});
   if (step.read_only) options.push_back("ro");
-  return {{"destination", step.target}, {"type", "bind"}, {"source", step.source},
+  return {{"destination", step.target},
+          {"type", "bind"},
+          {"source", step.source},
           {"options", options}};
 }
 
@@ -88,9 +90,9 @@ void AddMounts(ConfigEdit& edit, const Plan& plan) {
   for (const MountStep& step : plan.mounts) {
     if (HasMountAt(mounts, step.target)) continue;
     json entry = MountEntry(step);
-    edit.changes.push_back(absl::StrCat("+ mounts: ", step.source, " -> ", step.target, " (",
-                                        absl::StrJoin(entry["options"].get<std::vector<std::string>>(), ","),
-                                        ")"));
+    edit.changes.push_back(
+        absl::StrCat("+ mounts: ", step.source, " -> ", step.target, " (",
+                     absl::StrJoin(entry["options"].get<std::vector<std::string>>(), ","), ")"));
     mounts.push_back(std::move(entry));
   }
 }

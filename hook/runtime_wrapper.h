@@ -32,8 +32,8 @@ bool CreatesContainer(const RuntimeCall& call);
 inline constexpr char kClientPath[] = "/opt/pmi-shim/bin/pmi-shim-client";
 
 struct ConfigEditOptions {
-  std::string hook_path;         // this binary, for the relay hooks
-  std::string admin_config_path; // passed on to the hooks when not the default
+  std::string hook_path;          // this binary, for the relay hooks
+  std::string admin_config_path;  // passed on to the hooks when not the default
   bool entrypoint_prefix = false;
 };
 

@@ -14,8 +14,8 @@
 namespace pmi_shim::hook {
 namespace {
 
-using ::testing::ElementsAre;
 using nlohmann::json;
+using ::testing::ElementsAre;
 
 TEST(ParseRuntimeArgs, ContainerdShimCreate) {
   const RuntimeCall call = ParseRuntimeArgs(
@@ -107,16 +107,17 @@ TEST(EditConfigForPlan, Golden) {
   const ConfigEditOptions options{"/x/bin/pmi-shim-hook", "/etc/h.json", true};
   const ConfigEdit edit = EditConfigForPlan(json::parse(kConfigIn), SamplePlan(), options);
   EXPECT_EQ(edit.config, json::parse(kConfigOut)) << edit.config.dump(2);
-  EXPECT_THAT(edit.changes,
-              ElementsAre("+ mounts: /tmp/pmi/0 -> /run/pmi-shim (bind,nosuid,nodev,ro)",
-                          "+ mounts: /opt/p -> /opt/pmi-shim (bind,nosuid,nodev,ro)",
-                          "+ mounts: /tmp/t -> /tmp/t (bind,nosuid,nodev)",
-                          "+ hooks.createRuntime: /x/bin/pmi-shim-hook --config /etc/h.json "
-                          "createRuntime",
-                          "+ hooks.poststop: /x/bin/pmi-shim-hook --config /etc/h.json poststop",
-                          "~ process.env: PMIX_GDS_MODULE=ds21,ds12,hash -> PMIX_GDS_MODULE=hash",
-                          "~ process.args: [\"/app\",\"x\"] -> "
-                          "[\"/opt/pmi-shim/bin/pmi-shim-client\",\"exec\",\"--\",\"/app\",\"x\"]"));
+  EXPECT_THAT(
+      edit.changes,
+      ElementsAre("+ mounts: /tmp/pmi/0 -> /run/pmi-shim (bind,nosuid,nodev,ro)",
+                  "+ mounts: /opt/p -> /opt/pmi-shim (bind,nosuid,nodev,ro)",
+                  "+ mounts: /tmp/t -> /tmp/t (bind,nosuid,nodev)",
+                  "+ hooks.createRuntime: /x/bin/pmi-shim-hook --config /etc/h.json "
+                  "createRuntime",
+                  "+ hooks.poststop: /x/bin/pmi-shim-hook --config /etc/h.json poststop",
+                  "~ process.env: PMIX_GDS_MODULE=ds21,ds12,hash -> PMIX_GDS_MODULE=hash",
+                  "~ process.args: [\"/app\",\"x\"] -> "
+                  "[\"/opt/pmi-shim/bin/pmi-shim-client\",\"exec\",\"--\",\"/app\",\"x\"]"));
   // Idempotent: a second pass (a retried create) changes nothing.
   const ConfigEdit again = EditConfigForPlan(edit.config, SamplePlan(), options);
   EXPECT_EQ(again.config, edit.config);
@@ -126,8 +127,8 @@ TEST(EditConfigForPlan, Golden) {
 TEST(EditConfigForPlan, NoRelaysNoHooksNoPrefixWithoutOptIn) {
   Plan plan = SamplePlan();
   plan.relays.clear();
-  const ConfigEdit edit = EditConfigForPlan(json::parse(kConfigIn), plan,
-                                            {"/x/bin/pmi-shim-hook", kDefaultAdminConfigPath, false});
+  const ConfigEdit edit = EditConfigForPlan(
+      json::parse(kConfigIn), plan, {"/x/bin/pmi-shim-hook", kDefaultAdminConfigPath, false});
   EXPECT_FALSE(edit.config["hooks"].contains("createRuntime"));
   EXPECT_EQ(edit.config["process"]["args"], json::parse(R"(["/app", "x"])"));
 }

@@ -70,7 +70,8 @@ absl::Status CreateStage(const OciState& state, const AdminConfig& admin,
   log::Info(absl::StrCat("container ", state.id, ": ", decision.why));
   PlanOptions options{ResolveToolsDir(admin), nullptr};
   ASSIGN_OR_RETURN(Plan plan, BuildPlan(state, config, admin, options));
-  for (const std::string& note : plan.notes) log::Info(absl::StrCat("container ", state.id, ": ", note));
+  for (const std::string& note : plan.notes)
+    log::Info(absl::StrCat("container ", state.id, ": ", note));
   log::Debug(absl::StrCat("container ", state.id, ": plan ", PlanToJson(plan).dump()));
   if (plan.empty()) return absl::OkStatus();
   RETURN_IF_ERROR(appliers.apply(plan, admin));
@@ -87,8 +88,8 @@ absl::Status RunStage(const StageArgs& args, int state_fd, const Appliers& appli
   absl::Status done = args.stage == "poststop" ? appliers.cleanup(state.id, admin)
                                                : CreateStage(state, admin, appliers);
   if (done.ok()) return done;
-  return absl::Status(done.code(), absl::StrCat("container ", state.id, " (", args.stage,
-                                                "): ", done.message()));
+  return absl::Status(
+      done.code(), absl::StrCat("container ", state.id, " (", args.stage, "): ", done.message()));
 }
 
 }  // namespace

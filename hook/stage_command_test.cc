@@ -2,9 +2,9 @@
 // tested there): what reaches ApplyPlan/CleanupContainer, and what does not.
 #include "hook/stage_command.h"
 
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -99,7 +99,8 @@ TEST_F(StageCommandTest, FailuresExitOne) {
 }
 
 TEST_F(StageCommandTest, PoststopCleansUpEvenWithoutConfig) {
-  EXPECT_EQ(Run("poststop", R"({"id": "gone", "bundle": "/nonexistent/b", "status": "stopped"})"), 0);
+  EXPECT_EQ(Run("poststop", R"({"id": "gone", "bundle": "/nonexistent/b", "status": "stopped"})"),
+            0);
   EXPECT_THAT(cleaned_, ElementsAre("gone"));
   EXPECT_TRUE(applied_.empty());
 }
@@ -109,7 +110,9 @@ TEST_F(StageCommandTest, BadCommandLines) {
   EXPECT_EQ(RunStageCommand({"start"}, -1, appliers_), 2);
   EXPECT_EQ(RunStageCommand({"createRuntime", "poststop"}, -1, appliers_), 2);
   EXPECT_EQ(RunStageCommand({"--help"}, -1, appliers_), 0);
-  EXPECT_EQ(RunStageCommand({"--config", "/nonexistent/h.json", "poststop"}, open("/dev/null", O_RDONLY), appliers_), 1);
+  EXPECT_EQ(RunStageCommand({"--config", "/nonexistent/h.json", "poststop"},
+                            open("/dev/null", O_RDONLY), appliers_),
+            1);
 }
 
 }  // namespace

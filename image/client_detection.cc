@@ -77,8 +77,8 @@ std::string Basename(const std::string& path) { return path.substr(path.rfind('/
 // An interpreter named by a "#!" line, resolved through PATH for `env X`.
 std::optional<std::string> Interpreter(const std::string& head, const std::string& path_variable) {
   if (!absl::StartsWith(head, "#!")) return std::nullopt;
-  std::string line = head.substr(2, head.find('\n') == std::string::npos ? std::string::npos
-                                                                         : head.find('\n') - 2);
+  std::string line = head.substr(
+      2, head.find('\n') == std::string::npos ? std::string::npos : head.find('\n') - 2);
   std::vector<std::string> words = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   if (words.empty()) return std::nullopt;
   if (Basename(words[0]) != "env" || words.size() < 2) return words[0];
@@ -146,8 +146,10 @@ ClientEvidence DetectClientFamilyDeep(const std::string& program,
             break;
           }
         }
-        return {family, absl::StrCat(via, depth == 0 && via.empty() ? "links " :
-                                     absl::StrCat(item.name, " links "), library)};
+        return {family,
+                absl::StrCat(
+                    via, depth == 0 && via.empty() ? "links " : absl::StrCat(item.name, " links "),
+                    library)};
       }
       for (const std::string& soname : elf->needed) {
         if (IsSystemLibrary(soname) || absl::c_linear_search(seen, soname)) continue;

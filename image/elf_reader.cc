@@ -79,19 +79,35 @@ struct ElfLayout {
   Field st_value, st_shndx;  // in a symbol (st_name is always the first 4 bytes)
 };
 constexpr ElfLayout kElf32 = {
-    /*word=*/4, /*header_size=*/52,
-    /*shoff=*/{0x20, 4}, /*shentsize=*/{0x2e, 2}, /*shnum=*/{0x30, 2},
+    /*word=*/4,
+    /*header_size=*/52,
+    /*shoff=*/{0x20, 4},
+    /*shentsize=*/{0x2e, 2},
+    /*shnum=*/{0x30, 2},
     /*min_section_entry=*/40,
-    /*sh_address=*/{0x0c, 4}, /*sh_offset=*/{0x10, 4}, /*sh_size=*/{0x14, 4},
-    /*sh_link=*/{0x18, 4}, /*sh_entry_size=*/{0x24, 4},
-    /*symbol_entry=*/16, /*st_value=*/{4, 4}, /*st_shndx=*/{14, 2}};
+    /*sh_address=*/{0x0c, 4},
+    /*sh_offset=*/{0x10, 4},
+    /*sh_size=*/{0x14, 4},
+    /*sh_link=*/{0x18, 4},
+    /*sh_entry_size=*/{0x24, 4},
+    /*symbol_entry=*/16,
+    /*st_value=*/{4, 4},
+    /*st_shndx=*/{14, 2}};
 constexpr ElfLayout kElf64 = {
-    /*word=*/8, /*header_size=*/64,
-    /*shoff=*/{0x28, 8}, /*shentsize=*/{0x3a, 2}, /*shnum=*/{0x3c, 2},
+    /*word=*/8,
+    /*header_size=*/64,
+    /*shoff=*/{0x28, 8},
+    /*shentsize=*/{0x3a, 2},
+    /*shnum=*/{0x3c, 2},
     /*min_section_entry=*/64,
-    /*sh_address=*/{0x10, 8}, /*sh_offset=*/{0x18, 8}, /*sh_size=*/{0x20, 8},
-    /*sh_link=*/{0x28, 4}, /*sh_entry_size=*/{0x38, 8},
-    /*symbol_entry=*/24, /*st_value=*/{8, 8}, /*st_shndx=*/{6, 2}};
+    /*sh_address=*/{0x10, 8},
+    /*sh_offset=*/{0x18, 8},
+    /*sh_size=*/{0x20, 8},
+    /*sh_link=*/{0x28, 4},
+    /*sh_entry_size=*/{0x38, 8},
+    /*symbol_entry=*/24,
+    /*st_value=*/{8, 8},
+    /*st_shndx=*/{6, 2}};
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("malformed ELF: ", what));
@@ -107,7 +123,10 @@ bool ElfInfo::HasSymbolWithPrefix(absl::string_view prefix) const {
 }
 
 bool LooksLikeElf(absl::string_view bytes) {
-  return bytes.size() >= 4 && std::memcmp(bytes.data(), "\x7f" "ELF", 4) == 0;
+  return bytes.size() >= 4 && std::memcmp(bytes.data(),
+                                          "\x7f"
+                                          "ELF",
+                                          4) == 0;
 }
 
 namespace {
@@ -161,7 +180,9 @@ class ElfParser {
   }
 
  private:
-  uint64_t Read(uint64_t base, Field field) const { return bytes_.Read(base + field.at, field.width); }
+  uint64_t Read(uint64_t base, Field field) const {
+    return bytes_.Read(base + field.at, field.width);
+  }
 
   const RawSection* StringTable(uint32_t link) const {
     if (link >= sections_.size() || sections_[link].type != kShtStrtab) return nullptr;
@@ -251,7 +272,8 @@ std::optional<std::string> ReadSymbolString(absl::string_view data, const ElfInf
     }
     const uint64_t offset = section.offset + (address - section.address);
     Bytes bytes(data);
-    return bytes.CString(offset, std::min<uint64_t>(max_length, section.offset + section.size - offset));
+    return bytes.CString(offset,
+                         std::min<uint64_t>(max_length, section.offset + section.size - offset));
   }
   return std::nullopt;
 }

@@ -16,21 +16,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "image/version_number.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "image/version_number.h"
 
 namespace pmi_shim::image {
 namespace {
 
 // Directories under the root where libraries live; everything below them is
 // walked (with the limits below).
-constexpr const char* kLibraryDirs[] = {"/lib",       "/lib64",          "/lib32",
-                                        "/usr/lib",   "/usr/lib64",      "/usr/lib32",
-                                        "/usr/local", "/opt"};
+constexpr const char* kLibraryDirs[] = {"/lib",       "/lib64",     "/lib32",     "/usr/lib",
+                                        "/usr/lib64", "/usr/lib32", "/usr/local", "/opt"};
 constexpr int kMaxDepth = 10;
-constexpr size_t kMaxEntries = 500000;            // directory entries visited
-constexpr off_t kMaxLibraryBytes = 1ll << 30;     // a library larger than 1 GiB is skipped
+constexpr size_t kMaxEntries = 500000;         // directory entries visited
+constexpr off_t kMaxLibraryBytes = 1ll << 30;  // a library larger than 1 GiB is skipped
 constexpr int kMaxSymlinkHops = 40;
 
 // Directories that never hold libraries and can be large.
@@ -38,8 +37,8 @@ bool SkipDirectory(absl::string_view image_path) {
   return image_path == "/usr/local/share" || image_path == "/usr/local/include" ||
          image_path == "/usr/lib/python3" || absl::StartsWith(image_path, "/usr/lib/jvm") ||
          absl::StartsWith(image_path, "/usr/lib/node_modules") ||
-         absl::EndsWith(image_path, "/site-packages") || absl::EndsWith(image_path, "/dist-packages") ||
-         absl::EndsWith(image_path, "/__pycache__");
+         absl::EndsWith(image_path, "/site-packages") ||
+         absl::EndsWith(image_path, "/dist-packages") || absl::EndsWith(image_path, "/__pycache__");
 }
 
 std::string JoinImagePath(absl::string_view dir, absl::string_view name) {
@@ -51,7 +50,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path, off_t limit) {
   if (!fd.valid()) return absl::NotFoundError(absl::StrCat("cannot open ", path));
   struct stat st;
   if (fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > limit) {
-    return absl::FailedPreconditionError(absl::StrCat(path, " is not a regular file of a sane size"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " is not a regular file of a sane size"));
   }
   std::string bytes(static_cast<size_t>(st.st_size), '\0');
   size_t done = 0;
@@ -172,7 +172,8 @@ absl::StatusOr<std::string> ResolveInRoot(const std::string& root, const std::st
     }
     if (!S_ISLNK(st.st_mode)) continue;
     if (++hops > kMaxSymlinkHops) {
-      return absl::FailedPreconditionError(absl::StrCat("too many symlinks at ", Lexical(resolved)));
+      return absl::FailedPreconditionError(
+          absl::StrCat("too many symlinks at ", Lexical(resolved)));
     }
     char target[PATH_MAX];
     ssize_t n = readlink(host.c_str(), target, sizeof(target) - 1);
@@ -187,7 +188,8 @@ absl::StatusOr<std::string> ResolveInRoot(const std::string& root, const std::st
 }
 
 bool ImageReport::HasComponent(const std::string& component) const {
-  return std::find(pmix_components.begin(), pmix_components.end(), component) != pmix_components.end();
+  return std::find(pmix_components.begin(), pmix_components.end(), component) !=
+         pmix_components.end();
 }
 
 bool ImageReport::Speaks(const std::string& protocol) const {
@@ -216,7 +218,8 @@ void OpenMpiProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageRe
   report.default_protocol = kProtoPmix;
   if (facts.ompi_s1) protocols.insert(kProtoPmi1);
   if (facts.ompi_s2) protocols.insert(kProtoPmi2);
-  if (!facts.any_pmix()) report.notes.push_back("Open MPI without a PMIx library: MPI_Init will fail");
+  if (!facts.any_pmix())
+    report.notes.push_back("Open MPI without a PMIx library: MPI_Init will fail");
 }
 
 // protocols.md §1.1: PMI-1 wire in every MPICH. The refactored client of
@@ -224,9 +227,9 @@ void OpenMpiProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageRe
 // (MPIR_CVAR_PMI_VERSION); MPICH <= 4.0 speaks what it was configured with.
 void MpichProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageReport& report) {
   const LibraryInfo& mpi = *facts.mpi;
-  const bool needs_libpmix = std::any_of(mpi.needed.begin(), mpi.needed.end(), [](const std::string& n) {
-    return absl::StartsWith(n, "libpmix.");
-  });
+  const bool needs_libpmix =
+      std::any_of(mpi.needed.begin(), mpi.needed.end(),
+                  [](const std::string& n) { return absl::StartsWith(n, "libpmix."); });
   const bool refactored = VersionAtLeast(mpi.version, 4, 1);
   protocols.insert(kProtoPmi1);
   report.default_protocol = kProtoPmi1;
@@ -258,7 +261,8 @@ void IntelMpiProtocols(const LibraryFacts& facts, ProtocolSet& protocols, ImageR
   report.default_protocol = kProtoPmi1;
   if (facts.any_pmix()) {
     protocols.insert(kProtoPmix);
-    report.notes.push_back("Intel MPI can use the image's libpmix with I_MPI_PMI=pmix I_MPI_PMI_LIBRARY=<path>");
+    report.notes.push_back(
+        "Intel MPI can use the image's libpmix with I_MPI_PMI=pmix I_MPI_PMI_LIBRARY=<path>");
   }
 }
 
@@ -290,8 +294,8 @@ LibraryFacts CollectLibraryFacts(ImageReport& report) {
   for (const LibraryInfo& lib : report.libraries) {
     if (lib.family == kFamilyPmix) {
       facts.has_libpmix = true;
-      if (!lib.version.empty() &&
-          (report.pmix_version.empty() || ParseVersion(report.pmix_version) < ParseVersion(lib.version))) {
+      if (!lib.version.empty() && (report.pmix_version.empty() ||
+                                   ParseVersion(report.pmix_version) < ParseVersion(lib.version))) {
         report.pmix_version = lib.version;
       }
       facts.components.insert(lib.components.begin(), lib.components.end());
@@ -330,7 +334,8 @@ void AddLibraryProtocols(const LibraryFacts& facts, ProtocolSet& protocols, Imag
   if (facts.any_pmix() || facts.has_compat) {
     if (facts.mpi == nullptr || facts.mpi->family == kFamilyOpenMpi) protocols.insert(kProtoPmix);
     if (report.default_protocol.empty()) report.default_protocol = kProtoPmix;
-    if (facts.has_compat) report.notes.push_back("OpenPMIx PMI-1/PMI-2 compat libraries: PMI calls go out as PMIx");
+    if (facts.has_compat)
+      report.notes.push_back("OpenPMIx PMI-1/PMI-2 compat libraries: PMI calls go out as PMIx");
   }
 }
 
@@ -361,9 +366,11 @@ absl::StatusOr<ImageReport> ScanImage(const std::string& given_root) {
   while (root.size() > 1 && root.back() == '/') root.pop_back();
   struct stat st;
   if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
-    return absl::NotFoundError(absl::StrCat(given_root, " is not a directory; give the image's rootfs or bundle"));
+    return absl::NotFoundError(
+        absl::StrCat(given_root, " is not a directory; give the image's rootfs or bundle"));
   }
-  if (access((root + "/config.json").c_str(), F_OK) == 0 && stat((root + "/usr").c_str(), &st) != 0) {
+  if (access((root + "/config.json").c_str(), F_OK) == 0 &&
+      stat((root + "/usr").c_str(), &st) != 0) {
     ASSIGN_OR_RETURN(root, RootfsOfBundle(root));
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     if (stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -400,23 +407,32 @@ std::string FormatImageReport(const ImageReport& report) {
   } else {
     size_t width = 4;
     for (const LibraryInfo& lib : report.libraries) width = std::max(width, lib.path.size());
-    absl::StrAppend(&out, "  ", "PATH", std::string(width - 4, ' '), "  FAMILY                  VERSION     SONAME / COMPONENT\n");
+    absl::StrAppend(&out, "  ", "PATH", std::string(width - 4, ' '),
+                    "  FAMILY                  VERSION     SONAME / COMPONENT\n");
     for (const LibraryInfo& lib : report.libraries) {
       std::string family = lib.family;
       family.resize(std::max<size_t>(family.size(), 22), ' ');
       std::string version = lib.version.empty() ? "?" : lib.version;
       version.resize(std::max<size_t>(version.size(), 10), ' ');
-      absl::StrAppend(&out, "  ", lib.path, std::string(width - lib.path.size(), ' '), "  ", family, "  ",
-                      version, "  ", lib.component.empty() ? lib.soname : lib.component, "\n");
+      absl::StrAppend(&out, "  ", lib.path, std::string(width - lib.path.size(), ' '), "  ", family,
+                      "  ", version, "  ", lib.component.empty() ? lib.soname : lib.component,
+                      "\n");
     }
   }
   auto or_none = [](const std::string& s) { return s.empty() ? std::string("none") : s; };
-  absl::StrAppend(&out, "  MPI: ", report.mpi_family.empty() ? "none" : absl::StrCat(report.mpi_family, " ", or_none(report.mpi_version)),
-                  "\n  client protocols: ", report.client_protocols.empty() ? "none" : absl::StrJoin(report.client_protocols, ", "),
-                  report.default_protocol.empty() ? "" : absl::StrCat(" (default ", report.default_protocol, ")"),
-                  "\n  PMIx client: ", or_none(report.pmix_version),
-                  report.pmix_components.empty() ? "" : absl::StrCat(" [", absl::StrJoin(report.pmix_components, " "), "]"),
-                  "\n");
+  absl::StrAppend(
+      &out, "  MPI: ",
+      report.mpi_family.empty() ? "none"
+                                : absl::StrCat(report.mpi_family, " ", or_none(report.mpi_version)),
+      "\n  client protocols: ",
+      report.client_protocols.empty() ? "none" : absl::StrJoin(report.client_protocols, ", "),
+      report.default_protocol.empty() ? ""
+                                      : absl::StrCat(" (default ", report.default_protocol, ")"),
+      "\n  PMIx client: ", or_none(report.pmix_version),
+      report.pmix_components.empty()
+          ? ""
+          : absl::StrCat(" [", absl::StrJoin(report.pmix_components, " "), "]"),
+      "\n");
   for (const std::string& note : report.notes) absl::StrAppend(&out, "  note: ", note, "\n");
   return out;
 }

@@ -34,7 +34,7 @@ inline constexpr char kProtoPmi2[] = "PMI-2";
 inline constexpr char kProtoPmix[] = "PMIx";
 
 struct ImageReport {
-  std::string root;  // the rootfs that was scanned
+  std::string root;                    // the rootfs that was scanned
   std::vector<LibraryInfo> libraries;  // sorted by path, each real file once
 
   // Derived facts.
@@ -46,7 +46,7 @@ struct ImageReport {
   std::vector<std::string> client_protocols;  // subset of PMI-1, PMI-2, PMIx, in that order
   std::string pmix_version;                   // the PMIx client library's version, "" if none
   std::vector<std::string> pmix_components;   // "psec/munge", "gds/ds21", "bfrops/v41", ... sorted
-  std::vector<std::string> notes;             // one line each: how a protocol was inferred, oddities
+  std::vector<std::string> notes;  // one line each: how a protocol was inferred, oddities
 
   bool HasComponent(const std::string& component) const;
   bool Speaks(const std::string& protocol) const;

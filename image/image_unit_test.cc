@@ -1,9 +1,9 @@
 // Pure pieces: the ELF reader on the real libpmix and on every truncation
 // of a real library, and version numbers.
+#include "gtest/gtest.h"
 #include "image/elf_reader.h"
 #include "image/library_classifier.h"
 #include "image/version_number.h"
-#include "gtest/gtest.h"
 #include "test/testing/files.h"
 #include "test/testing/status_matchers.h"
 
@@ -41,7 +41,10 @@ TEST(ElfReaderTest, TruncatedAndCorruptFilesNeverCrash) {
   for (size_t i = 0x20; i < 0x40 && i < corrupt.size(); ++i) corrupt[i] = '\xff';
   EXPECT_FALSE(ParseElf(corrupt).ok());
   EXPECT_FALSE(ParseElf("not an elf").ok());
-  EXPECT_FALSE(ClassifyLibrary("/usr/lib/libpmix.so.2", "\x7f" "ELF garbage").has_value());
+  EXPECT_FALSE(ClassifyLibrary("/usr/lib/libpmix.so.2",
+                               "\x7f"
+                               "ELF garbage")
+                   .has_value());
 }
 
 // A little-endian 64-bit ELF with a string table and a dynamic symbol table
@@ -58,12 +61,14 @@ std::string ElfWithLongNames(int long_names, size_t long_length) {
   std::string dynsym(static_cast<size_t>(symbols) * 24, '\0');
   for (int i = 0; i < symbols; ++i) {
     put(dynsym, i * 24, i < long_names ? 1 : pmi2_init, 4);  // st_name
-    put(dynsym, i * 24 + 6, 1, 2);                            // st_shndx: defined
+    put(dynsym, i * 24 + 6, 1, 2);                           // st_shndx: defined
   }
   const size_t strtab_at = 64, dynsym_at = strtab_at + strtab.size();
   const size_t headers_at = dynsym_at + dynsym.size();
   std::string elf(headers_at + 3 * 64, '\0');
-  elf.replace(0, 4, "\x7f" "ELF");
+  elf.replace(0, 4,
+              "\x7f"
+              "ELF");
   elf[4] = 2;  // 64-bit
   elf[5] = 1;  // little-endian
   elf[6] = 1;

@@ -15,7 +15,9 @@
 namespace pmi_shim::image {
 namespace {
 
-bool IsVersionChar(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.'; }
+bool IsVersionChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.';
+}
 
 // A version token "4.2.2rc2" at the start of `text`: starts with a digit,
 // holds a '.', at most 32 characters.
@@ -49,7 +51,8 @@ std::string BareVString(absl::string_view bytes) {
     std::string version = VersionToken(bytes.substr(at + 2));
     if (version.empty()) continue;
     size_t end = at + 2 + version.size();
-    if (end < bytes.size() && bytes[end] == '\0' && std::count(version.begin(), version.end(), '.') == 2) {
+    if (end < bytes.size() && bytes[end] == '\0' &&
+        std::count(version.begin(), version.end(), '.') == 2) {
       return version;
     }
   }
@@ -80,8 +83,8 @@ std::vector<std::string> BuiltInComponents(const ElfInfo& elf) {
     if (!absl::ConsumePrefix(&name, "mca_") || !absl::ConsumeSuffix(&name, "_component")) continue;
     for (absl::string_view framework : {"psec", "gds", "bfrops", "ptl"}) {
       absl::string_view rest = name;
-      if (absl::ConsumePrefix(&rest, framework) && absl::ConsumePrefix(&rest, "_") && !rest.empty() &&
-          !absl::StrContains(rest, '_')) {
+      if (absl::ConsumePrefix(&rest, framework) && absl::ConsumePrefix(&rest, "_") &&
+          !rest.empty() && !absl::StrContains(rest, '_')) {
         found.insert(absl::StrCat(framework, "/", rest));
       }
     }
@@ -122,7 +125,8 @@ void ClassifyMpichLike(const ElfInfo& elf, absl::string_view bytes, LibraryInfo&
     }
   }
   if (info.version.empty()) {
-    info.version = mvapich ? VersionAfter(bytes, "MVAPICH2 ") : VersionAfter(bytes, "MPICH Version:\t");
+    info.version =
+        mvapich ? VersionAfter(bytes, "MVAPICH2 ") : VersionAfter(bytes, "MPICH Version:\t");
   }
   info.evidence.push_back(Quoted(mvapich ? "MVAPICH2" : "MPICH Version:"));
   for (absl::string_view symbol : {"MPII_Version_configure", "MPIR_Version_configure"}) {
@@ -195,7 +199,8 @@ bool ClassifyOpenMpiPmixComponent(const LibraryFile& file, LibraryInfo& info) {
 bool ClassifyLibpmix(const LibraryFile& file, LibraryInfo& info) {
   info.family = kFamilyPmix;
   info.version = FindPmixVersion(file.bytes);
-  if (!info.version.empty()) info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
+  if (!info.version.empty())
+    info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
   info.components = BuiltInComponents(file.elf);
   return true;
 }
@@ -222,7 +227,8 @@ bool ClassifyPmiLibrary(const LibraryFile& file, LibraryInfo& info) {
 bool ClassifyMpiLibrary(const LibraryFile& file, LibraryInfo& info) {
   const absl::string_view bytes = file.bytes;
   const bool open_mpi = absl::StrContains(bytes, "Open MPI") ||
-                        file.elf.HasSymbol("ompi_mpi_init") || absl::StartsWith(info.soname, "libmpi.so.4");
+                        file.elf.HasSymbol("ompi_mpi_init") ||
+                        absl::StartsWith(info.soname, "libmpi.so.4");
   if (open_mpi && !absl::StrContains(bytes, "Intel(R) MPI Library")) {
     info.family = kFamilyOpenMpi;
     info.version = VersionAfter(bytes, "Open MPI v");
@@ -244,9 +250,9 @@ struct StemRule {
   Classifier classify;
 };
 constexpr StemRule kStemRules[] = {
-    {"libpmix", ClassifyLibpmix},       {"libpmi2", ClassifyPmiLibrary},
-    {"libpmi", ClassifyPmiLibrary},     {"libmpich", ClassifyMpiLibrary},
-    {"libmpi", ClassifyMpiLibrary},     {"libmpi_mt", ClassifyMpiLibrary},
+    {"libpmix", ClassifyLibpmix},         {"libpmi2", ClassifyPmiLibrary},
+    {"libpmi", ClassifyPmiLibrary},       {"libmpich", ClassifyMpiLibrary},
+    {"libmpi", ClassifyMpiLibrary},       {"libmpi_mt", ClassifyMpiLibrary},
     {"libmpi_ilp64", ClassifyMpiLibrary},
 };
 
@@ -263,7 +269,8 @@ std::optional<LibraryInfo> ClassifyLibrary(absl::string_view path, absl::string_
   info.needed = elf->needed;
   if (!info.soname.empty()) info.evidence.push_back(absl::StrCat("DT_SONAME ", info.soname));
   // The soname decides when there is one (a renamed file keeps it).
-  const absl::string_view stem = Stem(info.soname.empty() ? basename : absl::string_view(info.soname));
+  const absl::string_view stem =
+      Stem(info.soname.empty() ? basename : absl::string_view(info.soname));
   const LibraryFile file{basename, stem, bytes, *elf};
   if (ClassifyPmixPlugin(file, info) || ClassifyOpenMpiPmixComponent(file, info)) return info;
   for (const StemRule& rule : kStemRules) {

@@ -7,16 +7,16 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "image/image_scan.h"
-#include "protocol/pmix/pmix_uri.h"
 #include "common/log.h"
 #include "common/net/connector.h"
+#include "image/image_scan.h"
+#include "protocol/pmix/pmix_uri.h"
 #include "shim-client/check_report.h"
-#include "shim-client/family_probe.h"
-#include "shim-client/inherited_fd.h"
 #include "shim-client/environment_checks.h"
 #include "shim-client/environment_probe.h"
 #include "shim-client/exec_plan.h"
+#include "shim-client/family_probe.h"
+#include "shim-client/inherited_fd.h"
 #include "shim-client/pmi_handshake.h"
 #include "shim-client/pmix_local_relay.h"
 #include "shim-client/rendezvous_locator.h"
@@ -43,10 +43,9 @@ void CheckPmiSocket(const CommandLine& line, const Rendezvous& found, CheckRepor
     return;
   }
   absl::StatusOr<HandshakeReport> handshake =
-      found.protocol == Protocol::kPmi2
-          ? HandshakePmi2(socket->get(), report.rank.value_or(-1), found.Get("PMI_JOBID"),
-                          line.timeout)
-          : HandshakePmi1(socket->get(), line.timeout);
+      found.protocol == Protocol::kPmi2 ? HandshakePmi2(socket->get(), report.rank.value_or(-1),
+                                                        found.Get("PMI_JOBID"), line.timeout)
+                                        : HandshakePmi1(socket->get(), line.timeout);
   if (!handshake.ok()) {
     report.error = std::string(handshake.status().message());
     return;
@@ -54,8 +53,8 @@ void CheckPmiSocket(const CommandLine& line, const Rendezvous& found, CheckRepor
   report.wire = handshake->WireName();
   report.kvsname = handshake->kvsname;
   if (handshake->rank.has_value() && report.rank.has_value() && *handshake->rank != *report.rank) {
-    report.error = absl::StrCat("the server says rank ", *handshake->rank, " but the env file says ",
-                                *report.rank);
+    report.error = absl::StrCat("the server says rank ", *handshake->rank,
+                                " but the env file says ", *report.rank);
   }
   // Hydra answers -1 when no universe size was given: nothing to compare.
   if (handshake->size.has_value() && *handshake->size > 0) {
@@ -109,10 +108,12 @@ void CheckImageSpeaks(const std::string& host_protocol, const std::string& fix,
                       CheckReport& report) {
   absl::StatusOr<image::ImageReport> image = image::ScanImage("/");
   if (!image.ok() || image->mpi_family.empty() || image->Speaks(host_protocol)) return;
-  report.error = absl::StrCat("this image's MPI (", image->mpi_family, " ", image->mpi_version,
-                              ") has no ", host_protocol, " client, and the launcher speaks only ",
-                              host_protocol, ": each rank would start as rank 0 of 1 (the "
-                              "N-singletons symptom); ", fix);
+  report.error =
+      absl::StrCat("this image's MPI (", image->mpi_family, " ", image->mpi_version, ") has no ",
+                   host_protocol, " client, and the launcher speaks only ", host_protocol,
+                   ": each rank would start as rank 0 of 1 (the "
+                   "N-singletons symptom); ",
+                   fix);
 }
 
 void CheckDirect(const Environ& current, CheckReport& report) {
@@ -129,7 +130,8 @@ void CheckDirect(const Environ& current, CheckReport& report) {
       }
       report.via = absl::StrCat(key, "=", *value);
       report.notes.push_back("not probed: a handshake would use up the launcher's connection");
-      report.rank = ToInt(LookupEnv(current, "PMI_RANK").value_or(LookupEnv(current, "PMI_ID").value_or("")));
+      report.rank =
+          ToInt(LookupEnv(current, "PMI_RANK").value_or(LookupEnv(current, "PMI_ID").value_or("")));
       report.size = ToInt(LookupEnv(current, "PMI_SIZE").value_or(""));
       CheckImageSpeaks(image::kProtoPmi1,
                        "run each rank as `pmi-bridge exec -- ...`, which serves this image's "
@@ -183,9 +185,10 @@ int RunCheck(const CommandLine& line) {
     if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
       family = ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
     }
-    report.protocol = family == ClientFamily::kPmix     ? "pmix"
-                      : found.protocol == Protocol::kPmix ? "pmi"
-                                                          : std::string(ProtocolName(found.protocol));
+    report.protocol = family == ClientFamily::kPmix ? "pmix"
+                      : found.protocol == Protocol::kPmix
+                          ? "pmi"
+                          : std::string(ProtocolName(found.protocol));
     absl::Status ready = absl::OkStatus();
     if (NeedsRequest(found, family)) {
       absl::StatusOr<rendezvous::EnvEntries> added =

@@ -31,7 +31,8 @@ std::string FormatSummary(const CheckReport& report) {
     if (!report.kvsname.empty()) absl::StrAppend(&line, ", kvsname ", report.kvsname);
   }
   for (const std::string& note : report.notes) absl::StrAppend(&line, ", ", note);
-  absl::StrAppend(&line, report.error.empty() ? ", job ready" : absl::StrCat(", FAILED: ", report.error));
+  absl::StrAppend(&line,
+                  report.error.empty() ? ", job ready" : absl::StrCat(", FAILED: ", report.error));
   return line;
 }
 
@@ -52,10 +53,10 @@ nlohmann::json CheckReportToJson(const CheckReport& report, bool strict) {
   if (!report.error.empty()) json["error"] = report.error;
   nlohmann::json findings = nlohmann::json::array();
   for (const Finding& finding : report.findings) {
-    findings.push_back({{"code", finding.code},
-                        {"severity", finding.severity == Finding::Severity::kFatal ? "fatal"
-                                                                                    : "warning"},
-                        {"message", finding.message}});
+    findings.push_back(
+        {{"code", finding.code},
+         {"severity", finding.severity == Finding::Severity::kFatal ? "fatal" : "warning"},
+         {"message", finding.message}});
   }
   json["findings"] = std::move(findings);
   return json;

@@ -20,8 +20,8 @@ struct CheckReport {
   std::string via;       // socket or URI the check went through
   std::optional<int> rank;
   std::optional<int> size;
-  std::string wire;     // "PMI-1 (wire 1.1)", "PMIx"
-  std::string kvsname;  // PMI kvsname / PMI-2 jobid / PMIx namespace
+  std::string wire;                // "PMI-1 (wire 1.1)", "PMIx"
+  std::string kvsname;             // PMI kvsname / PMI-2 jobid / PMIx namespace
   std::vector<std::string> notes;  // e.g. "server port unreachable; exec relays via pmix.sock"
   std::string error;               // why the handshake failed ("" if it did not)
   std::vector<Finding> findings;

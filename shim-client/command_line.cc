@@ -23,8 +23,7 @@ constexpr struct {
 // both give a value.
 class Words {
  public:
-  Words(const std::vector<std::string>& args, const std::string& verb)
-      : args_(args), verb_(verb) {}
+  Words(const std::vector<std::string>& args, const std::string& verb) : args_(args), verb_(verb) {}
 
   bool Done() const { return i_ >= args_.size(); }
   const std::string& Current() const { return args_[i_]; }

@@ -26,8 +26,8 @@ struct CommandLine {
   bool strict = false;
   int verbosity = 0;
   absl::Duration timeout = absl::Seconds(10);  // check: per reply
-  std::string root = "/";                     // inspect
-  std::vector<std::string> command;           // exec
+  std::string root = "/";                      // inspect
+  std::vector<std::string> command;            // exec
 };
 
 // Parses argv[1..]. Errors are one line saying what is wrong.

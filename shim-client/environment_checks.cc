@@ -9,9 +9,7 @@
 namespace pmi_shim::shim_client {
 namespace {
 
-bool Has(const EnvironmentFacts& facts, const std::string& key) {
-  return facts.env.count(key) > 0;
-}
+bool Has(const EnvironmentFacts& facts, const std::string& key) { return facts.env.count(key) > 0; }
 
 std::string Get(const EnvironmentFacts& facts, const std::string& key) {
   auto it = facts.env.find(key);
@@ -62,8 +60,7 @@ std::optional<Finding> CheckSingletons(const EnvironmentFacts& facts, Engine eng
   Finding finding;
   finding.severity = Finding::Severity::kFatal;
   finding.code = "n-singletons";
-  const std::string symptom =
-      "so each rank would start as rank 0 of 1 (the N-singletons symptom)";
+  const std::string symptom = "so each rank would start as rank 0 of 1 (the N-singletons symptom)";
   const std::string searched = absl::StrJoin(facts.searched_dirs, " or ");
   if (Has(facts, "PMI_SHIM_DIR")) {
     // The variable crossed, the directory did not.
@@ -74,14 +71,14 @@ std::optional<Finding> CheckSingletons(const EnvironmentFacts& facts, Engine eng
         facts.dead_pmi_fd.empty()
             ? ""
             : absl::StrCat(" and the inherited PMI_FD is unusable (", facts.dead_pmi_fd, ")"),
-        ", ", symptom, "; the directory is not mounted into the container: ",
-        CarryInFix(engine));
+        ", ", symptom, "; the directory is not mounted into the container: ", CarryInFix(engine));
     return finding;
   }
   std::string cause;
   if (LooksLikeSingularityOciMode(facts)) {
-    cause = "SingularityCE OCI mode (--oci) starts from the image's environment only, so no "
-            "PMI variable reached it; ";
+    cause =
+        "SingularityCE OCI mode (--oci) starts from the image's environment only, so no "
+        "PMI variable reached it; ";
   } else if (IsSingularityFamily(engine)) {
     cause = absl::StrCat(EngineName(engine),
                          " passes the host environment through unless --cleanenv (-e) or "
@@ -115,10 +112,16 @@ std::optional<Finding> CheckTmp(const EnvironmentFacts& facts, Engine engine) {
                 ? "add --no-compat or --bind /tmp"
                 : "drop --contain/--containall (-c/-C) or add --bind /tmp";
       break;
-    case Engine::kCharliecloud: fix = "drop ch-run --private-tmp"; break;
+    case Engine::kCharliecloud:
+      fix = "drop ch-run --private-tmp";
+      break;
     case Engine::kPodman:
-    case Engine::kDocker: fix = "add -v /tmp:/tmp"; break;
-    case Engine::kUnknown: fix = "bind the host's /tmp into the container"; break;
+    case Engine::kDocker:
+      fix = "add -v /tmp:/tmp";
+      break;
+    case Engine::kUnknown:
+      fix = "bind the host's /tmp into the container";
+      break;
   }
   const std::string what =
       facts.tmp.has_value() ? "this container has a private /tmp" : "this container has no /tmp";
@@ -144,9 +147,13 @@ std::optional<Finding> CheckIpc(const EnvironmentFacts& facts, Engine engine) {
                   "default (use --contain --cleanenv --pid if you need the rest of -C)";
       break;
     case Engine::kPodman:
-    case Engine::kDocker: fix = "add --ipc=host"; break;
+    case Engine::kDocker:
+      fix = "add --ipc=host";
+      break;
     case Engine::kCharliecloud:
-    case Engine::kUnknown: fix = "run the container in the host's IPC namespace"; break;
+    case Engine::kUnknown:
+      fix = "run the container in the host's IPC namespace";
+      break;
   }
   return Finding{Finding::Severity::kWarning, "private-ipc",
                  absl::StrCat("this container has its own IPC namespace (", facts.ipc_ns,
@@ -165,9 +172,13 @@ std::optional<Finding> CheckShm(const EnvironmentFacts& facts, Engine engine) {
       fix = "drop --contain/--containall (-c/-C) or add --bind /dev/shm";
       break;
     case Engine::kPodman:
-    case Engine::kDocker: fix = "add --ipc=host (or -v /dev/shm:/dev/shm)"; break;
+    case Engine::kDocker:
+      fix = "add --ipc=host (or -v /dev/shm:/dev/shm)";
+      break;
     case Engine::kCharliecloud:
-    case Engine::kUnknown: fix = "bind the host's /dev/shm into the container"; break;
+    case Engine::kUnknown:
+      fix = "bind the host's /dev/shm into the container";
+      break;
   }
   if (!facts.shm.has_value()) {
     return Finding{Finding::Severity::kWarning, "no-dev-shm",
@@ -185,18 +196,23 @@ std::optional<Finding> CheckShm(const EnvironmentFacts& facts, Engine engine) {
 }
 
 std::optional<Finding> CheckUserNs(const EnvironmentFacts& facts, Engine engine) {
-  if (facts.host_user_ns.empty() || facts.user_ns.empty() ||
-      facts.user_ns == facts.host_user_ns) {
+  if (facts.host_user_ns.empty() || facts.user_ns.empty() || facts.user_ns == facts.host_user_ns) {
     return std::nullopt;
   }
   std::string fix;
   switch (engine) {
-    case Engine::kCharliecloud: fix = "run the ranks with ch-run --join"; break;
+    case Engine::kCharliecloud:
+      fix = "run the ranks with ch-run --join";
+      break;
     case Engine::kApptainer:
-    case Engine::kSingularity: fix = "add --sharens (or use setuid mode)"; break;
+    case Engine::kSingularity:
+      fix = "add --sharens (or use setuid mode)";
+      break;
     case Engine::kPodman:
     case Engine::kDocker:
-    case Engine::kUnknown: fix = "run the ranks of a node in one user namespace"; break;
+    case Engine::kUnknown:
+      fix = "run the ranks of a node in one user namespace";
+      break;
   }
   return Finding{Finding::Severity::kWarning, "private-user-ns",
                  absl::StrCat("this container has its own user namespace (", facts.user_ns,
@@ -232,22 +248,27 @@ Engine DetectEngine(const EnvironmentFacts& facts) {
 
 absl::string_view EngineName(Engine engine) {
   switch (engine) {
-    case Engine::kApptainer: return "Apptainer";
-    case Engine::kSingularity: return "Singularity";
-    case Engine::kCharliecloud: return "Charliecloud";
-    case Engine::kPodman: return "Podman";
-    case Engine::kDocker: return "Docker";
-    case Engine::kUnknown: break;
+    case Engine::kApptainer:
+      return "Apptainer";
+    case Engine::kSingularity:
+      return "Singularity";
+    case Engine::kCharliecloud:
+      return "Charliecloud";
+    case Engine::kPodman:
+      return "Podman";
+    case Engine::kDocker:
+      return "Docker";
+    case Engine::kUnknown:
+      break;
   }
   return "unknown engine";
 }
 
 bool LooksLikeSingularityOciMode(const EnvironmentFacts& facts) {
   const bool singularity = Has(facts, "SINGULARITY_CONTAINER") || Has(facts, "SINGULARITY_NAME");
-  const bool native_markers = Has(facts, "SINGULARITY_COMMAND") ||
-                              Has(facts, "SINGULARITY_ENVIRONMENT") ||
-                              Has(facts, "APPTAINER_COMMAND") ||
-                              Has(facts, "APPTAINER_ENVIRONMENT");
+  const bool native_markers =
+      Has(facts, "SINGULARITY_COMMAND") || Has(facts, "SINGULARITY_ENVIRONMENT") ||
+      Has(facts, "APPTAINER_COMMAND") || Has(facts, "APPTAINER_ENVIRONMENT");
   return singularity && !native_markers;
 }
 
@@ -267,9 +288,8 @@ std::vector<Finding> CheckEnvironment(const EnvironmentFacts& facts) {
 }
 
 bool HasFatal(const std::vector<Finding>& findings) {
-  return std::any_of(findings.begin(), findings.end(), [](const Finding& f) {
-    return f.severity == Finding::Severity::kFatal;
-  });
+  return std::any_of(findings.begin(), findings.end(),
+                     [](const Finding& f) { return f.severity == Finding::Severity::kFatal; });
 }
 
 }  // namespace pmi_shim::shim_client

@@ -105,16 +105,16 @@ FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& 
       // An image may hold several MPIs; only the program's own library is
       // worth a warning.
       if (evidence != &program) return choice;
-      choice.warning = absl::StrCat(
-          source, evidence->why, ", a ", FamilyName(wanted), " client, but this rank is served ",
-          FamilyName(choice.family), " only (pmi-bridge exec --downstream); it will likely fail "
-          "or start alone: drop --downstream");
+      choice.warning = absl::StrCat(source, evidence->why, ", a ", FamilyName(wanted),
+                                    " client, but this rank is served ", FamilyName(choice.family),
+                                    " only (pmi-bridge exec --downstream); it will likely fail "
+                                    "or start alone: drop --downstream");
     }
     return choice;
   }
-  choice.why = absl::StrCat(FamilyName(choice.family), ", the bridge's preference (",
-                            program.why.empty() ? "the program could not be read" : program.why,
-                            ")");
+  choice.why =
+      absl::StrCat(FamilyName(choice.family), ", the bridge's preference (",
+                   program.why.empty() ? "the program could not be read" : program.why, ")");
   return choice;
 }
 
@@ -168,11 +168,12 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
       }
     }
     if (plan.pmix_uri.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          env_file, " offers PMIx but has no PMIX_SERVER_URI* line"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(env_file, " offers PMIx but has no PMIX_SERVER_URI* line"));
     }
     absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
-    if (!uri.ok()) return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
+    if (!uri.ok())
+      return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
     if (LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt ||
         LookupEnv(plan.environment, "PMIX_RANK") == std::nullopt) {
       return absl::InvalidArgumentError(
@@ -180,7 +181,8 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     }
     plan.pmix_socket = found->PmixSocketPath();
     plan.host_user_namespace = found->Get("PMI_SHIM_HOST_USER_NS");
-    plan.description = absl::StrCat("PMIx through ", plan.pmix_uri, " (fallback ", plan.pmix_socket, ")");
+    plan.description =
+        absl::StrCat("PMIx through ", plan.pmix_uri, " (fallback ", plan.pmix_socket, ")");
     return plan;
   }
   const std::optional<std::string> inherited = LookupEnv(current, "PMI_FD");
@@ -188,7 +190,8 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     // Not in a container after all (or one that kept the fd): the socket
     // the bridge handed over is right here.
     plan.mode = ExecMode::kDirect;
-    plan.environment = Without(current, [](absl::string_view name) { return IsPmixVariable(name); });
+    plan.environment =
+        Without(current, [](absl::string_view name) { return IsPmixVariable(name); });
     plan.description = absl::StrCat("the inherited PMI_FD=", *inherited, " is this rank's socket");
     return plan;
   }
@@ -201,13 +204,13 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     }
   }
   plan.pmi_socket = found->SocketPath();
-  plan.description = absl::StrCat(ProtocolName(found->protocol), " through ", plan.pmi_socket,
-                                  ", rank ", found->Get(rendezvous::kRankKey), " of ",
-                                  found->Get(rendezvous::kSizeKey));
+  plan.description =
+      absl::StrCat(ProtocolName(found->protocol), " through ", plan.pmi_socket, ", rank ",
+                   found->Get(rendezvous::kRankKey), " of ", found->Get(rendezvous::kSizeKey));
   if (inherited.has_value() && choices.inherited_fd.has_value()) {
-    plan.notice = absl::StrCat("inherited PMI_FD=", *inherited, " is not a usable socket here (",
-                               choices.inherited_fd->why, "); using the rank directory ",
-                               found->dir);
+    plan.notice =
+        absl::StrCat("inherited PMI_FD=", *inherited, " is not a usable socket here (",
+                     choices.inherited_fd->why, "); using the rank directory ", found->dir);
   }
   return plan;
 }

@@ -51,7 +51,7 @@ enum class ExecMode {
 
 struct ExecPlan {
   ExecMode mode = ExecMode::kSingleton;
-  Environ environment;  // what the application gets (PMI_FD added later)
+  Environ environment;      // what the application gets (PMI_FD added later)
   std::string pmi_socket;   // kPmiSocket: DIR/pmi.sock
   std::string pmix_socket;  // kPmix: DIR/pmix.sock (may not exist)
   std::string pmix_uri;     // kPmix: the server URI from the env file

@@ -22,10 +22,18 @@ Rendezvous Make(Protocol protocol, rendezvous::EnvEntries entries) {
 
 // A host environment full of things that would mislead the client.
 const Environ kHostEnv = {
-    "PATH=/usr/bin",        "HOME=/root",          "PMI_FD=7",
-    "PMI_PORT=10.0.0.1:99", "PMI_ID=3",            "PMI_RANK=3",
-    "PMI_SIZE=9",           "PMIX_NAMESPACE=host", "PMIX_SERVER_URI41=h.0;tcp4://127.0.0.1:1",
-    "PRTE_LAUNCHED=1",      "PMI_SHIM_DIR=/h/d",   "OMP_NUM_THREADS=2",
+    "PATH=/usr/bin",
+    "HOME=/root",
+    "PMI_FD=7",
+    "PMI_PORT=10.0.0.1:99",
+    "PMI_ID=3",
+    "PMI_RANK=3",
+    "PMI_SIZE=9",
+    "PMIX_NAMESPACE=host",
+    "PMIX_SERVER_URI41=h.0;tcp4://127.0.0.1:1",
+    "PRTE_LAUNCHED=1",
+    "PMI_SHIM_DIR=/h/d",
+    "OMP_NUM_THREADS=2",
 };
 
 TEST(PlanExecTest, PmiSocketScrubsTheHostRendezvousAndExportsTheEnvFile) {
@@ -43,11 +51,11 @@ TEST(PlanExecTest, PmiSocketScrubsTheHostRendezvousAndExportsTheEnvFile) {
 }
 
 TEST(PlanExecTest, Pmi2ExportsJobid) {
-  absl::StatusOr<ExecPlan> plan = PlanExec(
-      {"PATH=/bin"}, Make(Protocol::kPmi2, {{"PMI_SHIM_PROTOCOL", "pmi2"},
-                                            {"PMI_RANK", "0"},
-                                            {"PMI_SIZE", "4"},
-                                            {"PMI_JOBID", "77.0"}}));
+  absl::StatusOr<ExecPlan> plan =
+      PlanExec({"PATH=/bin"}, Make(Protocol::kPmi2, {{"PMI_SHIM_PROTOCOL", "pmi2"},
+                                                     {"PMI_RANK", "0"},
+                                                     {"PMI_SIZE", "4"},
+                                                     {"PMI_JOBID", "77.0"}}));
   ASSERT_OK(plan);
   EXPECT_THAT(plan->environment, Contains("PMI_JOBID=77.0"));
   EXPECT_THAT(plan->environment, Not(Contains(HasSubstr("PMI_SHIM_PROTOCOL"))));
@@ -79,8 +87,8 @@ TEST(PlanExecTest, PmixDropsPmiVariablesAndTheHostsPmix) {
 }
 
 TEST(PlanExecTest, PmixNeedsAUsableUri) {
-  EXPECT_FALSE(PlanExec({}, Make(Protocol::kPmix, {{"PMIX_NAMESPACE", "j"}, {"PMIX_RANK", "0"}}))
-                   .ok());
+  EXPECT_FALSE(
+      PlanExec({}, Make(Protocol::kPmix, {{"PMIX_NAMESPACE", "j"}, {"PMIX_RANK", "0"}})).ok());
   EXPECT_FALSE(PlanExec({}, Make(Protocol::kPmix, {{"PMIX_NAMESPACE", "j"},
                                                    {"PMIX_RANK", "0"},
                                                    {"PMIX_SERVER_URI4", "no-semicolon"}}))
@@ -193,9 +201,8 @@ TEST(ChooseFamilyTest, ProgramThenImageThenPreference) {
   EXPECT_EQ(preferred.family, ClientFamily::kPmi);
   EXPECT_THAT(preferred.why, HasSubstr("preference"));
   // A directory that serves only PMI (--downstream pmi1) is not argued with.
-  Rendezvous pmi_only = Make(Protocol::kPmi1, {{"PMI_SHIM_PROTOCOL", "pmi1"},
-                                                {"PMI_RANK", "0"},
-                                                {"PMI_SIZE", "2"}});
+  Rendezvous pmi_only =
+      Make(Protocol::kPmi1, {{"PMI_SHIM_PROTOCOL", "pmi1"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}});
   FamilyChoice forced = ChooseFamily(pmi_only, ompi, none);
   EXPECT_EQ(forced.family, ClientFamily::kPmi);
   EXPECT_THAT(forced.warning, HasSubstr("drop --downstream"));
@@ -204,9 +211,9 @@ TEST(ChooseFamilyTest, ProgramThenImageThenPreference) {
 TEST(NeedsRequestTest, WhatTheFileLacks) {
   EXPECT_FALSE(NeedsRequest(Both(), ClientFamily::kPmi));
   EXPECT_FALSE(NeedsRequest(Both(), ClientFamily::kPmix));
-  Rendezvous lazy = Make(Protocol::kPmi, {{"PMI_SHIM_PROTOCOL", "pmi"},
-                                          {"PMI_SHIM_OFFERS", "pmi,pmix"},
-                                          {"PMI_RANK", "1"}});
+  Rendezvous lazy =
+      Make(Protocol::kPmi,
+           {{"PMI_SHIM_PROTOCOL", "pmi"}, {"PMI_SHIM_OFFERS", "pmi,pmix"}, {"PMI_RANK", "1"}});
   EXPECT_TRUE(NeedsRequest(lazy, ClientFamily::kPmi));   // no PMI_SIZE yet
   EXPECT_TRUE(NeedsRequest(lazy, ClientFamily::kPmix));  // no server yet
   MergeEntries(lazy, {{"PMI_RANK", "1"}, {"PMI_SIZE", "4"}});

@@ -95,20 +95,28 @@ void FakeRankServer::Serve(int fd) {
         m.Add("pmi_subversion", two ? 0 : options_.pmi1_subversion);
         reply = wire::FormatPmi1(m);
       } else if (cmd == "get_maxes") {
-        reply = wire::FormatPmi1(wire::Message("maxes").Add("rc", 0).Add("kvsname_max", 256)
-                                     .Add("keylen_max", 64).Add("vallen_max", 1024));
+        reply = wire::FormatPmi1(wire::Message("maxes")
+                                     .Add("rc", 0)
+                                     .Add("kvsname_max", 256)
+                                     .Add("keylen_max", 64)
+                                     .Add("vallen_max", 1024));
       } else if (cmd == "get_my_kvsname") {
         reply = wire::FormatPmi1(
             wire::Message("my_kvsname").Add("rc", 0).Add("kvsname", options_.kvsname));
       } else if (cmd == "get_universe_size") {
-        reply = wire::FormatPmi1(wire::Message("universe_size").Add("rc", 0).Add("size", options_.size));
+        reply = wire::FormatPmi1(
+            wire::Message("universe_size").Add("rc", 0).Add("size", options_.size));
       } else if (cmd == "get_appnum") {
         reply = wire::FormatPmi1(wire::Message("appnum").Add("rc", 0).Add("appnum", 0));
       } else if (cmd == "fullinit") {
         reply = wire::FormatPmi2(wire::Message("fullinit-response")
-                                     .Add("rc", 0).Add("pmi-version", 2).Add("pmi-subversion", 0)
-                                     .Add("rank", options_.rank).Add("size", options_.size)
-                                     .Add("appnum", 0).Add("debugged", "FALSE")
+                                     .Add("rc", 0)
+                                     .Add("pmi-version", 2)
+                                     .Add("pmi-subversion", 0)
+                                     .Add("rank", options_.rank)
+                                     .Add("size", options_.size)
+                                     .Add("appnum", 0)
+                                     .Add("debugged", "FALSE")
                                      .Add("pmiverbose", "FALSE"));
       } else if (cmd == "job-getid") {
         reply = wire::FormatPmi2(

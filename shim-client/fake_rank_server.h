@@ -30,7 +30,7 @@ class FakeRankServer {
   };
 
   static absl::StatusOr<std::unique_ptr<FakeRankServer>> Start(const std::string& socket_path,
-                                                                Options options);
+                                                               Options options);
   ~FakeRankServer();
 
   // Commands received so far ("init", "get_maxes", "fullinit", ...).

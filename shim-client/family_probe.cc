@@ -8,9 +8,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/net/connector.h"
 #include "image/image_scan.h"
 #include "shim-client/pmi_handshake.h"
-#include "common/net/connector.h"
 
 namespace pmi_shim::shim_client {
 

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "image/client_detection.h"
 #include "common/rendezvous.h"
+#include "image/client_detection.h"
 #include "shim-client/exec_plan.h"
 
 namespace pmi_shim::shim_client {

@@ -39,8 +39,8 @@ FdJudgement JudgeInheritedFd(const InheritedFdFacts& facts,
   }
   const int fd = *facts.fd;
   if (facts.fstat_errno != 0) {
-    return {false, absl::StrCat("fd ", fd, " is not open here (", std::strerror(facts.fstat_errno),
-                                ")")};
+    return {false,
+            absl::StrCat("fd ", fd, " is not open here (", std::strerror(facts.fstat_errno), ")")};
   }
   if (!facts.is_socket) return {false, absl::StrCat("fd ", fd, " is not a socket here")};
   if (facts.sockopt_errno != 0) {
@@ -51,8 +51,10 @@ FdJudgement JudgeInheritedFd(const InheritedFdFacts& facts,
     return {false, absl::StrCat("fd ", fd, " is not a stream socket")};
   }
   if (expected_inode.has_value() && *expected_inode != facts.inode) {
-    return {false, absl::StrCat("fd ", fd, " is another socket than the one pmi-bridge handed "
-                                "over (inode ", facts.inode, ", not ", *expected_inode, ")")};
+    return {false, absl::StrCat("fd ", fd,
+                                " is another socket than the one pmi-bridge handed "
+                                "over (inode ",
+                                facts.inode, ", not ", *expected_inode, ")")};
   }
   return {true, ""};
 }

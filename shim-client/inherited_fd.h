@@ -38,8 +38,7 @@ struct FdJudgement {
 
 // Usable: an open stream socket, and, when the rank directory recorded which
 // socket the bridge handed over (PMI_SHIM_FD_INODE), that very one.
-FdJudgement JudgeInheritedFd(const InheritedFdFacts& facts,
-                             std::optional<uint64_t> expected_inode);
+FdJudgement JudgeInheritedFd(const InheritedFdFacts& facts, std::optional<uint64_t> expected_inode);
 
 }  // namespace pmi_shim::shim_client
 

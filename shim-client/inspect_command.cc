@@ -3,8 +3,8 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
-#include "image/image_scan.h"
 #include "common/log.h"
+#include "image/image_scan.h"
 #include "shim-client/verbs.h"
 
 namespace pmi_shim::shim_client {

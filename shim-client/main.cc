@@ -23,10 +23,14 @@ int main(int argc, char** argv) {
   }
   pmi_shim::log::SetVerbosity(line->verbosity);
   switch (line->verb) {
-    case Verb::kExec: return RunExec(*line);
-    case Verb::kCheck: return RunCheck(*line);
-    case Verb::kInspect: return RunInspect(*line);
-    case Verb::kHelp: break;
+    case Verb::kExec:
+      return RunExec(*line);
+    case Verb::kCheck:
+      return RunCheck(*line);
+    case Verb::kInspect:
+      return RunInspect(*line);
+    case Verb::kHelp:
+      break;
   }
   std::cout << Usage(Verb::kHelp);
   return 0;

@@ -8,8 +8,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
-#include "protocol/pmi/call_channel.h"
 #include "common/status_macros.h"
+#include "protocol/pmi/call_channel.h"
 
 namespace pmi_shim::shim_client {
 namespace {
@@ -44,8 +44,8 @@ absl::Status ReadVersion(const wire::Message& reply, int want_version, Handshake
   std::optional<int> version = IntField(reply, "pmi_version");
   std::optional<int> subversion = IntField(reply, "pmi_subversion");
   if (!version.has_value() || *version != want_version) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the server does not speak PMI-", want_version, ": ", reply.DebugString()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the server does not speak PMI-", want_version, ": ", reply.DebugString()));
   }
   report.version = *version;
   report.subversion = subversion.value_or(0);

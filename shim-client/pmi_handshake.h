@@ -19,8 +19,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "protocol/pmi/message.h"
 #include "common/unique_fd.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::shim_client {
 
@@ -30,7 +30,7 @@ struct HandshakeReport {
   std::optional<int> rank;  // PMI-2 fullinit only (PMI-1 has no rank on the wire)
   std::optional<int> size;  // PMI-2 size, PMI-1 universe size
   std::optional<int> appnum;
-  std::string kvsname;      // PMI-1 kvsname / PMI-2 jobid
+  std::string kvsname;                                     // PMI-1 kvsname / PMI-2 jobid
   std::optional<int> kvsname_max, keylen_max, vallen_max;  // PMI-1 only
 
   // "PMI-1 (wire 1.1)".

@@ -74,8 +74,7 @@ TEST_F(HandshakeTest, Pmi2ReportsRankSizeAndJobid) {
   Serve({});
   absl::StatusOr<UniqueFd> fd = net::ConnectUnix(path_);
   ASSERT_OK(fd);
-  absl::StatusOr<HandshakeReport> report =
-      HandshakePmi2(fd->get(), 2, "1234.0", absl::Seconds(5));
+  absl::StatusOr<HandshakeReport> report = HandshakePmi2(fd->get(), 2, "1234.0", absl::Seconds(5));
   ASSERT_OK(report);
   EXPECT_EQ(report->WireName(), "PMI-2 (wire 2.0)");
   EXPECT_EQ(report->rank, 2);

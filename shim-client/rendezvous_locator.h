@@ -25,9 +25,9 @@ inline constexpr char kPmixSocketName[] = "pmix.sock";
 // Env-file keys with this prefix are facts for pmi-shim, never exported.
 inline constexpr char kInternalPrefix[] = "PMI_SHIM_";
 // Facts about the bridge's side, to compare with what the container sees.
-inline constexpr char kHostIpcNsKey[] = "PMI_SHIM_HOST_IPC_NS";  // "ipc:[4026531839]"
-inline constexpr char kHostShmKey[] = "PMI_SHIM_HOST_SHM";       // "DEV:INO" of /dev/shm
-inline constexpr char kHostTmpKey[] = "PMI_SHIM_HOST_TMP";       // "DEV:INO" of /tmp
+inline constexpr char kHostIpcNsKey[] = "PMI_SHIM_HOST_IPC_NS";    // "ipc:[4026531839]"
+inline constexpr char kHostShmKey[] = "PMI_SHIM_HOST_SHM";         // "DEV:INO" of /dev/shm
+inline constexpr char kHostTmpKey[] = "PMI_SHIM_HOST_TMP";         // "DEV:INO" of /tmp
 inline constexpr char kHostUserNsKey[] = "PMI_SHIM_HOST_USER_NS";  // "user:[4026531837]"
 
 enum class Protocol {

@@ -76,15 +76,15 @@ class ShimClientBinaryTest : public ::testing::Test {
 
 TEST_F(ShimClientBinaryTest, ExecHandsOverAConnectedPmiFdAndScrubsTheEnvironment) {
   Publish("PMI_SHIM_PROTOCOL=pmi1\nPMI_RANK=1\nPMI_SIZE=2\nPMI_SHIM_HOST_TMP=1:2\n");
-  testutil::RunResult run = Run(
-      {bin_, "exec", "--", "/bin/sh", "-c",
-       "echo rank=$PMI_RANK size=$PMI_SIZE port=${PMI_PORT-unset} id=${PMI_ID-unset} "
-       "pmix=${PMIX_NAMESPACE-unset} host=${PMI_SHIM_HOST_TMP-unset}; "
-       "readlink /proc/self/fd/$PMI_FD"},
-      {{"PMI_SHIM_DIR", dir_},
-       {"PMI_PORT", "10.1.1.1:5"},
-       {"PMI_ID", "9"},
-       {"PMIX_NAMESPACE", "host@0"}});
+  testutil::RunResult run =
+      Run({bin_, "exec", "--", "/bin/sh", "-c",
+           "echo rank=$PMI_RANK size=$PMI_SIZE port=${PMI_PORT-unset} id=${PMI_ID-unset} "
+           "pmix=${PMIX_NAMESPACE-unset} host=${PMI_SHIM_HOST_TMP-unset}; "
+           "readlink /proc/self/fd/$PMI_FD"},
+          {{"PMI_SHIM_DIR", dir_},
+           {"PMI_PORT", "10.1.1.1:5"},
+           {"PMI_ID", "9"},
+           {"PMIX_NAMESPACE", "host@0"}});
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text,
               StartsWith("rank=1 size=2 port=unset id=unset pmix=unset host=unset\nsocket:["))
@@ -143,16 +143,17 @@ TEST_F(ShimClientBinaryTest, ExecWithoutRendezvousWarnsOrRefusesWithStrict) {
 // one line instead of letting MPI fail on a bad descriptor.
 TEST_F(ShimClientBinaryTest, ExecFallsBackFromADeadInheritedPmiFd) {
   Publish("PMI_SHIM_PROTOCOL=pmi\nPMI_SHIM_OFFERS=pmi,pmix\nPMI_RANK=1\nPMI_SIZE=2\n");
-  testutil::RunResult run = Run(
-      {bin_, "exec", "--", "/bin/sh", "-c", "echo fd=$PMI_FD; readlink /proc/self/fd/$PMI_FD"},
-      {{"PMI_SHIM_DIR", dir_}, {"PMI_FD", "987"}, {"PMI_RANK", "1"}, {"PMI_SIZE", "2"}});
+  testutil::RunResult run =
+      Run({bin_, "exec", "--", "/bin/sh", "-c", "echo fd=$PMI_FD; readlink /proc/self/fd/$PMI_FD"},
+          {{"PMI_SHIM_DIR", dir_}, {"PMI_FD", "987"}, {"PMI_RANK", "1"}, {"PMI_SIZE", "2"}});
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, Not(HasSubstr("fd=987"))) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasSubstr("socket:[")) << run.Describe();
   EXPECT_EQ(run.stderr_text,
             absl::StrCat("pmi-shim-client: inherited PMI_FD=987 is not a usable socket here "
                          "(fd 987 is not open here (Bad file descriptor)); using the rank "
-                         "directory ", dir_, "\n"));
+                         "directory ",
+                         dir_, "\n"));
 
   run = Run({"/usr/bin/env", "-i", "PMI_FD=987", "PMI_SHIM_DIR=/nonexistent/rank.1", bin_, "exec",
              "--", "/bin/true"});
@@ -167,7 +168,8 @@ TEST_F(ShimClientBinaryTest, ExecOfAMissingCommandIs127WithOneLine) {
   Publish("PMI_SHIM_PROTOCOL=pmi1\nPMI_RANK=0\nPMI_SIZE=1\n");
   testutil::RunResult run = Run({bin_, "exec", "--dir", dir_, "--", "no-such-program-xyz"});
   EXPECT_EQ(run.exit_code, 127) << run.Describe();
-  EXPECT_THAT(run.stderr_text, StartsWith("pmi-shim-client: no-such-program-xyz: command not found"));
+  EXPECT_THAT(run.stderr_text,
+              StartsWith("pmi-shim-client: no-such-program-xyz: command not found"));
   EXPECT_EQ(std::count(run.stderr_text.begin(), run.stderr_text.end(), '\n'), 1);
 }
 
@@ -188,8 +190,8 @@ TEST_F(ShimClientBinaryTest, PmixKeepsAReachableUriAndRelaysAnUnreachableOne) {
                                << "PMIX_SERVER_URI41=" << uri << "\nPMIX_SERVER_URI21=" << uri
                                << "\n";
   const std::string show = "echo $PMIX_SERVER_URI41 $PMIX_SERVER_URI21 ${PMI_SIZE-nosize}";
-  testutil::RunResult run = Run({bin_, "exec", "--dir", dir_, "--", "/bin/sh", "-c", show},
-                                {{"PMI_SIZE", "4"}});
+  testutil::RunResult run =
+      Run({bin_, "exec", "--dir", dir_, "--", "/bin/sh", "-c", show}, {{"PMI_SIZE", "4"}});
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_EQ(run.stdout_text, absl::StrCat(uri, " ", uri, " nosize\n"));
   run = Run({bin_, "check", "--dir", dir_});
@@ -246,16 +248,16 @@ TEST_F(ShimClientBinaryTest, RunsStaticInABusyboxOnlyRoot) {
                             .c_str()),
             0);
   Publish("PMI_SHIM_PROTOCOL=pmi1\nPMI_RANK=3\nPMI_SIZE=4\n");
-  testutil::RunResult run = Run({"/usr/sbin/chroot", root_, "/bin/pmi-shim-client", "check",
-                                 "--dir", "/rv"});
+  testutil::RunResult run =
+      Run({"/usr/sbin/chroot", root_, "/bin/pmi-shim-client", "check", "--dir", "/rv"});
   if (run.exit_code != 0 && absl::StrContains(run.stderr_text, "Operation not permitted")) {
     GTEST_SKIP() << "chroot not permitted here: " << run.stderr_text;
   }
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_EQ(run.stdout_text,
             "rank 3 of 4, PMI-1 (wire 1.1) through /rv/pmi.sock, kvsname kvs_fake_7, job ready\n");
-  run = Run({"/usr/sbin/chroot", root_, "/bin/pmi-shim-client", "exec", "--dir", "/rv", "--",
-             "sh", "-c", "echo $PMI_RANK/$PMI_SIZE fd=$PMI_FD"});
+  run = Run({"/usr/sbin/chroot", root_, "/bin/pmi-shim-client", "exec", "--dir", "/rv", "--", "sh",
+             "-c", "echo $PMI_RANK/$PMI_SIZE fd=$PMI_FD"});
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, StartsWith("3/4 fd="));
 }

@@ -27,8 +27,7 @@ int UsageError(absl::string_view verb, absl::string_view problem) {
   return kUsageError;
 }
 
-std::optional<int> ParseVerbOptions(absl::string_view verb,
-                                    const std::vector<std::string>& options,
+std::optional<int> ParseVerbOptions(absl::string_view verb, const std::vector<std::string>& options,
                                     boost::program_options::options_description& description,
                                     absl::string_view usage) {
   namespace po = boost::program_options;

@@ -31,8 +31,7 @@ int UsageError(absl::string_view verb, absl::string_view problem);
 // -h/--help. Returns the exit status when the verb is done already: 0 after
 // printing `usage` and the options for --help (before required options are
 // checked), kUsageError after a one-line error; nullopt to go on.
-std::optional<int> ParseVerbOptions(absl::string_view verb,
-                                    const std::vector<std::string>& options,
+std::optional<int> ParseVerbOptions(absl::string_view verb, const std::vector<std::string>& options,
                                     boost::program_options::options_description& description,
                                     absl::string_view usage);
 

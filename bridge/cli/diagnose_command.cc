@@ -10,9 +10,9 @@
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
 #include "bridge/diagnose/host_env_source.h"
-#include "image/image_scan.h"
 #include "bridge/diagnose/verdict.h"
 #include "common/log.h"
+#include "image/image_scan.h"
 
 namespace pmi_shim::cli {
 namespace po = boost::program_options;
@@ -20,7 +20,8 @@ namespace po = boost::program_options;
 namespace {
 
 constexpr char kUsage[] =
-    "Usage: pmi-bridge diagnose [--host-env FILE | --pid PID] [--rootfs DIR | --bundle DIR] [--json]\n"
+    "Usage: pmi-bridge diagnose [--host-env FILE | --pid PID] [--rootfs DIR | --bundle DIR] "
+    "[--json]\n"
     "\n"
     "Says whether the host's PMI server (from this environment, an env file or a\n"
     "process) and the PMI client in a container image can meet, and the exact fix.\n"
@@ -65,11 +66,12 @@ absl::StatusOr<diagnose::ContainerFacts> ReadContainerFacts(const std::string& b
 void PrintJson(const diagnose::HostReport& host, const diagnose::ContainerFacts& container,
                const std::optional<image::ImageReport>& image,
                const std::optional<diagnose::Verdict>& verdict) {
-  nlohmann::json out = {{"schema", "pmi-shim.diagnose/1"},
-                        {"host", diagnose::HostReportToJson(host)},
-                        {"container", diagnose::ContainerFactsToJson(container)},
-                        {"image", image ? image::ImageReportToJson(*image) : nlohmann::json()},
-                        {"verdict", verdict ? diagnose::VerdictToJson(*verdict) : nlohmann::json()}};
+  nlohmann::json out = {
+      {"schema", "pmi-shim.diagnose/1"},
+      {"host", diagnose::HostReportToJson(host)},
+      {"container", diagnose::ContainerFactsToJson(container)},
+      {"image", image ? image::ImageReportToJson(*image) : nlohmann::json()},
+      {"verdict", verdict ? diagnose::VerdictToJson(*verdict) : nlohmann::json()}};
   std::cout << out.dump(2) << "\n";
 }
 
@@ -78,9 +80,10 @@ void PrintText(const diagnose::HostReport& host, const diagnose::ContainerFacts&
                const std::optional<diagnose::Verdict>& verdict) {
   std::cout << diagnose::FormatHostReport(host);
   if (container.known) {
-    std::cout << "Container: network " << container.network << (container.user_namespace ? ", user namespace" : "")
-              << (container.uid_remapped ? " (uids remapped)" : "") << (container.private_ipc ? ", private IPC" : "")
-              << "\n";
+    std::cout << "Container: network " << container.network
+              << (container.user_namespace ? ", user namespace" : "")
+              << (container.uid_remapped ? " (uids remapped)" : "")
+              << (container.private_ipc ? ", private IPC" : "") << "\n";
   }
   if (image) {
     std::cout << image::FormatImageReport(*image) << diagnose::FormatVerdict(*verdict);
@@ -94,12 +97,15 @@ void PrintText(const diagnose::HostReport& host, const diagnose::ContainerFacts&
 int RunDiagnoseCommand(const std::vector<std::string>& args) {
   DiagnoseOptions options;
   po::options_description description("Options");
-  description.add_options()
-      ("host-env", po::value<std::string>(&options.host_env), "read the host environment from FILE (KEY=VALUE lines or NUL-separated)")
-      ("pid", po::value<int>(&options.pid), "read the host environment of process PID (/proc/PID/environ)")
-      ("rootfs", po::value<std::string>(&options.rootfs), "the image's root filesystem")
-      ("bundle", po::value<std::string>(&options.bundle), "an OCI bundle (config.json + rootfs): also reads network and user namespaces")
-      ("json", po::bool_switch(&options.json), "machine-readable output");
+  description.add_options()(
+      "host-env", po::value<std::string>(&options.host_env),
+      "read the host environment from FILE (KEY=VALUE lines or NUL-separated)")(
+      "pid", po::value<int>(&options.pid),
+      "read the host environment of process PID (/proc/PID/environ)")(
+      "rootfs", po::value<std::string>(&options.rootfs), "the image's root filesystem")(
+      "bundle", po::value<std::string>(&options.bundle),
+      "an OCI bundle (config.json + rootfs): also reads network and user namespaces")(
+      "json", po::bool_switch(&options.json), "machine-readable output");
   if (std::optional<int> done = ParseVerbOptions("diagnose", args, description, kUsage)) {
     return *done;
   }

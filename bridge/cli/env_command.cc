@@ -44,19 +44,18 @@ struct ParsedEnv {
 
 po::options_description EnvOptionsDescription(ParsedEnv& parsed) {
   po::options_description description("Options");
-  description.add_options()
-      ("for", po::value<std::string>(&parsed.engine),
-       "the engine: apptainer|singularity|charliecloud|podman|docker")
-      ("dir", po::value<std::string>(&parsed.dir),
-       "the rank's directory (default: $PMI_SHIM_DIR, set by pmi-bridge exec)")
-      ("tools", po::value<std::string>(&parsed.tools)->notifier([&parsed](const std::string&) {
-         parsed.tools_given = true;
-       }),
-       "host directory holding bin/pmi-shim-client, mounted at /opt/pmi-shim (default: "
-       "PREFIX/libexec/pmi-shim of this install; empty: the site binds it already)")
-      ("json", po::bool_switch(&parsed.json), "print one JSON object")
-      ("flags", po::bool_switch(&parsed.flags_only), "print only the flags, as shell words")
-      ("prefix", po::bool_switch(&parsed.prefix_only), "print only the prefix, as shell words");
+  description.add_options()("for", po::value<std::string>(&parsed.engine),
+                            "the engine: apptainer|singularity|charliecloud|podman|docker")(
+      "dir", po::value<std::string>(&parsed.dir),
+      "the rank's directory (default: $PMI_SHIM_DIR, set by pmi-bridge exec)")(
+      "tools", po::value<std::string>(&parsed.tools)->notifier([&parsed](const std::string&) {
+        parsed.tools_given = true;
+      }),
+      "host directory holding bin/pmi-shim-client, mounted at /opt/pmi-shim (default: "
+      "PREFIX/libexec/pmi-shim of this install; empty: the site binds it already)")(
+      "json", po::bool_switch(&parsed.json), "print one JSON object")(
+      "flags", po::bool_switch(&parsed.flags_only), "print only the flags, as shell words")(
+      "prefix", po::bool_switch(&parsed.prefix_only), "print only the prefix, as shell words");
   return description;
 }
 
@@ -74,7 +73,8 @@ std::string InstallPrefix() {
   return path;
 }
 
-std::vector<std::string> Example(engines::Engine engine, const engines::EngineAdditions& additions) {
+std::vector<std::string> Example(engines::Engine engine,
+                                 const engines::EngineAdditions& additions) {
   std::vector<std::string> example;
   switch (engine) {
     case engines::Engine::kCharliecloud:
@@ -177,7 +177,8 @@ int RunEnvCommand(const std::vector<std::string>& args) {
     return 1;
   }
   if (parsed.flags_only || parsed.prefix_only) {
-    const std::vector<std::string>& words = parsed.flags_only ? additions->flags : additions->prefix;
+    const std::vector<std::string>& words =
+        parsed.flags_only ? additions->flags : additions->prefix;
     std::cout << engines::JoinShellWords(words) << "\n";
   } else if (parsed.json) {
     PrintEnvJson(*engine, parsed, *additions, Example(*engine, *additions));

@@ -39,8 +39,7 @@ TEST(EnvCommandTest, ApptainerJsonFromPmiShimDir) {
   EXPECT_EQ(out["flags"], nlohmann::json({"--bind", "/tmp/pmi-shim.9/rank.1", "--bind",
                                           "/opt/site/pmi-shim:/opt/pmi-shim:ro", "--env",
                                           "PMI_SHIM_DIR=/tmp/pmi-shim.9/rank.1"}));
-  EXPECT_EQ(out["prefix"],
-            nlohmann::json({"/opt/pmi-shim/bin/pmi-shim-client", "exec", "--"}));
+  EXPECT_EQ(out["prefix"], nlohmann::json({"/opt/pmi-shim/bin/pmi-shim-client", "exec", "--"}));
   EXPECT_EQ(out["environment"]["APPTAINERENV_PMI_SHIM_DIR"], "/tmp/pmi-shim.9/rank.1");
 }
 
@@ -55,8 +54,7 @@ TEST(EnvCommandTest, FlagsAndPrefixAreShellWordsForSubstitution) {
 }
 
 TEST(EnvCommandTest, TextShowsAnExampleAndTheEnvAlternative) {
-  testutil::RunResult r =
-      Env({"--for", "singularity", "--dir", "/tmp/r", "--tools", "/usr/local"});
+  testutil::RunResult r = Env({"--for", "singularity", "--dir", "/tmp/r", "--tools", "/usr/local"});
   ASSERT_EQ(r.exit_code, 0) << r.Describe();
   EXPECT_TRUE(absl::StrContains(r.stdout_text, "or env:  SINGULARITYENV_PMI_SHIM_DIR=/tmp/r"))
       << r.stdout_text;
@@ -76,7 +74,8 @@ TEST(EnvCommandTest, PodmanOnlyNeedsTheVariable) {
 TEST(EnvCommandTest, UsageErrorsAreOneLine) {
   testutil::RunResult no_dir = Env({"--for", "apptainer"});
   EXPECT_EQ(no_dir.exit_code, 2);
-  EXPECT_TRUE(absl::StrContains(no_dir.stderr_text, "PMI_SHIM_DIR is not set")) << no_dir.Describe();
+  EXPECT_TRUE(absl::StrContains(no_dir.stderr_text, "PMI_SHIM_DIR is not set"))
+      << no_dir.Describe();
   testutil::RunResult bad_engine = Env({"--for", "lxc", "--dir", "/tmp/r"});
   EXPECT_EQ(bad_engine.exit_code, 2);
   EXPECT_TRUE(absl::StrContains(bad_engine.stderr_text, "pmi-bridge: env: --for lxc"))
@@ -87,15 +86,15 @@ TEST(EnvCommandTest, UsageErrorsAreOneLine) {
   EXPECT_EQ(relative.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(relative.stderr_text, "absolute path")) << relative.Describe();
   for (const testutil::RunResult* r : {&no_dir, &bad_engine, &relative}) {
-    EXPECT_EQ(std::count(r->stderr_text.begin(), r->stderr_text.end(), '\n'), 1)
-        << r->stderr_text;
+    EXPECT_EQ(std::count(r->stderr_text.begin(), r->stderr_text.end(), '\n'), 1) << r->stderr_text;
   }
 }
 
 TEST(EnvCommandTest, HelpListsTheEngines) {
   testutil::RunResult r = Env({"--help"});
   ASSERT_EQ(r.exit_code, 0);
-  EXPECT_TRUE(absl::StrContains(r.stdout_text, "ENGINE: apptainer, singularity, charliecloud (ch-run), podman, docker"))
+  EXPECT_TRUE(absl::StrContains(
+      r.stdout_text, "ENGINE: apptainer, singularity, charliecloud (ch-run), podman, docker"))
       << r.stdout_text;
 }
 

@@ -11,8 +11,10 @@ int RunMatrixCommand(const std::vector<std::string>& args) {
   bool json = false;
   for (const std::string& arg : args) {
     if (arg == "--help" || arg == "-h") {
-      std::cout << "Usage: pmi-bridge matrix [--json]\n\nPrints the translation matrix as built (each cell: "
-                   "supported, how, which real-peer tests cover it) and the PMIx cross-version facts.\n";
+      std::cout
+          << "Usage: pmi-bridge matrix [--json]\n\nPrints the translation matrix as built (each "
+             "cell: "
+             "supported, how, which real-peer tests cover it) and the PMIx cross-version facts.\n";
       return 0;
     }
     if (arg != "--json") return UsageError("matrix", "unknown option " + arg);

@@ -29,14 +29,15 @@ int RunProbeCommand(const std::vector<std::string>& args) {
   int pmi_fd = -1, pmi_id = -1;
   bool json = false;
   po::options_description description("Options");
-  description.add_options()
-      ("pmi-port", po::value<std::string>(&pmi_port), "a PMI_PORT server at HOST:PORT")
-      ("pmi-id", po::value<int>(&pmi_id), "identity for the PMI_PORT handshake / rank for --pmi-fd")
-      ("pmi-fd", po::value<int>(&pmi_fd), "an inherited, connected PMI socket")
-      ("socket", po::value<std::string>(&socket_path), "a Unix socket that speaks the PMI wire")
-      ("pmix-uri", po::value<std::string>(&pmix_uri), "a PMIx server URI (nspace.rank;tcp4://IP:PORT); needs PMIX_NAMESPACE/PMIX_RANK")
-      ("protocol", po::value<std::string>(&target.protocol), "PMI wire protocol: auto|pmi1|pmi2")
-      ("json", po::bool_switch(&json), "machine-readable output");
+  description.add_options()("pmi-port", po::value<std::string>(&pmi_port),
+                            "a PMI_PORT server at HOST:PORT")(
+      "pmi-id", po::value<int>(&pmi_id), "identity for the PMI_PORT handshake / rank for --pmi-fd")(
+      "pmi-fd", po::value<int>(&pmi_fd), "an inherited, connected PMI socket")(
+      "socket", po::value<std::string>(&socket_path), "a Unix socket that speaks the PMI wire")(
+      "pmix-uri", po::value<std::string>(&pmix_uri),
+      "a PMIx server URI (nspace.rank;tcp4://IP:PORT); needs PMIX_NAMESPACE/PMIX_RANK")(
+      "protocol", po::value<std::string>(&target.protocol), "PMI wire protocol: auto|pmi1|pmi2")(
+      "json", po::bool_switch(&json), "machine-readable output");
   if (std::optional<int> done = ParseVerbOptions("probe", args, description, kUsage)) {
     return *done;
   }
@@ -48,7 +49,8 @@ int RunProbeCommand(const std::vector<std::string>& args) {
   if (pmi_id >= 0) target.pmi_id = pmi_id;
   if (!socket_path.empty()) target.socket_path = socket_path;
   if (!pmix_uri.empty()) target.pmix_uri = pmix_uri;
-  absl::StatusOr<diagnose::ProbeReport> report = diagnose::Probe(diagnose::OwnEnvironment(), target);
+  absl::StatusOr<diagnose::ProbeReport> report =
+      diagnose::Probe(diagnose::OwnEnvironment(), target);
   if (!report.ok()) {
     log::Error(std::string(report.status().message()));
     return 1;

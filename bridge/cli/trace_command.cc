@@ -30,24 +30,28 @@ int RunTraceCommand(const std::vector<std::string>& args) {
   std::string output;
   bool json = false;
   po::options_description description("Options");
-  description.add_options()
-      ("output,o", po::value<std::string>(&output), "write the transcript to FILE (default: stderr)")
-      ("json", po::bool_switch(&json), "JSON lines instead of text");
+  description.add_options()("output,o", po::value<std::string>(&output),
+                            "write the transcript to FILE (default: stderr)")(
+      "json", po::bool_switch(&json), "JSON lines instead of text");
   if (std::optional<int> done = ParseVerbOptions("trace", split.options, description, kUsage)) {
     return *done;
   }
-  if (!split.has_separator || split.command.empty()) return UsageError("trace", "missing '-- COMMAND' after the options");
+  if (!split.has_separator || split.command.empty())
+    return UsageError("trace", "missing '-- COMMAND' after the options");
   std::FILE* out = stderr;
   if (!output.empty()) {
     out = std::fopen(output.c_str(), "a");
     if (out == nullptr) {
-      log::Error(absl::StrCat("cannot open ", output, " for the transcript; check the directory exists and is writable"));
+      log::Error(absl::StrCat("cannot open ", output,
+                              " for the transcript; check the directory exists and is writable"));
       return 1;
     }
   }
-  diagnose::Transcript transcript(out, json ? diagnose::Transcript::Format::kJson : diagnose::Transcript::Format::kHuman,
-                                  absl::Now());
-  absl::StatusOr<int> status = diagnose::RunTrace(diagnose::OwnEnvironment(), split.command, transcript);
+  diagnose::Transcript transcript(
+      out, json ? diagnose::Transcript::Format::kJson : diagnose::Transcript::Format::kHuman,
+      absl::Now());
+  absl::StatusOr<int> status =
+      diagnose::RunTrace(diagnose::OwnEnvironment(), split.command, transcript);
   if (out != stderr) std::fclose(out);
   if (!status.ok()) {
     log::Error(std::string(status.status().message()));

@@ -3,8 +3,8 @@
 namespace pmi_shim::diagnose {
 
 absl::StatusOr<ContainerFacts> ParseContainerFacts(absl::string_view config_json) {
-  nlohmann::json config =
-      nlohmann::json::parse(config_json.begin(), config_json.end(), nullptr, /*allow_exceptions=*/false);
+  nlohmann::json config = nlohmann::json::parse(config_json.begin(), config_json.end(), nullptr,
+                                                /*allow_exceptions=*/false);
   if (config.is_discarded() || !config.is_object()) {
     return absl::InvalidArgumentError("config.json is not a JSON object");
   }
@@ -18,7 +18,8 @@ absl::StatusOr<ContainerFacts> ParseContainerFacts(absl::string_view config_json
       for (const nlohmann::json& ns : *namespaces) {
         if (!ns.is_object() || !ns.contains("type") || !ns["type"].is_string()) continue;
         const std::string type = ns["type"].get<std::string>();
-        const bool joined = ns.contains("path") && ns["path"].is_string() && !ns["path"].get<std::string>().empty();
+        const bool joined =
+            ns.contains("path") && ns["path"].is_string() && !ns["path"].get<std::string>().empty();
         if (type == "network") facts.network = joined ? "joined" : "private";
         if (type == "user") facts.user_namespace = true;
         if (type == "ipc" && !joined) facts.private_ipc = true;

@@ -8,11 +8,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "bridge/diagnose/host_analysis.h"
-#include "image/image_scan.h"
-#include "image/testing/fixture_image.h"
 #include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
+#include "image/image_scan.h"
+#include "image/testing/fixture_image.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
@@ -47,14 +47,18 @@ TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
   // Debian's MPICH 4.0.2 has no PMI-2 or PMIx client compiled in (real-peers.md).
   EXPECT_EQ(absl::StrJoin(image->client_protocols, ","), "PMI-1");
 
-  upstream::Environment ompi = {{"PMIX_NAMESPACE", "1"}, {"PMIX_RANK", "0"},
-                                {"PMIX_SERVER_URI41", "0.0;tcp4://127.0.0.1:5"}, {"PMIX_VERSION", "4.2.2rc2"}};
+  upstream::Environment ompi = {{"PMIX_NAMESPACE", "1"},
+                                {"PMIX_RANK", "0"},
+                                {"PMIX_SERVER_URI41", "0.0;tcp4://127.0.0.1:5"},
+                                {"PMIX_VERSION", "4.2.2rc2"}};
   ContainerFacts priv;
   priv.known = true;
   priv.network = "private";
   Verdict v = Decide(AnalyzeHost(ompi, "t"), *image, priv);
   EXPECT_EQ(v.outcome, kOutcomeBridge);
-  EXPECT_EQ(testing::RunFix(v), "pmi-bridge exec --downstream pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
+  EXPECT_EQ(
+      testing::RunFix(v),
+      "pmi-bridge exec --downstream pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
 
   upstream::Environment hydra_port = {{"PMI_PORT", "vm:1234"}, {"PMI_ID", "0"}};
   ContainerFacts host;
@@ -65,7 +69,8 @@ TEST(DiagnoseDebianTest, MpichImageUnderOpenMpiAndHydra) {
 }
 
 TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
-  if (!Installed("libopenmpi3") || !Installed("libpmix2")) GTEST_SKIP() << "Open MPI / PMIx not installed";
+  if (!Installed("libopenmpi3") || !Installed("libpmix2"))
+    GTEST_SKIP() << "Open MPI / PMIx not installed";
   const std::string root = image::testing::MakeTempDir("ompi-image");
   ASSERT_TRUE(CopyPackages(root, "libopenmpi3 libpmix2"));
   absl::StatusOr<ImageReport> image = ScanImage(root);
@@ -74,7 +79,8 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   EXPECT_EQ(image->mpi_version, "4.1.4");
   EXPECT_EQ(image->pmix_version, "4.2.2rc2");
   EXPECT_EQ(image->default_protocol, "PMIx");
-  for (const char* component : {"psec/munge", "psec/native", "gds/ds12", "gds/ds21", "gds/hash", "bfrops/v12", "bfrops/v41"}) {
+  for (const char* component : {"psec/munge", "psec/native", "gds/ds12", "gds/ds21", "gds/hash",
+                                "bfrops/v12", "bfrops/v41"}) {
     EXPECT_TRUE(image->HasComponent(component)) << component;
   }
   bool ext3x = false;
@@ -82,11 +88,14 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   EXPECT_TRUE(ext3x);
 
   // What mpirun.openmpi 4.1.4 exports (real-peers.md).
-  upstream::Environment ompi = {{"PMIX_NAMESPACE", "1727856641"}, {"PMIX_RANK", "0"},
+  upstream::Environment ompi = {{"PMIX_NAMESPACE", "1727856641"},
+                                {"PMIX_RANK", "0"},
                                 {"PMIX_SERVER_URI41", "1727856640.0;tcp4://127.0.0.1:59453"},
                                 {"PMIX_SERVER_URI2", "1727856640.0;tcp4://127.0.0.1:59453"},
-                                {"PMIX_SECURITY_MODE", "native"}, {"PMIX_GDS_MODULE", "ds21,ds12,hash"},
-                                {"PMIX_VERSION", "4.2.2rc2"}, {"OMPI_COMM_WORLD_SIZE", "1"}};
+                                {"PMIX_SECURITY_MODE", "native"},
+                                {"PMIX_GDS_MODULE", "ds21,ds12,hash"},
+                                {"PMIX_VERSION", "4.2.2rc2"},
+                                {"OMPI_COMM_WORLD_SIZE", "1"}};
   ContainerFacts priv;
   priv.known = true;
   priv.network = "private";
@@ -94,10 +103,13 @@ TEST(DiagnoseDebianTest, OpenMpiImageUnderOpenMpiAndHydra) {
   EXPECT_EQ(v.outcome, kOutcomeDirectWithHook) << FormatVerdict(v);
   EXPECT_TRUE(testing::HasFix(v, "env", "PMIX_MCA_gds=hash")) << FormatVerdict(v);
 
-  upstream::Environment hydra = {{"PMI_FD", "6"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "1"}, {"HYDI_CONTROL_FD", "7"}};
+  upstream::Environment hydra = {
+      {"PMI_FD", "6"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "1"}, {"HYDI_CONTROL_FD", "7"}};
   Verdict under_hydra = Decide(AnalyzeHost(hydra, "t"), *image, priv);
   EXPECT_EQ(under_hydra.outcome, kOutcomeBridge);
-  EXPECT_EQ(testing::RunFix(under_hydra), "pmi-bridge exec --downstream pmix -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
+  EXPECT_EQ(
+      testing::RunFix(under_hydra),
+      "pmi-bridge exec --downstream pmix -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
   system(absl::StrCat("rm -rf '", root, "'").c_str());
 }
 
@@ -105,9 +117,11 @@ TEST(ImageScanTest, SymlinksStayInsideTheRoot) {
   const std::string root = image::testing::MakeTempDir("escape");
   // An image whose libpmix symlink points at the host's libpmix by absolute
   // path: it must be resolved inside the image (where it does not exist).
-  ASSERT_EQ(system(absl::StrCat("mkdir -p '", root, "/usr/lib' && ln -s /usr/lib/x86_64-linux-gnu/libpmix.so.2 '",
-                                root, "/usr/lib/libpmix.so.2' && ln -s ../../../../../../../etc '", root,
-                                "/usr/lib/up'").c_str()),
+  ASSERT_EQ(system(absl::StrCat("mkdir -p '", root,
+                                "/usr/lib' && ln -s /usr/lib/x86_64-linux-gnu/libpmix.so.2 '", root,
+                                "/usr/lib/libpmix.so.2' && ln -s ../../../../../../../etc '", root,
+                                "/usr/lib/up'")
+                       .c_str()),
             0);
   absl::StatusOr<ImageReport> image = ScanImage(root);
   ASSERT_OK(image);

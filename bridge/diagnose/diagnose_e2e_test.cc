@@ -12,9 +12,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "image/testing/fixture_image.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "image/testing/fixture_image.h"
 #include "nlohmann/json.hpp"
 #include "test/testing/launcher.h"
 #include "test/testing/netns_test_main.h"
@@ -74,14 +74,16 @@ TEST_F(DiagnoseE2eTest, TraceNamesTheMissingPmirankOfLibpmi2UnderHydraPmiPort) {
   // Slurm's libpmi2, as an application links it.
   const std::string source = dir_ + "/pmi2_client.c", program = dir_ + "/pmi2_client";
   std::ofstream(source) << "#include <slurm/pmi2.h>\n#include <stdio.h>\n"
-                           "int main(void){int s,r,a,sp; if(PMI2_Init(&sp,&s,&r,&a)!=0){printf(\"init failed\\n\");return 1;}"
+                           "int main(void){int s,r,a,sp; "
+                           "if(PMI2_Init(&sp,&s,&r,&a)!=0){printf(\"init failed\\n\");return 1;}"
                            "printf(\"rank %d of %d\\n\",r,s); PMI2_Finalize(); return 0;}\n";
   ASSERT_EQ(system(absl::StrCat("cc -o '", program, "' '", source, "' -lpmi2").c_str()), 0);
   const std::string transcript = dir_ + "/trace.txt";
   testutil::RunResult run =
       Run(testutil::Launcher::kHydra, 1, {bridge_, "trace", "--output", transcript, "--", program},
           testutil::PmiMode::kPort);
-  EXPECT_NE(run.exit_code, 0) << "hydra accepted libpmi2's PMI_PORT fullinit?\n" << run.stdout_text << run.stderr_text;
+  EXPECT_NE(run.exit_code, 0) << "hydra accepted libpmi2's PMI_PORT fullinit?\n"
+                              << run.stdout_text << run.stderr_text;
   std::stringstream text;
   text << std::ifstream(transcript).rdbuf();
   EXPECT_THAT(text.str(), HasSubstr("C->S cmd=fullinit srcid=0"));

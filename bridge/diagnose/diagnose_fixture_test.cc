@@ -10,33 +10,35 @@
 #include "absl/strings/str_join.h"
 #include "bridge/diagnose/container_facts.h"
 #include "bridge/diagnose/host_analysis.h"
-#include "image/image_scan.h"
-#include "image/testing/fixture_image.h"
 #include "bridge/diagnose/testing/verdict_queries.h"
 #include "bridge/diagnose/verdict.h"
 #include "gtest/gtest.h"
+#include "image/image_scan.h"
+#include "image/testing/fixture_image.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::diagnose {
 
 using image::ImageReport;
+using image::kFamilyPmix;
 using image::LibraryInfo;
 using image::ScanImage;
-using image::kFamilyPmix;
 namespace {
 
 using image::testing::FixtureLibrary;
 
 constexpr char kLib[] = "/usr/lib/x86_64-linux-gnu";
 
-FixtureLibrary Pmix(const std::string& version, std::vector<std::string> components, const std::string& dir = kLib) {
+FixtureLibrary Pmix(const std::string& version, std::vector<std::string> components,
+                    const std::string& dir = kLib) {
   FixtureLibrary lib;
   lib.path = absl::StrCat(dir, "/libpmix.so.2.0.0");
   lib.soname = "libpmix.so.2";
   lib.links = {absl::StrCat(dir, "/libpmix.so.2")};
   // v3+ say "OpenPMIx X (PMIx Standard...)", older "PMIx vX".
-  lib.strings = {version[0] >= '3' ? absl::StrCat("OpenPMIx ", version, " (PMIx Standard: 4.2, Stable ABI: 0.0)")
-                                   : absl::StrCat("PMIx v", version)};
+  lib.strings = {version[0] >= '3'
+                     ? absl::StrCat("OpenPMIx ", version, " (PMIx Standard: 4.2, Stable ABI: 0.0)")
+                     : absl::StrCat("PMIx v", version)};
   for (const std::string& c : components) {
     std::string symbol = c;
     symbol[symbol.find('/')] = '_';
@@ -46,7 +48,13 @@ FixtureLibrary Pmix(const std::string& version, std::vector<std::string> compone
 }
 
 FixtureLibrary PmixPlugin(const std::string& file, const std::string& version) {
-  return {absl::StrCat(kLib, "/pmix/", file), "", {absl::StrCat("PMIX MCA component version ", version)}, {}, {}, {}, {}};
+  return {absl::StrCat(kLib, "/pmix/", file),
+          "",
+          {absl::StrCat("PMIX MCA component version ", version)},
+          {},
+          {},
+          {},
+          {}};
 }
 
 FixtureLibrary Mpich(const std::string& version, bool old_soname = false) {
@@ -74,7 +82,8 @@ FixtureLibrary OmpiComponent(const std::string& name, const std::string& embedde
   lib.path = absl::StrCat(kLib, "/openmpi/lib/openmpi3/mca_pmix_", name, ".so");
   if (!embedded_pmix.empty()) {
     lib.strings = {absl::StrCat("OpenPMIx ", embedded_pmix, " (PMIx Standard: 3.1)")};
-    lib.int_symbols = {"pmix_mca_gds_ds21_component", "pmix_mca_gds_hash_component", "pmix_mca_psec_native_component"};
+    lib.int_symbols = {"pmix_mca_gds_ds21_component", "pmix_mca_gds_hash_component",
+                       "pmix_mca_psec_native_component"};
   }
   return lib;
 }
@@ -104,9 +113,9 @@ FixtureLibrary SlurmPmi2() {
   return lib;
 }
 
-const std::vector<std::string> kPmix4Components = {"psec/native", "psec/munge", "gds/ds12", "gds/ds21", "gds/hash",
-                                                   "bfrops/v12", "bfrops/v20", "bfrops/v21", "bfrops/v3",
-                                                   "bfrops/v4", "bfrops/v41"};
+const std::vector<std::string> kPmix4Components = {
+    "psec/native", "psec/munge", "gds/ds12",  "gds/ds21",  "gds/hash",  "bfrops/v12",
+    "bfrops/v20",  "bfrops/v21", "bfrops/v3", "bfrops/v4", "bfrops/v41"};
 
 // The fixture images.
 std::map<std::string, std::vector<FixtureLibrary>> Images() {
@@ -114,20 +123,24 @@ std::map<std::string, std::vector<FixtureLibrary>> Images() {
       {"mpich-4.0.2", {Mpich("4.0.2")}},
       {"mpich-3.4.3", {Mpich("3.4.3", /*old_soname=*/true)}},
       {"mpich-4.1.2", {Mpich("4.1.2")}},
-      {"ompi-4.1.4-pmix-4.2.2", {OpenMpi("4.1.4"), OmpiComponent("ext3x"), Pmix("4.2.2", kPmix4Components)}},
+      {"ompi-4.1.4-pmix-4.2.2",
+       {OpenMpi("4.1.4"), OmpiComponent("ext3x"), Pmix("4.2.2", kPmix4Components)}},
       {"ompi-4.1.4-pmix-4.2.2-hash-only",
-       {OpenMpi("4.1.4"), OmpiComponent("ext3x"), Pmix("4.2.2", {"psec/native", "gds/hash", "bfrops/v41"})}},
+       {OpenMpi("4.1.4"), OmpiComponent("ext3x"),
+        Pmix("4.2.2", {"psec/native", "gds/hash", "bfrops/v41"})}},
       {"ompi-5.0.2-pmix-5.0.2-munge",
        {OpenMpi("5.0.2"), Pmix("5.0.2", {"psec/native", "gds/hash", "gds/shmem2", "bfrops/v41"}),
         PmixPlugin("pmix_mca_psec_munge.so", "5.0.2")}},
-      {"ompi-5.0.2-pmix-5.0.2-nomunge", {OpenMpi("5.0.2"), Pmix("5.0.2", {"psec/native", "gds/hash", "bfrops/v41"})}},
+      {"ompi-5.0.2-pmix-5.0.2-nomunge",
+       {OpenMpi("5.0.2"), Pmix("5.0.2", {"psec/native", "gds/hash", "bfrops/v41"})}},
       {"ompi-3.1.6-embedded-pmix-3.1.5", {OpenMpi("3.1.6"), OmpiComponent("pmix3x", "3.1.5")}},
       {"ompi-2-pmix-1.2.5",
        {OpenMpi("2.1.6"), Pmix("1.2.5", {}), PmixPlugin("mca_psec_native.so", "1.2.5")}},
       {"pmix-1.2.5-and-mpich", {Pmix("1.2.5", {}), Mpich("4.0.2")}},
       {"pmix-2.0.3", {Pmix("2.0.3", {"psec/native", "gds/ds12", "gds/hash"})}},
       {"pmix-2.1.4", {Pmix("2.1.4", {"psec/native", "gds/ds12", "gds/hash"})}},
-      {"pmix-3.2.5-client", {Pmix("3.2.5", {"psec/native", "gds/ds12", "gds/ds21", "gds/hash", "bfrops/v3"})}},
+      {"pmix-3.2.5-client",
+       {Pmix("3.2.5", {"psec/native", "gds/ds12", "gds/ds21", "gds/hash", "bfrops/v3"})}},
       {"pmix-4.2.2-client-munge", {Pmix("4.2.2", kPmix4Components)}},
       {"pmix-4.2.2-client-hash", {Pmix("4.2.2", {"psec/native", "gds/hash", "bfrops/v41"})}},
       {"mpich-3.4.3-and-slurm-libpmi2", {Mpich("3.4.3", /*old_soname=*/true), SlurmPmi2()}},
@@ -141,35 +154,56 @@ std::map<std::string, std::vector<FixtureLibrary>> Images() {
 
 // Host environments, as the real launchers set them (real-peers.md, protocols.md §4.2).
 std::map<std::string, upstream::Environment> Hosts() {
-  upstream::Environment ompi41 = {{"PMIX_NAMESPACE", "1727856641"}, {"PMIX_RANK", "0"},
+  upstream::Environment ompi41 = {{"PMIX_NAMESPACE", "1727856641"},
+                                  {"PMIX_RANK", "0"},
                                   {"PMIX_SERVER_URI41", "1727856640.0;tcp4://127.0.0.1:59453"},
                                   {"PMIX_SERVER_URI4", "1727856640.0;tcp4://127.0.0.1:59453"},
                                   {"PMIX_SERVER_URI3", "1727856640.0;tcp4://127.0.0.1:59453"},
                                   {"PMIX_SERVER_URI2", "1727856640.0;tcp4://127.0.0.1:59453"},
                                   {"PMIX_SERVER_URI21", "1727856640.0;tcp4://127.0.0.1:59453"},
-                                  {"PMIX_SECURITY_MODE", "native"}, {"PMIX_GDS_MODULE", "ds21,ds12,hash"},
-                                  {"PMIX_SERVER_TMPDIR", "/tmp/ompi.vm.0/pid.2563"}, {"PMIX_VERSION", "4.2.2rc2"},
+                                  {"PMIX_SECURITY_MODE", "native"},
+                                  {"PMIX_GDS_MODULE", "ds21,ds12,hash"},
+                                  {"PMIX_SERVER_TMPDIR", "/tmp/ompi.vm.0/pid.2563"},
+                                  {"PMIX_VERSION", "4.2.2rc2"},
                                   {"OMPI_COMM_WORLD_SIZE", "2"}};
-  upstream::Environment pmix61 = {{"PMIX_NAMESPACE", "prterun-vm-1@1"}, {"PMIX_RANK", "0"},
-                                  {"PMIX_VERSION", "6.1.0"}, {"PRTE_LAUNCHED", "1"},
-                                  {"PMIX_SECURITY_MODE", "native,none"}, {"PMIX_GDS_MODULE", "shmem2,hash"}};
+  upstream::Environment pmix61 = {{"PMIX_NAMESPACE", "prterun-vm-1@1"},
+                                  {"PMIX_RANK", "0"},
+                                  {"PMIX_VERSION", "6.1.0"},
+                                  {"PRTE_LAUNCHED", "1"},
+                                  {"PMIX_SECURITY_MODE", "native,none"},
+                                  {"PMIX_GDS_MODULE", "shmem2,hash"}};
   for (const char* n : {"61", "51", "41", "4", "3", "21", "20", "12"}) {
     pmix61[absl::StrCat("PMIX_SERVER_URI", n)] = "prterun-vm-1@0.0;tcp4://127.0.0.1:40000";
   }
-  upstream::Environment pmix5munge = {{"PMIX_NAMESPACE", "slurm.pmix.12.0"}, {"PMIX_RANK", "0"},
-                                      {"PMIX_SERVER_URI41", "pmix-server.77;tcp4://127.0.0.1:41000"},
-                                      {"PMIX_SERVER_URI21", "pmix-server.77;tcp4://127.0.0.1:41000"},
-                                      {"PMIX_SECURITY_MODE", "munge,native"}, {"PMIX_GDS_MODULE", "hash"},
-                                      {"PMIX_VERSION", "5.0.2"}, {"SLURM_JOB_ID", "12"}};
+  upstream::Environment pmix5munge = {
+      {"PMIX_NAMESPACE", "slurm.pmix.12.0"},
+      {"PMIX_RANK", "0"},
+      {"PMIX_SERVER_URI41", "pmix-server.77;tcp4://127.0.0.1:41000"},
+      {"PMIX_SERVER_URI21", "pmix-server.77;tcp4://127.0.0.1:41000"},
+      {"PMIX_SECURITY_MODE", "munge,native"},
+      {"PMIX_GDS_MODULE", "hash"},
+      {"PMIX_VERSION", "5.0.2"},
+      {"SLURM_JOB_ID", "12"}};
   upstream::Environment munge_only = pmix5munge;
   munge_only["PMIX_SECURITY_MODE"] = "munge";
-  upstream::Environment pmix20 = {{"PMIX_NAMESPACE", "ns"}, {"PMIX_RANK", "0"},
+  upstream::Environment pmix20 = {{"PMIX_NAMESPACE", "ns"},
+                                  {"PMIX_RANK", "0"},
                                   {"PMIX_SERVER_URI2", "pmix-server.5;tcp4://127.0.0.1:42000"}};
   return {
-      {"hydra-fd", {{"PMI_FD", "6"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}, {"HYDI_CONTROL_FD", "7"}}},
+      {"hydra-fd",
+       {{"PMI_FD", "6"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}, {"HYDI_CONTROL_FD", "7"}}},
       {"hydra-port", {{"PMI_PORT", "vm:33605"}, {"PMI_ID", "0"}, {"HYDI_CONTROL_FD", "7"}}},
-      {"slurm-pmi2", {{"PMI_FD", "5"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}, {"PMI_JOBID", "12.0"}, {"SLURM_JOB_ID", "12"}}},
-      {"flux", {{"PMI_FD", "5"}, {"PMI_RANK", "0"}, {"PMI_SIZE", "2"}, {"FLUX_URI", "local:///run/flux/local"}}},
+      {"slurm-pmi2",
+       {{"PMI_FD", "5"},
+        {"PMI_RANK", "0"},
+        {"PMI_SIZE", "2"},
+        {"PMI_JOBID", "12.0"},
+        {"SLURM_JOB_ID", "12"}}},
+      {"flux",
+       {{"PMI_FD", "5"},
+        {"PMI_RANK", "0"},
+        {"PMI_SIZE", "2"},
+        {"FLUX_URI", "local:///run/flux/local"}}},
       {"ompi-4.1", ompi41},
       {"pmix-6.1", pmix61},
       {"pmix-5-munge", pmix5munge},
@@ -199,13 +233,16 @@ struct Case {
 };
 
 std::string Bridge(const std::string& downstream) {
-  return absl::StrCat("pmi-bridge exec --downstream ", downstream, " -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
+  return absl::StrCat("pmi-bridge exec --downstream ", downstream,
+                      " -- ENGINE run ... IMAGE pmi-shim-client exec -- APP");
 }
 
 const std::pair<std::string, std::string> kGdsHash = {"env", "PMIX_MCA_gds=hash"};
 const std::pair<std::string, std::string> kMunge = {"bind", "/run/munge"};
 const std::pair<std::string, std::string> kHook = {
-    "flag", "--annotation org.pmi-shim.enable=true (the hook relays 127.0.0.1:PORT inside the container's network namespace)"};
+    "flag",
+    "--annotation org.pmi-shim.enable=true (the hook relays 127.0.0.1:PORT inside the container's "
+    "network namespace)"};
 
 std::vector<Case> Cases() {
   const ContainerFacts priv = Network("private"), host = Network("host"), unknown;
@@ -227,25 +264,102 @@ std::vector<Case> Cases() {
       {"intel-mpi-2021.10", "ompi-4.1", priv, kOutcomeBridge, Bridge("pmi1"), {}, {}},
       {"slurm-libpmi2", "pmix-5-munge", priv, kOutcomeBridge, Bridge("pmi2"), {}, {}},
       // PMIx x PMIx.
-      {"ompi-4.1.4-pmix-4.2.2", "ompi-4.1", priv, kOutcomeDirectWithHook, "", {kGdsHash, kHook}, {kMunge}},
+      {"ompi-4.1.4-pmix-4.2.2",
+       "ompi-4.1",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kGdsHash, kHook},
+       {kMunge}},
       {"ompi-4.1.4-pmix-4.2.2", "ompi-4.1", host, kOutcomeDirect, "", {kGdsHash}, {kHook}},
-      {"ompi-4.1.4-pmix-4.2.2-hash-only", "ompi-4.1", priv, kOutcomeDirectWithHook, "", {kHook}, {kGdsHash}},
-      {"ompi-4.1.4-pmix-4.2.2", "ompi-4.1", Network("private", true), kOutcomeBridge, Bridge("pmix"), {}, {}},
-      {"ompi-5.0.2-pmix-5.0.2-munge", "pmix-5-munge", priv, kOutcomeDirectWithHook, "", {kMunge}, {kGdsHash}},
-      {"ompi-5.0.2-pmix-5.0.2-nomunge", "pmix-5-munge", priv, kOutcomeDirectWithHook, "", {}, {kMunge}},
-      {"ompi-5.0.2-pmix-5.0.2-nomunge", "pmix-5-munge-only", priv, kOutcomeIncompatible, "", {}, {}},
-      {"ompi-5.0.2-pmix-5.0.2-munge", "pmix-6.1", priv, kOutcomeDirectWithHook, "", {kGdsHash}, {kMunge}},
-      {"ompi-3.1.6-embedded-pmix-3.1.5", "ompi-4.1", unknown, kOutcomeDirectWithHook, "", {kGdsHash}, {}},
-      {"ompi-2-pmix-1.2.5", "ompi-4.1", priv, kOutcomeIncompatible, "",
-       {{"rebuild", "use PMIx >= 2.1.1 in the image (any client talks to any server from 2.1.1 on)"}}, {}},
+      {"ompi-4.1.4-pmix-4.2.2-hash-only",
+       "ompi-4.1",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kHook},
+       {kGdsHash}},
+      {"ompi-4.1.4-pmix-4.2.2",
+       "ompi-4.1",
+       Network("private", true),
+       kOutcomeBridge,
+       Bridge("pmix"),
+       {},
+       {}},
+      {"ompi-5.0.2-pmix-5.0.2-munge",
+       "pmix-5-munge",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kMunge},
+       {kGdsHash}},
+      {"ompi-5.0.2-pmix-5.0.2-nomunge",
+       "pmix-5-munge",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {},
+       {kMunge}},
+      {"ompi-5.0.2-pmix-5.0.2-nomunge",
+       "pmix-5-munge-only",
+       priv,
+       kOutcomeIncompatible,
+       "",
+       {},
+       {}},
+      {"ompi-5.0.2-pmix-5.0.2-munge",
+       "pmix-6.1",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kGdsHash},
+       {kMunge}},
+      {"ompi-3.1.6-embedded-pmix-3.1.5",
+       "ompi-4.1",
+       unknown,
+       kOutcomeDirectWithHook,
+       "",
+       {kGdsHash},
+       {}},
+      {"ompi-2-pmix-1.2.5",
+       "ompi-4.1",
+       priv,
+       kOutcomeIncompatible,
+       "",
+       {{"rebuild",
+         "use PMIx >= 2.1.1 in the image (any client talks to any server from 2.1.1 on)"}},
+       {}},
       {"pmix-1.2.5-and-mpich", "pmix-6.1", priv, kOutcomeBridge, Bridge("pmi1"), {}, {}},
-      {"pmix-2.0.3", "pmix-6.1", priv, kOutcomeDirectWithHook, "",
-       {{"env", "PMIX_SERVER_URI2=<value of PMIX_SERVER_URI20>"}}, {}},
-      {"pmix-2.0.3", "ompi-4.1", host, kOutcomeDirect, "", {}, {{"env", "PMIX_SERVER_URI2=<value of PMIX_SERVER_URI20>"}}},
+      {"pmix-2.0.3",
+       "pmix-6.1",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {{"env", "PMIX_SERVER_URI2=<value of PMIX_SERVER_URI20>"}},
+       {}},
+      {"pmix-2.0.3",
+       "ompi-4.1",
+       host,
+       kOutcomeDirect,
+       "",
+       {},
+       {{"env", "PMIX_SERVER_URI2=<value of PMIX_SERVER_URI20>"}}},
       {"pmix-2.1.4", "pmix-2.0", priv, kOutcomeIncompatible, "", {}, {}},
       // More client builds.
-      {"pmix-3.2.5-client", "ompi-4.1", priv, kOutcomeDirectWithHook, "", {kGdsHash, kHook}, {kMunge}},
-      {"pmix-4.2.2-client-munge", "pmix-5-munge", priv, kOutcomeDirectWithHook, "", {kMunge}, {kGdsHash}},
+      {"pmix-3.2.5-client",
+       "ompi-4.1",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kGdsHash, kHook},
+       {kMunge}},
+      {"pmix-4.2.2-client-munge",
+       "pmix-5-munge",
+       priv,
+       kOutcomeDirectWithHook,
+       "",
+       {kMunge},
+       {kGdsHash}},
       {"pmix-4.2.2-client-hash", "ompi-4.1", host, kOutcomeDirect, "", {}, {kGdsHash, kHook}},
       {"pmix-4.2.2-client-hash", "hydra-fd", priv, kOutcomeBridge, Bridge("pmix"), {}, {}},
       {"mpich-3.4.3-and-slurm-libpmi2", "slurm-pmi2", priv, kOutcomeBridge, Bridge("pmi1"), {}, {}},
@@ -253,8 +367,13 @@ std::vector<Case> Cases() {
       {"mvapich2-and-slurm-libpmi2", "ompi-4.1", priv, kOutcomeBridge, Bridge("pmi1"), {}, {}},
       // Nothing to meet.
       {"empty", "hydra-fd", priv, kOutcomeNoClient, "", {}, {}},
-      {"mpich-4.0.2", "none", priv, kOutcomeNoHost,
-       "pmi-bridge launch -n N --protocol pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP", {}, {}},
+      {"mpich-4.0.2",
+       "none",
+       priv,
+       kOutcomeNoHost,
+       "pmi-bridge launch -n N --protocol pmi1 -- ENGINE run ... IMAGE pmi-shim-client exec -- APP",
+       {},
+       {}},
   };
 }
 
@@ -328,8 +447,12 @@ TEST_F(DiagnoseFixtureTest, VerdictTable) {
     Verdict v = Decide(host, Image(c.image), c.container);
     EXPECT_EQ(v.outcome, c.outcome) << FormatVerdict(v);
     EXPECT_EQ(testing::RunFix(v), c.run_fix) << FormatVerdict(v);
-    for (const auto& [kind, text] : c.fixes) EXPECT_TRUE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
-    for (const auto& [kind, text] : c.absent) EXPECT_FALSE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n" << FormatVerdict(v);
+    for (const auto& [kind, text] : c.fixes)
+      EXPECT_TRUE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n"
+                                                  << FormatVerdict(v);
+    for (const auto& [kind, text] : c.absent)
+      EXPECT_FALSE(testing::HasFix(v, kind, text)) << kind << ": " << text << "\n"
+                                                   << FormatVerdict(v);
     EXPECT_FALSE(v.summary.empty());
     for (const Fix& fix : v.fixes) EXPECT_FALSE(fix.why.empty()) << fix.text;
   }
@@ -362,7 +485,8 @@ TEST(ContainerFactsTest, ReadsNamespacesAndMappings) {
   EXPECT_TRUE(facts->uid_remapped);
   EXPECT_TRUE(facts->private_ipc);
   EXPECT_EQ(facts->process_uid, 1000);
-  facts = ParseContainerFacts(R"({"linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}]}})");
+  facts = ParseContainerFacts(
+      R"({"linux": {"namespaces": [{"type": "network", "path": "/proc/1/ns/net"}]}})");
   ASSERT_OK(facts);
   EXPECT_EQ(facts->network, "joined");
   facts = ParseContainerFacts(R"({"linux": {"namespaces": [{"type": "mount"}]}})");

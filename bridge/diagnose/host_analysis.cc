@@ -44,7 +44,8 @@ std::string VersionFromUriNames(const std::vector<std::string>& names) {
 }  // namespace
 
 bool HostReport::Serves(const std::string& protocol) const {
-  return std::find(server_protocols.begin(), server_protocols.end(), protocol) != server_protocols.end();
+  return std::find(server_protocols.begin(), server_protocols.end(), protocol) !=
+         server_protocols.end();
 }
 
 bool HostReport::UsesSharedMemoryGds() const {
@@ -76,7 +77,8 @@ void ReadPmixFacts(const upstream::Environment& env, HostReport& report) {
     }
     if (absl::StrContains(value, "tcp4://") || absl::StrContains(value, "tcp6://")) {
       report.pmix_tcp = true;
-      if (absl::StrContains(value, "://127.") || absl::StrContains(value, "://[::1]")) report.pmix_loopback = true;
+      if (absl::StrContains(value, "://127.") || absl::StrContains(value, "://[::1]"))
+        report.pmix_loopback = true;
     }
   }
   report.security_modes = absl::StrSplit(Get(env, "PMIX_SECURITY_MODE"), ',', absl::SkipEmpty());
@@ -93,7 +95,8 @@ void DescribePmiWireHost(const upstream::Environment& env, const upstream::HostE
     report.rendezvous_value = std::to_string(*endpoint.fd);
   } else {
     report.rendezvous = "PMI_PORT";
-    report.rendezvous_value = absl::StrCat(endpoint.port_host.value_or(""), ":", endpoint.port.value_or(0));
+    report.rendezvous_value =
+        absl::StrCat(endpoint.port_host.value_or(""), ":", endpoint.port.value_or(0));
   }
   if (env.contains("FLUX_URI") || env.contains("FLUX_JOB_ID")) {
     // Flux has no PMI-2 wire server (protocols.md §1.9, §2.7).
@@ -117,9 +120,9 @@ void DescribePmiWireHost(const upstream::Environment& env, const upstream::HostE
 void DescribePmixHost(const upstream::Environment& env, HostReport& report) {
   report.rendezvous = "PMIx";
   report.server_protocols = {kProtoPmix};
-  for (const char* preferred : {"PMIX_SERVER_URI61", "PMIX_SERVER_URI51", "PMIX_SERVER_URI41", "PMIX_SERVER_URI4",
-                                "PMIX_SERVER_URI3", "PMIX_SERVER_URI21", "PMIX_SERVER_URI2", "PMIX_SERVER_URI20",
-                                "PMIX_SERVER_URI"}) {
+  for (const char* preferred : {"PMIX_SERVER_URI61", "PMIX_SERVER_URI51", "PMIX_SERVER_URI41",
+                                "PMIX_SERVER_URI4", "PMIX_SERVER_URI3", "PMIX_SERVER_URI21",
+                                "PMIX_SERVER_URI2", "PMIX_SERVER_URI20", "PMIX_SERVER_URI"}) {
     if (env.contains(preferred)) {
       report.rendezvous_value = absl::StrCat(preferred, "=", Get(env, preferred));
       break;
@@ -132,7 +135,9 @@ void DescribePmixHost(const upstream::Environment& env, HostReport& report) {
   } else {
     report.launcher = kLauncherPmix;
   }
-  if (report.pmix_uri_names.empty()) report.notes.push_back("PMIX_NAMESPACE without any PMIX_SERVER_URI*: clients cannot find the server");
+  if (report.pmix_uri_names.empty())
+    report.notes.push_back(
+        "PMIX_NAMESPACE without any PMIX_SERVER_URI*: clients cannot find the server");
 }
 
 }  // namespace
@@ -161,18 +166,20 @@ HostReport AnalyzeHost(const upstream::Environment& env, const std::string& sour
 std::string FormatHostReport(const HostReport& r) {
   std::string out = absl::StrCat("Host (", r.source, ")\n  launcher: ", r.launcher, "\n");
   if (r.rendezvous.empty()) {
-    absl::StrAppend(&out, "  rendezvous: none (no PMI_FD, PMI_PORT+PMI_ID, PMI_SIZE or PMIX_NAMESPACE)\n");
+    absl::StrAppend(
+        &out, "  rendezvous: none (no PMI_FD, PMI_PORT+PMI_ID, PMI_SIZE or PMIX_NAMESPACE)\n");
   } else {
     absl::StrAppend(&out, "  rendezvous: ", r.rendezvous, " ", r.rendezvous_value,
                     "\n  serves: ", absl::StrJoin(r.server_protocols, ", "), "\n");
   }
   if (!r.pmix_uri_names.empty() || !r.pmix_version.empty()) {
-    absl::StrAppend(&out, "  PMIx server: ", r.pmix_version.empty() ? "?" : r.pmix_version,
-                    r.pmix_version_inferred ? " (from URI names)" : "", "; URIs ",
-                    absl::StrJoin(r.pmix_uri_names, " "), "\n  security: ",
-                    r.security_modes.empty() ? "(default)" : absl::StrJoin(r.security_modes, ","),
-                    "; gds: ", r.gds_modules.empty() ? "(default)" : absl::StrJoin(r.gds_modules, ","),
-                    r.server_tmpdir.empty() ? "" : absl::StrCat("; tmpdir ", r.server_tmpdir), "\n");
+    absl::StrAppend(
+        &out, "  PMIx server: ", r.pmix_version.empty() ? "?" : r.pmix_version,
+        r.pmix_version_inferred ? " (from URI names)" : "", "; URIs ",
+        absl::StrJoin(r.pmix_uri_names, " "), "\n  security: ",
+        r.security_modes.empty() ? "(default)" : absl::StrJoin(r.security_modes, ","),
+        "; gds: ", r.gds_modules.empty() ? "(default)" : absl::StrJoin(r.gds_modules, ","),
+        r.server_tmpdir.empty() ? "" : absl::StrCat("; tmpdir ", r.server_tmpdir), "\n");
   }
   for (const std::string& note : r.notes) absl::StrAppend(&out, "  note: ", note, "\n");
   return out;

@@ -38,9 +38,9 @@ struct HostReport {
   std::string pmix_version;  // PMIX_VERSION, else inferred from the URI names ("4.1+")
   bool pmix_version_inferred = false;
   std::vector<std::string> pmix_uri_names;  // PMIX_SERVER_URI*, sorted
-  bool pmix_tcp = false;       // a tcp4:// or tcp6:// URI
-  bool pmix_loopback = false;  // ... on 127.0.0.1 / ::1
-  bool pmix_usock = false;     // PMIX_SERVER_URI (v1.x usock) or URI2USOCK
+  bool pmix_tcp = false;                    // a tcp4:// or tcp6:// URI
+  bool pmix_loopback = false;               // ... on 127.0.0.1 / ::1
+  bool pmix_usock = false;                  // PMIX_SERVER_URI (v1.x usock) or URI2USOCK
   std::string pmix_usock_path;
   std::vector<std::string> security_modes;  // PMIX_SECURITY_MODE
   std::vector<std::string> gds_modules;     // PMIX_GDS_MODULE

@@ -17,7 +17,8 @@ namespace pmi_shim::diagnose {
 upstream::Environment ParseEnvironmentText(absl::string_view text) {
   std::vector<std::string> entries;
   if (absl::StrContains(text, '\0')) {
-    for (absl::string_view entry : absl::StrSplit(text, '\0', absl::SkipEmpty())) entries.emplace_back(entry);
+    for (absl::string_view entry : absl::StrSplit(text, '\0', absl::SkipEmpty()))
+      entries.emplace_back(entry);
   } else {
     for (absl::string_view line : absl::StrSplit(text, '\n')) {
       line = absl::StripTrailingAsciiWhitespace(line);
@@ -38,7 +39,9 @@ upstream::Environment OwnEnvironment() {
 
 absl::StatusOr<upstream::Environment> EnvironmentFromFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path, "; give a file of KEY=VALUE lines"));
+  if (!in)
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", path, "; give a file of KEY=VALUE lines"));
   std::stringstream text;
   text << in.rdbuf();
   return ParseEnvironmentText(text.str());
@@ -48,7 +51,8 @@ absl::StatusOr<upstream::Environment> EnvironmentOfPid(int pid) {
   const std::string path = absl::StrCat("/proc/", pid, "/environ");
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    return absl::NotFoundError(absl::StrCat("cannot read ", path, "; is pid ", pid, " alive and yours?"));
+    return absl::NotFoundError(
+        absl::StrCat("cannot read ", path, "; is pid ", pid, " alive and yours?"));
   }
   std::stringstream text;
   text << in.rdbuf();

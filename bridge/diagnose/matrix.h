@@ -16,7 +16,8 @@ struct MatrixCell {
   std::string client;  // "PMI-1", "PMI-2", "PMIx"
   bool supported = false;
   std::string how;
-  std::vector<std::string> tests;  // "//test/e2e:exec_hydra_test ExecHydraTest.MpiCollectivesThroughTheBridge"
+  std::vector<std::string>
+      tests;  // "//test/e2e:exec_hydra_test ExecHydraTest.MpiCollectivesThroughTheBridge"
 };
 
 struct PmixVersionFact {

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -31,13 +30,14 @@ void FillInfo(const session::JobInfo& info, ProbeReport& report) {
 
 absl::StatusOr<ProbeReport> ProbePmix(const ProbeTarget& target, const upstream::Environment& env) {
   if (target.pmix_uri.has_value()) {
-    for (const char* name : {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3", "PMIX_SERVER_URI21",
-                             "PMIX_SERVER_URI2"}) {
+    for (const char* name : {"PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
+                             "PMIX_SERVER_URI21", "PMIX_SERVER_URI2"}) {
       setenv(name, target.pmix_uri->c_str(), 1);
     }
   }
   EventLoop loop;
-  ASSIGN_OR_RETURN(std::unique_ptr<upstream::PmixClientHost> host, upstream::PmixClientHost::Connect(loop, {}));
+  ASSIGN_OR_RETURN(std::unique_ptr<upstream::PmixClientHost> host,
+                   upstream::PmixClientHost::Connect(loop, {}));
   ProbeReport report;
   report.protocol = "PMIx";
   auto version = env.find("PMIX_VERSION");
@@ -65,7 +65,8 @@ std::optional<int> EnvInt(const upstream::Environment& env, const char* name) {
 absl::StatusOr<UniqueFd> ConnectSocket(const std::string& path) {
   absl::StatusOr<UniqueFd> connected = net::ConnectUnix(path);
   if (connected.ok() || absl::IsInvalidArgument(connected.status())) return connected;
-  return absl::UnavailableError(absl::StrCat("cannot connect to ", path, "; is the server running?"));
+  return absl::UnavailableError(
+      absl::StrCat("cannot connect to ", path, "; is the server running?"));
 }
 
 // The PMI wire server that --pmi-port, --pmi-fd or --socket names.
@@ -76,8 +77,10 @@ absl::StatusOr<upstream::HostEndpoint> EndpointOfTarget(const upstream::Environm
   if (target.pmi_port.has_value()) {
     const size_t colon = target.pmi_port->find(':');
     int port;
-    if (colon == std::string::npos || !absl::SimpleAtoi(target.pmi_port->substr(colon + 1), &port)) {
-      return absl::InvalidArgumentError(absl::StrCat("--pmi-port ", *target.pmi_port, " is not HOST:PORT"));
+    if (colon == std::string::npos ||
+        !absl::SimpleAtoi(target.pmi_port->substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--pmi-port ", *target.pmi_port, " is not HOST:PORT"));
     }
     endpoint.port_host = target.pmi_port->substr(0, colon);
     endpoint.port = port;
@@ -107,7 +110,8 @@ absl::StatusOr<ProbeReport> ProbeWire(const upstream::HostEndpoint& endpoint,
   upstream::PmiWireHost::Options options;
   options.trace = [&report](bool to_host, const wire::Message& m) {
     if (!to_host && m.command == "response_to_init") {
-      report.server_version = absl::StrCat(m.Find("pmi_version").value_or("?"), ".", m.Find("pmi_subversion").value_or("?"));
+      report.server_version = absl::StrCat(m.Find("pmi_version").value_or("?"), ".",
+                                           m.Find("pmi_subversion").value_or("?"));
     }
   };
   bool finalized = false;
@@ -125,7 +129,8 @@ absl::StatusOr<ProbeReport> ProbeWire(const upstream::HostEndpoint& endpoint,
   loop.Post([&] { host->Finalized(host->rank()); });
   loop.AddTimer(absl::Seconds(10), [&] { loop.Stop(); });
   RETURN_IF_ERROR(loop.Run());
-  if (!finalized) return absl::DeadlineExceededError("the server did not acknowledge finalize within 10 s");
+  if (!finalized)
+    return absl::DeadlineExceededError("the server did not acknowledge finalize within 10 s");
   return report;
 }
 
@@ -140,7 +145,8 @@ absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeT
     ASSIGN_OR_RETURN(endpoint, upstream::DetectHostEndpoint(env, upstream::UpstreamChoice::kAuto));
     if (endpoint.family == upstream::HostFamily::kPmix) return ProbePmix(target, env);
     if (endpoint.family == upstream::HostFamily::kNone) {
-      return absl::NotFoundError("no PMI server in the environment; give --pmi-port, --pmi-fd, --socket or --pmix-uri");
+      return absl::NotFoundError(
+          "no PMI server in the environment; give --pmi-port, --pmi-fd, --socket or --pmix-uri");
     }
   }
   upstream::WireProtocol protocol = endpoint.protocol;
@@ -150,12 +156,14 @@ absl::StatusOr<ProbeReport> Probe(const upstream::Environment& env, const ProbeT
 }
 
 std::string FormatProbeReport(const ProbeReport& r) {
-  return absl::StrCat("protocol:   ", r.protocol, "\nversion:    ", r.server_version,
-                      r.client_library.empty() ? "" : absl::StrCat(" (probed with ", r.client_library, ")"),
-                      "\nrendezvous: ", r.rendezvous, "\nkvsname:    ", r.kvsname, "\nrank:       ", r.rank,
-                      "\nsize:       ", r.size, "\nuniverse:   ", r.universe_size, "\nappnum:     ", r.appnum,
-                      "\nmapping:    ", r.process_mapping.value_or("(none)"), "\nlimits:     kvsname_max=",
-                      r.kvsname_max, " keylen_max=", r.keylen_max, " vallen_max=", r.vallen_max, "\n");
+  return absl::StrCat(
+      "protocol:   ", r.protocol, "\nversion:    ", r.server_version,
+      r.client_library.empty() ? "" : absl::StrCat(" (probed with ", r.client_library, ")"),
+      "\nrendezvous: ", r.rendezvous, "\nkvsname:    ", r.kvsname, "\nrank:       ", r.rank,
+      "\nsize:       ", r.size, "\nuniverse:   ", r.universe_size, "\nappnum:     ", r.appnum,
+      "\nmapping:    ", r.process_mapping.value_or("(none)"),
+      "\nlimits:     kvsname_max=", r.kvsname_max, " keylen_max=", r.keylen_max,
+      " vallen_max=", r.vallen_max, "\n");
 }
 
 nlohmann::json ProbeReportToJson(const ProbeReport& r) {
@@ -168,8 +176,12 @@ nlohmann::json ProbeReportToJson(const ProbeReport& r) {
           {"size", r.size},
           {"universe_size", r.universe_size},
           {"appnum", r.appnum},
-          {"process_mapping", r.process_mapping ? nlohmann::json(*r.process_mapping) : nlohmann::json()},
-          {"limits", {{"kvsname_max", r.kvsname_max}, {"keylen_max", r.keylen_max}, {"vallen_max", r.vallen_max}}}};
+          {"process_mapping",
+           r.process_mapping ? nlohmann::json(*r.process_mapping) : nlohmann::json()},
+          {"limits",
+           {{"kvsname_max", r.kvsname_max},
+            {"keylen_max", r.keylen_max},
+            {"vallen_max", r.vallen_max}}}};
 }
 
 }  // namespace pmi_shim::diagnose

@@ -11,7 +11,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "protocol/pmi/frame_decoder.h"
 #include "common/event_loop.h"
 #include "common/net/byte_relay.h"
 #include "common/net/relay_server.h"
@@ -19,6 +18,7 @@
 #include "common/sockets.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "protocol/pmi/frame_decoder.h"
 
 namespace pmi_shim::diagnose {
 namespace {

@@ -22,8 +22,8 @@ namespace pmi_shim::diagnose {
 
 // Runs `command` to completion. Returns its exit status (128+signal when
 // killed), or an error (one line) when the relay cannot be set up.
-absl::StatusOr<int> RunTrace(const upstream::Environment& env, const std::vector<std::string>& command,
-                             Transcript& transcript);
+absl::StatusOr<int> RunTrace(const upstream::Environment& env,
+                             const std::vector<std::string>& command, Transcript& transcript);
 
 }  // namespace pmi_shim::diagnose
 

@@ -44,8 +44,8 @@ class MismatchChecker {
 
  private:
   struct RankState {
-    std::optional<wire::Message> pending_request;  // last client request not yet answered
-    int requested_version = 0;                     // pmi_version of the client's init
+    std::optional<wire::Message> pending_request;   // last client request not yet answered
+    int requested_version = 0;                      // pmi_version of the client's init
     std::optional<int64_t> keylen_max, vallen_max;  // from maxes
     bool fullinit_without_pmirank = false;
     bool finalized = false;

@@ -32,7 +32,9 @@ struct Fix {
   std::string kind;
   std::string text;
   std::string why;  // the fact, with its reference section
-  friend bool operator==(const Fix& a, const Fix& b) { return a.kind == b.kind && a.text == b.text; }
+  friend bool operator==(const Fix& a, const Fix& b) {
+    return a.kind == b.kind && a.text == b.text;
+  }
 };
 
 struct Verdict {
@@ -43,7 +45,8 @@ struct Verdict {
   std::vector<std::string> problems;  // one line each, with the reference
 };
 
-Verdict Decide(const HostReport& host, const image::ImageReport& image, const ContainerFacts& container);
+Verdict Decide(const HostReport& host, const image::ImageReport& image,
+               const ContainerFacts& container);
 
 std::string FormatVerdict(const Verdict& verdict);
 nlohmann::json VerdictToJson(const Verdict& verdict);

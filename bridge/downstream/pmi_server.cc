@@ -11,11 +11,11 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "protocol/pmi/frame_decoder.h"
 #include "common/log.h"
 #include "common/net/stream.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
+#include "protocol/pmi/frame_decoder.h"
 
 namespace pmi_shim::downstream {
 namespace {
@@ -47,16 +47,16 @@ class PmiServer::Connection {
     if (server_.options_.trace || server_.options_.observer) {
       callbacks.trace = [this](bool from_client, const wire::Message& message) {
         if (server_.options_.trace) {
-          log::Debug(absl::StrCat(session_->Who(), from_client ? " -> " : " <- ",
-                                  message.DebugString()));
+          log::Debug(
+              absl::StrCat(session_->Who(), from_client ? " -> " : " <- ", message.DebugString()));
         }
         if (server_.options_.observer) {
           server_.options_.observer(session_->rank(), from_client, message);
         }
       };
     }
-    session_ = session::ServerSession::Create(server_.host_, std::move(options),
-                                              std::move(callbacks));
+    session_ =
+        session::ServerSession::Create(server_.host_, std::move(options), std::move(callbacks));
   }
 
   // Starts serving `fd`; on failure the connection is closed and retired.
@@ -216,13 +216,13 @@ absl::Status PmiServer::Listen(UniqueFd listener, std::string description,
     options.policy = net::PeerPolicy::kSameUserOrRoot;
     options.refusal_advice = "only the job's own user may speak for its rank";
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<net::Acceptor> acceptor,
-                   net::Acceptor::Start(loop_, std::move(listener), std::move(options),
-                                        [this, fixed_rank, description](
-                                            net::Acceptor::Client client) {
-                                          if (!ReadyToServe(description)) return;
-                                          Accepted(std::move(client.fd), fixed_rank);
-                                        }));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<net::Acceptor> acceptor,
+      net::Acceptor::Start(loop_, std::move(listener), std::move(options),
+                           [this, fixed_rank, description](net::Acceptor::Client client) {
+                             if (!ReadyToServe(description)) return;
+                             Accepted(std::move(client.fd), fixed_rank);
+                           }));
   listeners_.push_back(std::move(acceptor));
   return absl::OkStatus();
 }
@@ -254,8 +254,10 @@ void PmiServer::Accepted(UniqueFd client, std::optional<int> fixed_rank) {
     loop_.AddTimer(options_.identify_timeout, [this, id, timeout = options_.identify_timeout] {
       auto it = connections_.find(id);
       if (it == connections_.end() || it->second->session().rank().has_value()) return;
-      it->second->Fail(absl::StrCat(it->second->session().Who(), ": sent nothing that names "
-                                    "its rank within ", absl::FormatDuration(timeout),
+      it->second->Fail(absl::StrCat(it->second->session().Who(),
+                                    ": sent nothing that names "
+                                    "its rank within ",
+                                    absl::FormatDuration(timeout),
                                     "; disconnected (set PMI_ID for PMI_PORT clients)"));
     });
   }

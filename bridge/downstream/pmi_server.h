@@ -28,11 +28,11 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/session/server_session.h"
-#include "protocol/pmi/message.h"
 #include "common/event_loop.h"
 #include "common/net/acceptor.h"
 #include "common/net/retire_queue.h"
 #include "common/unique_fd.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::downstream {
 

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <functional>
 #include <atomic>
+#include <functional>
 #include <string>
 #include <thread>
 

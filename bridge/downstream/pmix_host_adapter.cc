@@ -9,8 +9,8 @@
 
 namespace pmi_shim::downstream {
 
-PmixHostAdapter::PmixHostAdapter(EventLoop& loop, session::JobHost& host,
-                                 LocalModexSource& modex, Options options)
+PmixHostAdapter::PmixHostAdapter(EventLoop& loop, session::JobHost& host, LocalModexSource& modex,
+                                 Options options)
     : loop_(loop),
       host_(host),
       modex_(modex),
@@ -100,8 +100,8 @@ bool PmixHostAdapter::WholeJob(const std::vector<Proc>& participants) const {
   return std::all_of(named.begin(), named.end(), [](bool b) { return b; });
 }
 
-void PmixHostAdapter::Fence(const std::vector<Proc>& participants, bool collect,
-                            std::string blob, BlobDone done) {
+void PmixHostAdapter::Fence(const std::vector<Proc>& participants, bool collect, std::string blob,
+                            BlobDone done) {
   ++stats_.fence_upcalls;
   if (!WholeJob(participants)) {
     const char* problem =
@@ -179,13 +179,13 @@ void PmixHostAdapter::DirectModex(const Proc& proc, BlobDone done) {
     done(absl::NotFoundError("unknown process"));
     return;
   }
-  exchange_.DirectModex(static_cast<int>(proc.rank), [self = std::weak_ptr(self_),
-                                                      done = std::move(done)](
-                                                         absl::StatusOr<std::string> blob) {
-    auto adapter = self.lock();
-    if (adapter == nullptr || (*adapter)->stopped_) return;
-    done(std::move(blob));
-  });
+  exchange_.DirectModex(
+      static_cast<int>(proc.rank),
+      [self = std::weak_ptr(self_), done = std::move(done)](absl::StatusOr<std::string> blob) {
+        auto adapter = self.lock();
+        if (adapter == nullptr || (*adapter)->stopped_) return;
+        done(std::move(blob));
+      });
 }
 
 }  // namespace pmi_shim::downstream

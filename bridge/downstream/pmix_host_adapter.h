@@ -98,8 +98,7 @@ class PmixHostAdapter {
   // PMIX_COLLECT_DATA, `blob` this server's contribution. `done` gets the
   // data for libpmix's modex cbfunc; Unimplemented for a fence over part of
   // the job.
-  void Fence(const std::vector<Proc>& participants, bool collect, std::string blob,
-             BlobDone done);
+  void Fence(const std::vector<Proc>& participants, bool collect, std::string blob, BlobDone done);
   // One direct_modex: NotFound for an unknown process.
   void DirectModex(const Proc& proc, BlobDone done);
 

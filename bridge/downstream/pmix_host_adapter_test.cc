@@ -163,10 +163,8 @@ TEST_F(PmixHostAdapterTest, CleanMeansEveryConnectedClientFinalized) {
 TEST_F(PmixHostAdapterTest, FencesOverPartOfTheJobAreRefused) {
   FakeModexSource source(loop_);
   auto adapter = Adapter({0, 1}, source);
-  for (const std::vector<Proc>& participants :
-       std::vector<std::vector<Proc>>{{},
-                                      {{kNspace, 0}, {kNspace, 1}},
-                                      {{"other", kPmixWildcardRank}}}) {
+  for (const std::vector<Proc>& participants : std::vector<std::vector<Proc>>{
+           {}, {{kNspace, 0}, {kNspace, 1}}, {{"other", kPmixWildcardRank}}}) {
     std::optional<Result> reply;
     adapter->Fence(participants, true, "blob", Into(reply));
     ASSERT_TRUE(reply.has_value());

@@ -443,8 +443,7 @@ absl::StatusOr<std::unique_ptr<PmixServer>> PmixServer::Start(EventLoop& loop,
     return absl::InvalidArgumentError(absl::StrCat("local ranks must lie in [0, ", job.size, ")"));
   }
   PmixHostAdapter::Options adapter;
-  ASSIGN_OR_RETURN(adapter.layout,
-                   MakeLayout(job.size, options.local_ranks, options.node_of_rank));
+  ASSIGN_OR_RETURN(adapter.layout, MakeLayout(job.size, options.local_ranks, options.node_of_rank));
   if (!options.node_names.empty() &&
       options.node_names.size() != adapter.layout.ranks_of_node.size()) {
     return absl::InvalidArgumentError(absl::StrCat(options.node_names.size(),

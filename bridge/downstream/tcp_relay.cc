@@ -9,9 +9,9 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "protocol/pmix/pmix_handshake.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
+#include "protocol/pmix/pmix_handshake.h"
 
 namespace pmi_shim::downstream {
 namespace {

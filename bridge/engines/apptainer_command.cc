@@ -26,9 +26,9 @@ using A = OptionArg;
 // --contain after the subcommand.
 const std::vector<OptionSpec>& GlobalOptions() {
   static const auto* table = new std::vector<OptionSpec>{
-      {"debug", 'd', A::kNone},  {"quiet", 'q', A::kNone},   {"silent", 's', A::kNone},
-      {"verbose", 'v', A::kNone}, {"nocolor", 0, A::kNone},  {"build-config", 0, A::kNone},
-      {"help", 'h', A::kNone},   {"version", 0, A::kNone},   {"config", 'c', A::kRequired},
+      {"debug", 'd', A::kNone},   {"quiet", 'q', A::kNone}, {"silent", 's', A::kNone},
+      {"verbose", 'v', A::kNone}, {"nocolor", 0, A::kNone}, {"build-config", 0, A::kNone},
+      {"help", 'h', A::kNone},    {"version", 0, A::kNone}, {"config", 'c', A::kRequired},
   };
   return *table;
 }
@@ -39,45 +39,104 @@ const std::vector<OptionSpec>& GlobalOptions() {
 const std::vector<OptionSpec>& ActionOptions() {
   static const auto* table = new std::vector<OptionSpec>{
       // with a value
-      {"add-caps", 0, A::kRequired}, {"app", 0, A::kRequired}, {"apply-cgroups", 0, A::kRequired},
-      {"bind", 'B', A::kRequired}, {"mount", 0, A::kRequired}, {"home", 'H', A::kRequired},
-      {"overlay", 'o', A::kRequired}, {"scratch", 'S', A::kRequired},
-      {"workdir", 'W', A::kRequired}, {"shell", 's', A::kRequired}, {"cwd", 0, A::kRequired},
-      {"pwd", 0, A::kRequired}, {"hostname", 0, A::kRequired}, {"network", 0, A::kRequired},
-      {"network-args", 0, A::kRequired}, {"dns", 0, A::kRequired},
-      {"security", 0, A::kRequired}, {"vm-ram", 0, A::kRequired}, {"vm-cpu", 0, A::kRequired},
-      {"vm-ip", 0, A::kRequired}, {"containlibs", 0, A::kRequired},
-      {"fusemount", 0, A::kRequired}, {"tmpdir", 0, A::kRequired}, {"env", 0, A::kRequired},
-      {"env-file", 0, A::kRequired}, {"no-mount", 0, A::kRequired},
-      {"dmtcp-launch", 0, A::kRequired}, {"dmtcp-restart", 0, A::kRequired},
-      {"blkio-weight", 0, A::kRequired}, {"blkio-weight-device", 0, A::kRequired},
-      {"cpu-shares", 0, A::kRequired}, {"cpus", 0, A::kRequired},
-      {"cpuset-cpus", 0, A::kRequired}, {"cpuset-mems", 0, A::kRequired},
-      {"memory", 0, A::kRequired}, {"memory-reservation", 0, A::kRequired},
-      {"memory-swap", 0, A::kRequired}, {"pids-limit", 0, A::kRequired},
-      {"drop-caps", 0, A::kRequired}, {"docker-host", 0, A::kRequired},
-      {"docker-username", 0, A::kRequired}, {"docker-password", 0, A::kRequired},
-      {"pem-path", 0, A::kRequired}, {"authfile", 0, A::kRequired},
-      {"device", 0, A::kRequired}, {"cdi-dirs", 0, A::kRequired}, {"data", 0, A::kRequired},
+      {"add-caps", 0, A::kRequired},
+      {"app", 0, A::kRequired},
+      {"apply-cgroups", 0, A::kRequired},
+      {"bind", 'B', A::kRequired},
+      {"mount", 0, A::kRequired},
+      {"home", 'H', A::kRequired},
+      {"overlay", 'o', A::kRequired},
+      {"scratch", 'S', A::kRequired},
+      {"workdir", 'W', A::kRequired},
+      {"shell", 's', A::kRequired},
+      {"cwd", 0, A::kRequired},
+      {"pwd", 0, A::kRequired},
+      {"hostname", 0, A::kRequired},
+      {"network", 0, A::kRequired},
+      {"network-args", 0, A::kRequired},
+      {"dns", 0, A::kRequired},
+      {"security", 0, A::kRequired},
+      {"vm-ram", 0, A::kRequired},
+      {"vm-cpu", 0, A::kRequired},
+      {"vm-ip", 0, A::kRequired},
+      {"containlibs", 0, A::kRequired},
+      {"fusemount", 0, A::kRequired},
+      {"tmpdir", 0, A::kRequired},
+      {"env", 0, A::kRequired},
+      {"env-file", 0, A::kRequired},
+      {"no-mount", 0, A::kRequired},
+      {"dmtcp-launch", 0, A::kRequired},
+      {"dmtcp-restart", 0, A::kRequired},
+      {"blkio-weight", 0, A::kRequired},
+      {"blkio-weight-device", 0, A::kRequired},
+      {"cpu-shares", 0, A::kRequired},
+      {"cpus", 0, A::kRequired},
+      {"cpuset-cpus", 0, A::kRequired},
+      {"cpuset-mems", 0, A::kRequired},
+      {"memory", 0, A::kRequired},
+      {"memory-reservation", 0, A::kRequired},
+      {"memory-swap", 0, A::kRequired},
+      {"pids-limit", 0, A::kRequired},
+      {"drop-caps", 0, A::kRequired},
+      {"docker-host", 0, A::kRequired},
+      {"docker-username", 0, A::kRequired},
+      {"docker-password", 0, A::kRequired},
+      {"pem-path", 0, A::kRequired},
+      {"authfile", 0, A::kRequired},
+      {"device", 0, A::kRequired},
+      {"cdi-dirs", 0, A::kRequired},
+      {"data", 0, A::kRequired},
       // switches
-      {"allow-setuid", 0, A::kNone}, {"boot", 0, A::kNone}, {"fakeroot", 'f', A::kNone},
-      {"cleanenv", 'e', A::kNone}, {"compat", 0, A::kNone}, {"no-compat", 0, A::kNone},
-      {"contain", 'c', A::kNone}, {"containall", 'C', A::kNone}, {"nv", 0, A::kNone},
-      {"nvccli", 0, A::kNone}, {"rocm", 0, A::kNone}, {"writable", 'w', A::kNone},
-      {"writable-tmpfs", 0, A::kNone}, {"no-home", 0, A::kNone}, {"no-init", 0, A::kNone},
-      {"no-nv", 0, A::kNone}, {"no-rocm", 0, A::kNone}, {"vm", 0, A::kNone},
-      {"vm-err", 0, A::kNone}, {"syos", 0, A::kNone}, {"pid", 'p', A::kNone},
-      {"no-pid", 0, A::kNone}, {"ipc", 'i', A::kNone}, {"net", 'n', A::kNone},
-      {"uts", 0, A::kNone}, {"userns", 'u', A::kNone}, {"keep-privs", 0, A::kNone},
-      {"no-privs", 0, A::kNone}, {"no-umask", 0, A::kNone}, {"no-eval", 0, A::kNone},
-      {"disable-cache", 0, A::kNone}, {"oom-kill-disable", 0, A::kNone},
-      {"unsquash", 0, A::kNone}, {"underlay", 0, A::kNone}, {"sharens", 0, A::kNone},
-      {"ignore-subuid", 0, A::kNone}, {"ignore-fakeroot-command", 0, A::kNone},
-      {"ignore-userns", 0, A::kNone}, {"nohttps", 0, A::kNone}, {"no-https", 0, A::kNone},
-      {"docker-login", 0, A::kNone}, {"passphrase", 0, A::kNone}, {"oci", 0, A::kNone},
-      {"no-oci", 0, A::kNone}, {"sif-fuse", 0, A::kNone}, {"no-setgroups", 0, A::kNone},
-      {"keep-layers", 0, A::kNone}, {"tmp-sandbox", 0, A::kNone},
-      {"no-tmp-sandbox", 0, A::kNone}, {"help", 'h', A::kNone},
+      {"allow-setuid", 0, A::kNone},
+      {"boot", 0, A::kNone},
+      {"fakeroot", 'f', A::kNone},
+      {"cleanenv", 'e', A::kNone},
+      {"compat", 0, A::kNone},
+      {"no-compat", 0, A::kNone},
+      {"contain", 'c', A::kNone},
+      {"containall", 'C', A::kNone},
+      {"nv", 0, A::kNone},
+      {"nvccli", 0, A::kNone},
+      {"rocm", 0, A::kNone},
+      {"writable", 'w', A::kNone},
+      {"writable-tmpfs", 0, A::kNone},
+      {"no-home", 0, A::kNone},
+      {"no-init", 0, A::kNone},
+      {"no-nv", 0, A::kNone},
+      {"no-rocm", 0, A::kNone},
+      {"vm", 0, A::kNone},
+      {"vm-err", 0, A::kNone},
+      {"syos", 0, A::kNone},
+      {"pid", 'p', A::kNone},
+      {"no-pid", 0, A::kNone},
+      {"ipc", 'i', A::kNone},
+      {"net", 'n', A::kNone},
+      {"uts", 0, A::kNone},
+      {"userns", 'u', A::kNone},
+      {"keep-privs", 0, A::kNone},
+      {"no-privs", 0, A::kNone},
+      {"no-umask", 0, A::kNone},
+      {"no-eval", 0, A::kNone},
+      {"disable-cache", 0, A::kNone},
+      {"oom-kill-disable", 0, A::kNone},
+      {"unsquash", 0, A::kNone},
+      {"underlay", 0, A::kNone},
+      {"sharens", 0, A::kNone},
+      {"ignore-subuid", 0, A::kNone},
+      {"ignore-fakeroot-command", 0, A::kNone},
+      {"ignore-userns", 0, A::kNone},
+      {"nohttps", 0, A::kNone},
+      {"no-https", 0, A::kNone},
+      {"docker-login", 0, A::kNone},
+      {"passphrase", 0, A::kNone},
+      {"oci", 0, A::kNone},
+      {"no-oci", 0, A::kNone},
+      {"sif-fuse", 0, A::kNone},
+      {"no-setgroups", 0, A::kNone},
+      {"keep-layers", 0, A::kNone},
+      {"tmp-sandbox", 0, A::kNone},
+      {"no-tmp-sandbox", 0, A::kNone},
+      {"help", 'h', A::kNone},
   };
   return *table;
 }
@@ -197,10 +256,11 @@ absl::StatusOr<std::optional<ActionLine>> ParseActionLine(Engine engine,
   line.instance = absl::StartsWith(image, "instance://");
   line.oci = Has(line.options, "oci");
   if (line.subcommand == "run" && line.oci) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        program, " run --oci: the OCI image's entrypoint is not known to pmi-bridge, so "
-                 "pmi-shim-client cannot be put in front of it; use '",
-        program, " exec --oci IMAGE COMMAND' instead"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(program,
+                     " run --oci: the OCI image's entrypoint is not known to pmi-bridge, so "
+                     "pmi-shim-client cannot be put in front of it; use '",
+                     program, " exec --oci IMAGE COMMAND' instead"));
   }
   return line;
 }
@@ -217,10 +277,11 @@ absl::Status AddBinds(const ActionLine& line, const std::string& image,
   const std::string tools_target = rendezvous::kContainerToolsDir;
   if (line.instance) {
     rewrite.notes.push_back(absl::StrCat(
-        image, " is a running instance, which cannot take new binds: it must have been started "
-               "with the rank directories' parent (or /tmp, shared by default) and ",
-        context.tools_dir.empty() ? std::string("pmi-shim's tools") : context.tools_dir,
-        " at ", tools_target, " bound; only the environment and the client were added"));
+        image,
+        " is a running instance, which cannot take new binds: it must have been started "
+        "with the rank directories' parent (or /tmp, shared by default) and ",
+        context.tools_dir.empty() ? std::string("pmi-shim's tools") : context.tools_dir, " at ",
+        tools_target, " bound; only the environment and the client were added"));
     return absl::OkStatus();
   }
   if (Contains(bound, rank_dir)) {
@@ -238,16 +299,16 @@ absl::Status AddBinds(const ActionLine& line, const std::string& image,
         " must come from a site-wide 'bind path' in apptainer.conf (ignored under --contain)"));
   } else {
     RETURN_IF_ERROR(CheckBindablePath(program, "tools directory", context.tools_dir, ",:"));
-    added.insert(added.end(),
-                 {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
-                                         tools_target, ":ro")});
+    added.insert(added.end(), {"--bind", absl::StrCat(WithoutTrailingSlash(context.tools_dir), ":",
+                                                      tools_target, ":ro")});
     // Unlike ch-run, Apptainer makes a missing mount point itself (in an
     // underlay or overlay layer), unless the site turned both off.
     if (context.image.has_value() && !context.image->Has(tools_target)) {
       rewrite.notes.push_back(absl::StrCat(
           context.image->image, " has no ", tools_target, ": ", program,
           " creates the mount point when 'enable underlay' or 'enable overlay' is on (the "
-          "defaults); where a site turned both off, mkdir ", tools_target, " in the image"));
+          "defaults); where a site turned both off, mkdir ",
+          tools_target, " in the image"));
     }
   }
   return absl::OkStatus();
@@ -291,8 +352,9 @@ absl::StatusOr<std::vector<std::string>> ContainerCommand(const ActionLine& line
     // The exec action runs `exec "$@"`, for which a leading "--" only ends
     // the shell's options: the program is the word after it.
     command.erase(command.begin());
-    rewrite.notes.push_back("the '--' before the container command was dropped (the shell's "
-                            "exec, which apptainer runs it with, ignores it too)");
+    rewrite.notes.push_back(
+        "the '--' before the container command was dropped (the shell's "
+        "exec, which apptainer runs it with, ignores it too)");
     if (command.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(line.program, " exec ", image, " --: no command after '--'"));

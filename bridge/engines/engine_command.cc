@@ -14,9 +14,9 @@ absl::Status CheckBindablePath(absl::string_view engine, absl::string_view what,
                                absl::string_view path, absl::string_view forbidden) {
   for (char c : forbidden) {
     if (path.find(c) != absl::string_view::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(engine, " splits its bind and env lists at '", std::string(1, c), "', so the ",
-                       what, " ", path, " cannot be passed; choose a path without it"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          engine, " splits its bind and env lists at '", std::string(1, c), "', so the ", what, " ",
+          path, " cannot be passed; choose a path without it"));
     }
   }
   return absl::OkStatus();
@@ -38,13 +38,13 @@ bool IsBindEngine(Engine engine) {
 
 absl::Status CheckContext(Engine engine, const EngineContext& context) {
   if (!absl::StartsWith(context.rank_dir, "/")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("the rank directory for ", EngineName(engine), " must be an absolute path, not '",
-                     context.rank_dir, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("the rank directory for ", EngineName(engine),
+                                                   " must be an absolute path, not '",
+                                                   context.rank_dir, "'"));
   }
   if (!context.tools_dir.empty() && !absl::StartsWith(context.tools_dir, "/")) {
-    return absl::InvalidArgumentError(absl::StrCat("the tools directory must be an absolute path, not '",
-                                                   context.tools_dir, "'"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the tools directory must be an absolute path, not '", context.tools_dir, "'"));
   }
   return absl::OkStatus();
 }
@@ -185,7 +185,8 @@ void AddEnvironmentChannel(Engine engine, const EngineContext& context,
   switch (engine) {
     case Engine::kApptainer:
     case Engine::kSingularity: {
-      const std::string channel = engine == Engine::kApptainer ? "APPTAINERENV_" : "SINGULARITYENV_";
+      const std::string channel =
+          engine == Engine::kApptainer ? "APPTAINERENV_" : "SINGULARITYENV_";
       for (const auto& [key, value] : context.env) {
         additions.engine_environment.emplace_back(channel + key, value);
       }
@@ -212,8 +213,9 @@ void AddEnvironmentChannel(Engine engine, const EngineContext& context,
 
 absl::StatusOr<EngineAdditions> AdditionsFor(Engine engine, const EngineContext& context) {
   if (engine == Engine::kNone) {
-    return absl::InvalidArgumentError("no engine named; pick one of apptainer, singularity, "
-                                      "charliecloud, podman, docker");
+    return absl::InvalidArgumentError(
+        "no engine named; pick one of apptainer, singularity, "
+        "charliecloud, podman, docker");
   }
   RETURN_IF_ERROR(CheckContext(engine, context));
   // The flags are the ones a rewrite adds to a plain command line, so both

@@ -73,10 +73,9 @@ TEST(EngineCommandTest, UnrecognisedIsUnchanged) {
 TEST(EngineCommandTest, AdditionsForApptainer) {
   absl::StatusOr<EngineAdditions> additions = AdditionsFor(Engine::kApptainer, Context());
   ASSERT_OK(additions);
-  EXPECT_EQ(additions->flags,
-            (std::vector<std::string>{"--bind", "/tmp/ps/rank.0", "--bind",
-                                      "/usr/local:/opt/pmi-shim:ro", "--env",
-                                      "PMI_SHIM_DIR=/tmp/ps/rank.0"}));
+  EXPECT_EQ(additions->flags, (std::vector<std::string>{"--bind", "/tmp/ps/rank.0", "--bind",
+                                                        "/usr/local:/opt/pmi-shim:ro", "--env",
+                                                        "PMI_SHIM_DIR=/tmp/ps/rank.0"}));
   EXPECT_EQ(additions->prefix, ClientPrefix());
   ASSERT_EQ(additions->engine_environment.size(), 1u);
   EXPECT_EQ(additions->engine_environment[0].first, "APPTAINERENV_PMI_SHIM_DIR");

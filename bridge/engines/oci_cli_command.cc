@@ -32,22 +32,38 @@ const std::vector<OptionSpec>& DockerGlobalOptions() {
 
 const std::vector<OptionSpec>& PodmanGlobalOptions() {
   static const auto* table = new std::vector<OptionSpec>{
-      {"cgroup-manager", 0, A::kRequired},     {"conmon", 0, A::kRequired},
-      {"connection", 'c', A::kRequired},       {"events-backend", 0, A::kRequired},
-      {"hooks-dir", 0, A::kRequired},          {"identity", 0, A::kRequired},
-      {"imagestore", 0, A::kRequired},         {"log-level", 0, A::kRequired},
-      {"module", 0, A::kRequired},             {"network-cmd-path", 0, A::kRequired},
-      {"network-config-dir", 0, A::kRequired}, {"out", 0, A::kRequired},
-      {"root", 0, A::kRequired},               {"runroot", 0, A::kRequired},
-      {"runtime", 0, A::kRequired},            {"runtime-flag", 0, A::kRequired},
-      {"ssh", 0, A::kRequired},                {"storage-driver", 0, A::kRequired},
-      {"storage-opt", 0, A::kRequired},        {"tmpdir", 0, A::kRequired},
-      {"url", 0, A::kRequired},                {"volumepath", 0, A::kRequired},
-      {"cpu-profile", 0, A::kRequired},        {"memory-profile", 0, A::kRequired},
-      {"registries-conf", 0, A::kRequired},    {"remote", 'r', A::kNone},
-      {"syslog", 0, A::kNone},                 {"noout", 0, A::kNone},
-      {"transient-store", 0, A::kNone},        {"trace", 0, A::kNone},
-      {"version", 'v', A::kNone},              {"help", 'h', A::kNone},
+      {"cgroup-manager", 0, A::kRequired},
+      {"conmon", 0, A::kRequired},
+      {"connection", 'c', A::kRequired},
+      {"events-backend", 0, A::kRequired},
+      {"hooks-dir", 0, A::kRequired},
+      {"identity", 0, A::kRequired},
+      {"imagestore", 0, A::kRequired},
+      {"log-level", 0, A::kRequired},
+      {"module", 0, A::kRequired},
+      {"network-cmd-path", 0, A::kRequired},
+      {"network-config-dir", 0, A::kRequired},
+      {"out", 0, A::kRequired},
+      {"root", 0, A::kRequired},
+      {"runroot", 0, A::kRequired},
+      {"runtime", 0, A::kRequired},
+      {"runtime-flag", 0, A::kRequired},
+      {"ssh", 0, A::kRequired},
+      {"storage-driver", 0, A::kRequired},
+      {"storage-opt", 0, A::kRequired},
+      {"tmpdir", 0, A::kRequired},
+      {"url", 0, A::kRequired},
+      {"volumepath", 0, A::kRequired},
+      {"cpu-profile", 0, A::kRequired},
+      {"memory-profile", 0, A::kRequired},
+      {"registries-conf", 0, A::kRequired},
+      {"remote", 'r', A::kNone},
+      {"syslog", 0, A::kNone},
+      {"noout", 0, A::kNone},
+      {"transient-store", 0, A::kNone},
+      {"trace", 0, A::kNone},
+      {"version", 'v', A::kNone},
+      {"help", 'h', A::kNone},
   };
   return *table;
 }
@@ -68,8 +84,8 @@ absl::StatusOr<Rewrite> RewriteOciCli(Engine engine, const std::vector<std::stri
   if (i >= argv.size() || argv[i] != "run") {
     Rewrite unchanged{Engine::kNone, argv, {}};
     if (i < argv.size()) {
-      unchanged.notes.push_back(absl::StrCat(program, " ", argv[i],
-                                             " is left as is: only run starts a rank's program"));
+      unchanged.notes.push_back(
+          absl::StrCat(program, " ", argv[i], " is left as is: only run starts a rank's program"));
     }
     return unchanged;
   }
@@ -80,10 +96,10 @@ absl::StatusOr<Rewrite> RewriteOciCli(Engine engine, const std::vector<std::stri
     rewrite.argv.insert(rewrite.argv.end(), {"--env", absl::StrCat(key, "=", value)});
   }
   rewrite.argv.insert(rewrite.argv.end(), argv.begin() + i + 1, argv.end());
-  rewrite.notes.push_back(absl::StrCat(
-      program, ": PMI_SHIM_DIR in the container's environment asks the pmi-shim ",
-      engine == Engine::kDocker ? "runtime wrapper" : "hook",
-      " to mount the rank directory at /run/pmi-shim and the tools at /opt/pmi-shim"));
+  rewrite.notes.push_back(
+      absl::StrCat(program, ": PMI_SHIM_DIR in the container's environment asks the pmi-shim ",
+                   engine == Engine::kDocker ? "runtime wrapper" : "hook",
+                   " to mount the rank directory at /run/pmi-shim and the tools at /opt/pmi-shim"));
   return rewrite;
 }
 

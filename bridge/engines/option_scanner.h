@@ -14,8 +14,8 @@
 namespace pmi_shim::engines {
 
 enum class OptionArg {
-  kNone,      // a switch; pflag also takes --name=false
-  kRequired,  // the next word, or after '=' / glued to a short name
+  kNone,        // a switch; pflag also takes --name=false
+  kRequired,    // the next word, or after '=' / glued to a short name
   kEqualsOnly,  // argp's optional argument: only as --name=VALUE
 };
 
@@ -26,7 +26,7 @@ struct OptionSpec {
 };
 
 struct ScannedOption {
-  std::string name;   // the long name when there is one, else the letter
+  std::string name;  // the long name when there is one, else the letter
   bool has_value = false;
   std::string value;
 };

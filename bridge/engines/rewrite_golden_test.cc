@@ -32,9 +32,9 @@ struct GoldenCase {
   std::string error;
   std::string engine;
   std::vector<std::string> notes;
-  std::string carry;                        // carry: the client copy's path
-  std::optional<ImageFacts> image;          // image_dirs: what the image has
-  std::optional<std::string> rank_dir;      // rank_dir: inside a case
+  std::string carry;                    // carry: the client copy's path
+  std::optional<ImageFacts> image;      // image_dirs: what the image has
+  std::optional<std::string> rank_dir;  // rank_dir: inside a case
 };
 
 struct GoldenFile {
@@ -43,7 +43,8 @@ struct GoldenFile {
 };
 
 GoldenFile ReadGolden() {
-  absl::StatusOr<std::string> path = testutil::Runfile("bridge/engines/testdata/rewrite_golden.txt");
+  absl::StatusOr<std::string> path =
+      testutil::Runfile("bridge/engines/testdata/rewrite_golden.txt");
   EXPECT_OK(path);
   GoldenFile golden;
   if (!path.ok()) return golden;
@@ -122,8 +123,8 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
     if (print) {
       std::cout << "case: " << c.name << "\n";
       if (rewrite.ok()) {
-        std::cout << "out: " << JoinShellWords(rewrite->argv) << "\nengine: "
-                  << EngineName(rewrite->engine) << "\n";
+        std::cout << "out: " << JoinShellWords(rewrite->argv)
+                  << "\nengine: " << EngineName(rewrite->engine) << "\n";
         for (const std::string& note : rewrite->notes) std::cout << "  note: " << note << "\n";
       } else {
         std::cout << "error: " << rewrite.status().message() << "\n";
@@ -138,8 +139,8 @@ TEST(RewriteGoldenTest, EveryCaseRewritesExactly) {
     ASSERT_OK(rewrite);
     absl::StatusOr<std::vector<std::string>> out = SplitShellWords(c.out);
     ASSERT_OK(out);
-    EXPECT_EQ(rewrite->argv, *out) << "got:  " << JoinShellWords(rewrite->argv)
-                                   << "\nwant: " << JoinShellWords(*out);
+    EXPECT_EQ(rewrite->argv, *out)
+        << "got:  " << JoinShellWords(rewrite->argv) << "\nwant: " << JoinShellWords(*out);
     EXPECT_EQ(EngineName(rewrite->engine), c.engine);
     EXPECT_EQ(rewrite->carry_client_to, c.carry);
     for (const std::string& note : c.notes) {

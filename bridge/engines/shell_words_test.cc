@@ -7,7 +7,8 @@ namespace pmi_shim::engines {
 namespace {
 
 TEST(ShellWordsTest, QuotesOnlyWhatTheShellWouldTouch) {
-  EXPECT_EQ(QuoteShellWord("/opt/pmi-shim/bin/pmi-shim-client"), "/opt/pmi-shim/bin/pmi-shim-client");
+  EXPECT_EQ(QuoteShellWord("/opt/pmi-shim/bin/pmi-shim-client"),
+            "/opt/pmi-shim/bin/pmi-shim-client");
   EXPECT_EQ(QuoteShellWord("--env=A=b,c:d"), "--env=A=b,c:d");
   EXPECT_EQ(QuoteShellWord("a b"), "'a b'");
   EXPECT_EQ(QuoteShellWord("PMI_*"), "'PMI_*'");

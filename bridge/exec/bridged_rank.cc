@@ -88,8 +88,8 @@ void SetVariable(std::vector<std::string>& environment, absl::string_view name,
 // The job's size as a PMIx launcher tells its ranks outside PMIx (Open MPI's
 // mpirun and PRRTE, Slurm, Flux), or nullopt.
 std::optional<int> JobSizeFromLauncher(const std::vector<std::string>& environment) {
-  for (const char* name : {"OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS",
-                           "FLUX_JOB_SIZE"}) {
+  for (const char* name :
+       {"OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS", "FLUX_JOB_SIZE"}) {
     int size = 0;
     if (absl::SimpleAtoi(ValueOf(environment, name, ""), &size) && size > 0) return size;
   }
@@ -178,9 +178,9 @@ absl::Status BridgedRank::ConnectUpstream(const upstream::HostEndpoint& endpoint
       if (transcript_ != nullptr) transcript_->Note(absl::Now(), rank_, line);
     };
   }
-  ASSIGN_OR_RETURN(std::unique_ptr<upstream::PmiWireHost> host,
-                   upstream::PmiWireHost::Connect(loop_, endpoint, endpoint.protocol,
-                                                  std::move(host_options)));
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<upstream::PmiWireHost> host,
+      upstream::PmiWireHost::Connect(loop_, endpoint, endpoint.protocol, std::move(host_options)));
   rank_ = host->rank();
   host_ = std::move(host);
   return absl::OkStatus();
@@ -193,10 +193,10 @@ downstream::ServerOptions BridgedRank::PmiServerOptions() {
   if (transcript_ != nullptr) {
     server_options.observer = [this](std::optional<int> rank, bool from_client,
                                      const wire::Message& message) {
-      transcript_->Record(absl::Now(), rank.value_or(rank_),
-                          from_client ? diagnose::Direction::kClientToServer
-                                      : diagnose::Direction::kServerToClient,
-                          message, message.DebugString());
+      transcript_->Record(
+          absl::Now(), rank.value_or(rank_),
+          from_client ? diagnose::Direction::kClientToServer : diagnose::Direction::kServerToClient,
+          message, message.DebugString());
     };
   }
   return server_options;
@@ -269,8 +269,8 @@ void BridgedRank::OnPmixSideReady(absl::Status status) {
     absl::Status started = status.ok() ? StartCommand() : status;
     if (!started.ok()) FailStart(std::move(started));
   } else if (!status.ok()) {
-    log::Error(absl::StrCat("rank ", rank_, ": cannot serve PMIx to the container: ",
-                            status.message()));
+    log::Error(
+        absl::StrCat("rank ", rank_, ": cannot serve PMIx to the container: ", status.message()));
   } else {
     log::Debug(absl::StrCat("rank ", rank_, ": a PMIx client asked; joined the node's PMIx ",
                             "server", node_member_->started_server() ? " (started it)" : ""));
@@ -366,7 +366,7 @@ absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> siz
   if (!created.ok()) return created.status();
   rank_directory_ = *std::move(created);
   published_root_ = used_root;
-  const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
+  const char* preferred = plan_.preferred == ClientFamily::kPmix           ? "pmix"
                           : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
                                                                            : "pmi";
@@ -398,7 +398,8 @@ absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> siz
 }
 
 absl::Status BridgedRank::ListenForRequests() {
-  const std::string path = absl::StrCat(rank_directory_->path(), "/", rendezvous::kRequestSocketName);
+  const std::string path =
+      absl::StrCat(rank_directory_->path(), "/", rendezvous::kRequestSocketName);
   ASSIGN_OR_RETURN(request_listener_, ListenUnix(path));
   return loop_.Watch(request_listener_.get(), EPOLLIN, [this](uint32_t) { AcceptRequests(); });
 }
@@ -412,10 +413,10 @@ void BridgedRank::AcceptRequests() {
     }
     absl::StatusOr<ucred> peer = PeerCredentials(client.get());
     if (!peer.ok() || (peer->uid != ::getuid() && peer->uid != 0)) {
-      log::Warning(absl::StrCat("rank ", rank_, ": refused a request from ",
-                                peer.ok() ? absl::StrCat("uid ", peer->uid)
-                                          : std::string(peer.status().message()),
-                                "; only the job's own user may ask for its rank"));
+      log::Warning(absl::StrCat(
+          "rank ", rank_, ": refused a request from ",
+          peer.ok() ? absl::StrCat("uid ", peer->uid) : std::string(peer.status().message()),
+          "; only the job's own user may ask for its rank"));
       continue;
     }
     // The client writes its one line right after connecting; a silent one
@@ -479,8 +480,8 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   if (!rewritten.ok() && engines::IsEngineAlias(request.argv.front())) {
     // A wrapper with options of its own: run it as given; PMI_SHIM_DIR is
     // in its environment for it (or the site's hook) to pass in.
-    log::Info(absl::StrCat(request.argv.front(), " is run as given (",
-                           rewritten.status().message(), ")"));
+    log::Info(absl::StrCat(request.argv.front(), " is run as given (", rewritten.status().message(),
+                           ")"));
     return absl::OkStatus();
   }
   ASSIGN_OR_RETURN(engines::Rewrite rewrite, std::move(rewritten));
@@ -527,10 +528,11 @@ absl::StatusOr<int> BridgedRank::Run() {
   // never be reaped.
   RETURN_IF_ERROR(children_.Start());
   if (!options_.trace_file.empty()) {
-    transcript_file_ = options_.trace_file == "-" ? stderr : std::fopen(options_.trace_file.c_str(), "a");
+    transcript_file_ =
+        options_.trace_file == "-" ? stderr : std::fopen(options_.trace_file.c_str(), "a");
     if (transcript_file_ == nullptr) {
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot open the transcript file ",
-                                                     options_.trace_file));
+      return absl::ErrnoToStatus(
+          errno, absl::StrCat("cannot open the transcript file ", options_.trace_file));
     }
     transcript_ = std::make_unique<diagnose::Transcript>(
         transcript_file_, diagnose::Transcript::Format::kHuman, absl::Now());
@@ -548,7 +550,8 @@ absl::StatusOr<int> BridgedRank::Run() {
       // modex already does.
       collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
       reporting_host_ = std::make_unique<ReportingHost>(*collecting_host_);
-      server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+      server_ =
+          std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
     }
     // The PMIx side is the node's PMIx server (bridge/node), which this
     // rank joins only when CMD links PMIx, or when a container's client asks
@@ -567,15 +570,17 @@ absl::StatusOr<int> BridgedRank::Run() {
       RETURN_IF_ERROR(ConnectUpstream(endpoint));
       reporting_host_ = std::make_unique<ReportingHost>(*host_);
       size = host_->info().size;
-      server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+      server_ =
+          std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
     } else if (plan.publish_pmi) {
       // Joined only if the container's client turns out to speak PMI: a
       // PMIx client goes through the relay as the rank itself.
-      deferred_host_ = std::make_unique<DeferredHost>(
-          [this, endpoint]() -> absl::StatusOr<session::JobHost*> {
+      deferred_host_ =
+          std::make_unique<DeferredHost>([this, endpoint]() -> absl::StatusOr<session::JobHost*> {
             RETURN_IF_ERROR(ConnectUpstream(endpoint));
             reporting_host_ = std::make_unique<ReportingHost>(*host_);
-            log::Debug(absl::StrCat("rank ", rank_, ": a PMI client connected pmi.sock; joined "
+            log::Debug(absl::StrCat("rank ", rank_,
+                                    ": a PMI client connected pmi.sock; joined "
                                     "the PMIx job to serve it"));
             return reporting_host_.get();
           });
@@ -587,9 +592,9 @@ absl::StatusOr<int> BridgedRank::Run() {
       ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
                        pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
       if (probe.original.scheme != "tcp4") {
-        return absl::UnimplementedError(absl::StrCat(
-            "the PMIx server listens on ", probe.original.ToString(),
-            "; the relay reaches IPv4 servers only"));
+        return absl::UnimplementedError(absl::StrCat("the PMIx server listens on ",
+                                                     probe.original.ToString(),
+                                                     "; the relay reaches IPv4 servers only"));
       }
       pmix_port_ = probe.original.port;
       for (const std::string& entry : environment) {

@@ -53,7 +53,6 @@
 #include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/tcp_relay.h"
-#include "image/client_detection.h"
 #include "bridge/exec/collecting_host.h"
 #include "bridge/exec/deferred_host.h"
 #include "bridge/exec/rank_directory.h"
@@ -67,6 +66,7 @@
 #include "bridge/upstream/host_endpoint.h"
 #include "common/event_loop.h"
 #include "common/unique_fd.h"
+#include "image/client_detection.h"
 
 namespace pmi_shim::exec {
 
@@ -210,7 +210,7 @@ class BridgedRank {
   EventLoop loop_;
   std::unique_ptr<session::JobHost> host_;
   std::unique_ptr<CollectingHost> collecting_host_;  // PMI hosts: fence-time data
-  std::unique_ptr<ReportingHost> reporting_host_;  // what the PMI server talks to
+  std::unique_ptr<ReportingHost> reporting_host_;    // what the PMI server talks to
   // PMIx host, PMI client not yet seen: the PMI server's host until then.
   std::unique_ptr<DeferredHost> deferred_host_;
   std::unique_ptr<ReportingHost> pmix_reporting_host_;  // PMI host: the node member's

@@ -144,45 +144,46 @@ void CollectingHost::Collect() {
 
 void CollectingHost::ReadBlob(int peer, std::shared_ptr<int> outstanding) {
   const std::string key = BlobKey(peer);
-  ForwardingHost::Get(rank_, key, [this, alive = alive_, outstanding, key](
-                                      absl::StatusOr<std::string> header_text) {
-    if (!*alive) return;
-    absl::StatusOr<downstream::modex::Header> header =
-        header_text.ok() ? downstream::modex::ParseHeader(*header_text)
-                         : absl::StatusOr<downstream::modex::Header>(header_text.status());
-    if (!header.ok()) {  // a rank without a bridge, most likely: read its keys one by one
-      CollectedOne(outstanding);
-      return;
-    }
-    auto segments = std::make_shared<std::vector<std::string>>(header->segments);
-    auto missing = std::make_shared<int>(header->segments);
-    auto finish = [this, alive, outstanding, header = *header, segments]() {
-      if (!*alive) return;
-      absl::StatusOr<std::string> blob = downstream::modex::Reassemble(header, *segments);
-      absl::StatusOr<KeyValues> entries =
-          blob.ok() ? UnpackContributions(*blob) : absl::StatusOr<KeyValues>(blob.status());
-      if (entries.ok()) {
-        for (auto& [k, v] : *entries) collected_.emplace(std::move(k), std::move(v));
-      } else {
-        log::Warning(absl::StrCat("a peer's bundled keys are unreadable (",
-                                  entries.status().message(), "); reading them from the host"));
-      }
-      CollectedOne(outstanding);
-    };
-    if (header->segments == 0) {
-      finish();
-      return;
-    }
-    for (int i = 1; i <= header->segments; ++i) {
-      ForwardingHost::Get(
-          rank_, downstream::modex::SegmentKey(key, i, header->segments),
-          [alive, segments, missing, finish, i](absl::StatusOr<std::string> segment) {
-            if (!*alive) return;
-            if (segment.ok()) (*segments)[i - 1] = *std::move(segment);
-            if (--*missing == 0) finish();  // a lost segment fails Reassemble
-          });
-    }
-  });
+  ForwardingHost::Get(
+      rank_, key,
+      [this, alive = alive_, outstanding, key](absl::StatusOr<std::string> header_text) {
+        if (!*alive) return;
+        absl::StatusOr<downstream::modex::Header> header =
+            header_text.ok() ? downstream::modex::ParseHeader(*header_text)
+                             : absl::StatusOr<downstream::modex::Header>(header_text.status());
+        if (!header.ok()) {  // a rank without a bridge, most likely: read its keys one by one
+          CollectedOne(outstanding);
+          return;
+        }
+        auto segments = std::make_shared<std::vector<std::string>>(header->segments);
+        auto missing = std::make_shared<int>(header->segments);
+        auto finish = [this, alive, outstanding, header = *header, segments]() {
+          if (!*alive) return;
+          absl::StatusOr<std::string> blob = downstream::modex::Reassemble(header, *segments);
+          absl::StatusOr<KeyValues> entries =
+              blob.ok() ? UnpackContributions(*blob) : absl::StatusOr<KeyValues>(blob.status());
+          if (entries.ok()) {
+            for (auto& [k, v] : *entries) collected_.emplace(std::move(k), std::move(v));
+          } else {
+            log::Warning(absl::StrCat("a peer's bundled keys are unreadable (",
+                                      entries.status().message(), "); reading them from the host"));
+          }
+          CollectedOne(outstanding);
+        };
+        if (header->segments == 0) {
+          finish();
+          return;
+        }
+        for (int i = 1; i <= header->segments; ++i) {
+          ForwardingHost::Get(
+              rank_, downstream::modex::SegmentKey(key, i, header->segments),
+              [alive, segments, missing, finish, i](absl::StatusOr<std::string> segment) {
+                if (!*alive) return;
+                if (segment.ok()) (*segments)[i - 1] = *std::move(segment);
+                if (--*missing == 0) finish();  // a lost segment fails Reassemble
+              });
+        }
+      });
 }
 
 void CollectingHost::CollectedOne(const std::shared_ptr<int>& outstanding) {

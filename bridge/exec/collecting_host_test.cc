@@ -32,8 +32,8 @@ session::JobInfo Job(int size) {
 TEST(ContributionTest, PackedContributionsConcatenate) {
   const KeyValues a = {{"k1", "v1"}, {"empty", ""}};
   const KeyValues b = {{"P1-businesscard", std::string(3000, 'x')}};
-  absl::StatusOr<KeyValues> both = UnpackContributions(PackContribution(a) + PackContribution(b) +
-                                                       PackContribution({}));
+  absl::StatusOr<KeyValues> both =
+      UnpackContributions(PackContribution(a) + PackContribution(b) + PackContribution({}));
   ASSERT_OK(both);
   KeyValues want = a;
   want.insert(want.end(), b.begin(), b.end());
@@ -67,7 +67,8 @@ TEST(CollectingHostTest, GetsAfterTheBarrierAreServedFromTheFence) {
   EXPECT_EQ(CollectingHostPeer::CollectedHits(rank1), 1);
   // A key nobody put still comes from the host, which says it is missing.
   bool missing = false;
-  rank0.Get(0, "nope", [&](absl::StatusOr<std::string> v) { missing = absl::IsNotFound(v.status()); });
+  rank0.Get(0, "nope",
+            [&](absl::StatusOr<std::string> v) { missing = absl::IsNotFound(v.status()); });
   EXPECT_TRUE(missing);
 }
 

@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "image/image_scan.h"
 #include "common/unique_fd.h"
+#include "image/image_scan.h"
 
 namespace pmi_shim::exec {
 namespace {

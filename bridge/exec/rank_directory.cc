@@ -3,14 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 
 #include "absl/strings/numbers.h"
@@ -53,8 +53,7 @@ void RemoveStaleSiblings(const std::string& root) {
     }
     const std::string path = absl::StrCat(root, "/", name);
     struct stat info {};
-    if (::lstat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) ||
-        info.st_uid != ::getuid()) {
+    if (::lstat(path.c_str(), &info) != 0 || !S_ISDIR(info.st_mode) || info.st_uid != ::getuid()) {
       continue;
     }
     if (::kill(pid, 0) != 0 && errno == ESRCH) RemoveTree(path);
@@ -148,7 +147,8 @@ std::string InodeOf(const char* path) {
 // readlink of /proc/self/ns/KIND, e.g. "ipc:[4026531839]".
 std::string NamespaceOf(const char* kind) {
   char link[64] = {};
-  const ssize_t n = ::readlink(absl::StrCat("/proc/self/ns/", kind).c_str(), link, sizeof(link) - 1);
+  const ssize_t n =
+      ::readlink(absl::StrCat("/proc/self/ns/", kind).c_str(), link, sizeof(link) - 1);
   return n > 0 ? std::string(link, n) : "unknown";
 }
 
@@ -157,8 +157,8 @@ std::string NamespaceOf(const char* kind) {
 std::string PathSafeJobName(const std::string& job) {
   std::string safe;
   for (char c : job) {
-    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                       (c >= '0' && c <= '9') || c == '_' || c == '-';
+    const bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                       c == '_' || c == '-';
     safe += plain ? c : '_';
     if (safe.size() == 40) break;  // sun_path holds 107 bytes in all
   }
@@ -169,16 +169,18 @@ absl::StatusOr<std::unique_ptr<RankDirectory>> RankDirectory::Create(const std::
                                                                      const std::string& job,
                                                                      int rank) {
   if (::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", root,
-                                                   " (set --publish-dir or PMI_SHIM_RUNDIR)"));
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot create ", root, " (set --publish-dir or PMI_SHIM_RUNDIR)"));
   }
   RemoveStaleSiblings(root);
-  const std::string path = absl::StrCat(root, "/", PathSafeJobName(job), ".", rank, ".", ::getpid());
+  const std::string path =
+      absl::StrCat(root, "/", PathSafeJobName(job), ".", rank, ".", ::getpid());
   // sun_path holds 107 bytes; "/pmix.sock" is the longest name inside.
   if (path.size() + 10 > 107) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the rank directory ", path, " is too long a path for a Unix socket (107 bytes); "
-        "choose a shorter --publish-dir or PMI_SHIM_RUNDIR"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the rank directory ", path,
+                     " is too long a path for a Unix socket (107 bytes); "
+                     "choose a shorter --publish-dir or PMI_SHIM_RUNDIR"));
   }
   // The janitor first: a launcher may SIGKILL this bridge at any moment
   // (another rank failed), and a directory made before its janitor would

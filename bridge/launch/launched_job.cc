@@ -131,7 +131,8 @@ absl::StatusOr<int> LaunchedJob::Run() {
 
 void LaunchedJob::OnInterrupt(int signal, int count) {
   if (count == 1) {
-    log::Warning(absl::StrCat("got ", ::strsignal(signal), "; ending the job (again to kill it now)"));
+    log::Warning(
+        absl::StrCat("got ", ::strsignal(signal), "; ending the job (again to kill it now)"));
     EndJob(128 + signal, "", signal);
   } else {
     children_.SignalAll(SIGKILL);
@@ -149,15 +150,15 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
   if (pmix_server_ != nullptr && pmix_server_->RankExited(rank, DescribeExit(wait_status))) return;
   const bool spoke = RankSpoke(rank);
   if (spoke && !host_->IsFinalized(rank)) {
-    EndJob(status != 0 ? status : 1,
-           absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status),
-                        " without finalize; the job cannot complete"));
+    EndJob(status != 0 ? status : 1, absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status),
+                                                  " without finalize; the job cannot complete"));
     return;
   }
   if (RanksWaiting() > 0 && !host_->IsFinalized(rank)) {
-    EndJob(status != 0 ? status : 1,
-           absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status), " without joining PMI while ",
-                        RanksWaiting(), " ranks wait for it; every rank must call MPI_Init"));
+    EndJob(
+        status != 0 ? status : 1,
+        absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status), " without joining PMI while ",
+                     RanksWaiting(), " ranks wait for it; every rank must call MPI_Init"));
     return;
   }
   if (status != 0) log::Warning(absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status)));
@@ -170,11 +171,11 @@ void LaunchedJob::CheckSilentRanks() {
   if (waiting > 0 && waited >= options_.init_timeout) {
     for (int rank = 0; rank < options_.size; ++rank) {
       if (!running_[rank] || RankSpoke(rank)) continue;
-      EndJob(1, absl::StrCat(
-                    "rank ", rank, ": sent nothing for ", absl::FormatDuration(waited), " while ",
-                    waiting, " ranks wait for it; it may use another PMI than this job offers "
-                    "(PMI-1/2 vs PMIx: see --protocol) or not be an MPI program (raise "
-                    "--init-timeout if it is slow)"));
+      EndJob(1, absl::StrCat("rank ", rank, ": sent nothing for ", absl::FormatDuration(waited),
+                             " while ", waiting,
+                             " ranks wait for it; it may use another PMI than this job offers "
+                             "(PMI-1/2 vs PMIx: see --protocol) or not be an MPI program (raise "
+                             "--init-timeout if it is slow)"));
       return;
     }
   }
@@ -188,11 +189,13 @@ void LaunchedJob::WarnIfNobodySpoke() const {
   }
   // The classic symptom of a launcher/library mismatch: N processes that
   // each believe they are rank 0 of 1.
-  log::Warning(absl::StrCat(
-      "none of the ", options_.size, " ranks used ", options_.pmix ? "PMIx" : "PMI-1/PMI-2",
-      "; if ", options_.command.front(), " is an MPI program, each rank ran alone as a "
-      "singleton: its MPI library probably speaks ", options_.pmix ? "PMI-1/PMI-2 (MPICH)" : "PMIx (Open MPI)",
-      ", so run it with --protocol ", options_.pmix ? "auto" : "pmix"));
+  log::Warning(absl::StrCat("none of the ", options_.size, " ranks used ",
+                            options_.pmix ? "PMIx" : "PMI-1/PMI-2", "; if ",
+                            options_.command.front(),
+                            " is an MPI program, each rank ran alone as a "
+                            "singleton: its MPI library probably speaks ",
+                            options_.pmix ? "PMI-1/PMI-2 (MPICH)" : "PMIx (Open MPI)",
+                            ", so run it with --protocol ", options_.pmix ? "auto" : "pmix"));
 }
 
 bool LaunchedJob::RankSpoke(int rank) const {
@@ -205,7 +208,8 @@ int LaunchedJob::RanksWaiting() const {
   // them: every connected, unfinalized rank may be waiting in one.
   int waiting = 0;
   for (int rank = 0; rank < options_.size; ++rank) {
-    waiting += (running_[rank] && pmix_server_->Connected(rank) && !host_->IsFinalized(rank)) ? 1 : 0;
+    waiting +=
+        (running_[rank] && pmix_server_->Connected(rank) && !host_->IsFinalized(rank)) ? 1 : 0;
   }
   return waiting;
 }

@@ -47,8 +47,8 @@ struct LaunchOptions {
   // Serve PMIx clients (Open MPI, libpmix) from the embedded libpmix server
   // instead of PMI-1/PMI-2 ones.
   bool pmix = false;
-  absl::Duration timeout = absl::ZeroDuration();       // zero: none
-  absl::Duration init_timeout = absl::Seconds(120);    // zero: none
+  absl::Duration timeout = absl::ZeroDuration();     // zero: none
+  absl::Duration init_timeout = absl::Seconds(120);  // zero: none
   absl::Duration kill_grace = absl::Seconds(2);
   bool trace = false;
   std::vector<std::string> command;

@@ -10,10 +10,10 @@ using ::testing::Contains;
 using ::testing::Not;
 
 TEST(RankEnvironmentTest, FdModeReplacesForeignRendezvous) {
-  std::vector<std::string> env = BuildRankEnvironment(
-      {"HOME=/root", "PMI_FD=9", "PMI_PORT=10.0.0.1:1", "PMIX_NAMESPACE=x", "PMIX_RANK=0",
-       "PRTE_LAUNCHED=1", "PMI_DEBUG=1", "MPI_LOCALRANKID=9"},
-      Rendezvous{3, 8, 11, "", 3, 8});
+  std::vector<std::string> env =
+      BuildRankEnvironment({"HOME=/root", "PMI_FD=9", "PMI_PORT=10.0.0.1:1", "PMIX_NAMESPACE=x",
+                            "PMIX_RANK=0", "PRTE_LAUNCHED=1", "PMI_DEBUG=1", "MPI_LOCALRANKID=9"},
+                           Rendezvous{3, 8, 11, "", 3, 8});
   EXPECT_THAT(env, Contains("HOME=/root"));
   EXPECT_THAT(env, Contains("PMI_DEBUG=1"));
   EXPECT_THAT(env, Contains("PMI_FD=11"));
@@ -29,17 +29,17 @@ TEST(RankEnvironmentTest, FdModeReplacesForeignRendezvous) {
 }
 
 TEST(RankEnvironmentTest, UnknownLocalLayoutKeepsTheLaunchersHints) {
-  std::vector<std::string> env = BuildRankEnvironment(
-      {"MPI_LOCALRANKID=1", "MPI_LOCALNRANKS=2"}, Rendezvous{5, 8, 3, "", -1, -1});
+  std::vector<std::string> env = BuildRankEnvironment({"MPI_LOCALRANKID=1", "MPI_LOCALNRANKS=2"},
+                                                      Rendezvous{5, 8, 3, "", -1, -1});
   EXPECT_THAT(env, Contains("MPI_LOCALRANKID=1"));
   EXPECT_THAT(env, Contains("MPI_LOCALNRANKS=2"));
 }
 
 TEST(RankEnvironmentTest, PmixClientsGetTheServersVariablesAndNoForeignOnes) {
-  std::vector<std::string> env = BuildPmixRankEnvironment(
-      {"HOME=/root", "PMI_FD=9", "PMI_SIZE=4", "PMIX_NAMESPACE=outer", "PMIX_MCA_gds=hash",
-       "OMPI_MCA_schizo=orte"},
-      {"PMIX_NAMESPACE=inner", "PMIX_RANK=2", "OMPI_MCA_schizo=ompi"});
+  std::vector<std::string> env =
+      BuildPmixRankEnvironment({"HOME=/root", "PMI_FD=9", "PMI_SIZE=4", "PMIX_NAMESPACE=outer",
+                                "PMIX_MCA_gds=hash", "OMPI_MCA_schizo=orte"},
+                               {"PMIX_NAMESPACE=inner", "PMIX_RANK=2", "OMPI_MCA_schizo=ompi"});
   EXPECT_THAT(env, Contains("HOME=/root"));
   EXPECT_THAT(env, Contains("PMIX_MCA_gds=hash")) << "library settings pass";
   EXPECT_THAT(env, Contains("PMIX_NAMESPACE=inner"));

@@ -80,7 +80,6 @@ absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
   return absl::NotFoundError(absl::StrCat("cannot run ", name, ": not found in PATH"));
 }
 
-
 absl::StatusOr<pid_t> Spawn(const SpawnRequest& request) {
   if (request.argv.empty()) return absl::InvalidArgumentError("no command to run");
   absl::StatusOr<std::string> file = ResolveExecutable(request.argv[0], request.env);
@@ -93,8 +92,8 @@ absl::StatusOr<pid_t> Spawn(const SpawnRequest& request) {
   // start in a quick row even when the CPUs are busy with the first ones.
   static constexpr size_t kStackBytes = 64 * 1024;
   std::vector<char> stack(kStackBytes);
-  const pid_t pid = ::clone(ChildMain, stack.data() + stack.size(),
-                            CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+  const pid_t pid =
+      ::clone(ChildMain, stack.data() + stack.size(), CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
   if (pid < 0) return absl::ErrnoToStatus(errno, "clone");
   // Also set the group from the parent (fails harmlessly when the child
   // made its session, or exec'd, already).

@@ -25,8 +25,7 @@ std::pair<pid_t, pid_t> GroupAndSession(pid_t pid) {
   std::stringstream text;
   text << in.rdbuf();
   const std::string stat = text.str();
-  const std::vector<std::string> fields =
-      absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
+  const std::vector<std::string> fields = absl::StrSplit(stat.substr(stat.rfind(')') + 2), ' ');
   if (fields.size() < 4) return {-1, -1};
   return {std::stoi(fields[2]), std::stoi(fields[3])};
 }

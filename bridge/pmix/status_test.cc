@@ -30,9 +30,8 @@ TEST(FromPmixTest, MapsTheCodesThatChangeWhatTheBridgeDoes) {
 TEST(FromPmixTest, MessageNamesTheCallAndTheCode) {
   absl::Status timeout = FromPmix(PMIX_ERR_TIMEOUT, "get of k1");
   EXPECT_EQ(timeout.code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(timeout.message(),
-            std::string("get of k1: ") + PMIx_Error_string(PMIX_ERR_TIMEOUT) + " (" +
-                std::to_string(PMIX_ERR_TIMEOUT) + ")");
+  EXPECT_EQ(timeout.message(), std::string("get of k1: ") + PMIx_Error_string(PMIX_ERR_TIMEOUT) +
+                                   " (" + std::to_string(PMIX_ERR_TIMEOUT) + ")");
 }
 
 TEST(ToPmixTest, InvertsFromPmixForTheMappedCodes) {

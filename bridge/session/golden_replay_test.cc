@@ -115,8 +115,10 @@ TEST_P(GoldenReplayTest, EmbeddedHostAnswersLikeTheRealServer) {
       if (real[i].Find("rc").value_or("0") == "0") {
         EXPECT_EQ(ours[i].Find("rc").value_or("0"), "0") << ours[i].DebugString();
       }
-      const bool kvs_value = real[i].command == "get_result" || real[i].command == "kvs-get-response";
-      if (kvs_value && real[i].Has("value") && !absl::StrContains(real[i].DebugString(), "(vector")) {
+      const bool kvs_value =
+          real[i].command == "get_result" || real[i].command == "kvs-get-response";
+      if (kvs_value && real[i].Has("value") &&
+          !absl::StrContains(real[i].DebugString(), "(vector")) {
         EXPECT_EQ(ours[i].Find("value"), real[i].Find("value")) << "reply " << i;
       }
       ++compared;

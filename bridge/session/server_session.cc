@@ -146,16 +146,17 @@ bool ServerSession::Close(absl::string_view reason) {
 absl::Status ServerSession::Identify(int64_t rank, absl::string_view how) {
   if (rank_claimed_) {
     if (rank != *rank_) {
-      return absl::PermissionDeniedError(absl::StrCat(
-          Who(), ": claims to be rank ", rank, " in ", how,
-          " but its connection belongs to rank ", *rank_, "; check PMI_RANK/PMI_ID"));
+      return absl::PermissionDeniedError(absl::StrCat(Who(), ": claims to be rank ", rank, " in ",
+                                                      how, " but its connection belongs to rank ",
+                                                      *rank_, "; check PMI_RANK/PMI_ID"));
     }
     return absl::OkStatus();
   }
   if (rank_.has_value() && rank != *rank_) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        Who(), ": claims to be rank ", rank, " in ", how, " but its connection (PMI_FD or rank socket) belongs to rank ",
-        *rank_, "; check that PMI_RANK was not changed"));
+    return absl::PermissionDeniedError(
+        absl::StrCat(Who(), ": claims to be rank ", rank, " in ", how,
+                     " but its connection (PMI_FD or rank socket) belongs to rank ", *rank_,
+                     "; check that PMI_RANK was not changed"));
   }
   if (rank < 0 || rank >= host_.info().size) {
     return absl::OutOfRangeError(absl::StrCat(Who(), ": ", how, " names rank ", rank,
@@ -292,13 +293,17 @@ absl::Status ServerSession::OnInit(const Message& request) {
                       options_.protocols == ClientProtocols::kAny
                           ? "; use a PMI-1.1 or PMI-2.0 client"
                           : "; change --protocol or the client's PMI library"));
-    Reply(Message("response_to_init").Add("rc", kFail).Add("pmi_version", 1).Add("pmi_subversion", 1));
+    Reply(Message("response_to_init")
+              .Add("rc", kFail)
+              .Add("pmi_version", 1)
+              .Add("pmi_subversion", 1));
     return absl::OkStatus();
   }
   if (pmi1 && !rank_.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        Who(), ": PMI-1 init over a socket without initack; set PMI_ID so the client "
-               "sends cmd=initack first"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(),
+                     ": PMI-1 init over a socket without initack; set PMI_ID so the client "
+                     "sends cmd=initack first"));
   }
   if (pmi1) RETURN_IF_ERROR(Identify(*rank_, "its PMI_FD"));
   protocol_ = pmi1 ? Protocol::kPmi1 : Protocol::kPmi2;
@@ -338,15 +343,16 @@ void ServerSession::OnPut(const Message& request) {
   if (problem.empty() && !request.Has("value")) problem = "put without value=";
   if (!problem.empty()) {
     Warn(absl::StrCat(Who(), ": put rejected: ", problem));
-    const int rc = absl::StrContains(problem, "value") ? kErrInvalidValLength
-                                                       : kErrInvalidKeyLength;
+    const int rc =
+        absl::StrContains(problem, "value") ? kErrInvalidValLength : kErrInvalidKeyLength;
     Reply(Message("put_result").Add("rc", rc).Add("msg", "invalid_key_or_value_length"));
     return;
   }
   BeginDeferred();
   host_.Put(*rank_, std::string(key), std::string(value),
             Guard([](ServerSession& self, absl::Status stored) {
-              if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": put failed: ", stored.message()));
+              if (!stored.ok())
+                self.Warn(absl::StrCat(self.Who(), ": put failed: ", stored.message()));
               self.FinishDeferred(Message("put_result").Add("rc", stored.ok() ? 0 : kFail));
             }));
 }
@@ -355,20 +361,20 @@ void ServerSession::OnGet(const Message& request) {
   const std::string key(request.Find("key").value_or(""));
   BeginDeferred();
   host_.Get(*rank_, key, Guard([](ServerSession& self, absl::StatusOr<std::string> value) {
-              if (value.ok()) {
-                self.FinishDeferred(Message("get_result").Add("rc", 0).Add("value", *value));
-              } else {
-                self.FinishDeferred(
-                    Message("get_result").Add("rc", kErrInvalidKey).Add("msg", "key_not_found"));
-              }
-            }));
+    if (value.ok()) {
+      self.FinishDeferred(Message("get_result").Add("rc", 0).Add("value", *value));
+    } else {
+      self.FinishDeferred(
+          Message("get_result").Add("rc", kErrInvalidKey).Add("msg", "key_not_found"));
+    }
+  }));
 }
 
 void ServerSession::OnBarrierIn(const Message&) {
   BeginDeferred();
   host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
-                  self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kFail));
-                }));
+    self.FinishDeferred(Message("barrier_out").Add("rc", status.ok() ? 0 : kFail));
+  }));
 }
 
 void ServerSession::OnAbort(const Message& request) {
@@ -427,8 +433,8 @@ absl::Status ServerSession::OnFullinit(const Message& request) {
       Reply(Pmi2Response("fullinit", kFail).Add("errmsg", "already initialized"));
       return absl::OkStatus();
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        Who(), ": PMI-2 fullinit without the cmd=init pmi_version=2 line first"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(Who(), ": PMI-2 fullinit without the cmd=init pmi_version=2 line first"));
   }
   // New MPICH names itself with pmirank; Slurm's libpmi2 in PMI_PORT mode
   // with srcid. Over PMI_FD the transport already says who it is.
@@ -463,8 +469,8 @@ void ServerSession::OnJobGetid(const Message&) {
 void ServerSession::OnKvsFence(const Message&) {
   BeginDeferred();
   host_.Barrier(*rank_, Guard([](ServerSession& self, absl::Status status) {
-                  self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kFail));
-                }));
+    self.FinishDeferred(Pmi2Response("kvs-fence", status.ok() ? 0 : kFail));
+  }));
 }
 
 void ServerSession::OnKvsPut(const Message& request) {
@@ -479,7 +485,8 @@ void ServerSession::OnKvsPut(const Message& request) {
   BeginDeferred();
   host_.Put(*rank_, std::string(key), std::string(value),
             Guard([](ServerSession& self, absl::Status stored) {
-              if (!stored.ok()) self.Warn(absl::StrCat(self.Who(), ": kvs-put failed: ", stored.message()));
+              if (!stored.ok())
+                self.Warn(absl::StrCat(self.Who(), ": kvs-put failed: ", stored.message()));
               self.FinishDeferred(Pmi2Response("kvs-put", stored.ok() ? 0 : kFail));
             }));
 }
@@ -493,14 +500,14 @@ void ServerSession::OnKvsGet(const Message& request) {
   }
   BeginDeferred();
   host_.Get(*rank_, key, Guard([](ServerSession& self, absl::StatusOr<std::string> value) {
-              Message reply = Pmi2Response("kvs-get", 0);
-              if (value.ok()) {
-                reply.Add("found", "TRUE").Add("value", *value);
-              } else {
-                reply.Add("found", "FALSE");
-              }
-              self.FinishDeferred(std::move(reply));
-            }));
+    Message reply = Pmi2Response("kvs-get", 0);
+    if (value.ok()) {
+      reply.Add("found", "TRUE").Add("value", *value);
+    } else {
+      reply.Add("found", "FALSE");
+    }
+    self.FinishDeferred(std::move(reply));
+  }));
 }
 
 void ServerSession::OnGetJobAttr(const Message& request) {
@@ -531,11 +538,11 @@ void ServerSession::OnPutNodeAttr(const Message& request) {
     return;
   }
   BeginDeferred();
-  host_.PutNodeAttr(*rank_, std::string(key), std::string(value),
-                    Guard([](ServerSession& self, absl::Status stored) {
-                      self.FinishDeferred(
-                          Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kFail));
-                    }));
+  host_.PutNodeAttr(
+      *rank_, std::string(key), std::string(value),
+      Guard([](ServerSession& self, absl::Status stored) {
+        self.FinishDeferred(Pmi2Response("info-putnodeattr", stored.ok() ? 0 : kFail));
+      }));
 }
 
 void ServerSession::OnGetNodeAttr(const Message& request) {

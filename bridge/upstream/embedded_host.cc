@@ -15,8 +15,8 @@ EmbeddedHost::EmbeddedHost(session::JobInfo info, Events events)
 
 absl::Status EmbeddedHost::ClaimRank(int rank) {
   if (rank < 0 || rank >= info_.size) {
-    return absl::OutOfRangeError(absl::StrCat("rank ", rank, " is outside the job (size ",
-                                              info_.size, ")"));
+    return absl::OutOfRangeError(
+        absl::StrCat("rank ", rank, " is outside the job (size ", info_.size, ")"));
   }
   if (claimed_[rank]) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -50,8 +50,7 @@ void EmbeddedHost::Get(int rank, std::string key, GetDone done) {
 
 void EmbeddedHost::Barrier(int rank, Done done) {
   if (in_barrier_[rank]) {
-    done(absl::FailedPreconditionError(
-        absl::StrCat("rank ", rank, " entered the barrier twice")));
+    done(absl::FailedPreconditionError(absl::StrCat("rank ", rank, " entered the barrier twice")));
     return;
   }
   in_barrier_[rank] = true;

@@ -119,8 +119,7 @@ void PmiOverPmix::OnFenced(absl::Status status, Done done) {
               });
 }
 
-void PmiOverPmix::OnKeyDirectories(const std::vector<int>& ranks, Replies directories,
-                                   Done done) {
+void PmiOverPmix::OnKeyDirectories(const std::vector<int>& ranks, Replies directories, Done done) {
   barrier_active_ = false;
   // Walk ranks downwards so that, within one barrier, the lowest rank that
   // put a key owns it: every bridge of the job picks the same one.

@@ -220,7 +220,8 @@ TEST_F(PmiOverPmixTest, KeysOfOtherRanksAppearAfterTheBarrierFromTheirOwner) {
 
   for (const absl::Status& s : BarrierAll()) ASSERT_OK(s);
   // Each rank read every other rank's directory of barrier 1 (epoch 0).
-  EXPECT_THAT(ports_[1]->gets, ElementsAre(Pair(0, KeyDirectoryKey(0)), Pair(2, KeyDirectoryKey(0))));
+  EXPECT_THAT(ports_[1]->gets,
+              ElementsAre(Pair(0, KeyDirectoryKey(0)), Pair(2, KeyDirectoryKey(0))));
   EXPECT_EQ(ports_[1]->kinds_[KeyDirectoryKey(0)], Kind::kBytes);
   EXPECT_THAT(ports_[1]->fence_names, ElementsAre("PMIx fence of barrier 1"));
 

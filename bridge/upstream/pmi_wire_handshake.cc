@@ -22,9 +22,9 @@
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_replies.h"
 #include "bridge/upstream/process_mapping.h"
-#include "protocol/pmi/call_channel.h"
 #include "common/sockets.h"
 #include "common/status_macros.h"
+#include "protocol/pmi/call_channel.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 namespace {
@@ -121,11 +121,10 @@ absl::StatusOr<UniqueFd> ConnectTcp(const HostEndpoint& endpoint, absl::Time dea
 // ----------------------------------------------------------- handshake --
 
 // A one-line error about the host server's answer to `context`.
-absl::Status Refused(const CallChannel& channel, absl::string_view context,
-                     const Message& reply, absl::string_view advice) {
+absl::Status Refused(const CallChannel& channel, absl::string_view context, const Message& reply,
+                     absl::string_view advice) {
   return absl::FailedPreconditionError(absl::StrCat(channel.peer().name, " refused ", context,
-                                                    " (\"", wire::Excerpt(reply), "\"); ",
-                                                    advice));
+                                                    " (\"", wire::Excerpt(reply), "\"); ", advice));
 }
 
 absl::StatusOr<int> RequiredInt(const CallChannel& channel, const Message& reply,
@@ -141,8 +140,8 @@ absl::StatusOr<int> RequiredInt(const CallChannel& channel, const Message& reply
 // PMI_PORT mode: `initack pmiid=` names the rank; rank, size and debug come
 // back in three `set` lines after the initack (hydra, MPICH-1, our server).
 absl::Status Initack(CallChannel& channel, int id, HandshakeResult& result) {
-  ASSIGN_OR_RETURN(Message ack, channel.Call(Message("initack").Add("pmiid", id),
-                                             Framing::kPmi1Line));
+  ASSIGN_OR_RETURN(Message ack,
+                   channel.Call(Message("initack").Add("pmiid", id), Framing::kPmi1Line));
   if (ReplyRc(ack) != 0) {
     return Refused(channel, absl::StrCat("PMI_ID ", id), ack,
                    "PMI_ID does not name a rank of this job");
@@ -177,14 +176,12 @@ absl::Status Pmi1Facts(CallChannel& channel, const HostEndpoint& e, HandshakeRes
   info.limits.keylen_max = maxes.FindInt("keylen_max").value_or(64);
   // More than 1024 crashes MPICH and MVAPICH2 clients (Flux's note).
   info.limits.vallen_max = std::min<int64_t>(maxes.FindInt("vallen_max").value_or(1024), 1024);
-  ASSIGN_OR_RETURN(Message appnum,
-                   channel.Call(Message("get_appnum"), Framing::kPmi1Line));
+  ASSIGN_OR_RETURN(Message appnum, channel.Call(Message("get_appnum"), Framing::kPmi1Line));
   info.appnum = appnum.FindInt("appnum").value_or(0);
   ASSIGN_OR_RETURN(Message universe,
                    channel.Call(Message("get_universe_size"), Framing::kPmi1Line));
   info.universe_size = universe.FindInt("size").value_or(-1);
-  ASSIGN_OR_RETURN(Message name,
-                   channel.Call(Message("get_my_kvsname"), Framing::kPmi1Line));
+  ASSIGN_OR_RETURN(Message name, channel.Call(Message("get_my_kvsname"), Framing::kPmi1Line));
   std::optional<absl::string_view> kvsname = name.Find("kvsname");
   if (ReplyRc(name) != 0 || !kvsname.has_value() || kvsname->empty()) {
     return Refused(channel, "get_my_kvsname", name, "the job has no KVS name; report this");
@@ -236,16 +233,15 @@ absl::StatusOr<HandshakeResult> HandshakePmi1(CallChannel& channel, const HostEn
 
 absl::Status Pmi2Facts(CallChannel& channel, HandshakeResult& result) {
   session::JobInfo& info = result.info;
-  ASSIGN_OR_RETURN(Message id,
-                   channel.Call(Message("job-getid"), Framing::kPmi2Record));
+  ASSIGN_OR_RETURN(Message id, channel.Call(Message("job-getid"), Framing::kPmi2Record));
   std::optional<absl::string_view> jobid = id.Find("jobid");
   if (ReplyRc(id) != 0 || !jobid.has_value() || jobid->empty()) {
     return Refused(channel, "job-getid", id, "the job has no id; report this");
   }
   info.kvsname = std::string(*jobid);
-  ASSIGN_OR_RETURN(Message universe,
-                   channel.Call(Message("info-getjobattr").Add("key", "universeSize"),
-                                Framing::kPmi2Record));
+  ASSIGN_OR_RETURN(
+      Message universe,
+      channel.Call(Message("info-getjobattr").Add("key", "universeSize"), Framing::kPmi2Record));
   std::optional<std::string> universe_text = FoundValue(universe);
   int universe_size = -1;  // what MPICH reads as "not available"
   if (universe_text.has_value() && !absl::SimpleAtoi(*universe_text, &universe_size)) {

@@ -21,8 +21,8 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "protocol/pmi/message.h"
 #include "common/unique_fd.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::upstream::pmi_wire_internal {
 

@@ -13,9 +13,9 @@
 #include "absl/time/clock.h"
 #include "bridge/upstream/pmi_wire_handshake.h"
 #include "bridge/upstream/pmi_wire_replies.h"
+#include "common/status_macros.h"
 #include "protocol/pmi/pmi1.h"
 #include "protocol/pmi/pmi2.h"
-#include "common/status_macros.h"
 
 namespace pmi_shim::upstream {
 namespace {
@@ -82,8 +82,8 @@ absl::Status PmiWireHost::StartWatching(UniqueFd fd) {
   handlers.on_eof = [this] { Closed("closed the connection"); };
   handlers.on_error = [this](const net::Stream::Error& error) {
     const bool write = error.operation == net::Stream::Error::Operation::kWrite;
-    Closed(absl::StrCat(write ? "failed a write (" : "failed (",
-                        std::strerror(error.error_number), ")"));
+    Closed(absl::StrCat(write ? "failed a write (" : "failed (", std::strerror(error.error_number),
+                        ")"));
   };
   ASSIGN_OR_RETURN(stream_, net::Stream::Start(loop_, std::move(fd), std::move(handlers)));
   return absl::OkStatus();

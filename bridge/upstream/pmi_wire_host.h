@@ -66,11 +66,11 @@
 #include "absl/time/time.h"
 #include "bridge/session/job_host.h"
 #include "bridge/upstream/host_endpoint.h"
-#include "protocol/pmi/frame_decoder.h"
-#include "protocol/pmi/message.h"
 #include "common/event_loop.h"
 #include "common/net/stream.h"
 #include "common/unique_fd.h"
+#include "protocol/pmi/frame_decoder.h"
+#include "protocol/pmi/message.h"
 
 namespace pmi_shim::upstream {
 
@@ -176,8 +176,8 @@ class PmiWireHost : public session::JobHost {
 
   EventLoop& loop_;
   std::unique_ptr<net::Stream> stream_;  // the host connection
-  std::string where_;                  // "PMI_FD=5" or "PMI_PORT=host:port", for messages
-  bool one_read_per_request_ = false;  // Slurm PMI-1, see HandshakeResult
+  std::string where_;                    // "PMI_FD=5" or "PMI_PORT=host:port", for messages
+  bool one_read_per_request_ = false;    // Slurm PMI-1, see HandshakeResult
   WireProtocol protocol_;
   Options options_;
   session::JobInfo info_;

@@ -130,7 +130,8 @@ class PmixClientHost::LibpmixPort final : public PmixClientPort {
 
   void Fence(const std::string& what, Done done) override {
     pmix::PendingCalls::Call* call = calls_.Start(
-        what, [done = std::move(done)](absl::StatusOr<std::string> result) { done(result.status()); });
+        what,
+        [done = std::move(done)](absl::StatusOr<std::string> result) { done(result.status()); });
     call->info.AddBool(PMIX_COLLECT_DATA, true);
     const pmix_status_t rc = PMIx_Fence_nb(nullptr, 0, call->info.data(), call->info.size(),
                                            &pmix::PendingCalls::OnOpDone, call);
@@ -376,8 +377,8 @@ void PmixClientHost::Lost(int rank, std::string reason) { StartAbort(1, std::mov
 void PmixClientHost::StartAbort(int exit_code, std::string message) {
   if (aborting_ || !initialized_ || pmi_->lost()) return;
   aborting_ = true;
-  abort_thread_ = std::thread(
-      [handoff = handoff_.handle(), exit_code, message = std::move(message)] {
+  abort_thread_ =
+      std::thread([handoff = handoff_.handle(), exit_code, message = std::move(message)] {
         pmix_status_t rc = PMIx_Abort(exit_code, message.c_str(), nullptr, 0);
         if (rc == PMIX_SUCCESS) return;
         handoff.Post([rc](PmixClientHost&) {

@@ -165,9 +165,7 @@ std::string FormatProcessMapping(const std::vector<MappingBlock>& blocks) {
   return value;
 }
 
-std::string SingleNodeMapping(int size) {
-  return FormatProcessMapping({MappingBlock{0, 1, size}});
-}
+std::string SingleNodeMapping(int size) { return FormatProcessMapping({MappingBlock{0, 1, size}}); }
 
 std::vector<MappingBlock> PlainBlocks(absl::Span<const int> node_of_rank) {
   std::vector<MappingBlock> blocks;

@@ -15,17 +15,17 @@ using nlohmann::json;
 std::string EncodeRecord(const AppliedRecord& record) {
   json mounts = json::array();
   for (const AppliedMount& m : record.mounts) {
-    mounts.push_back({{"source", m.source}, {"target", m.target}, {"done", m.done},
-                      {"created", m.created}});
+    mounts.push_back(
+        {{"source", m.source}, {"target", m.target}, {"done", m.done}, {"created", m.created}});
   }
   json relays = json::array();
   for (const AppliedRelay& r : record.relays) {
-    relays.push_back({{"address", r.address}, {"port", r.port}, {"pid", r.pid},
-                      {"start_time", r.start_time}});
+    relays.push_back(
+        {{"address", r.address}, {"port", r.port}, {"pid", r.pid}, {"start_time", r.start_time}});
   }
-  json doc = {{"version", kVersion},     {"container_id", record.container_id},
-              {"pid", record.pid},       {"rootfs", record.rootfs},
-              {"mounts", mounts},        {"relays", relays}};
+  json doc = {{"version", kVersion}, {"container_id", record.container_id},
+              {"pid", record.pid},   {"rootfs", record.rootfs},
+              {"mounts", mounts},    {"relays", relays}};
   return doc.dump() + "\n";
 }
 
@@ -37,9 +37,9 @@ absl::StatusOr<AppliedRecord> DecodeRecord(const std::string& text) {
   // nlohmann throws on a type mismatch: keep that inside this function.
   try {
     if (!doc.contains("version") || doc["version"] != kVersion) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("applied-record has version ", doc.value("version", json()).dump(),
-                       ", expected ", kVersion));
+      return absl::InvalidArgumentError(absl::StrCat("applied-record has version ",
+                                                     doc.value("version", json()).dump(),
+                                                     ", expected ", kVersion));
     }
     AppliedRecord record;
     record.container_id = doc.at("container_id").get<std::string>();

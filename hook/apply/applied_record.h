@@ -25,16 +25,16 @@ namespace pmi_shim::hook {
 
 struct AppliedMount {
   std::string source;
-  std::string target;  // inside the container
-  bool done = false;   // false: started, maybe half-way (pending)
+  std::string target;                // inside the container
+  bool done = false;                 // false: started, maybe half-way (pending)
   std::vector<std::string> created;  // container paths made for it, parents first
 };
 
 struct AppliedRelay {
   std::string address;
   int port = 0;
-  pid_t pid = 0;                // 0: not started yet (pending)
-  uint64_t start_time = 0;      // field 22 of /proc/PID/stat: tells a recycled pid apart
+  pid_t pid = 0;            // 0: not started yet (pending)
+  uint64_t start_time = 0;  // field 22 of /proc/PID/stat: tells a recycled pid apart
 };
 
 struct AppliedRecord {

@@ -13,7 +13,8 @@ AppliedRecord Sample() {
   record.container_id = "c-1.x_y";
   record.pid = 4242;
   record.rootfs = "/var/lib/b/rootfs";
-  record.mounts.push_back({"/run/user/1000/pmi/r0", "/run/pmi-shim", true, {"/run", "/run/pmi-shim"}});
+  record.mounts.push_back(
+      {"/run/user/1000/pmi/r0", "/run/pmi-shim", true, {"/run", "/run/pmi-shim"}});
   record.mounts.push_back({"/opt/pmi-shim", "/opt/pmi-shim", false, {}});
   record.relays.push_back({"127.0.0.1", 5000, 777, 123456789012ULL});
   record.relays.push_back({"127.0.0.1", 5001, 0, 0});
@@ -49,9 +50,10 @@ TEST(AppliedRecordTest, EncodesOneLineOfJson) {
 }
 
 TEST(AppliedRecordTest, RejectsMalformedText) {
-  for (const char* bad : {"", "not json", "[]", "{}", R"({"version":2})",
-                          R"({"version":1,"container_id":"c","pid":"x","rootfs":"/r","mounts":[],"relays":[]})",
-                          R"({"version":1,"container_id":"c","pid":1,"rootfs":"/r","mounts":[{}],"relays":[]})"}) {
+  for (const char* bad :
+       {"", "not json", "[]", "{}", R"({"version":2})",
+        R"({"version":1,"container_id":"c","pid":"x","rootfs":"/r","mounts":[],"relays":[]})",
+        R"({"version":1,"container_id":"c","pid":1,"rootfs":"/r","mounts":[{}],"relays":[]})"}) {
     absl::StatusOr<AppliedRecord> out = DecodeRecord(bad);
     EXPECT_FALSE(out.ok()) << bad;
     if (!out.ok()) {
@@ -61,7 +63,8 @@ TEST(AppliedRecordTest, RejectsMalformedText) {
 }
 
 TEST(AppliedRecordTest, ContainerIdsMustBeFileNames) {
-  for (const char* ok : {"abc", "a1-b_c.d", "0123456789abcdef"}) EXPECT_TRUE(IsSafeContainerId(ok)) << ok;
+  for (const char* ok : {"abc", "a1-b_c.d", "0123456789abcdef"})
+    EXPECT_TRUE(IsSafeContainerId(ok)) << ok;
   for (const char* bad : {"", ".", "..", "a/b", "../x", "a b", "a\nb"}) {
     EXPECT_FALSE(IsSafeContainerId(bad)) << bad;
   }

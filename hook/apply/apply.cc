@@ -37,7 +37,8 @@ absl::Status MakeStateDir(const std::string& dir) {
 absl::Status SaveRecord(const ApplyOptions& options, const AppliedRecord& record) {
   const std::string path = RecordPath(options, record.container_id);
   const std::string temporary = path + ".tmp";
-  UniqueFd fd(::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+  UniqueFd fd(
+      ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot write ", temporary));
   const std::string text = EncodeRecord(record);
   if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
@@ -56,7 +57,8 @@ absl::StatusOr<AppliedRecord> LoadRecord(const std::string& path) {
   std::stringstream text;
   text << in.rdbuf();
   absl::StatusOr<AppliedRecord> record = DecodeRecord(text.str());
-  if (!record.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", record.status().message()));
+  if (!record.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", record.status().message()));
   return record;
 }
 
@@ -84,7 +86,8 @@ absl::Status Undo(const AppliedRecord& record, bool in_namespace) {
     if (it->created.empty()) continue;
     if (!root.valid()) root.Reset(::open(record.rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root.valid()) {
-      if (errno != ENOENT) Keep(&first, absl::ErrnoToStatus(errno, absl::StrCat("open ", record.rootfs)));
+      if (errno != ENOENT)
+        Keep(&first, absl::ErrnoToStatus(errno, absl::StrCat("open ", record.rootfs)));
       continue;
     }
     Keep(&first, RemoveCreatedPaths(root.get(), it->created));
@@ -110,7 +113,8 @@ absl::Status ApplySteps(const Plan& plan, const ApplyOptions& options, AppliedRe
     ASSIGN_OR_RETURN(UniqueFd source, OpenHostSource(step.source, step.kind, plan.uid));
     record.mounts.push_back({step.source, step.target, false, {}});
     RETURN_IF_ERROR(SaveRecord(options, record));
-    BindRequest request{source.get(), step.source, plan.rootfs, step.target, step.kind, step.read_only};
+    BindRequest request{source.get(), step.source, plan.rootfs,
+                        step.target,  step.kind,   step.read_only};
     absl::Status saved;
     RETURN_IF_ERROR(BindIntoContainer(plan.pid, request, [&](const std::string& path) {
       record.mounts.back().created.push_back(path);

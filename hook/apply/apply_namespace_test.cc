@@ -138,7 +138,8 @@ TEST_F(ApplyNamespaceTest, BindsReadOnlyIntoTheContainerOnlyAndCleansUp) {
   std::vector<testing::MountEntry> mounts = MountsUnder(holder_.pid(), target);
   ASSERT_EQ(mounts.size(), 1u);
   for (const char* flag : {"ro", "nosuid", "nodev"}) {
-    EXPECT_TRUE(absl::StrContains(absl::StrCat(",", mounts[0].options, ","), absl::StrCat(",", flag, ",")))
+    EXPECT_TRUE(
+        absl::StrContains(absl::StrCat(",", mounts[0].options, ","), absl::StrCat(",", flag, ",")))
         << flag << " missing in " << mounts[0].options;
   }
   mounts = MountsUnder(holder_.pid(), rootfs_ + "/opt/pmi/pmi.sock");
@@ -148,24 +149,29 @@ TEST_F(ApplyNamespaceTest, BindsReadOnlyIntoTheContainerOnlyAndCleansUp) {
 
   // The socket is connectable through both mounts inside the container's namespace.
   for (const std::string& path : {target + "/pmi.sock", rootfs_ + "/opt/pmi/pmi.sock"}) {
-    EXPECT_EQ(InNamespace(holder_.pid(), "mnt", CLONE_NEWNS, [&] {
-                int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
-                sockaddr_un addr{};
-                addr.sun_family = AF_UNIX;
-                std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
-                return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ? 0 : 1;
-              }),
+    EXPECT_EQ(InNamespace(
+                  holder_.pid(), "mnt", CLONE_NEWNS,
+                  [&] {
+                    int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+                    sockaddr_un addr{};
+                    addr.sun_family = AF_UNIX;
+                    std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+                    return ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 ? 0
+                                                                                                : 1;
+                  }),
               0)
         << path;
   }
   // Read-only really is read-only.
-  EXPECT_EQ(InNamespace(holder_.pid(), "mnt", CLONE_NEWNS, [&] {
-              return ::mkdir((target + "/new").c_str(), 0755) != 0 && errno == EROFS ? 0 : 1;
-            }),
-            0);
+  EXPECT_EQ(
+      InNamespace(
+          holder_.pid(), "mnt", CLONE_NEWNS,
+          [&] { return ::mkdir((target + "/new").c_str(), 0755) != 0 && errno == EROFS ? 0 : 1; }),
+      0);
   const std::string record = ReadFile(RecordPath());
   EXPECT_TRUE(absl::StrContains(record, R"("created":["/run","/run/pmi-shim"])")) << record;
-  EXPECT_TRUE(absl::StrContains(record, R"("created":["/opt","/opt/pmi","/opt/pmi/pmi.sock"])")) << record;
+  EXPECT_TRUE(absl::StrContains(record, R"("created":["/opt","/opt/pmi","/opt/pmi/pmi.sock"])"))
+      << record;
 
   holder_.Stop();  // the container exits; poststop follows
   ASSERT_OK(CleanupContainer(plan_.container_id, options_));

@@ -104,7 +104,9 @@ class ApplyRuncTest : public ::testing::Test {
            absl::StrCat("127.0.0.1:", port)}},
          {"env", env}}};
     config["hooks"]["poststop"] = {
-        {{"path", tool_}, {"args", {"pmi-shim-hook", "cleanup", "--state-dir", state_dir_}}, {"env", env}}};
+        {{"path", tool_},
+         {"args", {"pmi-shim-hook", "cleanup", "--state-dir", state_dir_}},
+         {"env", env}}};
     std::ofstream out(bundle_ + "/config.json");
     out << config.dump(2);
   }
@@ -137,12 +139,13 @@ TEST_F(ApplyRuncTest, HooksCarryTheRendezvousInAndLeaveNothingBehind) {
   const pid_t tcp_server = Answer(tcp_fd.get(), 1);
 
   const std::vector<std::string> rootfs_before = testing::ListTree(rootfs_);
-  WriteConfig(absl::StrCat(
-                  "echo ls: $(ls /run/pmi-shim); "
-                  "echo unix: $(/probe /run/pmi-shim/pmi.sock unix-token); "
-                  "echo tcp: $(echo tcp-token | nc 127.0.0.1 ", port, "); "
-                  "grep ' /run/pmi-shim ' /proc/self/mountinfo; "
-                  "touch /run/pmi-shim/x 2>/dev/null && echo WRITABLE; true"),
+  WriteConfig(absl::StrCat("echo ls: $(ls /run/pmi-shim); "
+                           "echo unix: $(/probe /run/pmi-shim/pmi.sock unix-token); "
+                           "echo tcp: $(echo tcp-token | nc 127.0.0.1 ",
+                           port,
+                           "); "
+                           "grep ' /run/pmi-shim ' /proc/self/mountinfo; "
+                           "touch /run/pmi-shim/x 2>/dev/null && echo WRITABLE; true"),
               port);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(
       {"runc", "--root", runc_root_, "run", "--bundle", bundle_, kId}, {}, absl::Seconds(60));
@@ -180,7 +183,8 @@ TEST_F(ApplyRuncTest, ARefusedPlanFailsTheStartWithOneLine) {
   ASSERT_OK(run);
   EXPECT_NE(run->exit_code, 0) << run->Describe();
   EXPECT_FALSE(absl::StrContains(run->stdout_text, "STARTED")) << run->Describe();
-  EXPECT_TRUE(absl::StrContains(run->stderr_text, "/run in the image is a symlink")) << run->Describe();
+  EXPECT_TRUE(absl::StrContains(run->stderr_text, "/run in the image is a symlink"))
+      << run->Describe();
   EXPECT_EQ(testing::ListTree(rootfs_), rootfs_before);
   EXPECT_FALSE(Exists(state_dir_ + "/" + kId + ".json"));
   EXPECT_TRUE(testutil::ProcessesWithMarker(marker_).empty());

@@ -15,9 +15,12 @@ namespace {
 
 const char* KindName(MountStep::Kind kind) {
   switch (kind) {
-    case MountStep::Kind::kDirectory: return "a directory";
-    case MountStep::Kind::kSocket: return "a Unix socket";
-    case MountStep::Kind::kFile: return "a regular file";
+    case MountStep::Kind::kDirectory:
+      return "a directory";
+    case MountStep::Kind::kSocket:
+      return "a Unix socket";
+    case MountStep::Kind::kFile:
+      return "a regular file";
   }
   return "?";
 }
@@ -40,12 +43,14 @@ absl::StatusOr<UniqueFd> OpenHostSource(const std::string& source, MountStep::Ki
   open_how how{};
   how.flags = O_PATH | O_CLOEXEC;  // no O_NOFOLLOW: a trailing link must fail too
   how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, source.c_str(), &how, sizeof(how))));
+  UniqueFd fd(
+      static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, source.c_str(), &how, sizeof(how))));
   if (!fd.valid()) {
     if (errno == ELOOP) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "host path ", source, " is or passes through a symlink; refusing to mount it "
-          "(name the real path in the allowed directories)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("host path ", source,
+                       " is or passes through a symlink; refusing to mount it "
+                       "(name the real path in the allowed directories)"));
     }
     if (errno == ENOENT) {
       return absl::NotFoundError(absl::StrCat("host path ", source, " does not exist"));
@@ -53,7 +58,8 @@ absl::StatusOr<UniqueFd> OpenHostSource(const std::string& source, MountStep::Ki
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot open host path ", source));
   }
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", source));
+  if (::fstat(fd.get(), &st) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", source));
   const bool type_ok = kind == MountStep::Kind::kDirectory ? S_ISDIR(st.st_mode)
                        : kind == MountStep::Kind::kSocket  ? S_ISSOCK(st.st_mode)
                                                            : S_ISREG(st.st_mode);

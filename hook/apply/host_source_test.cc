@@ -62,8 +62,10 @@ TEST_F(HostSourceTest, AcceptsTheExpectedTypes) {
 TEST_F(HostSourceTest, RefusesTheWrongType) {
   const uid_t me = ::getuid();
   ExpectRefused(OpenHostSource(dir_, Kind::kSocket, me), "is a directory, expected a Unix socket");
-  ExpectRefused(OpenHostSource(file_path_, Kind::kDirectory, me), "is a regular file, expected a directory");
-  ExpectRefused(OpenHostSource(socket_path_, Kind::kFile, me), "is a Unix socket, expected a regular file");
+  ExpectRefused(OpenHostSource(file_path_, Kind::kDirectory, me),
+                "is a regular file, expected a directory");
+  ExpectRefused(OpenHostSource(socket_path_, Kind::kFile, me),
+                "is a Unix socket, expected a regular file");
 }
 
 TEST_F(HostSourceTest, RefusesSymlinksAnywhereInThePath) {

@@ -60,19 +60,23 @@ absl::Status BindByPath(const BindRequest& request, int root_fd, int target_fd) 
   how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
   UniqueFd again(static_cast<int>(
       ::syscall(SYS_openat2, AT_FDCWD, request.source.c_str(), &how, sizeof(how))));
-  struct stat checked {}, seen {};
+  struct stat checked {
+  }, seen{};
   if (!again.valid() || ::fstat(request.source_fd, &checked) != 0 ||
       ::fstat(again.get(), &seen) != 0 || checked.st_dev != seen.st_dev ||
       checked.st_ino != seen.st_ino) {
     return absl::FailedPreconditionError(
         absl::StrCat("host path ", request.source, " changed while it was being mounted"));
   }
-  if (::mount(FdPath(again.get()).c_str(), FdPath(target_fd).c_str(), nullptr, MS_BIND, nullptr) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("bind ", request.source, " on ", request.target));
+  if (::mount(FdPath(again.get()).c_str(), FdPath(target_fd).c_str(), nullptr, MS_BIND, nullptr) !=
+      0) {
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("bind ", request.source, " on ", request.target));
   }
   // The fd still names the covered inode: look the new mount up again.
   absl::StatusOr<UniqueFd> mounted = OpenExistingTarget(root_fd, request.target);
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (request.read_only ? MS_RDONLY : 0);
+  unsigned long flags =
+      MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | (request.read_only ? MS_RDONLY : 0);
   if (!mounted.ok() ||
       ::mount(nullptr, FdPath(mounted->get()).c_str(), nullptr, flags, nullptr) != 0) {
     const int error = errno;
@@ -93,7 +97,8 @@ absl::Status BindInChild(const BindRequest& request, int mntns_fd, int report_fd
   }
   if (tree.valid()) {
     mount_attr attr{};
-    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (request.read_only ? MOUNT_ATTR_RDONLY : 0);
+    attr.attr_set =
+        MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | (request.read_only ? MOUNT_ATTR_RDONLY : 0);
     attr.propagation = MS_PRIVATE;
     if (::syscall(SYS_mount_setattr, tree.get(), "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0) {
       return absl::ErrnoToStatus(errno, absl::StrCat("mount_setattr on ", request.source));
@@ -101,17 +106,17 @@ absl::Status BindInChild(const BindRequest& request, int mntns_fd, int report_fd
   }
   UniqueFd root;
   RETURN_IF_ERROR(EnterMountNamespace(mntns_fd, request.rootfs, &root));
-  ASSIGN_OR_RETURN(ResolvedTarget target,
-                   ResolveOrCreateTarget(root.get(), request.target, request.kind,
-                                         [&](const std::string& path) {
-                                           Say(report_fd, absl::StrCat("created ", path));
-                                         }));
+  ASSIGN_OR_RETURN(
+      ResolvedTarget target,
+      ResolveOrCreateTarget(root.get(), request.target, request.kind, [&](const std::string& path) {
+        Say(report_fd, absl::StrCat("created ", path));
+      }));
   absl::Status mounted;
   if (tree.valid()) {
     if (::syscall(SYS_move_mount, tree.get(), "", target.fd.get(), "",
                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0) {
-      mounted = absl::ErrnoToStatus(errno, absl::StrCat("move_mount ", request.source, " onto ",
-                                                        request.target));
+      mounted = absl::ErrnoToStatus(
+          errno, absl::StrCat("move_mount ", request.source, " onto ", request.target));
     }
   } else {
     mounted = BindByPath(request, root.get(), target.fd.get());
@@ -121,7 +126,8 @@ absl::Status BindInChild(const BindRequest& request, int mntns_fd, int report_fd
 }
 
 // Runs `body` in a forked child that reports over a pipe; returns its verdict.
-absl::Status RunChild(pid_t pid, const std::function<absl::Status(int mntns_fd, int report_fd)>& body,
+absl::Status RunChild(pid_t pid,
+                      const std::function<absl::Status(int mntns_fd, int report_fd)>& body,
                       const std::function<void(const std::string&)>& on_created) {
   UniqueFd mntns(::open(absl::StrCat("/proc/", pid, "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC));
   if (!mntns.valid()) {
@@ -135,7 +141,8 @@ absl::Status RunChild(pid_t pid, const std::function<absl::Status(int mntns_fd, 
   if (child == 0) {
     read_end.Reset();
     absl::Status status = body(mntns.get(), write_end.get());
-    Say(write_end.get(), status.ok() ? std::string("ok") : absl::StrCat("error ", status.message()));
+    Say(write_end.get(),
+        status.ok() ? std::string("ok") : absl::StrCat("error ", status.message()));
     ::_exit(status.ok() ? 0 : 1);
   }
   write_end.Reset();
@@ -163,8 +170,8 @@ absl::Status RunChild(pid_t pid, const std::function<absl::Status(int mntns_fd, 
   if (verdict == "ok" && WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) return absl::OkStatus();
   absl::string_view message = verdict;
   if (absl::ConsumePrefix(&message, "error ")) return absl::FailedPreconditionError(message);
-  return absl::InternalError(
-      absl::StrCat("the mount helper for pid ", pid, " died without a verdict (status ", wstatus, ")"));
+  return absl::InternalError(absl::StrCat("the mount helper for pid ", pid,
+                                          " died without a verdict (status ", wstatus, ")"));
 }
 
 }  // namespace

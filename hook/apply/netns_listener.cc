@@ -37,7 +37,8 @@ absl::StatusOr<UniqueFd> ListenInNetns(const std::string& netns_path, const std:
   if (!home.valid()) return absl::ErrnoToStatus(errno, "cannot open this thread's netns");
   UniqueFd there(::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!there.valid()) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("cannot open the container's netns ", netns_path));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("cannot open the container's netns ", netns_path));
   }
   if (::setns(there.get(), CLONE_NEWNET) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot enter the netns ", netns_path));

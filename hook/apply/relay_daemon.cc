@@ -57,19 +57,28 @@ absl::StatusOr<RelayArgs> ParseRelayArgs(const std::vector<std::string>& args) {
   RelayArgs parsed;
   bool have_port = false, have_pid = false;
   for (size_t i = 0; i < args.size(); i += 2) {
-    if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(args[i], " needs a value"));
+    if (i + 1 >= args.size())
+      return absl::InvalidArgumentError(absl::StrCat(args[i], " needs a value"));
     const std::string& flag = args[i];
     const std::string& value = args[i + 1];
     int number = 0;
     const bool numeric = absl::SimpleAtoi(value, &number) && number >= 0;
-    if (flag == "--netns") parsed.netns = value;
-    else if (flag == "--address") parsed.address = value;
-    else if (flag == "--port" && numeric && number > 0 && number < 65536) parsed.port = number, have_port = true;
-    else if (flag == "--uid" && numeric) parsed.uid = static_cast<uid_t>(number);
-    else if (flag == "--gid" && numeric) parsed.gid = static_cast<gid_t>(number);
-    else if (flag == "--pid" && numeric && number > 0) parsed.pid = number, have_pid = true;
-    else if (flag == "--ready-fd" && numeric) parsed.ready_fd = number;
-    else return absl::InvalidArgumentError(absl::StrCat("relay: bad option ", flag, " ", value));
+    if (flag == "--netns")
+      parsed.netns = value;
+    else if (flag == "--address")
+      parsed.address = value;
+    else if (flag == "--port" && numeric && number > 0 && number < 65536)
+      parsed.port = number, have_port = true;
+    else if (flag == "--uid" && numeric)
+      parsed.uid = static_cast<uid_t>(number);
+    else if (flag == "--gid" && numeric)
+      parsed.gid = static_cast<gid_t>(number);
+    else if (flag == "--pid" && numeric && number > 0)
+      parsed.pid = number, have_pid = true;
+    else if (flag == "--ready-fd" && numeric)
+      parsed.ready_fd = number;
+    else
+      return absl::InvalidArgumentError(absl::StrCat("relay: bad option ", flag, " ", value));
   }
   if (parsed.netns.empty() || parsed.address.empty() || !have_port || !have_pid) {
     return absl::InvalidArgumentError("relay needs --netns, --address, --port and --pid");
@@ -80,8 +89,10 @@ absl::StatusOr<RelayArgs> ParseRelayArgs(const std::vector<std::string>& args) {
 absl::Status DropPrivileges(uid_t uid, gid_t gid) {
   if (::getuid() == uid && ::geteuid() == uid && ::getgid() == gid) return absl::OkStatus();
   if (::setgroups(0, nullptr) != 0) return absl::ErrnoToStatus(errno, "setgroups(0)");
-  if (::setresgid(gid, gid, gid) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("setgid ", gid));
-  if (::setresuid(uid, uid, uid) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("setuid ", uid));
+  if (::setresgid(gid, gid, gid) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("setgid ", gid));
+  if (::setresuid(uid, uid, uid) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("setuid ", uid));
   return absl::OkStatus();
 }
 
@@ -96,7 +107,8 @@ struct Daemon {
 absl::Status Prepare(const RelayArgs& args, Daemon& daemon) {
   daemon.pidfd.Reset(PidfdOpen(args.pid));
   if (!daemon.pidfd.valid()) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("the container's init (pid ", args.pid, ") is gone"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("the container's init (pid ", args.pid, ") is gone"));
   }
   ASSIGN_OR_RETURN(UniqueFd listener, ListenInNetns(args.netns, args.address, args.port));
   sigset_t mask;
@@ -152,20 +164,20 @@ std::string ReadLine(int fd, absl::Time deadline) {
   for (int fd = 0; fd < 3; ++fd) ::dup2(null, fd);
   ::dup2(keep, kReadyFd);
   ::syscall(SYS_close_range, kReadyFd + 1, ~0U, 0);
-  std::vector<std::string> words = {launch.self_path,
-                                    "relay",
-                                    "--netns", launch.netns_path,
-                                    "--address", launch.address,
-                                    "--port", absl::StrCat(launch.port),
-                                    "--uid", absl::StrCat(launch.uid),
-                                    "--gid", absl::StrCat(launch.gid),
-                                    "--pid", absl::StrCat(launch.container_pid),
-                                    "--ready-fd", absl::StrCat(kReadyFd)};
+  std::vector<std::string> words = {launch.self_path, "relay",
+                                    "--netns",        launch.netns_path,
+                                    "--address",      launch.address,
+                                    "--port",         absl::StrCat(launch.port),
+                                    "--uid",          absl::StrCat(launch.uid),
+                                    "--gid",          absl::StrCat(launch.gid),
+                                    "--pid",          absl::StrCat(launch.container_pid),
+                                    "--ready-fd",     absl::StrCat(kReadyFd)};
   std::vector<char*> argv;
   for (std::string& word : words) argv.push_back(word.data());
   argv.push_back(nullptr);
   ::execve(launch.self_path.c_str(), argv.data(), environ);
-  WriteLine(kReadyFd, absl::StrCat("error cannot run ", launch.self_path, ": ", std::strerror(errno)));
+  WriteLine(kReadyFd,
+            absl::StrCat("error cannot run ", launch.self_path, ": ", std::strerror(errno)));
   ::_exit(127);
 }
 

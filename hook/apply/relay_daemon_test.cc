@@ -3,8 +3,8 @@
 #include "hook/apply/relay_daemon.h"
 
 #include <fcntl.h>
-#include <poll.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -124,8 +124,8 @@ TEST(RelaySeccompPolicyTest, TheRelayLoopRunsUnderIt) {
   ASSERT_EQ(::read(port_pipe[0], &relay_port, sizeof(relay_port)),
             static_cast<ssize_t>(sizeof(relay_port)));
   ::close(port_pipe[0]);
-  absl::StatusOr<UniqueFd> client = net::ConnectTcp("127.0.0.1", relay_port,
-                                                    absl::Now() + absl::Seconds(5));
+  absl::StatusOr<UniqueFd> client =
+      net::ConnectTcp("127.0.0.1", relay_port, absl::Now() + absl::Seconds(5));
   ASSERT_OK(client);
   auto blocking = [](int fd) {
     ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
@@ -182,17 +182,17 @@ TEST(RelaySeccompPolicyTest, ExportsReadableText) {
 TEST(RunRelayVerbTest, BadArgumentsExitTwo) {
   EXPECT_EQ(RunRelayVerbImpl({"--port"}), 2);
   EXPECT_EQ(RunRelayVerbImpl({"--netns", "/x", "--address", "127.0.0.1"}), 2);
-  EXPECT_EQ(RunRelayVerbImpl({"--netns", "/x", "--address", "127.0.0.1", "--port", "99999",
-                              "--pid", "1"}),
+  EXPECT_EQ(RunRelayVerbImpl(
+                {"--netns", "/x", "--address", "127.0.0.1", "--port", "99999", "--pid", "1"}),
             2);
 }
 
 TEST(RunRelayVerbTest, ReportsAGoneContainerOnTheReadyFd) {
   int fds[2];
   ASSERT_EQ(::pipe(fds), 0);
-  const int code = RunRelayVerbImpl({"--netns", "/proc/self/ns/net", "--address", "127.0.0.1",
-                                     "--port", "1", "--pid", "1073741823", "--ready-fd",
-                                     std::to_string(fds[1])});
+  const int code =
+      RunRelayVerbImpl({"--netns", "/proc/self/ns/net", "--address", "127.0.0.1", "--port", "1",
+                        "--pid", "1073741823", "--ready-fd", std::to_string(fds[1])});
   ::close(fds[1]);
   char buffer[512] = {};
   ASSERT_GT(::read(fds[0], buffer, sizeof(buffer) - 1), 0);

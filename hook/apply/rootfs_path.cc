@@ -25,7 +25,8 @@ int OpenInRoot(int root_fd, const std::string& relative, uint64_t flags) {
   // instead of the ELOOP that RESOLVE_NO_SYMLINKS gives for it.
   how.flags = flags | O_CLOEXEC;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  const int fd = static_cast<int>(::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof(how)));
+  const int fd =
+      static_cast<int>(::syscall(SYS_openat2, root_fd, relative.c_str(), &how, sizeof(how)));
   struct stat st {};
   if (fd >= 0 && ::fstat(fd, &st) == 0 && S_ISLNK(st.st_mode)) {
     ::close(fd);
@@ -44,8 +45,9 @@ std::string Join(const std::vector<std::string>& parts, size_t count) {
 absl::Status LookupError(int error, const std::string& path) {
   if (error == ELOOP) {
     return absl::FailedPreconditionError(absl::StrCat(
-        path, " in the image is a symlink; refusing to mount through it (pmi-shim never follows "
-              "links the image controls): remove the link from the image"));
+        path,
+        " in the image is a symlink; refusing to mount through it (pmi-shim never follows "
+        "links the image controls): remove the link from the image"));
   }
   if (error == ENOTDIR) {
     return absl::FailedPreconditionError(
@@ -58,8 +60,8 @@ absl::Status CheckKind(int fd, const std::string& path, MountStep::Kind kind) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("fstat ", path));
   const bool ok = kind == MountStep::Kind::kDirectory ? S_ISDIR(st.st_mode)
-                  : kind == MountStep::Kind::kSocket  ? (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode))
-                                                      : S_ISREG(st.st_mode);
+                  : kind == MountStep::Kind::kSocket ? (S_ISREG(st.st_mode) || S_ISSOCK(st.st_mode))
+                                                     : S_ISREG(st.st_mode);
   if (ok) return absl::OkStatus();
   return absl::FailedPreconditionError(absl::StrCat(
       path, " in the image is ", S_ISDIR(st.st_mode) ? "a directory" : "not a directory",
@@ -71,7 +73,8 @@ absl::Status CheckKind(int fd, const std::string& path, MountStep::Kind kind) {
 
 absl::Status ValidateContainerPath(const std::string& path) {
   if (path.empty() || path[0] != '/') {
-    return absl::InvalidArgumentError(absl::StrCat("container path \"", path, "\" is not absolute"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("container path \"", path, "\" is not absolute"));
   }
   if (path.find('\0') != std::string::npos || path.find('\n') != std::string::npos) {
     return absl::InvalidArgumentError("container path holds a NUL or newline");
@@ -117,7 +120,8 @@ absl::StatusOr<ResolvedTarget> ResolveOrCreateTarget(int root_fd, const std::str
         made = ::mkdirat(parent.get(), parts[i].c_str(), 0755);
       }
       if (made < 0 && errno != EEXIST) {
-        return fail(absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path, " in the rootfs")));
+        return fail(
+            absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path, " in the rootfs")));
       }
       if (made >= 0) {
         result.created.push_back(path);
@@ -128,7 +132,8 @@ absl::StatusOr<ResolvedTarget> ResolveOrCreateTarget(int root_fd, const std::str
     if (!fd.valid()) return fail(LookupError(errno, path));
     if (!last) {
       struct stat st {};
-      if (::fstat(fd.get(), &st) != 0 || !S_ISDIR(st.st_mode)) return fail(LookupError(ENOTDIR, path));
+      if (::fstat(fd.get(), &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail(LookupError(ENOTDIR, path));
     } else if (absl::Status kind_ok = CheckKind(fd.get(), path, kind); !kind_ok.ok()) {
       return fail(kind_ok);
     }

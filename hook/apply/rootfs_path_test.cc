@@ -68,8 +68,9 @@ class RootfsPathTest : public ::testing::Test {
 TEST_F(RootfsPathTest, CreatesMissingDirectoriesAndListsThem) {
   Mkdir("/run");
   std::vector<std::string> seen;
-  absl::StatusOr<ResolvedTarget> r = ResolveOrCreateTarget(
-      root_.get(), "/run/pmi-shim/deep", Kind::kDirectory, [&](const std::string& p) { seen.push_back(p); });
+  absl::StatusOr<ResolvedTarget> r =
+      ResolveOrCreateTarget(root_.get(), "/run/pmi-shim/deep", Kind::kDirectory,
+                            [&](const std::string& p) { seen.push_back(p); });
   ASSERT_OK(r);
   EXPECT_TRUE(r->fd.valid());
   EXPECT_EQ(r->created, (std::vector<std::string>{"/run/pmi-shim", "/run/pmi-shim/deep"}));
@@ -124,10 +125,12 @@ TEST_F(RootfsPathTest, RefusesASymlinkInTheLastComponent) {
   ASSERT_EQ(::close(::open((outside_ + "/victim").c_str(), O_CREAT | O_WRONLY, 0644)), 0);
   Symlink(outside_ + "/victim", "/run/pmi-shim/pmi.sock");
   std::vector<std::string> seen;
-  absl::StatusOr<ResolvedTarget> r = ResolveOrCreateTarget(
-      root_.get(), "/run/pmi-shim/pmi.sock", Kind::kSocket, [&](const std::string& p) { seen.push_back(p); });
+  absl::StatusOr<ResolvedTarget> r =
+      ResolveOrCreateTarget(root_.get(), "/run/pmi-shim/pmi.sock", Kind::kSocket,
+                            [&](const std::string& p) { seen.push_back(p); });
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(absl::StrContains(r.status().message(), "/run/pmi-shim/pmi.sock in the image is a symlink"))
+  EXPECT_TRUE(
+      absl::StrContains(r.status().message(), "/run/pmi-shim/pmi.sock in the image is a symlink"))
       << r.status();
   EXPECT_TRUE(seen.empty());
 }
@@ -165,7 +168,8 @@ TEST_F(RootfsPathTest, UndoesItsOwnCreationsWhenALaterComponentFails) {
 
 TEST_F(RootfsPathTest, RejectsMalformedContainerPaths) {
   for (const char* bad : {"", "relative", "/", "//", "/a/../b", "/a/./b", "/..", "/a\nb"}) {
-    absl::StatusOr<ResolvedTarget> r = ResolveOrCreateTarget(root_.get(), bad, Kind::kDirectory, nullptr);
+    absl::StatusOr<ResolvedTarget> r =
+        ResolveOrCreateTarget(root_.get(), bad, Kind::kDirectory, nullptr);
     EXPECT_FALSE(r.ok()) << bad;
     if (!r.ok()) {
       EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
@@ -177,7 +181,8 @@ TEST_F(RootfsPathTest, RemovalLeavesWhatIsNoLongerEmpty) {
   absl::StatusOr<ResolvedTarget> r =
       ResolveOrCreateTarget(root_.get(), "/run/pmi-shim", Kind::kDirectory, nullptr);
   ASSERT_OK(r);
-  ASSERT_EQ(::close(::open((rootfs_ + "/run/written-by-app").c_str(), O_CREAT | O_WRONLY, 0644)), 0);
+  ASSERT_EQ(::close(::open((rootfs_ + "/run/written-by-app").c_str(), O_CREAT | O_WRONLY, 0644)),
+            0);
   absl::Status removed = RemoveCreatedPaths(root_.get(), r->created);
   EXPECT_FALSE(removed.ok());
   EXPECT_FALSE(Exists(rootfs_ + "/run/pmi-shim"));

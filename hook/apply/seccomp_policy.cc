@@ -22,26 +22,51 @@ using Filter = std::unique_ptr<void, FilterDeleter>;
 // What the relay's event loop, libc's malloc and an orderly exit use.
 constexpr int kAllowed[] = {
     // event loop, pidfd, signalfd
-    SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_pwait2), SCMP_SYS(epoll_ctl),
-    SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close),
+    SCMP_SYS(epoll_wait),
+    SCMP_SYS(epoll_pwait),
+    SCMP_SYS(epoll_pwait2),
+    SCMP_SYS(epoll_ctl),
+    SCMP_SYS(read),
+    SCMP_SYS(write),
+    SCMP_SYS(close),
     // accepting clients, connecting to the server, moving bytes
-    SCMP_SYS(accept4), SCMP_SYS(connect), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
-    SCMP_SYS(getsockname), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg),
-    SCMP_SYS(sendmsg), SCMP_SYS(shutdown), SCMP_SYS(fcntl),
+    SCMP_SYS(accept4),
+    SCMP_SYS(connect),
+    SCMP_SYS(setsockopt),
+    SCMP_SYS(getsockopt),
+    SCMP_SYS(getsockname),
+    SCMP_SYS(recvfrom),
+    SCMP_SYS(sendto),
+    SCMP_SYS(recvmsg),
+    SCMP_SYS(sendmsg),
+    SCMP_SYS(shutdown),
+    SCMP_SYS(fcntl),
     // memory and time
-    SCMP_SYS(brk), SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(madvise),
-    SCMP_SYS(mprotect), SCMP_SYS(futex), SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday),
-    SCMP_SYS(getpid), SCMP_SYS(gettid),
+    SCMP_SYS(brk),
+    SCMP_SYS(mmap),
+    SCMP_SYS(munmap),
+    SCMP_SYS(mremap),
+    SCMP_SYS(madvise),
+    SCMP_SYS(mprotect),
+    SCMP_SYS(futex),
+    SCMP_SYS(clock_gettime),
+    SCMP_SYS(gettimeofday),
+    SCMP_SYS(getpid),
+    SCMP_SYS(gettid),
     // signals and exit
-    SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask), SCMP_SYS(restart_syscall),
-    SCMP_SYS(exit), SCMP_SYS(exit_group),
+    SCMP_SYS(rt_sigreturn),
+    SCMP_SYS(rt_sigprocmask),
+    SCMP_SYS(restart_syscall),
+    SCMP_SYS(exit),
+    SCMP_SYS(exit_group),
     // Sanitizer runtimes query the alternate signal stack when a thread ends.
     SCMP_SYS(sigaltstack),
 #ifdef PMI_SHIM_DYNAMIC_BUILD
     // Sanitizer builds only: UBSan's vptr check probes whether memory is
     // readable by writing it into a pipe, the first time it meets a type
     // (the relay's shared_ptr control blocks, after the filter is in).
-    SCMP_SYS(pipe2), SCMP_SYS(pipe),
+    SCMP_SYS(pipe2),
+    SCMP_SYS(pipe),
 #endif
 };
 

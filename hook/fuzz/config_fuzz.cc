@@ -10,7 +10,6 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/string_view.h"
-#include "tools/build/fuzz_check.h"
 #include "hook/admin_config.h"
 #include "hook/decision.h"
 #include "hook/json_input.h"
@@ -18,6 +17,7 @@
 #include "hook/paths.h"
 #include "hook/planner.h"
 #include "hook/runtime_wrapper.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 
@@ -31,7 +31,8 @@ void CheckError(const absl::Status& status) {
 void CheckPlan(const Plan& plan, const AdminConfig& admin) {
   for (const MountStep& step : plan.mounts) {
     FUZZ_CHECK(IsNormalAbsolute(step.source));
-    FUZZ_CHECK(step.source == "/opt/tools" || !AllowedParent(step.source, admin.allowed_dirs).empty());
+    FUZZ_CHECK(step.source == "/opt/tools" ||
+               !AllowedParent(step.source, admin.allowed_dirs).empty());
   }
   for (const RelayStep& relay : plan.relays) {
     FUZZ_CHECK(absl::StartsWith(relay.address, "127."));
@@ -57,8 +58,10 @@ void CheckConfig(absl::string_view input) {
     return;
   }
   CheckPlan(*plan, admin);
-  const ConfigEdit edit = EditConfigForPlan(*raw, *plan, {"/opt/tools/bin/pmi-shim-hook", "", true});
-  const ConfigEdit again = EditConfigForPlan(edit.config, *plan, {"/opt/tools/bin/pmi-shim-hook", "", true});
+  const ConfigEdit edit =
+      EditConfigForPlan(*raw, *plan, {"/opt/tools/bin/pmi-shim-hook", "", true});
+  const ConfigEdit again =
+      EditConfigForPlan(edit.config, *plan, {"/opt/tools/bin/pmi-shim-hook", "", true});
   FUZZ_CHECK(again.changes.empty());
   (void)edit.config.dump();
 }

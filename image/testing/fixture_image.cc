@@ -21,7 +21,8 @@ void MakeDirs(const std::string& path) {
 }
 
 std::string CQuote(const std::string& text) {
-  return absl::StrCat("\"", absl::StrReplaceAll(text, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\t", "\\t"}}), "\"");
+  return absl::StrCat(
+      "\"", absl::StrReplaceAll(text, {{"\\", "\\\\"}, {"\"", "\\\""}, {"\t", "\\t"}}), "\"");
 }
 
 std::string Dir(const std::string& path) { return path.substr(0, path.rfind('/')); }
@@ -61,7 +62,8 @@ absl::Status WriteLibrary(const std::string& root, const FixtureLibrary& lib) {
     for (const std::string& needed : lib.needed) {
       const std::string stub_src = absl::StrCat(stubs, "/s.c");
       std::ofstream(stub_src) << "int pmi_shim_stub(void) { return 0; }\n";
-      std::string stub = absl::StrCat("cc -shared -fPIC -o '", stubs, "/", needed, "' '", stub_src, "' -Wl,-soname,", needed);
+      std::string stub = absl::StrCat("cc -shared -fPIC -o '", stubs, "/", needed, "' '", stub_src,
+                                      "' -Wl,-soname,", needed);
       if (system(stub.c_str()) != 0) return absl::InternalError(stub);
       absl::StrAppend(&command, " -Wl,--no-as-needed '", stubs, "/", needed, "'");
     }

@@ -13,14 +13,15 @@
 namespace pmi_shim::image::testing {
 
 struct FixtureLibrary {
-  std::string path;    // inside the image, e.g. "/usr/lib/libpmix.so.2.1.0"
-  std::string soname;  // "" for none
+  std::string path;                  // inside the image, e.g. "/usr/lib/libpmix.so.2.1.0"
+  std::string soname;                // "" for none
   std::vector<std::string> strings;  // embedded literal strings
   // Exported string symbols: {name, value}.
   std::vector<std::pair<std::string, std::string>> string_symbols;
   std::vector<std::string> int_symbols;  // exported ints (component tables)
-  std::vector<std::string> needed;       // "-lfoo"-less names: linked as DT_NEEDED via -Wl,--no-as-needed
-  std::vector<std::string> links;        // extra symlinks (image paths) pointing at `path`
+  std::vector<std::string>
+      needed;                      // "-lfoo"-less names: linked as DT_NEEDED via -Wl,--no-as-needed
+  std::vector<std::string> links;  // extra symlinks (image paths) pointing at `path`
 };
 
 // Compiles `lib` into root + lib.path (creating directories).

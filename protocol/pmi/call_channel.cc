@@ -77,9 +77,9 @@ absl::StatusOr<std::optional<Message>> CallChannel::NextMessage(absl::string_vie
     frame = message.status();
   }
   if (!frame.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        options_.peer.name, " answered ", context, " with a malformed message (",
-        frame.status().message(), "); it does not speak PMI as expected"));
+    return absl::FailedPreconditionError(
+        absl::StrCat(options_.peer.name, " answered ", context, " with a malformed message (",
+                     frame.status().message(), "); it does not speak PMI as expected"));
   }
   return std::optional<Message>();
 }

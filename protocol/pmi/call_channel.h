@@ -46,7 +46,7 @@ class CallChannel {
 
   struct Options {
     Peer peer;
-    absl::Time deadline = absl::InfiniteFuture();  // the whole exchange ends by then
+    absl::Time deadline = absl::InfiniteFuture();             // the whole exchange ends by then
     absl::Duration reply_timeout = absl::InfiniteDuration();  // each reply, from its request
     TraceFn trace;
   };

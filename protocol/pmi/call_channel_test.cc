@@ -31,8 +31,7 @@ class CallChannelTest : public ::testing::Test {
     peer_ = UniqueFd(fds[1]);
   }
   void PeerSends(const std::string& bytes) {
-    ASSERT_EQ(::write(peer_.get(), bytes.data(), bytes.size()),
-              static_cast<ssize_t>(bytes.size()));
+    ASSERT_EQ(::write(peer_.get(), bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
   }
   std::string PeerReceived() {
     char buffer[4096];
@@ -77,9 +76,9 @@ TEST_F(CallChannelTest, CallWaitsForTheTablesReplyInEachFraming) {
   ASSERT_OK(id);
   EXPECT_EQ(id->Find("jobid"), "kvs_1");
   EXPECT_EQ(traced, (std::vector<std::pair<bool, std::string>>{{true, "get"},
-                                                              {false, "get_result"},
-                                                              {true, "job-getid"},
-                                                              {false, "job-getid-response"}}));
+                                                               {false, "get_result"},
+                                                               {true, "job-getid"},
+                                                               {false, "job-getid-response"}}));
   EXPECT_EQ(channel.buffered_bytes(), 0u);
 }
 
@@ -108,7 +107,8 @@ TEST_F(CallChannelTest, SilentPeerTimesOutAfterTheReplyTimeout) {
   ASSERT_FALSE(got.ok());
   EXPECT_GE(absl::Now() - start, absl::Milliseconds(190));
   EXPECT_EQ(got.status().code(), absl::StatusCode::kDeadlineExceeded);
-  EXPECT_EQ(got.status().message(), "the test server did not answer get_maxes in time; is it alive?");
+  EXPECT_EQ(got.status().message(),
+            "the test server did not answer get_maxes in time; is it alive?");
 }
 
 TEST_F(CallChannelTest, TheExchangeDeadlineBoundsEveryReply) {
@@ -126,7 +126,8 @@ TEST_F(CallChannelTest, PeerThatHangsUpIsUnavailable) {
   absl::StatusOr<Message> got = channel.Init(PmiVersion::kPmi1);
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), absl::StatusCode::kUnavailable);
-  EXPECT_EQ(got.status().message(), "the test server closed the connection during init; it hung up");
+  EXPECT_EQ(got.status().message(),
+            "the test server closed the connection during init; it hung up");
 }
 
 TEST_F(CallChannelTest, ExtraBytesStayBufferedForTheCallerToJudge) {

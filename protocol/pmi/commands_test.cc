@@ -51,9 +51,9 @@ TEST(CommandsTest, ReadOnlyRequestsAreTheStartUpQueries) {
 }
 
 TEST(CommandsTest, ReplyOnlyCommandsExcludeInitackWhichIsBoth) {
-  for (const char* reply : {"response_to_init", "maxes", "appnum", "universe_size", "my_kvsname",
-                            "put_result", "barrier_out", "finalize_ack", "set",
-                            "kvs-get-response", "anything_result"}) {
+  for (const char* reply :
+       {"response_to_init", "maxes", "appnum", "universe_size", "my_kvsname", "put_result",
+        "barrier_out", "finalize_ack", "set", "kvs-get-response", "anything_result"}) {
     EXPECT_TRUE(IsReplyOnlyCommand(reply)) << reply;
   }
   for (const char* request : {"initack", "init", "get", "kvs-get", "fullinit", "unknown"}) {

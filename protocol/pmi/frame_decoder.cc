@@ -34,8 +34,9 @@ absl::Status TooLong(absl::string_view what, size_t limit) {
 }
 
 absl::Status NeitherFraming(absl::string_view start) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      "frame starts with ", internal::Quote(start), ", which is neither cmd=/mcmd= nor a PMI-2 length field"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("frame starts with ", internal::Quote(start),
+                   ", which is neither cmd=/mcmd= nor a PMI-2 length field"));
 }
 
 }  // namespace
@@ -148,7 +149,8 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::DecodeRecord(absl::string_vie
     // Fail early on bytes that can never form a length field (a peer that
     // sends, say, " cmd=init\n" would otherwise wait here forever).
     for (char c : rest) {
-      if (c != ' ' && !absl::ascii_isdigit(static_cast<unsigned char>(c))) return NeitherFraming(rest);
+      if (c != ' ' && !absl::ascii_isdigit(static_cast<unsigned char>(c)))
+        return NeitherFraming(rest);
     }
     return std::nullopt;
   }

@@ -8,9 +8,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "protocol/pmi/message.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "protocol/pmi/message.h"
 #include "test/testing/status_matchers.h"
 
 namespace pmi_shim::wire {

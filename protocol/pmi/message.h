@@ -44,7 +44,9 @@ struct Message {
   std::optional<int64_t> FindInt(absl::string_view key) const;
 
   Message& Add(absl::string_view key, absl::string_view value);
-  Message& Add(absl::string_view key, const char* value) { return Add(key, absl::string_view(value)); }
+  Message& Add(absl::string_view key, const char* value) {
+    return Add(key, absl::string_view(value));
+  }
   Message& Add(absl::string_view key, int64_t value);
   Message& Add(absl::string_view key, int value) { return Add(key, static_cast<int64_t>(value)); }
   Message& Add(absl::string_view key, bool value) = delete;  // say "TRUE"/"FALSE" or 0/1 explicitly

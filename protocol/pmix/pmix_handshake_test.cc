@@ -17,7 +17,9 @@ void AppendHostU32(std::string& out, uint32_t value) {
   out.append(reinterpret_cast<const char*>(&value), 4);
 }
 void AppendNetU32(std::string& out, uint32_t value) { AppendHostU32(out, htonl(value)); }
-void AppendString(std::string& out, const std::string& text) { out.append(text.c_str(), text.size() + 1); }
+void AppendString(std::string& out, const std::string& text) {
+  out.append(text.c_str(), text.size() + 1);
+}
 
 // A v4+ client's connect message, laid out as protocols.md §4.4/§5.4 shows.
 std::string ConnectMessage(const std::string& module, uint32_t uid, uint32_t gid, uint8_t flag) {

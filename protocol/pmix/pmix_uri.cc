@@ -4,8 +4,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace pmi_shim::pmix {
 
@@ -16,9 +16,8 @@ std::string PmixUri::ToString() const {
 
 absl::StatusOr<PmixUri> ParsePmixUri(absl::string_view value) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PMIx server URI \"", value, "\" ", why,
-                     "; expected <nspace>.<rank>;tcp4://<ip>:<port>"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "PMIx server URI \"", value, "\" ", why, "; expected <nspace>.<rank>;tcp4://<ip>:<port>"));
   };
   const size_t semicolon = value.find(';');
   if (semicolon == absl::string_view::npos || value.find(';', semicolon + 1) != value.npos) {
@@ -33,8 +32,8 @@ absl::StatusOr<PmixUri> ParsePmixUri(absl::string_view value) {
   if (uri.scheme != "tcp4" && uri.scheme != "tcp6") return bad("is not tcp4:// or tcp6://");
   rest.remove_prefix(scheme_end + 3);
   const size_t colon = rest.rfind(':');
-  if (colon == rest.npos || !absl::SimpleAtoi(rest.substr(colon + 1), &uri.port) ||
-      uri.port <= 0 || uri.port > 65535) {
+  if (colon == rest.npos || !absl::SimpleAtoi(rest.substr(colon + 1), &uri.port) || uri.port <= 0 ||
+      uri.port > 65535) {
     return bad("has no valid port");
   }
   absl::string_view host = rest.substr(0, colon);

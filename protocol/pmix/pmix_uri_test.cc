@@ -26,19 +26,18 @@ TEST(PmixUriTest, ParsesOpenMpiAndSlurmForms) {
 }
 
 TEST(PmixUriTest, RejectsWhatNoClientCouldUse) {
-  for (const char* bad : {"x;tcp4://1.2.3.4", "x;tcp4://1.2.3.4:0", "x;tcp4://:5",
-                          "x;usock:/tmp/p", "x;y;tcp4://1.2.3.4:5", "tcp4://1.2.3.4:5",
-                          "x;tcp6://::1:5"}) {
+  for (const char* bad : {"x;tcp4://1.2.3.4", "x;tcp4://1.2.3.4:0", "x;tcp4://:5", "x;usock:/tmp/p",
+                          "x;y;tcp4://1.2.3.4:5", "tcp4://1.2.3.4:5", "x;tcp6://::1:5"}) {
     EXPECT_FALSE(ParsePmixUri(bad).ok()) << bad;
   }
   EXPECT_THAT(std::string(ParsePmixUri("x").status().message()), HasSubstr("exactly one ';'"));
 }
 
 TEST(PmixUriTest, RewritesEveryServerUriAndKeepsTheRest) {
-  absl::StatusOr<RewrittenEnvironment> rewritten = RewritePmixServerUris(
-      {"PMIX_NAMESPACE=job", "PMIX_SERVER_URI2=s.0;tcp4://127.0.0.1:35601",
-       "PMIX_SERVER_URI41=s.0;tcp4://127.0.0.1:35601", "HOME=/root"},
-      "127.0.0.1", 40000);
+  absl::StatusOr<RewrittenEnvironment> rewritten =
+      RewritePmixServerUris({"PMIX_NAMESPACE=job", "PMIX_SERVER_URI2=s.0;tcp4://127.0.0.1:35601",
+                             "PMIX_SERVER_URI41=s.0;tcp4://127.0.0.1:35601", "HOME=/root"},
+                            "127.0.0.1", 40000);
   ASSERT_OK(rewritten);
   EXPECT_EQ(rewritten->original.port, 35601);
   EXPECT_THAT(rewritten->environment, Contains("PMIX_SERVER_URI2=s.0;tcp4://127.0.0.1:40000"));

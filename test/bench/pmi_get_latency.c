@@ -24,7 +24,8 @@
  * per rank and phase (one write() each, so lines of concurrent ranks do not
  * interleave):
  *
- *   pmi_get_latency rank=R size=N key=first gets=K value_bytes=V mean_us=M median_us=D p90_us=P min_us=L max_us=X
+ *   pmi_get_latency rank=R size=N key=first gets=K value_bytes=V mean_us=M median_us=D p90_us=P
+ * min_us=L max_us=X
  *
  * Every value read back is checked, so a wrong answer fails the run (exit 1)
  * instead of being timed.
@@ -157,7 +158,8 @@ static int connect_pmi(void) {
   host[colon - port] = '\0';
   struct addrinfo hints = {0}, *res = NULL;
   hints.ai_socktype = SOCK_STREAM;
-  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res) die("cannot resolve PMI_PORT %s", port);
+  if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || !res)
+    die("cannot resolve PMI_PORT %s", port);
   pmi_fd = socket(res->ai_family, SOCK_STREAM, 0);
   if (pmi_fd < 0 || connect(pmi_fd, res->ai_addr, res->ai_addrlen) != 0) {
     die("connect to PMI_PORT %s: %s", port, strerror(errno));
@@ -169,7 +171,7 @@ static int connect_pmi(void) {
   snprintf(line, sizeof line, "cmd=initack pmiid=%d\n", env_int("PMI_ID", 0));
   call(line, "initack", line, sizeof line);
   int size = -1;
-  for (int i = 0; i < 3; i++) {  /* set size=, set rank=, set debug= */
+  for (int i = 0; i < 3; i++) { /* set size=, set rank=, set debug= */
     recv_line(line, sizeof line);
     if (token(line, "size", v, sizeof v)) size = atoi(v);
     if (token(line, "rank", v, sizeof v)) my_rank = atoi(v);
@@ -244,7 +246,7 @@ int main(int argc, char** argv) {
   const int peers = size > 1 ? size - 1 : 1;
   const int keys = (k + peers - 1) / peers;
   char value[600], request[kLineMax], key[64];
-  for (int j = 0; j <= keys; j++) {  /* j == keys: the warm-up key */
+  for (int j = 0; j <= keys; j++) { /* j == keys: the warm-up key */
     fill_value(value, my_rank, j, value_bytes);
     if (j < keys) {
       snprintf(key, sizeof key, "bench-%d-%d", my_rank, j);

@@ -97,9 +97,7 @@ absl::StatusOr<RunResult> Runc::Run(const std::string& bundle, const std::string
   return RunSubprocess(RunArgv(bundle, id), {}, timeout);
 }
 
-std::vector<std::string> Runc::ListArgv() const {
-  return {kRunc, "--root", root_, "list", "-q"};
-}
+std::vector<std::string> Runc::ListArgv() const { return {kRunc, "--root", root_, "list", "-q"}; }
 
 void Runc::Cleanup() const {
   absl::StatusOr<RunResult> list = RunSubprocess(ListArgv(), {}, absl::Seconds(10));
@@ -123,14 +121,22 @@ std::vector<std::string> Podman::Command(const std::vector<std::string>& args) c
   // Everything private: a stray default storage db poisons later runs
   // (real-peers.md), and /run/libpod is shared with the user's podman.
   std::vector<std::string> argv = {kPodman,
-                                   "--root", state_dir_ + "/root",
-                                   "--runroot", state_dir_ + "/runroot",
-                                   "--tmpdir", state_dir_ + "/tmp",
-                                   "--storage-driver", "vfs",
-                                   "--cgroup-manager", "cgroupfs",
-                                   "--events-backend", "none",
-                                   "--runtime", "runc",
-                                   "--hooks-dir", hooks_dir_};
+                                   "--root",
+                                   state_dir_ + "/root",
+                                   "--runroot",
+                                   state_dir_ + "/runroot",
+                                   "--tmpdir",
+                                   state_dir_ + "/tmp",
+                                   "--storage-driver",
+                                   "vfs",
+                                   "--cgroup-manager",
+                                   "cgroupfs",
+                                   "--events-backend",
+                                   "none",
+                                   "--runtime",
+                                   "runc",
+                                   "--hooks-dir",
+                                   hooks_dir_};
   argv.insert(argv.end(), args.begin(), args.end());
   return argv;
 }
@@ -140,8 +146,8 @@ std::vector<std::string> Podman::RunArgv(const std::vector<std::string>& run_fla
                                          const std::vector<std::string>& command) const {
   // Without the two ulimits runc fails here: "error setting rlimit ...
   // operation not permitted" (no CAP_SYS_RESOURCE).
-  std::vector<std::string> args = {"run", "--rm", "--network", "none",
-                                   "--ulimit", "nofile=1024:1024",
+  std::vector<std::string> args = {"run",      "--rm",           "--network",
+                                   "none",     "--ulimit",       "nofile=1024:1024",
                                    "--ulimit", "nproc=1024:1024"};
   args.insert(args.end(), run_flags.begin(), run_flags.end());
   args.push_back(image);
@@ -218,9 +224,9 @@ absl::StatusOr<std::unique_ptr<DockerDaemon>> DockerDaemon::Start(const DockerOp
       return absl::InternalError(why);
     }
     if (absl::Now() > deadline) {
-      std::string why = absl::StrCat("dockerd not ready after ",
-                                     absl::FormatDuration(options.ready_timeout), ": ",
-                                     daemon->Log());
+      std::string why =
+          absl::StrCat("dockerd not ready after ", absl::FormatDuration(options.ready_timeout),
+                       ": ", daemon->Log());
       daemon->Stop();
       return absl::DeadlineExceededError(why);
     }
@@ -292,7 +298,8 @@ std::string DockerDaemon::Stop() {
     KillAndReap(stray);
   }
   std::vector<std::string> stuck = UnmountAllUnder(state_dir_);
-  if (!stuck.empty()) problems.push_back(absl::StrCat("still mounted: ", absl::StrJoin(stuck, " ")));
+  if (!stuck.empty())
+    problems.push_back(absl::StrCat("still mounted: ", absl::StrJoin(stuck, " ")));
   stop_time_ = absl::FromChrono(std::chrono::steady_clock::now() - start);
   state_dir_.clear();
   return absl::StrJoin(problems, "; ");
@@ -312,7 +319,8 @@ absl::Status WriteRuntimeWrapper(const std::string& path,
     out << script;
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
   }
-  if (chmod(path.c_str(), 0755) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
+  if (chmod(path.c_str(), 0755) != 0)
+    return absl::ErrnoToStatus(errno, absl::StrCat("chmod ", path));
   return absl::OkStatus();
 }
 

@@ -28,8 +28,8 @@ namespace {
 using ::testing::HasSubstr;
 
 // Prints "hi", the container's network namespace and its interfaces.
-const std::vector<std::string> kProbe = {
-    "/bin/sh", "-c", "echo hi; readlink /proc/self/ns/net; ls /sys/class/net"};
+const std::vector<std::string> kProbe = {"/bin/sh", "-c",
+                                         "echo hi; readlink /proc/self/ns/net; ls /sys/class/net"};
 
 class EngineSmokeTest : public ::testing::Test {
  protected:
@@ -126,8 +126,8 @@ TEST_F(EngineSmokeTest, PrivateDockerDaemonRunsImportedImageWithNetworkNone) {
   auto daemon = DockerDaemon::Start(options);
   ASSERT_OK(daemon);
   ASSERT_OK((*daemon)->Import(scratch_->path() + "/image.tar", "smoke:1"));
-  auto r = testutil::RunSubprocess((*daemon)->RunArgv({}, "smoke:1", kProbe), {},
-                                   absl::Seconds(60));
+  auto r =
+      testutil::RunSubprocess((*daemon)->RunArgv({}, "smoke:1", kProbe), {}, absl::Seconds(60));
   ASSERT_OK(r);
   EXPECT_EQ(r->exit_code, 0) << r->Describe() << (*daemon)->Log();
   ExpectPrivateNetwork(*r);

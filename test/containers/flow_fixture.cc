@@ -57,8 +57,8 @@ void FlowTest::SetUp() {
   std::string runfiles_root =
       std::filesystem::path(MustRunfile("deploy/install.sh")).parent_path().parent_path();
   absl::StatusOr<testutil::RunResult> install = testutil::RunSubprocess(
-      {"bash", MustRunfile("deploy/install.sh"), "--prefix", prefix(), "--from", runfiles_root},
-      {}, absl::Seconds(60));
+      {"bash", MustRunfile("deploy/install.sh"), "--prefix", prefix(), "--from", runfiles_root}, {},
+      absl::Seconds(60));
   ASSERT_OK(install);
   ASSERT_EQ(install->exit_code, 0) << install->Describe();
 }
@@ -201,10 +201,14 @@ std::string FlowTest::WriteRuncRankScript(const Runc& runc, BundleSpec spec) {
   std::ofstream(script) << absl::StrCat(
       "#!/bin/sh\n"
       "id=rank$$\n"
-      "b=", ShellQuote(scratch()), "/bundles/$id\n"
+      "b=",
+      ShellQuote(scratch()),
+      "/bundles/$id\n"
       "mkdir -p \"$b\"\n"
-      "sed \"s#@PMI_SHIM_DIR@#$PMI_SHIM_DIR#\" ", ShellQuote(templ), " > \"$b/config.json\"\n",
-      absl::StrJoin(runc.RunArgv("\"$b\"", "\"$id\""), " "), "\n"
+      "sed \"s#@PMI_SHIM_DIR@#$PMI_SHIM_DIR#\" ",
+      ShellQuote(templ), " > \"$b/config.json\"\n",
+      absl::StrJoin(runc.RunArgv("\"$b\"", "\"$id\""), " "),
+      "\n"
       "rc=$?\n"
       "rm -rf \"$b\"\n"
       "exit $rc\n");

@@ -54,7 +54,7 @@ std::string Context(const testutil::RunResult& run, const std::string& hook_log)
 BundleSpec HookedMpichBundle(const std::string& hook, const std::string& admin_config) {
   BundleSpec spec;
   spec.args = ClientExec(kMpichApp);
-  spec.root_readonly = true;  // four containers share one rootfs
+  spec.root_readonly = true;                             // four containers share one rootfs
   spec.namespaces = {"pid", "network", "uts", "mount"};  // IPC shared (MPICH shm)
   spec.host_dev_shm = true;
   spec.hooks.create_runtime.push_back(
@@ -83,9 +83,8 @@ TEST_F(FlowTest, Flow2HydraPodmanWithDeployedHooksDir) {
   ASSERT_OK(podman_->Import(image_tar(), kImage));
   // --env PMI_SHIM_DIR (no value): Podman copies it from its own environment,
   // where pmi-bridge exec put the rank directory's host path.
-  std::vector<std::string> podman_run =
-      podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
-                       ClientExec(kMpichApp));
+  std::vector<std::string> podman_run = podman_->RunArgv(
+      Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage, ClientExec(kMpichApp));
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, podman_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
@@ -99,9 +98,9 @@ TEST_F(FlowTest, Flow2HydraDockerDaemonWithDeployedRuntime) {
   ASSERT_OK(docker);
   // Docker cannot pass fds and this daemon (API 1.41) has no --annotation:
   // the runtime wrapper gates on PMI_SHIM_DIR in the container's env.
-  std::vector<std::string> docker_run = docker_->RunArgv(
-      Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
-      ClientExec(kMpichApp));
+  std::vector<std::string> docker_run =
+      docker_->RunArgv(Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}),
+                       "pmi-shim-flow:1", ClientExec(kMpichApp));
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, docker_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
@@ -112,11 +111,9 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInPodman) {
   BuildImage(false);
   podman_.emplace(scratch() + "/podman", hooks_dir());
   ASSERT_OK(podman_->Import(image_tar(), kImage));
-  std::vector<std::string> podman_run =
-      podman_->RunArgv(Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage,
-                       ClientExec(kMpichApp));
-  testutil::RunResult run =
-      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, podman_run)));
+  std::vector<std::string> podman_run = podman_->RunArgv(
+      Concat(kSharedIpc, {"--env", "PMI_SHIM_DIR"}), kImage, ClientExec(kMpichApp));
+  testutil::RunResult run = RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, podman_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
@@ -126,8 +123,7 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInRunc) {
   BuildImage(/*ompi=*/false);
   runc_.emplace(scratch() + "/runc");
   std::string rank_script = WriteRuncRankScript(*runc_, HookedMpichBundle(hook(), admin_config()));
-  testutil::RunResult run =
-      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, {rank_script})));
+  testutil::RunResult run = RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, {rank_script})));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
@@ -137,11 +133,10 @@ TEST_F(FlowTest, Flow3MpirunPmixHostMpichImageInDocker) {
   BuildImage(false);
   absl::Status docker = StartDockerWithInstalledRuntime("pmi-shim-flow:1");
   ASSERT_OK(docker);
-  std::vector<std::string> docker_run = docker_->RunArgv(
-      Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}), "pmi-shim-flow:1",
-      ClientExec(kMpichApp));
-  testutil::RunResult run =
-      RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, docker_run)));
+  std::vector<std::string> docker_run =
+      docker_->RunArgv(Concat(kSharedIpc, {"--runtime", "pmi-shim", "--env", "PMI_SHIM_DIR"}),
+                       "pmi-shim-flow:1", ClientExec(kMpichApp));
+  testutil::RunResult run = RunJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, docker_run)));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog()) << docker_->Log();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
 }
@@ -159,10 +154,10 @@ TEST_F(FlowTest, Flow1MpirunHookOnlyOpenMpiImageInPodman) {
       Concat(kSharedIpc, {"--pid", "host", "--annotation", "org.pmi-shim.enable=true", "--env",
                           "PMIX_*", "--env", "OMPI_*"}),
       kImage, {kOmpiApp, absl::StrCat(kRanks)});
-  testutil::RunResult run = RunJob(Mpirun({"--mca", "btl", "self,vader", "--mca",
-                                           "btl_vader_single_copy_mechanism", "none", "--mca",
-                                           "btl_vader_backing_directory", "/dev/shm"},
-                                          podman_run));
+  testutil::RunResult run =
+      RunJob(Mpirun({"--mca", "btl", "self,vader", "--mca", "btl_vader_single_copy_mechanism",
+                     "none", "--mca", "btl_vader_backing_directory", "/dev/shm"},
+                    podman_run));
   EXPECT_EQ(run.exit_code, 0) << Context(run, HookLog());
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kMpichResult)) << Context(run, HookLog());
   // The hook, not a host network, made mpirun's 127.0.0.1:PORT reachable.
@@ -185,15 +180,22 @@ TEST_F(FlowTest, CdiSpecBringsTheShimIntoAPodmanContainer) {
        "grep ' /opt/pmi-shim ' /proc/mounts; /opt/pmi-shim/bin/pmi-shim-client --help | head -1; "
        "/opt/pmi-shim/bin/pmi-shim-client check; echo check=$?"});
   std::vector<std::string> argv = {
-      "/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c",
+      "/usr/bin/unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "/bin/sh",
+      "-c",
       "mount -t tmpfs tmpfs /run && mkdir /run/cdi && "
       "\"$0\" cdi --prefix \"$1\" --output /run/cdi/pmi-shim.json && shift && exec \"$@\"",
-      hook(), prefix()};
+      hook(),
+      prefix()};
   argv.insert(argv.end(), podman_run.begin(), podman_run.end());
   testutil::RunResult run = RunJob(Direct(argv));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasSubstr(" /opt/pmi-shim ")) << run.Describe();
-  EXPECT_THAT(run.stdout_text, HasSubstr(" ro,")) << "the tools must be read-only\n" << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr(" ro,")) << "the tools must be read-only\n"
+                                                  << run.Describe();
   EXPECT_THAT(run.stdout_text, HasSubstr("usage: pmi-shim-client")) << run.Describe();
   // No launcher here: the client that CDI brought in says so.
   EXPECT_THAT(run.stdout_text, HasSubstr("check=1")) << run.Describe();

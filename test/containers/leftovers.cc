@@ -12,10 +12,10 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "test/testing/files.h"
 #include "test/testing/processes.h"
 #include "test/testing/subprocess.h"
@@ -55,8 +55,7 @@ std::string DecodeOctal(absl::string_view s) {
 
 }  // namespace
 
-std::vector<std::string> MountPointsUnder(const std::string& mountinfo,
-                                          const std::string& prefix) {
+std::vector<std::string> MountPointsUnder(const std::string& mountinfo, const std::string& prefix) {
   std::vector<std::string> out;
   for (absl::string_view line : absl::StrSplit(mountinfo, '\n', absl::SkipEmpty())) {
     std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
@@ -129,11 +128,10 @@ std::string DescribeLeftovers(const LeftoverScope& scope) {
   if (!procs.empty()) parts.push_back(absl::StrCat("processes: ", absl::StrJoin(procs, " | ")));
 
   for (const std::vector<std::string>& command : scope.container_lists) {
-    absl::StatusOr<testutil::RunResult> r =
-        testutil::RunSubprocess(command, {}, absl::Seconds(30));
+    absl::StatusOr<testutil::RunResult> r = testutil::RunSubprocess(command, {}, absl::Seconds(30));
     if (!r.ok()) {
-      parts.push_back(absl::StrCat("cannot list containers (", command[0], "): ",
-                                   r.status().ToString()));
+      parts.push_back(
+          absl::StrCat("cannot list containers (", command[0], "): ", r.status().ToString()));
       continue;
     }
     std::string listed(absl::StripAsciiWhitespace(r->stdout_text));
@@ -142,8 +140,8 @@ std::string DescribeLeftovers(const LeftoverScope& scope) {
                                    "): ", r->StatusText(), " ",
                                    absl::StripAsciiWhitespace(r->stderr_text)));
     } else if (!listed.empty()) {
-      parts.push_back(absl::StrCat("containers(", command[0], "): ",
-                                   absl::StrJoin(absl::StrSplit(listed, '\n'), " ")));
+      parts.push_back(absl::StrCat("containers(", command[0],
+                                   "): ", absl::StrJoin(absl::StrSplit(listed, '\n'), " ")));
     }
   }
   return absl::StrJoin(parts, "; ");

@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "absl/time/time.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace pmi_shim::containers {
 

@@ -94,7 +94,9 @@ class WrappedEngineTest : public FlowTest {
         "args_json=\n"
         "for a in \"$@\"; do args_json+=\"$(quote \"$a\"),\"; done\n"
         "id=site$$\n"
-        "b=", ShellQuote(scratch()), "/bundles/$id\n"
+        "b=",
+        ShellQuote(scratch()),
+        "/bundles/$id\n"
         "mkdir -p \"$b\"\n"
         "while IFS= read -r line; do\n"
         "  case $line in\n"
@@ -102,9 +104,12 @@ class WrappedEngineTest : public FlowTest {
         "    *'\"@ARGS@\"'*) printf '%s\\n' \"${args_json%,}\";;\n"
         "    *) printf '%s\\n' \"$line\";;\n"
         "  esac\n"
-        "done < ", ShellQuote(templ), " > \"$b/config.json\"\n"
+        "done < ",
+        ShellQuote(templ),
+        " > \"$b/config.json\"\n"
         "rc=0\n",
-        absl::StrJoin(runc_->RunArgv("\"$b\"", "\"$id\""), " "), " || rc=$?\n"
+        absl::StrJoin(runc_->RunArgv("\"$b\"", "\"$id\""), " "),
+        " || rc=$?\n"
         "rm -rf \"$b\"\n"
         "exit $rc\n");
     chmod(script.c_str(), 0755);
@@ -117,8 +122,7 @@ class WrappedEngineTest : public FlowTest {
   std::string WriteSitePodmanWrapper() {
     podman_.emplace(scratch() + "/podman", hooks_dir());
     std::vector<std::string> run = podman_->RunArgv(
-        {"--ipc", "host", "-v", "/dev/shm:/dev/shm", "--env", "PMI_*", "--env", "PMIX_*"}, "@",
-        {});
+        {"--ipc", "host", "-v", "/dev/shm:/dev/shm", "--env", "PMI_*", "--env", "PMIX_*"}, "@", {});
     run.pop_back();  // the image: the wrapper's first argument
     std::vector<std::string> quoted;
     for (const std::string& word : run) quoted.push_back(ShellQuote(word));
@@ -131,7 +135,7 @@ class WrappedEngineTest : public FlowTest {
 
   static BundleSpec SharedIpcBundle(const std::string& hook, const std::string& admin_config) {
     BundleSpec spec;
-    spec.root_readonly = true;  // the ranks share one rootfs
+    spec.root_readonly = true;                             // the ranks share one rootfs
     spec.namespaces = {"pid", "network", "uts", "mount"};  // IPC shared (MPICH shm)
     spec.host_dev_shm = true;
     spec.hooks.create_runtime.push_back(

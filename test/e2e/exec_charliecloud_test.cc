@@ -47,7 +47,6 @@ using testutil::HasOneLinePerRank;
 constexpr char kChRun[] = "/usr/bin/ch-run";
 constexpr char kCollectives[] = "allreduce=10 allgather=ok";
 
-
 // The lines of `text` that start with "rank ".
 std::vector<std::string> RankLines(const std::string& text) {
   return testutil::LinesStartingWith(text, "rank ");
@@ -128,8 +127,7 @@ class ExecCharliecloudTest : public FlowTest {
 // the rank's socket. The bridge rewrites the plain ch-run line itself.
 TEST_F(ExecCharliecloudTest, HydraPmi1JobThroughRewrittenChRun) {
   BuildImage(/*ompi=*/false);
-  testutil::RunResult run =
-      RunChJob(HydraWith({}, BridgeExec({}, ChRunJoined({kMpichApp}))));
+  testutil::RunResult run = RunChJob(HydraWith({}, BridgeExec({}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
@@ -160,9 +158,8 @@ TEST_F(ExecCharliecloudTest, ImageWithoutMountPointsOutsideTmpSaysWhatToDo) {
   char templ[] = "/var/tmp/pmi-shim-rundir.XXXXXX";  // not under the shared /tmp
   ASSERT_NE(::mkdtemp(templ), nullptr);
   const std::string rundir = templ;
-  testutil::RunResult run =
-      RunChJob(HydraWith({}, {bridge(), "exec", "--publish-dir", rundir, "--", kChRun, rootfs(),
-                              "--", kMpichApp}));
+  testutil::RunResult run = RunChJob(HydraWith(
+      {}, {bridge(), "exec", "--publish-dir", rundir, "--", kChRun, rootfs(), "--", kMpichApp}));
   EXPECT_NE(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stderr_text, HasSubstr("ch-run binds only onto directories the image has"))
       << run.Describe();
@@ -180,8 +177,8 @@ TEST_F(ExecCharliecloudTest, ImageWithoutMountPointsOutsideTmpSaysWhatToDo) {
 // (b) Flow 3 in bind mode: PMIx host, MPICH image (network only, as above).
 TEST_F(ExecCharliecloudTest, MpichImageUnderMpirun) {
   BuildImage(/*ompi=*/false);
-  testutil::RunResult run = RunChJob(
-      Mpirun({}, BridgeExec({"--downstream", "pmi1"}, ChRunJoined({kMpichApp}))));
+  testutil::RunResult run =
+      RunChJob(Mpirun({}, BridgeExec({"--downstream", "pmi1"}, ChRunJoined({kMpichApp}))));
   EXPECT_EQ(run.exit_code, 0) << run.Describe();
   EXPECT_THAT(run.stdout_text, HasOneLinePerRank(kRanks, kCollectives)) << run.Describe();
 }
@@ -237,8 +234,8 @@ TEST_F(ExecCharliecloudTest, SingletonsWithoutPmiShim) {
   EXPECT_EQ(mpirun.exit_code, 0) << mpirun.Describe();
   EXPECT_EQ(RankLines(mpirun.stdout_text), std::vector<std::string>(kRanks, singleton))
       << mpirun.Describe();
-  testutil::RunResult stripped = RunChJob(HydraWith(
-      {}, {kChRun, "--unset-env=PMI_*", rootfs(), "--", kMpichApp}));
+  testutil::RunResult stripped =
+      RunChJob(HydraWith({}, {kChRun, "--unset-env=PMI_*", rootfs(), "--", kMpichApp}));
   EXPECT_EQ(stripped.exit_code, 0) << stripped.Describe();
   EXPECT_EQ(RankLines(stripped.stdout_text), std::vector<std::string>(kRanks, singleton))
       << stripped.Describe();
@@ -248,9 +245,9 @@ TEST_F(ExecCharliecloudTest, SingletonsWithoutPmiShim) {
 // naming the symptom and the fix.
 TEST_F(ExecCharliecloudTest, CheckCatchesSingletonsAndNamesTheFix) {
   BuildImage(/*ompi=*/false);
-  testutil::RunResult run = RunChJob(HydraWith(
-      {}, {kChRun, "--unset-env=PMI_*", "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"), rootfs(),
-           "--", kClientInImage, "check"}));
+  testutil::RunResult run = RunChJob(
+      HydraWith({}, {kChRun, "--unset-env=PMI_*", "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"),
+                     rootfs(), "--", kClientInImage, "check"}));
   EXPECT_NE(run.exit_code, 0) << run.Describe();
   const std::string all = run.stdout_text + run.stderr_text;
   EXPECT_THAT(all, HasSubstr("N-singletons")) << run.Describe();
@@ -266,9 +263,9 @@ TEST_F(ExecCharliecloudTest, CheckCatchesSingletonsAndNamesTheFix) {
 // PMIx client: check reads the image and says so, with the fix.
 TEST_F(ExecCharliecloudTest, CheckCatchesAnMpichImageUnderAPmixLauncher) {
   BuildImage(/*ompi=*/false);
-  testutil::RunResult run = RunChJob(
-      Mpirun({}, {kChRun, "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"), rootfs(), "--",
-                  kClientInImage, "check"}));
+  testutil::RunResult run =
+      RunChJob(Mpirun({}, {kChRun, "-b", absl::StrCat(Tools(), ":/opt/pmi-shim"), rootfs(), "--",
+                           kClientInImage, "check"}));
   EXPECT_NE(run.exit_code, 0) << run.Describe();
   const std::string all = run.stdout_text + run.stderr_text;
   EXPECT_THAT(all, HasSubstr("has no PMIx client")) << run.Describe();
@@ -283,8 +280,8 @@ TEST_F(ExecCharliecloudTest, CheckCatchesAnMpichImageUnderAPmixLauncher) {
 TEST_F(ExecCharliecloudTest, CheckCatchesAnUnboundRankDirectory) {
   BuildImage(/*ompi=*/false);
   const std::string script =
-      absl::StrCat("exec {PMI_FD}>&-; exec ", kChRun, " -t -b ", Tools(), ":/opt/pmi-shim ", rootfs(), " -- ",
-                   kClientInImage, " check");
+      absl::StrCat("exec {PMI_FD}>&-; exec ", kChRun, " -t -b ", Tools(), ":/opt/pmi-shim ",
+                   rootfs(), " -- ", kClientInImage, " check");
   testutil::RunResult run =
       RunChJob(HydraWith({}, BridgeExec({"--publish"}, {"/bin/bash", "-c", script})));
   EXPECT_NE(run.exit_code, 0) << run.Describe();

@@ -289,8 +289,8 @@ TEST_P(ExecPmixHydraTest, OpenMpiClientThroughEmbeddedPmixServer) {
 TEST_P(ExecPmixHydraTest, LibpmixProbeThroughEmbeddedPmixServer) {
   JobResult out = RunToEnd(Hydra(GetParam(), BridgeExec({"--downstream", "pmix"}, {Probe()})));
   ExpectCleanSuccess(out);
-  ExpectOneLinePerRank(out.run,
-                       [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
+  ExpectOneLinePerRank(
+      out.run, [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
 }
 
 // Node-true locality with Open MPI's defaults (no transport setting): every
@@ -322,8 +322,8 @@ TEST_P(ExecPmixHydraTest, LibpmixProbeDirectModexOfLargeValues) {
       RunToEnd(Hydra(GetParam(), BridgeExec({"--downstream", "pmix"},
                                             {Probe(), "--no-collect", "--bytes", "20000"})));
   ExpectCleanSuccess(out);
-  ExpectOneLinePerRank(out.run,
-                       [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
+  ExpectOneLinePerRank(
+      out.run, [](int rank) { return absl::StrFormat("pmix ok local=%d/%d", rank, kRanks); });
 }
 
 // Env hygiene the other way: a PMIx rendezvous and no PMI_* at all (but
@@ -591,13 +591,13 @@ TEST_F(ExecPmixTest, HydraHostPmixRankExitingWithoutFinalizeEndsTheJob) {
 // they exit 1 and their bridges abort too, and hydra 4.0.2 drops what its
 // ranks still had to print once it tears the job down.)
 TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
-  JobResult out =
-      RunToEnd(Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"},
-                                              {"sh", "-c",
-                                               "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $$; } & "
-                                               "exec \"$0\" --hang-rank 1",
-                                               Probe()})),
-               absl::Seconds(30));
+  JobResult out = RunToEnd(
+      Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"},
+                                     {"sh", "-c",
+                                      "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $$; } & "
+                                      "exec \"$0\" --hang-rank 1",
+                                      Probe()})),
+      absl::Seconds(30));
   ExpectEndedQuickly(out);
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_THAT(out.run.stdout_text, Not(HasSubstr("pmix ok"))) << out.run.Describe();
@@ -609,12 +609,11 @@ TEST_F(ExecPmixTest, HydraHostPmixRankKilledMidFenceEndsTheJob) {
 // job; the server ends with the other bridges, leaving nothing behind.
 TEST_F(ExecPmixTest, HydraHostBridgeKilledMidFenceEndsTheJob) {
   JobResult out = RunToEnd(
-      Hydra(PmiMode::kFd,
-            BridgeExec({"--downstream", "pmix"},
-                       {"sh", "-c",
-                        "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $PPID; } & "
-                        "exec \"$0\" --hang-rank 1",
-                        Probe()})),
+      Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix"},
+                                     {"sh", "-c",
+                                      "[ \"$PMIX_RANK\" = 1 ] && { sleep 1; kill -9 $PPID; } & "
+                                      "exec \"$0\" --hang-rank 1",
+                                      Probe()})),
       absl::Seconds(30));
   ExpectEndedQuickly(out);
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();

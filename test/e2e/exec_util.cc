@@ -205,7 +205,8 @@ std::vector<std::string> PrintingPmiFd(absl::string_view label,
       R"(tr '\n' ,); )"
       R"(p=$(ss -Hxp | awk -v s="$s" '$6 == s { print $8 }'); )"
       R"(o=$(ss -Hxp | awk -v p="$p" '$6 == p { print $9 }'); )"
-      R"(echo ")", label,
+      R"(echo ")",
+      label,
       R"( rank=${PMI_RANK:-$PMI_ID} ppid=$PPID fd=$PMI_FD sock=$s socks=$socks peer=$o"; )"
       R"(exec "$0" "$@")");
   std::vector<std::string> argv = {"sh", "-c", script};
@@ -236,8 +237,8 @@ void ExpectPmiFdThroughTheBridge(absl::string_view output, int ranks) {
       EXPECT_EQ(launcher_sockets.count(std::string(held)), 0u)
           << "the program holds the launcher's socket " << held;
     }
-    EXPECT_THAT(Word(child, "peer"),
-                ::testing::HasSubstr(absl::StrCat("(\"pmi-bridge\",pid=", Word(child, "ppid"), ",")))
+    EXPECT_THAT(Word(child, "peer"), ::testing::HasSubstr(absl::StrCat(
+                                         "(\"pmi-bridge\",pid=", Word(child, "ppid"), ",")))
         << "the other end of the program's PMI_FD is not its bridge's";
   }
   EXPECT_EQ(seen_ranks.size(), static_cast<size_t>(ranks));

@@ -30,13 +30,14 @@ TEST_P(HelpTest, PrintsUsageAndSucceeds) {
   options.argv.insert(options.argv.end(), GetParam().verb.begin(), GetParam().verb.end());
   options.argv.push_back("--help");
   // Nothing of a launcher may leak in and change what the verb does.
-  options.unset_env = {"PMI_FD", "PMI_PORT", "PMI_RANK", "PMI_SIZE", "PMIX_NAMESPACE",
-                       "PMI_SHIM_DIR"};
+  options.unset_env = {"PMI_FD",   "PMI_PORT",       "PMI_RANK",
+                       "PMI_SIZE", "PMIX_NAMESPACE", "PMI_SHIM_DIR"};
   options.timeout = absl::Seconds(20);
   absl::StatusOr<testutil::RunResult> run = testutil::RunSubprocess(options);
   ASSERT_OK(run);
   EXPECT_EQ(run->exit_code, 0) << run->Describe();
-  EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(run->stdout_text), "usage")) << run->Describe();
+  EXPECT_TRUE(absl::StrContains(absl::AsciiStrToLower(run->stdout_text), "usage"))
+      << run->Describe();
 }
 
 std::vector<VerbCase> AllVerbs() {
@@ -58,8 +59,8 @@ std::vector<VerbCase> AllVerbs() {
 
 INSTANTIATE_TEST_SUITE_P(Verbs, HelpTest, ::testing::ValuesIn(AllVerbs()),
                          [](const ::testing::TestParamInfo<VerbCase>& info) {
-                           std::string name = info.param.program.substr(
-                               info.param.program.rfind('/') + 1);
+                           std::string name =
+                               info.param.program.substr(info.param.program.rfind('/') + 1);
                            for (const std::string& word : info.param.verb) name += "_" + word;
                            for (char& c : name) {
                              if (c == '-') c = '_';

@@ -12,10 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "test/testing/files.h"
 #include "test/testing/launcher.h"
 #include "test/testing/rank_lines.h"
 #include "test/testing/runfiles.h"
-#include "test/testing/files.h"
 #include "test/testing/simulated_cluster.h"
 #include "test/testing/status_matchers.h"
 
@@ -62,9 +62,8 @@ class MultiNodeTest : public ::testing::Test {
 // PMI server is responsible for had then worked, including the barrier that
 // the waiting ranks entered. Any other stall fails.
 void ExpectNodeTrueJob(const testutil::ClusterRun& run) {
-  if (run.stalled &&
-      testutil::ClassifyStall(run.stacks, kRanks) ==
-          testutil::StallKind::kMpichUcxFinalizeDeadlock) {
+  if (run.stalled && testutil::ClassifyStall(run.stacks, kRanks) ==
+                         testutil::StallKind::kMpichUcxFinalizeDeadlock) {
     std::cerr << "known peer bug: MPICH 4.0.2 UCX finalize deadlock (pmodels/mpich PR 6596); "
                  "the ranks' results are still checked\n";
     ::testing::Test::RecordProperty("known_peer_bug", "mpich_ucx_finalize_deadlock");

@@ -114,8 +114,8 @@ TEST_P(ShimClientHydraTest, CheckHandshakesThenTheApplicationConnectsAfresh) {
   for (int rank = 0; rank < kRanks; ++rank) {
     const std::string check_line =
         absl::StrFormat("rank %d of %d, PMI-1 (wire 1.1) through %s/", rank, kRanks, publish_dir_);
-    EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, check_line), 1)
-        << check_line << "\n" << out.run.Describe();
+    EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, check_line), 1) << check_line << "\n"
+                                                                          << out.run.Describe();
     EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text,
                                      absl::StrFormat("rank %d of %d: allreduce=", rank, kRanks)),
               1)

@@ -123,8 +123,8 @@ absl::StatusOr<std::vector<std::string>> ParseLddOutput(const std::string& text)
 absl::StatusOr<std::vector<std::string>> SharedLibraryClosure(const std::string& program) {
   ASSIGN_OR_RETURN(RunResult r, RunSubprocess({"ldd", program}, {}, absl::Seconds(20)));
   // ldd exits 1 for a static program ("not a dynamic executable").
-  if (r.exit_code != 0 && !absl::StrContains(r.stdout_text + r.stderr_text,
-                                             "not a dynamic executable")) {
+  if (r.exit_code != 0 &&
+      !absl::StrContains(r.stdout_text + r.stderr_text, "not a dynamic executable")) {
     return absl::InternalError(absl::StrCat("ldd ", program, ": ", r.Describe()));
   }
   return ParseLddOutput(r.stdout_text);
@@ -136,8 +136,8 @@ absl::Status BuildRootfs(const std::string& dir, const RootfsSpec& spec) {
     return absl::AlreadyExistsError(absl::StrCat("rootfs directory ", dir, " is not empty"));
   }
   RETURN_IF_ERROR(MakeDirs(dir));
-  for (const char* d : {"usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "dev", "proc",
-                        "sys", "run", "root", "var", "app"}) {
+  for (const char* d : {"usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "etc", "dev", "proc", "sys",
+                        "run", "root", "var", "app"}) {
     RETURN_IF_ERROR(MakeDirs(Under(dir, d)));
   }
   RETURN_IF_ERROR(MakeDirs(Under(dir, "tmp"), fs::perms(01777)));
@@ -212,8 +212,8 @@ absl::Status BuildRootfs(const std::string& dir, const RootfsSpec& spec) {
     // dependencies in the directories they were copied to.
     RETURN_IF_ERROR(WriteFile(Under(dir, "/etc/ld.so.conf"),
                               absl::StrCat(absl::StrJoin(library_dirs, "\n"), "\n"), 0644));
-    ASSIGN_OR_RETURN(RunResult r, RunSubprocess({"/sbin/ldconfig", "-r", dir}, {},
-                                                absl::Seconds(30)));
+    ASSIGN_OR_RETURN(RunResult r,
+                     RunSubprocess({"/sbin/ldconfig", "-r", dir}, {}, absl::Seconds(30)));
     if (r.exit_code != 0) {
       return absl::InternalError(absl::StrCat("ldconfig -r ", dir, ": ", r.Describe()));
     }

@@ -58,7 +58,8 @@ std::string ClusterRun::Describe() const {
 absl::StatusOr<ClusterRun> RunOnSimulatedCluster(const ClusterOptions& options) {
   absl::StatusOr<std::string> script = Runfile(kScript);
   if (!script.ok()) return script.status();
-  if (options.command.empty()) return absl::InvalidArgumentError("no command to run on the cluster");
+  if (options.command.empty())
+    return absl::InvalidArgumentError("no command to run on the cluster");
   char work_template[] = "/tmp/pmi-shim-cluster-XXXXXX";
   if (::mkdtemp(work_template) == nullptr) {
     return absl::ErrnoToStatus(errno, "mkdtemp /tmp/pmi-shim-cluster-XXXXXX");
@@ -66,10 +67,13 @@ absl::StatusOr<ClusterRun> RunOnSimulatedCluster(const ClusterOptions& options) 
   const std::string work = work_template;
 
   RunOptions run_options;
-  run_options.argv = {"unshare", "--net",        "--mount",      "--uts", "--ipc",
-                      "--pid",   "--fork",       "--kill-child", "--mount-proc",
-                      "--",      "bash",         *script,        work,
-                      absl::StrCat(options.nodes)};
+  run_options.argv = {"unshare",      "--net",
+                      "--mount",      "--uts",
+                      "--ipc",        "--pid",
+                      "--fork",       "--kill-child",
+                      "--mount-proc", "--",
+                      "bash",         *script,
+                      work,           absl::StrCat(options.nodes)};
   run_options.argv.insert(run_options.argv.end(), options.command.begin(), options.command.end());
   run_options.env = options.env;
   if (options.stall_after.has_value()) {
@@ -106,7 +110,8 @@ StallKind ClassifyStall(absl::string_view stacks, int ranks) {
     ++in_finalize;
     // The main thread's innermost frames tell where Finalize is stuck.
     const size_t main_thread = process.find("Thread 1 ");
-    absl::string_view frames = process.substr(main_thread == absl::string_view::npos ? 0 : main_thread);
+    absl::string_view frames =
+        process.substr(main_thread == absl::string_view::npos ? 0 : main_thread);
     const size_t finalize = frames.find("PMPI_Finalize");
     absl::string_view inner = frames.substr(0, finalize);
     if (absl::StrContains(inner, "ucp_worker_progress")) {

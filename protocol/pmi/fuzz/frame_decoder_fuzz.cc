@@ -14,10 +14,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "protocol/pmi/frame_decoder.h"
-#include "tools/build/fuzz_check.h"
 #include "protocol/pmi/message.h"
 #include "protocol/pmi/pmi1.h"
 #include "protocol/pmi/pmi2.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 

@@ -9,9 +9,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "tools/build/fuzz_check.h"
 #include "protocol/pmi/message.h"
 #include "protocol/pmi/pmi1.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 

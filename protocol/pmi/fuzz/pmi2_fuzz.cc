@@ -11,9 +11,9 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
-#include "tools/build/fuzz_check.h"
 #include "protocol/pmi/message.h"
 #include "protocol/pmi/pmi2.h"
+#include "tools/build/fuzz_check.h"
 
 namespace {
 
