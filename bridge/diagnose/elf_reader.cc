@@ -4,6 +4,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace pmi_shim::diagnose {
 namespace {
@@ -16,6 +17,8 @@ constexpr uint32_t kShtDynsym = 11;
 constexpr int64_t kDtNull = 0;
 constexpr int64_t kDtNeeded = 1;
 constexpr int64_t kDtSoname = 14;
+constexpr int64_t kDtRpath = 15;
+constexpr int64_t kDtRunpath = 29;
 // A real library has a few dozen sections and a few thousand symbols;
 // bounds keep a hostile file from costing much.
 constexpr uint64_t kMaxSections = 4096;
@@ -132,6 +135,7 @@ absl::StatusOr<ElfInfo> ParseElf(absl::string_view data) {
     return bytes.CString(table.offset + index, table.size - index);
   };
 
+  bool has_runpath = false;
   for (const RawSection& s : sections) {
     if (s.type == kShtDynamic) {
       const RawSection* strings = string_table(s.link);
@@ -142,11 +146,17 @@ absl::StatusOr<ElfInfo> ParseElf(absl::string_view data) {
         const int64_t tag = static_cast<int64_t>(bytes.Read(at, word));
         const uint64_t value = bytes.Read(at + word, word);
         if (tag == kDtNull) break;
-        if (tag != kDtNeeded && tag != kDtSoname) continue;
+        if (tag != kDtNeeded && tag != kDtSoname && tag != kDtRpath && tag != kDtRunpath) continue;
         std::optional<std::string> text = string_at(*strings, value);
         if (!text) return Bad("dynamic entry names a string outside its table");
         if (tag == kDtSoname) {
           info.soname = *text;
+        } else if (tag == kDtRunpath || tag == kDtRpath) {
+          // RUNPATH wins over RPATH when both are present.
+          if (tag == kDtRunpath || !has_runpath) {
+            info.runpath = absl::StrSplit(*text, ':', absl::SkipEmpty());
+          }
+          has_runpath = has_runpath || tag == kDtRunpath;
         } else {
           info.needed.push_back(*text);
         }

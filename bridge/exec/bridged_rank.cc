@@ -2,6 +2,7 @@
 
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,12 +52,34 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
   return otherwise;
 }
 
+// What the bridge serves its command.
+enum class Served { kPmiWire, kPmix, kPmixV1 };
+
 // `detected`: what the command's program links, when that could be read.
-bool WantsPmix(DownstreamChoice choice, upstream::HostFamily host,
-               std::optional<ClientFamily> detected) {
-  if (choice != DownstreamChoice::kAuto) return choice == DownstreamChoice::kPmix;
-  if (detected.has_value()) return *detected == ClientFamily::kPmix;
-  return host == upstream::HostFamily::kPmix;
+Served ChooseServed(DownstreamChoice choice, upstream::HostFamily host,
+                    std::optional<ClientFamily> detected) {
+  switch (choice) {
+    case DownstreamChoice::kPmix:
+      return Served::kPmix;
+    case DownstreamChoice::kPmixV1:
+      return Served::kPmixV1;
+    case DownstreamChoice::kPmi1:
+    case DownstreamChoice::kPmi2:
+      return Served::kPmiWire;
+    case DownstreamChoice::kAuto:
+      break;
+  }
+  if (detected.has_value()) {
+    switch (*detected) {
+      case ClientFamily::kPmixV1:
+        return Served::kPmixV1;
+      case ClientFamily::kPmix:
+        return Served::kPmix;
+      case ClientFamily::kPmi:
+        return Served::kPmiWire;
+    }
+  }
+  return host == upstream::HostFamily::kPmix ? Served::kPmix : Served::kPmiWire;
 }
 
 session::ClientProtocols WireProtocols(DownstreamChoice choice) {
@@ -85,6 +108,7 @@ BridgedRank::BridgedRank(ExecOptions options)
 BridgedRank::~BridgedRank() {
   // Servers and relays refer to the host and the loop: they go first.
   server_.reset();
+  pmix_v1_server_.reset();
   if (pmix_server_ != nullptr) pmix_server_->Stop();
   pmix_server_.reset();
   relay_.reset();
@@ -191,6 +215,45 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixDownstream(
                               launch::BuildPmixRankEnvironment(environment, pmix), -1};
 }
 
+absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixV1Downstream(
+    const std::vector<std::string>& environment) {
+  downstream::PmixV1Server::Options v1_options;
+  v1_options.rank = rank_;
+  v1_options.trace = options_.trace;
+  if (options_.publish) {
+    // The socket and the store go into the rank directory, which the
+    // container sees at /run/pmi-shim.
+    RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
+    v1_options.directory = absl::StrCat(rank_directory_->path(), "/pmix-v1");
+    if (::mkdir(v1_options.directory.c_str(), 0700) != 0) {
+      return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", v1_options.directory));
+    }
+    v1_options.directory_as_seen = absl::StrCat(rendezvous::kContainerDir, "/pmix-v1");
+  }
+  ASSIGN_OR_RETURN(pmix_v1_server_,
+                   downstream::PmixV1Server::Start(loop_, *reporting_host_, v1_options));
+  std::vector<std::string> v1_environment = pmix_v1_server_->ClientEnvironment();
+  // What makes an Open MPI app join a PMIx job instead of starting as a
+  // singleton (pmix_server.h, ClientEnvironment), for Open MPI 2.x too.
+  v1_environment.emplace_back("OMPI_MCA_schizo=ompi");
+  if (options_.publish) {
+    rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, "pmix1"}};
+    for (const std::string& entry : v1_environment) {
+      const size_t equals = entry.find('=');
+      entries.emplace_back(entry.substr(0, equals), entry.substr(equals + 1));
+    }
+    for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
+    RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
+    return launch::SpawnRequest{
+        options_.command,
+        launch::BuildPmixRankEnvironment(
+            environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path())}),
+        -1};
+  }
+  return launch::SpawnRequest{options_.command,
+                              launch::BuildPmixRankEnvironment(environment, v1_environment), -1};
+}
+
 absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixRelay(
     const std::vector<std::string>& environment) {
   // Find the server first, then listen: the relay needs its target.
@@ -282,8 +345,14 @@ absl::StatusOr<int> BridgedRank::Run() {
         launch::ResolveExecutable(options_.command.front(), environment);
     if (program.ok()) detected = DetectClientFamily(*program);
   }
-  const bool pmix_client = WantsPmix(options_.downstream, endpoint.family, detected);
-  if (detected.has_value() && pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {
+  const Served served = ChooseServed(options_.downstream, endpoint.family, detected);
+  const bool pmix_client = served == Served::kPmix;
+  if (detected.has_value() && served == Served::kPmixV1) {
+    log::Info(absl::StrCat(options_.command.front(),
+                           " links a PMIx v1.2 client: serving it the native PMIx v1.2 (usock) "
+                           "endpoint (--downstream auto)"));
+  } else if (detected.has_value() &&
+             pmix_client != (endpoint.family == upstream::HostFamily::kPmix)) {
     log::Info(absl::StrCat(options_.command.front(), " links a ",
                            pmix_client ? "PMIx" : "PMI-1/PMI-2", " client: serving it ",
                            pmix_client ? "a PMIx server" : "PMI", " (--downstream auto)"));
@@ -308,15 +377,17 @@ absl::StatusOr<int> BridgedRank::Run() {
     session::JobHost* below = host_.get();
     // A PMI host's barrier collects nothing by itself; a PMIx host's fence
     // and the PMIx server's modex already do.
-    if (!pmix_client && endpoint.family != upstream::HostFamily::kPmix) {
+    if (served == Served::kPmiWire && endpoint.family != upstream::HostFamily::kPmix) {
       collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
       below = collecting_host_.get();
     }
     reporting_host_ = std::make_unique<ReportingHost>(*below);
   }
   absl::StatusOr<launch::SpawnRequest> request =
-      relay ? PmixRelay(environment)
-            : (pmix_client ? PmixDownstream(environment) : PmiWireDownstream(environment));
+      relay                            ? PmixRelay(environment)
+      : served == Served::kPmixV1      ? PmixV1Downstream(environment)
+      : pmix_client                    ? PmixDownstream(environment)
+                                       : PmiWireDownstream(environment);
   absl::Status started = request.status();
   if (started.ok() && rank_directory_ != nullptr) started = RewriteForEngine(*request);
   if (started.ok()) {
@@ -341,6 +412,7 @@ absl::StatusOr<int> BridgedRank::Run() {
 
 bool BridgedRank::ClientSpoke() const {
   if (pmix_server_ != nullptr) return pmix_server_->Connected(rank_);
+  if (pmix_v1_server_ != nullptr) return pmix_v1_server_->Connected();
   return server_ != nullptr && server_->RankSpoke(rank_);
 }
 
@@ -356,6 +428,7 @@ void BridgedRank::OnCommandExit(int wait_status) {
   // libpmix does not notice a client that vanished; tell the server, which
   // reports the loss to the host (and so aborts the job upstream).
   if (pmix_server_ != nullptr) pmix_server_->RankExited(rank_, launch::DescribeExit(wait_status));
+  if (pmix_v1_server_ != nullptr) pmix_v1_server_->RankExited(launch::DescribeExit(wait_status));
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.

@@ -10,7 +10,8 @@
 //   launcher's server ──(PMI_FD / PMI_PORT)── PmiWireHost ─┐
 //                                                          JobHost
 //   CMD's PMI client ──(its own PMI_FD)── PmiServer ── ServerSession
-//   CMD's PMIx client ──(tcp)── PmixServer (libpmix) ──────┘
+//   CMD's PMIx client ──(tcp)── PmixServer (libpmix) ──────┤
+//   CMD's PMIx v1.2 client ──(usock)── PmixV1Server ───────┘
 //
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
@@ -33,6 +34,7 @@
 #include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
+#include "bridge/downstream/pmix_v1_server.h"
 #include "bridge/downstream/tcp_relay.h"
 #include "bridge/exec/collecting_host.h"
 #include "bridge/exec/rank_directory.h"
@@ -49,8 +51,9 @@ namespace pmi_shim::exec {
 
 // What CMD's client speaks. kAuto: what CMD's program links
 // (client_detection.h), else the host's family; PMI-1 and PMI-2 are told
-// apart by the client's first line. Naming a family forces it.
-enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix };
+// apart by the client's first line. Naming a family forces it. kPmixV1: a
+// PMIx v1.2 (usock) client, served natively whatever the host speaks.
+enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix, kPmixV1 };
 
 struct ExecOptions {
   upstream::UpstreamChoice upstream = upstream::UpstreamChoice::kAuto;
@@ -93,6 +96,7 @@ class BridgedRank {
   absl::StatusOr<launch::SpawnRequest> PmiWireDownstream(const std::vector<std::string>& environment);
   absl::StatusOr<launch::SpawnRequest> PmixDownstream(const std::vector<std::string>& environment);
   absl::StatusOr<launch::SpawnRequest> PmixRelay(const std::vector<std::string>& environment);
+  absl::StatusOr<launch::SpawnRequest> PmixV1Downstream(const std::vector<std::string>& environment);
   // Container mode: the rank directory, and a relay from its pmix.sock to
   // the PMIx server at 127.0.0.1:`port`; returns CMD's environment.
   absl::Status PublishRankDirectory(const std::string& job);
@@ -119,6 +123,7 @@ class BridgedRank {
   int rank_ = 0;
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::unique_ptr<downstream::PmixV1Server> pmix_v1_server_;
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
   std::FILE* transcript_file_ = nullptr;

@@ -11,16 +11,29 @@
 #include <string>
 #include <vector>
 
+#include "bridge/diagnose/elf_reader.h"
+
 namespace pmi_shim::exec {
 
-enum class ClientFamily { kPmi, kPmix };
+// kPmixV1: a PMIx v1.x client (OpenPMIx 1.x, or Open MPI 2.0/2.1 with its
+// embedded PMIx 1.x): it speaks only the usock wire, which no current PMIx
+// server offers, so it needs the bridge's native v1.2 endpoint.
+enum class ClientFamily { kPmi, kPmix, kPmixV1 };
 
 // Pure: the family that sonames such as "libmpi.so.40" or "libmpich.so.12"
 // imply; nullopt when none of them names a PMI client.
 std::optional<ClientFamily> ClientFamilyOfLibraries(const std::vector<std::string>& needed);
 
+// Pure: whether a libpmix is a v1.x one. v1 has PMIx_Register_errhandler,
+// which v2 replaced by PMIx_Register_event_handler (the soname, libpmix.so.2,
+// is the same for 1.2 and 2.x).
+bool IsPmixV1Library(const diagnose::ElfInfo& library);
+
 // The family of the program file at `path`; nullopt when it cannot tell
-// (not ELF, static, a script, a container engine, unreadable).
+// (not ELF, static, a script, a container engine, unreadable). A program
+// that links libpmix has the library found the way the loader would (its
+// RUNPATH/RPATH, LD_LIBRARY_PATH, the usual system directories) and read,
+// to tell v1 from later versions.
 std::optional<ClientFamily> DetectClientFamily(const std::string& path);
 
 }  // namespace pmi_shim::exec

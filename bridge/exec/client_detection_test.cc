@@ -18,6 +18,9 @@ TEST(ClientDetectionTest, RealProgramsByWhatTheyLink) {
   EXPECT_EQ(FamilyOf("test/programs/bin/mpi_collectives"), ClientFamily::kPmi);
   EXPECT_EQ(FamilyOf("test/programs/bin/pmi2_kvs"), ClientFamily::kPmi);
   EXPECT_EQ(FamilyOf("bridge/downstream/bin/pmix_ompi_app"), ClientFamily::kPmix);
+  // Links libpmix.so.2 like a 2.x client, but the library (found through
+  // its RUNPATH) is OpenPMIx 1.2.5.
+  EXPECT_EQ(FamilyOf("test/programs/bin/pmix_v1_client"), ClientFamily::kPmixV1);
 }
 
 TEST(ClientDetectionTest, WhatCannotTellIsUnknown) {
@@ -32,6 +35,7 @@ TEST(ClientDetectionTest, SonamesOfEachFamily) {
   EXPECT_EQ(ClientFamilyOfLibraries({"libmpich.so.12"}), ClientFamily::kPmi);
   EXPECT_EQ(ClientFamilyOfLibraries({"libmpi.so.12"}), ClientFamily::kPmi);  // Intel MPI, MVAPICH
   EXPECT_EQ(ClientFamilyOfLibraries({"libpmi2.so.0"}), ClientFamily::kPmi);
+  EXPECT_EQ(ClientFamilyOfLibraries({"libmpi.so.20"}), ClientFamily::kPmixV1);  // Open MPI 2.x
 }
 
 }  // namespace

@@ -1,0 +1,253 @@
+// End-to-end: a PMIx v1.2 client (OpenPMIx 1.2.5 from the peers lab, which
+// speaks only the usock wire) joins real hosts' jobs through
+// `pmi-bridge exec`, which serves it natively (PmixV1Server):
+//
+//   host                                   bridge                     client
+//   mpiexec.hydra (PMI-1; fd and port)     auto (reads the program)   pmix_v1_client
+//   mpirun.openmpi (PMIx 4.2.2)            auto                       pmix_v1_client
+//   private Slurm, srun --mpi=pmi2 / pmix  auto                       pmix_v1_client
+//
+// 4 ranks each: init, put K keys, commit, fence with collection (and
+// without: direct gets), get every key of every rank, finalize; every rank
+// must print its OK line with the job size. The direct runs are references
+// that must fail: a v1.2 client finds no server it can speak to (under a
+// PMIx host SERVER-NOT-AVAIL, the failure the issue reports). Failure
+// paths: an abort with a code and message, and a rank leaving before the
+// fence while the others wait in it: the job ends by itself, quickly, with
+// one line naming the rank and nothing left behind.
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "test/e2e/exec_util.h"
+#include "test/e2e/launch_util.h"
+#include "test/testing/netns_test_main.h"
+#include "test/testing/processes.h"
+#include "test/testing/slurm_cluster.h"
+
+namespace pmi_shim::e2e {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+
+constexpr int kRanks = 4;
+constexpr absl::Duration kFailureLimit = absl::Seconds(15);
+
+bool LabInstalled() {
+  return ::access("/opt/pmi-shim-peers/openpmix-1.2.5/lib/libpmix.so.2", R_OK) == 0;
+}
+
+std::string Client() { return ProgramPath("pmix_v1_client"); }
+
+std::vector<std::string> BridgeExec(std::vector<std::string> flags,
+                                    const std::vector<std::string>& command) {
+  absl::StatusOr<std::string> bridge = BridgePath();
+  std::vector<std::string> argv = {bridge.ok() ? *bridge : "pmi-bridge", "exec"};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("--");
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+std::vector<std::string> Hydra(PmiMode mode, const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {"mpiexec.hydra"};
+  if (mode == PmiMode::kPort) argv.push_back("-pmi-port");
+  argv.insert(argv.end(), {"-n", absl::StrCat(kRanks)});
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+// Open MPI's mpirun as real-peers.md prescribes: root, 4 ranks on 2 cores,
+// loopback only.
+std::vector<std::string> Mpirun(const std::vector<std::string>& command) {
+  std::vector<std::string> argv = {"mpirun.openmpi", "--allow-run-as-root", "--oversubscribe",
+                                   "--mca", "oob_tcp_if_include", "lo", "--mca",
+                                   "btl_tcp_if_include", "lo", "-n", absl::StrCat(kRanks)};
+  argv.insert(argv.end(), command.begin(), command.end());
+  return argv;
+}
+
+int CountLinesStartingWith(absl::string_view text, absl::string_view prefix) {
+  int count = 0;
+  for (const std::string& line : Lines(text)) count += absl::StartsWith(line, prefix) ? 1 : 0;
+  return count;
+}
+
+// Every rank printed its OK line: the job's size, every peer local (one
+// node), and all keys of all ranks read back.
+void ExpectEveryRankOk(const testutil::RunResult& run, int keys_per_rank) {
+  EXPECT_FALSE(run.timed_out) << run.Describe();
+  EXPECT_EQ(run.exit_code, 0) << run.Describe();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    EXPECT_EQ(CountLinesStartingWith(
+                  run.stdout_text,
+                  absl::StrFormat("OK rank %d size %d peers 0,1,2,3 host ", rank, kRanks)),
+              1)
+        << "rank " << rank << "\n"
+        << run.Describe();
+  }
+  EXPECT_EQ(CountLinesStartingWith(run.stdout_text, "OK rank "), kRanks) << run.Describe();
+  EXPECT_THAT(run.stdout_text, HasSubstr(absl::StrCat(" keys ", kRanks * keys_per_rank)))
+      << run.Describe();
+  EXPECT_EQ(CountLinesStartingWith(run.stdout_text, "FAIL"), 0) << run.Describe();
+}
+
+void ExpectNoLeftovers(const JobOutcome& out) {
+  EXPECT_THAT(out.leftovers, IsEmpty()) << "processes still running after the launcher exited";
+}
+
+class ExecPmixV1Test : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    PMI_SHIM_REQUIRE_PRIVATE_NETNS();
+    if (!LabInstalled()) GTEST_SKIP() << "the peers lab's OpenPMIx 1.2.5 is not installed";
+  }
+};
+
+class ExecPmixV1HydraTest : public ::testing::TestWithParam<PmiMode> {
+ protected:
+  void SetUp() override {
+    PMI_SHIM_REQUIRE_PRIVATE_NETNS();
+    if (!LabInstalled()) GTEST_SKIP() << "the peers lab's OpenPMIx 1.2.5 is not installed";
+  }
+};
+
+std::string ModeTestName(const ::testing::TestParamInfo<PmiMode>& info) {
+  return ModeName(info.param);
+}
+
+// ---- mpiexec.hydra ----
+
+TEST_P(ExecPmixV1HydraTest, ReferenceDirectRunFails) {
+  JobOutcome out = RunPmixJob(Hydra(GetParam(), {Client()}));
+  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "FAIL PMIx_Init rc="), kRanks)
+      << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+TEST_P(ExecPmixV1HydraTest, AutoServesTheV1ClientAndEveryKeyArrives) {
+  JobOutcome out = RunPmixJob(Hydra(GetParam(), BridgeExec({}, {Client(), "--keys", "8"})));
+  ExpectEveryRankOk(out.run, 8);
+  ExpectNoLeftovers(out);
+}
+
+TEST_P(ExecPmixV1HydraTest, DirectGetsWithoutCollection) {
+  JobOutcome out = RunPmixJob(
+      Hydra(GetParam(), BridgeExec({"--downstream", "pmix1"}, {Client(), "--no-collect"})));
+  ExpectEveryRankOk(out.run, 1);
+  ExpectNoLeftovers(out);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, ExecPmixV1HydraTest,
+                         ::testing::Values(PmiMode::kFd, PmiMode::kPort), ModeTestName);
+
+// Rank 1 calls PMIx_Abort(7, "pmix v1 abort test") while the others wait
+// in the fence: hydra ends the job with the code; the bridge says why.
+TEST_F(ExecPmixV1Test, HydraAbortEndsTheJobWithItsCodeAndMessage) {
+  JobOutcome out =
+      RunPmixJob(Hydra(PmiMode::kFd, BridgeExec({}, {Client(), "--abort", "7"})), {},
+                 absl::Seconds(30));
+  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+  EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
+  EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
+  EXPECT_THAT(out.run.stderr_text, HasSubstr("pmix v1 abort test")) << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+// Rank 2 exits (status 3) after its commit, without PMIx_Finalize, while
+// the others are in the fence: the job ends, and one line names rank 2.
+TEST_F(ExecPmixV1Test, HydraRankLeavingMidFenceEndsTheJob) {
+  JobOutcome out = RunPmixJob(
+      Hydra(PmiMode::kFd, BridgeExec({}, {Client(), "--exit-before-fence", "2"})), {},
+      absl::Seconds(30));
+  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+  EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stderr_text, HasSubstr("pmi-bridge: rank 2: ")) << out.run.Describe();
+  EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "OK rank"), 0) << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+// ---- mpirun.openmpi (a PMIx 4.2.2 server: TCP only, no usock) ----
+
+TEST_F(ExecPmixV1Test, ReferenceDirectRunUnderMpirunIsServerNotAvailable) {
+  JobOutcome out = RunPmixJob(Mpirun({Client()}));
+  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, HasSubstr("FAIL PMIx_Init rc=-45 (SERVER-NOT-AVAIL)"))
+      << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+TEST_F(ExecPmixV1Test, MpirunHostServesTheV1ClientThroughTheBridge) {
+  JobOutcome out = RunPmixJob(Mpirun(BridgeExec({}, {Client(), "--keys", "8"})));
+  ExpectEveryRankOk(out.run, 8);
+  ExpectNoLeftovers(out);
+}
+
+// ---- a private Slurm ----
+
+class ExecPmixV1SlurmTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    PMI_SHIM_REQUIRE_PRIVATE_NETNS();
+    if (!LabInstalled()) GTEST_SKIP() << "the peers lab's OpenPMIx 1.2.5 is not installed";
+    absl::Status available = testutil::SlurmClusterAvailability();
+    if (!available.ok()) GTEST_SKIP() << "no private Slurm here: " << available;
+  }
+
+  // srun -n 4 --mpi=MPI [pmi-bridge exec --] pmix_v1_client ARGS.
+  testutil::SlurmRun Srun(bool through_bridge, std::vector<std::string> args) {
+    testutil::SlurmRunOptions options;
+    options.command = {"srun", "-n", absl::StrCat(kRanks), absl::StrCat("--mpi=", GetParam())};
+    std::vector<std::string> command = {Client()};
+    command.insert(command.end(), args.begin(), args.end());
+    if (through_bridge) command = BridgeExec({}, command);
+    options.command.insert(options.command.end(), command.begin(), command.end());
+    options.timeout = absl::Seconds(60);
+    const std::string marker = testutil::UniqueMarkerValue();
+    options.env = {{kExecMarkerVar, marker},
+                   {"TMPDIR", std::getenv("TEST_TMPDIR") ? std::getenv("TEST_TMPDIR") : "/tmp"}};
+    absl::StatusOr<testutil::SlurmRun> run = testutil::RunInSlurmCluster(options);
+    EXPECT_TRUE(run.ok()) << run.status();
+    if (!run.ok()) return testutil::SlurmRun{};
+    EXPECT_TRUE(run->cluster_started) << run->Describe();
+    EXPECT_THAT(run->leftovers_inside, IsEmpty()) << run->Describe();
+    EXPECT_THAT(run->leftovers_outside, IsEmpty()) << run->Describe();
+    EXPECT_THAT(MarkedProcesses(marker), IsEmpty());
+    return *std::move(run);
+  }
+};
+
+TEST_P(ExecPmixV1SlurmTest, ReferenceDirectRunFails) {
+  testutil::SlurmRun run = Srun(false, {});
+  EXPECT_NE(run.run.exit_code, 0) << run.Describe();
+  EXPECT_EQ(CountLinesStartingWith(run.run.stdout_text, "FAIL PMIx_Init rc="), kRanks)
+      << run.Describe();
+  if (GetParam() == "pmix") {
+    EXPECT_THAT(run.run.stdout_text, HasSubstr("rc=-45 (SERVER-NOT-AVAIL)")) << run.Describe();
+  }
+}
+
+TEST_P(ExecPmixV1SlurmTest, SrunServesTheV1ClientThroughTheBridge) {
+  testutil::SlurmRun run = Srun(true, {"--keys", "8"});
+  ExpectEveryRankOk(run.run, 8);
+}
+
+INSTANTIATE_TEST_SUITE_P(Plugins, ExecPmixV1SlurmTest, ::testing::Values("pmi2", "pmix"),
+                         [](const ::testing::TestParamInfo<std::string>& info) {
+                           return info.param;
+                         });
+
+}  // namespace
+}  // namespace pmi_shim::e2e
