@@ -2,9 +2,12 @@
 // environment detectors, print the verdict.
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <iostream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/diagnose/image_scan.h"
@@ -147,6 +150,24 @@ void CheckDirect(const Environ& current, CheckReport& report) {
   }
 }
 
+// The v1.2 endpoint: the socket named by PMIX_SERVER_URI (nspace:rank:path).
+void CheckPmixV1(const Rendezvous& found, CheckReport& report) {
+  report.mode = "pmix";
+  report.wire = "PMIx v1.2 (usock)";
+  report.kvsname = found.Get("PMIX_NAMESPACE");
+  report.rank = ToInt(found.Get("PMIX_RANK"));
+  std::string path = found.Get("PMIX_SERVER_URI");
+  path = path.substr(std::min(path.size(), path.find(':', path.find(':') + 1) + 1));
+  if (found.dir != rendezvous::kContainerDir &&
+      absl::StartsWith(path, absl::StrCat(rendezvous::kContainerDir, "/"))) {
+    path = absl::StrCat(found.dir, path.substr(std::strlen(rendezvous::kContainerDir)));
+  }
+  report.via = path;
+  if (::access(path.c_str(), F_OK) != 0) {
+    report.error = absl::StrCat("the PMIx v1.2 socket ", path, " is not in this container");
+  }
+}
+
 }  // namespace
 
 int RunCheck(const CommandLine& line) {
@@ -164,6 +185,8 @@ int RunCheck(const CommandLine& line) {
     report.protocol = std::string(ProtocolName(found.protocol));
     if (found.protocol == Protocol::kPmix) {
       CheckPmix(found, report);
+    } else if (found.protocol == Protocol::kPmixV1) {
+      CheckPmixV1(found, report);
     } else {
       CheckPmiSocket(line, found, report);
     }

@@ -4,6 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "bridge/downstream/pmix_uri.h"
 
 namespace pmi_shim::shim_client {
@@ -82,6 +83,29 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     return plan;
   }
   const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
+  if (found->protocol == Protocol::kPmixV1) {
+    // The v1.2 client reads its socket and data store by path; nothing to
+    // connect or relay. Paths are written for /run/pmi-shim; a rank
+    // directory bound at another path (Apptainer, ch-run) moves them.
+    plan.mode = ExecMode::kDirect;
+    plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
+    for (const auto& [key, value] : found->entries) {
+      if (absl::StartsWith(key, kInternalPrefix)) continue;
+      SetEnv(plan.environment, key,
+             found->dir == rendezvous::kContainerDir
+                 ? value
+                 : absl::StrReplaceAll(value, {{absl::StrCat(rendezvous::kContainerDir, "/"),
+                                                absl::StrCat(found->dir, "/")}}));
+    }
+    if (LookupEnv(plan.environment, "PMIX_SERVER_URI") == std::nullopt ||
+        LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          env_file, " says PMI_SHIM_PROTOCOL=pmix1 but lacks PMIX_SERVER_URI or PMIX_NAMESPACE"));
+    }
+    plan.description = absl::StrCat("PMIx v1.2 through ",
+                                    *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
+    return plan;
+  }
   if (found->protocol == Protocol::kPmix) {
     plan.mode = ExecMode::kPmix;
     plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });

@@ -337,13 +337,19 @@ absl::StatusOr<int> BridgedRank::Run() {
                    upstream::DetectHostEndpoint(environment, options_.upstream));
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
   // --downstream auto: a program run directly tells by what it links; a
-  // container engine's image is not looked into (the host's family, as the
-  // image was presumably built for this site).
+  // container's image by its libraries when the command names its directory
+  // (an OCI bundle or a rootfs); otherwise the host's family, as the image
+  // was presumably built for this site.
   std::optional<ClientFamily> detected;
   if (options_.downstream == DownstreamChoice::kAuto && !options_.publish) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
     if (program.ok()) detected = DetectClientFamily(*program);
+  } else if (options_.downstream == DownstreamChoice::kAuto) {
+    if (std::optional<std::string> image = ImageDirectoryOf(options_.command)) {
+      detected = DetectImageClientFamily(*image);
+      if (detected.has_value()) log::Debug(absl::StrCat("read the image at ", *image));
+    }
   }
   const Served served = ChooseServed(options_.downstream, endpoint.family, detected);
   const bool pmix_client = served == Served::kPmix;

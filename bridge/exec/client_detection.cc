@@ -1,5 +1,6 @@
 #include "bridge/exec/client_detection.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -11,6 +12,8 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "bridge/diagnose/elf_reader.h"
+#include "bridge/diagnose/image_scan.h"
+#include "bridge/diagnose/version_number.h"
 
 namespace pmi_shim::exec {
 
@@ -93,6 +96,37 @@ std::optional<ClientFamily> DetectClientFamily(const std::string& path) {
     break;
   }
   return family;
+}
+
+std::optional<ClientFamily> DetectImageClientFamily(const std::string& root) {
+  absl::StatusOr<diagnose::ImageReport> report = diagnose::ScanImage(root);
+  if (!report.ok()) return std::nullopt;
+  if (report->default_protocol == diagnose::kProtoPmix) {
+    const std::optional<diagnose::VersionNumber> version =
+        diagnose::ParseVersion(report->pmix_version);
+    return version.has_value() && version->major == 1 ? ClientFamily::kPmixV1
+                                                      : ClientFamily::kPmix;
+  }
+  if (report->default_protocol == diagnose::kProtoPmi1 ||
+      report->default_protocol == diagnose::kProtoPmi2) {
+    return ClientFamily::kPmi;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> ImageDirectoryOf(const std::vector<std::string>& argv) {
+  for (size_t i = 1; i < argv.size(); ++i) {
+    std::string candidate = argv[i];
+    if (absl::StartsWith(candidate, "--bundle=")) candidate = candidate.substr(9);
+    if (candidate.empty() || candidate == "/") continue;
+    struct stat st;
+    if (::stat(candidate.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) continue;
+    if (::access(absl::StrCat(candidate, "/config.json").c_str(), R_OK) == 0 ||
+        ::access(absl::StrCat(candidate, "/usr/lib").c_str(), F_OK) == 0) {
+      return candidate;
+    }
+  }
+  return std::nullopt;
 }
 
 }  // namespace pmi_shim::exec

@@ -36,6 +36,17 @@ bool IsPmixV1Library(const diagnose::ElfInfo& library);
 // to tell v1 from later versions.
 std::optional<ClientFamily> DetectClientFamily(const std::string& path);
 
+// The family an image's MPI/PMI client speaks, read from its files
+// (diagnose/image_scan.h): `root` is a rootfs or an OCI bundle. nullopt
+// when no client library is found or the directory cannot be read.
+std::optional<ClientFamily> DetectImageClientFamily(const std::string& root);
+
+// For a container command: the first argument that names an image
+// directory the bridge can read (an OCI bundle: a directory with
+// config.json; or a rootfs: a directory with usr/lib), e.g. `runc run
+// --bundle DIR`, `ch-run DIR -- app`, a launch script given its bundle.
+std::optional<std::string> ImageDirectoryOf(const std::vector<std::string>& argv);
+
 }  // namespace pmi_shim::exec
 
 #endif  // PMI_SHIM_BRIDGE_EXEC_CLIENT_DETECTION_H_
