@@ -3,11 +3,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <iostream>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "bridge/diagnose/image_scan.h"
@@ -158,13 +156,10 @@ void CheckPmixV1(const Rendezvous& found, CheckReport& report) {
   report.rank = ToInt(found.Get("PMIX_RANK"));
   std::string path = found.Get("PMIX_SERVER_URI");
   path = path.substr(std::min(path.size(), path.find(':', path.find(':') + 1) + 1));
-  if (found.dir != rendezvous::kContainerDir &&
-      absl::StartsWith(path, absl::StrCat(rendezvous::kContainerDir, "/"))) {
-    path = absl::StrCat(found.dir, path.substr(std::strlen(rendezvous::kContainerDir)));
-  }
   report.via = path;
   if (::access(path.c_str(), F_OK) != 0) {
-    report.error = absl::StrCat("the PMIx v1.2 socket ", path, " is not in this container");
+    report.error = absl::StrCat("the PMIx v1.2 socket ", path,
+                                " is not in this container (PMIX_SERVER_TMPDIR not mounted?)");
   }
 }
 

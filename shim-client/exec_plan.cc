@@ -4,7 +4,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_replace.h"
 #include "bridge/downstream/pmix_uri.h"
 
 namespace pmi_shim::shim_client {
@@ -85,18 +84,12 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
   const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
   if (found->protocol == Protocol::kPmixV1) {
     // The v1.2 client reads its socket and data store by path; nothing to
-    // connect or relay. Paths are written for /run/pmi-shim; a rank
-    // directory bound at another path (Apptainer, ch-run) moves them.
+    // connect or relay. The paths are the host's: the directory is mounted
+    // at its own path (the hook's PMIX_SERVER_TMPDIR mount, or a
+    // bind-mount engine's rank directory).
     plan.mode = ExecMode::kDirect;
     plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-    for (const auto& [key, value] : found->entries) {
-      if (absl::StartsWith(key, kInternalPrefix)) continue;
-      SetEnv(plan.environment, key,
-             found->dir == rendezvous::kContainerDir
-                 ? value
-                 : absl::StrReplaceAll(value, {{absl::StrCat(rendezvous::kContainerDir, "/"),
-                                                absl::StrCat(found->dir, "/")}}));
-    }
+    AddExported(*found, plan.environment);
     if (LookupEnv(plan.environment, "PMIX_SERVER_URI") == std::nullopt ||
         LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt) {
       return absl::InvalidArgumentError(absl::StrCat(

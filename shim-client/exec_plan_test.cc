@@ -46,25 +46,18 @@ TEST(PlanExecTest, PmixV1ExportsItsPathsAndNothingOfTheHost) {
       {"PMI_SHIM_PROTOCOL", "pmix1"},
       {"PMIX_NAMESPACE", "job"},
       {"PMIX_RANK", "2"},
-      {"PMIX_SERVER_URI", "pmi-shim-v1-server:0:/run/pmi-shim/pmix-v1/usock"},
-      {"PMIX_DSTORE_ESH_BASE_PATH", "/run/pmi-shim/pmix-v1/dstore"}};
+      {"PMIX_SERVER_URI", "pmi-shim-v1-server:0:/run/pmi-shim/job.2.77/pmix-v1/usock"},
+      {"PMIX_DSTORE_ESH_BASE_PATH", "/run/pmi-shim/job.2.77/pmix-v1/dstore"}};
   absl::StatusOr<ExecPlan> plan = PlanExec(kHostEnv, Make(Protocol::kPmixV1, entries));
   ASSERT_TRUE(plan.ok()) << plan.status();
   EXPECT_EQ(plan->mode, ExecMode::kDirect);
   EXPECT_THAT(plan->environment,
-              UnorderedElementsAre("PATH=/usr/bin", "HOME=/root", "PMI_SHIM_DIR=/h/d",
-                                   "OMP_NUM_THREADS=2", "PMIX_NAMESPACE=job", "PMIX_RANK=2",
-                                   "PMIX_SERVER_URI=pmi-shim-v1-server:0:/run/pmi-shim/pmix-v1/usock",
-                                   "PMIX_DSTORE_ESH_BASE_PATH=/run/pmi-shim/pmix-v1/dstore"));
-  // Bound at its host path (Apptainer, ch-run): the paths follow.
-  Rendezvous bound = Make(Protocol::kPmixV1, entries);
-  bound.dir = "/tmp/pub/job.2.77";
-  plan = PlanExec(kHostEnv, bound);
-  ASSERT_TRUE(plan.ok()) << plan.status();
-  EXPECT_THAT(plan->environment,
-              Contains("PMIX_SERVER_URI=pmi-shim-v1-server:0:/tmp/pub/job.2.77/pmix-v1/usock"));
-  EXPECT_THAT(plan->environment,
-              Contains("PMIX_DSTORE_ESH_BASE_PATH=/tmp/pub/job.2.77/pmix-v1/dstore"));
+              UnorderedElementsAre(
+                  "PATH=/usr/bin", "HOME=/root", "PMI_SHIM_DIR=/h/d", "OMP_NUM_THREADS=2",
+                  "PMIX_NAMESPACE=job", "PMIX_RANK=2",
+                  "PMIX_SERVER_URI=pmi-shim-v1-server:0:/run/pmi-shim/job.2.77/pmix-v1/usock",
+                  "PMIX_DSTORE_ESH_BASE_PATH=/run/pmi-shim/job.2.77/pmix-v1/dstore"));
+  EXPECT_FALSE(PlanExec(kHostEnv, Make(Protocol::kPmixV1, {{"PMI_SHIM_PROTOCOL", "pmix1"}})).ok());
 }
 
 TEST(PlanExecTest, Pmi2ExportsJobid) {

@@ -52,6 +52,9 @@ std::string ValueOf(const std::vector<std::string>& environment, absl::string_vi
   return otherwise;
 }
 
+// Names the v1.2 endpoint's directory to the container (see PmixV1Downstream).
+constexpr char kPmixV1TmpdirVariable[] = "PMIX_SERVER_TMPDIR";
+
 // What the bridge serves its command.
 enum class Served { kPmiWire, kPmix, kPmixV1 };
 
@@ -109,6 +112,7 @@ BridgedRank::~BridgedRank() {
   // Servers and relays refer to the host and the loop: they go first.
   server_.reset();
   pmix_v1_server_.reset();
+  if (!pmix_v1_directory_.empty()) ::rmdir(pmix_v1_directory_.c_str());
   if (pmix_server_ != nullptr) pmix_server_->Stop();
   pmix_server_.reset();
   relay_.reset();
@@ -221,14 +225,17 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixV1Downstream(
   v1_options.rank = rank_;
   v1_options.trace = options_.trace;
   if (options_.publish) {
-    // The socket and the store go into the rank directory, which the
-    // container sees at /run/pmi-shim.
+    // The socket and the store go into RANKDIR/pmix-v1, named to the
+    // container as PMIX_SERVER_TMPDIR: pmi-shim-hook mounts that directory
+    // read-write at the same path (a v1.2 client opens the store's lock
+    // read-write, which the read-only rank directory mount would refuse),
+    // and bind-mount engines carry the rank directory at its host path.
     RETURN_IF_ERROR(PublishRankDirectory(host_->info().kvsname));
     v1_options.directory = absl::StrCat(rank_directory_->path(), "/pmix-v1");
     if (::mkdir(v1_options.directory.c_str(), 0700) != 0) {
       return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", v1_options.directory));
     }
-    v1_options.directory_as_seen = absl::StrCat(rendezvous::kContainerDir, "/pmix-v1");
+    pmix_v1_directory_ = v1_options.directory;  // removed before the rank directory
   }
   ASSIGN_OR_RETURN(pmix_v1_server_,
                    downstream::PmixV1Server::Start(loop_, *reporting_host_, v1_options));
@@ -247,7 +254,8 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixV1Downstream(
     return launch::SpawnRequest{
         options_.command,
         launch::BuildPmixRankEnvironment(
-            environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path())}),
+            environment, {absl::StrCat(rendezvous::kDirVariable, "=", rank_directory_->path()),
+                          absl::StrCat(kPmixV1TmpdirVariable, "=", v1_options.directory)}),
         -1};
   }
   return launch::SpawnRequest{options_.command,
@@ -321,6 +329,10 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   context.rank_dir = rank_directory_->path();
   context.tools_dir = options_.tools_dir;
   context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
+  if (pmix_v1_server_ != nullptr) {
+    context.env.emplace_back(kPmixV1TmpdirVariable,
+                             absl::StrCat(rank_directory_->path(), "/pmix-v1"));
+  }
   ASSIGN_OR_RETURN(engines::Rewrite rewrite, engines::RewriteEngineCommand(request.argv, context));
   for (const std::string& note : rewrite.notes) log::Info(note);
   if (rewrite.engine != engines::Engine::kNone) {

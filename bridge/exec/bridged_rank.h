@@ -124,6 +124,7 @@ class BridgedRank {
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;
   std::unique_ptr<downstream::PmixV1Server> pmix_v1_server_;
+  std::string pmix_v1_directory_;  // RANKDIR/pmix-v1 when published
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
   std::FILE* transcript_file_ = nullptr;
