@@ -396,7 +396,14 @@ absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
     case DataType::kPid: {
       absl::StatusOr<uint64_t> v = DescribedInteger("value");
       if (!v.ok()) return v.status();
-      value.bits = *v;
+      // INT, UINT and PID are 32-bit values whatever width was packed.
+      if (type == DataType::kInt) {
+        value.bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(*v)));
+      } else if (type != DataType::kSize) {
+        value.bits = static_cast<uint32_t>(*v);
+      } else {
+        value.bits = *v;
+      }
       return value;
     }
     case DataType::kString:

@@ -30,6 +30,7 @@
 #include "test/e2e/launch_util.h"
 #include "test/testing/netns_test_main.h"
 #include "test/testing/processes.h"
+#include "test/testing/runfiles.h"
 #include "test/testing/slurm_cluster.h"
 
 namespace pmi_shim::e2e {
@@ -124,6 +125,11 @@ std::string ModeTestName(const ::testing::TestParamInfo<PmiMode>& info) {
   return ModeName(info.param);
 }
 
+std::string RawClient() {
+  absl::StatusOr<std::string> path = testutil::Runfile("test/programs/pmix_v1_raw_client");
+  return path.ok() ? *path : "pmix_v1_raw_client";
+}
+
 // ---- mpiexec.hydra ----
 
 TEST_P(ExecPmixV1HydraTest, ReferenceDirectRunFails) {
@@ -175,6 +181,74 @@ TEST_F(ExecPmixV1Test, HydraRankLeavingMidFenceEndsTheJob) {
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
   EXPECT_THAT(out.run.stderr_text, HasSubstr("pmi-bridge: rank 2: ")) << out.run.Describe();
   EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "OK rank"), 0) << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+// ---- bad input: rank 1 misbehaves (pmix_v1_raw_client), the others wait
+// in the fence; the job ends by itself, with one line naming rank 1 ----
+
+class ExecPmixV1BadInputTest : public ExecPmixV1Test {
+ protected:
+  JobOutcome RunBadRank(const std::string& mode) {
+    return RunPmixJob(
+        Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix1"}, {RawClient(), mode, "1"})), {},
+        absl::Seconds(30));
+  }
+
+  // Ended non-zero, quickly, nothing left, and exactly one bridge line
+  // about rank 1 that contains `what`.
+  void ExpectJobEndedNamingRank1(const JobOutcome& out, absl::string_view what) {
+    EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+    EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
+    EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+    EXPECT_EQ(CountLinesStartingWith(out.run.stderr_text, "pmi-bridge: rank 1: PMIx v1 client"), 1)
+        << out.run.Describe();
+    EXPECT_THAT(out.run.stderr_text, HasSubstr(what)) << out.run.Describe();
+    EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "rank 0: finalized"), 0)
+        << out.run.Describe();
+    ExpectNoLeftovers(out);
+  }
+};
+
+TEST_F(ExecPmixV1BadInputTest, OversizedLengthEndsTheJob) {
+  ExpectJobEndedNamingRank1(RunBadRank("oversize"), "announced, the limit is");
+}
+
+TEST_F(ExecPmixV1BadInputTest, MalformedHeaderEndsTheJob) {
+  ExpectJobEndedNamingRank1(RunBadRank("bad-header"), "malformed message header");
+}
+
+TEST_F(ExecPmixV1BadInputTest, ClaimingAnotherRankIsRefused) {
+  JobOutcome out = RunBadRank("other-rank");
+  ExpectJobEndedNamingRank1(out, "a client claimed rank 2");
+  EXPECT_THAT(out.run.stdout_text, HasSubstr("rank 1: claiming rank 2 was refused with status -44"));
+}
+
+TEST_F(ExecPmixV1BadInputTest, LeavingInTheFenceEndsTheJob) {
+  JobOutcome out = RunBadRank("leave-in-fence");
+  EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
+  EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
+  EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stderr_text,
+              HasSubstr("pmi-bridge: rank 1: the PMIx v1 client closed its connection before "
+                        "PMIx_Finalize"))
+      << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+// An unknown command is answered with NOT_SUPPORTED and logged; the client
+// goes on and the job succeeds.
+TEST_F(ExecPmixV1BadInputTest, UnknownCommandIsAnsweredAndTheJobGoesOn) {
+  JobOutcome out = RunBadRank("unknown");
+  EXPECT_EQ(out.run.exit_code, 0) << out.run.Describe();
+  EXPECT_THAT(out.run.stdout_text, HasSubstr("rank 1: command 99 answered with status -47"));
+  for (int rank = 0; rank < kRanks; ++rank) {
+    EXPECT_THAT(out.run.stdout_text, HasSubstr(absl::StrCat("rank ", rank, ": finalized")))
+        << out.run.Describe();
+  }
+  EXPECT_THAT(out.run.stderr_text,
+              HasSubstr("pmi-bridge: rank 1: PMIx v1 client: command 99 is not supported"))
+      << out.run.Describe();
   ExpectNoLeftovers(out);
 }
 

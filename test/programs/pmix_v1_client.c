@@ -1,5 +1,7 @@
 /* A PMIx v1.2 client for end-to-end tests and the benchmark, built against
- * the lab's OpenPMIx 1.2.5 (v1 API: PMIx_Init(proc)).
+ * the lab's OpenPMIx 1.2.5 (v1 API: PMIx_Init(proc)). Built against a
+ * current libpmix (PMIX_VERSION_MAJOR >= 2) it is the same program on the
+ * v2+ API: the benchmark's reference (pmix_current_client).
  *
  *   pmix_v1_client [--keys N] [--no-collect] [--abort CODE] [--exit-before-fence R]
  *                  [--time]
@@ -16,6 +18,7 @@
  * adds "fence_get_us T": microseconds from before the fence to after the
  * last get (the benchmark's figure). */
 #include <pmix.h>
+#include <pmix_version.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +27,14 @@
 #include <unistd.h>
 
 static pmix_proc_t me;
+
+#if PMIX_VERSION_MAJOR >= 2
+#define CLIENT_INIT(proc) PMIx_Init(proc, NULL, 0)
+#define CLIENT_FINALIZE() PMIx_Finalize(NULL, 0)
+#else
+#define CLIENT_INIT(proc) PMIx_Init(proc)
+#define CLIENT_FINALIZE() PMIx_Finalize()
+#endif
 
 static void fail(const char *what, int rc) {
   printf("FAIL rank %d: %s rc=%d\n", me.rank, what, rc);
@@ -62,7 +73,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[i], "--time")) timing = 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
-  int rc = PMIx_Init(&me);
+  int rc = CLIENT_INIT(&me);
   if (rc != PMIX_SUCCESS) {
     printf("FAIL PMIx_Init rc=%d (%s)\n", rc, PMIx_Error_string(rc));
     return 1;
@@ -137,7 +148,7 @@ int main(int argc, char **argv) {
     PMIX_VALUE_RELEASE(val);
   }
   free(list);
-  if ((rc = PMIx_Finalize()) != PMIX_SUCCESS) fail("PMIx_Finalize", rc);
+  if ((rc = CLIENT_FINALIZE()) != PMIX_SUCCESS) fail("PMIx_Finalize", rc);
   if (timing) {
     printf("OK rank %d size %u peers %s host %s keys %d fence_get_us %.0f\n", me.rank, size, peers,
            host, got, elapsed);
