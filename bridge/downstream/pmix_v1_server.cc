@@ -27,6 +27,7 @@
 #include "common/sockets.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "protocol/pmix_v1/compact_values.h"
 #include "protocol/pmix_v1/connection_core.h"
 #include "protocol/pmix_v1/constants.h"
 #include "protocol/pmix_v1/job_data.h"
@@ -624,6 +625,15 @@ void PmixV1Server::Core::OnCommit(const v1::CommitRequest& request) {
     if (!kvals.ok()) continue;  // the core checked them already
     Merge(blob.scope == v1::kScopeLocal ? local_ : remote_, std::move(*kvals));
   }
+  // The client looks its own keys up in the store too (a v1.2 server
+  // writes a committing client's data there): without them every get of
+  // its own key would cost it a round trip to ask again.
+  std::vector<v1::KeyValue>& own = peers_[options_.rank];
+  own = remote_;
+  Merge(own, local_);
+  if (absl::Status stored = WriteRank(options_.rank); !stored.ok()) {
+    log::Error(absl::StrCat(Who(), ": PMIx v1 store: ", stored.message()));
+  }
   Trace(absl::StrCat("commit: ", local_.size(), " local, ", remote_.size(), " remote key(s)"));
 }
 
@@ -642,15 +652,24 @@ void PmixV1Server::Core::OnFence(uint32_t tag, const v1::FenceRequest& request) 
     Reply(tag, v1::EncodeStatusReply(v1::kErrNotSupported));
     return;
   }
+  // A PMIX_GLOBAL put lands in both scopes: send what local scope adds
+  // beyond the remote data only, so the KVS carries each value once.
+  std::vector<v1::KeyValue> local_only;
+  for (const v1::KeyValue& kv : local_) {
+    if (std::find(remote_.begin(), remote_.end(), kv) == remote_.end()) local_only.push_back(kv);
+  }
   Contribution mine;
   mine.rank = options_.rank;
-  mine.local = PackKeyValues(local_);
-  mine.remote = PackKeyValues(remote_);
+  mine.local = v1::EncodeCompact(local_only);
+  mine.remote = v1::EncodeCompact(remote_);
   ModexExchange::FenceInput input;
   input.collect = request.collect;
   input.blob = pmix_v1_internal::EncodeContribution(mine);
-  input.direct = {{options_.rank, input.blob}};
-  Trace(absl::StrCat("fence (", request.collect ? "collect" : "no collect", ")"));
+  // Without collection the peers fetch this rank's data by direct get; a
+  // collecting fence hands it to everyone already.
+  if (!request.collect) input.direct = {{options_.rank, input.blob}};
+  Trace(absl::StrCat("fence (", request.collect ? "collect" : "no collect", ", ", input.blob.size(),
+                     " bytes)"));
   std::weak_ptr<bool> alive = alive_;
   exchange_.Fence(std::move(input), [this, alive, tag](absl::StatusOr<std::string> result) {
     if (alive.expired()) return;
@@ -679,8 +698,8 @@ bool PmixV1Server::Core::Absorb(const Contribution& c) {
     log::Error(absl::StrCat(Who(), ": PMIx v1 data names rank ", c.rank));
     return false;
   }
-  absl::StatusOr<std::vector<v1::KeyValue>> remote = v1::UnpackKeyValues(c.remote);
-  absl::StatusOr<std::vector<v1::KeyValue>> local = v1::UnpackKeyValues(c.local);
+  absl::StatusOr<std::vector<v1::KeyValue>> remote = v1::DecodeCompact(c.remote);
+  absl::StatusOr<std::vector<v1::KeyValue>> local = v1::DecodeCompact(c.local);
   if (!remote.ok() || !local.ok()) {
     log::Error(absl::StrCat(Who(), ": PMIx v1 data of rank ", c.rank, " is corrupt"));
     return false;

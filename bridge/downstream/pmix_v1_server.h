@@ -113,7 +113,8 @@ namespace pmix_v1_internal {
 // read.
 absl::StatusOr<std::vector<int>> NodesFromMapping(absl::string_view mapping, int size);
 
-// A fence contribution: this rank's local and remote packed KVALs.
+// A fence contribution: this rank's local-only and remote key/values, each
+// list in the compact encoding (protocol/pmix_v1/compact_values.h).
 struct Contribution {
   int rank = 0;
   std::string local;

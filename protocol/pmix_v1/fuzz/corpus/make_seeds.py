@@ -4,8 +4,8 @@
 Usage: make_seeds.py (from the repository root). One directory per fuzz
 target: header (16-byte headers), connect (the connect payload), commit,
 fence, get, abort (bodies after the command code), buffer (the KVAL blobs
-a commit carries) and core (a chunk-size byte, then the client's messages
-after its connect).
+a commit carries), core (a chunk-size byte, then the client's messages
+after its connect) and compact (the commit's keys as bridges exchange them).
 """
 import os, struct
 
@@ -45,6 +45,22 @@ def main():
     for chunk in (1, 7, 64):
         add("core", "session_chunk%d" % chunk, bytes([chunk - 1]) + after_connect)
     add("core", "abort", bytes([15]) + [d for n, d in messages if n == "abort"][0])
+    # compact: the captured commit's keys in the bridges' compact encoding
+    # (protocol/pmix_v1/compact_values.h), one of each form.
+    def varint(v):
+        out = b""
+        while v >= 0x80:
+            out += bytes([(v & 0x7F) | 0x80])
+            v >>= 7
+        return out + bytes([v])
+    string = b"cap-str\0" + bytes([3]) + varint(8) + b"hello-v1"
+    uint32 = b"cap-u32\0" + bytes([14]) + varint(0x01020304)
+    int_ = b"cap-int\0" + bytes([6]) + varint(9)  # zigzag(-5)
+    packed_uint32 = struct.pack(">iii", 1, 9, 14) + struct.pack(">I", 7)  # pack(VALUE)
+    packed = b"cap-packed\0" + bytes([255]) + varint(len(packed_uint32)) + packed_uint32
+    add("compact", "three_kinds", string + uint32 + int_)
+    add("compact", "packed_form", packed)
+    add("compact", "empty_value", b"k\0" + bytes([3]) + varint(0))
     for target, files in seeds.items():
         os.makedirs(os.path.join(HERE, target), exist_ok=True)
         for name, data in files:
