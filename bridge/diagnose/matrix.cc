@@ -41,6 +41,8 @@ const std::vector<MatrixCell>& TranslationMatrix() {
       {"PMIx server (mpirun, PRRTE, Slurm)", "PMIx v1.2 (usock)", true, "native PMIx v1.2 endpoint; the bridge is a libpmix client upstream (PMIx >= 4 servers have no usock)",
        {"//test/e2e:exec_pmix_v1_test ExecPmixV1Test.MpirunHostServesTheV1ClientThroughTheBridge",
         "//test/e2e:exec_pmix_v1_test ExecPmixV1SlurmTest.SrunServesTheV1ClientThroughTheBridge (pmix)"}},
+      {"none: embedded (pmi-bridge launch)", "PMIx v1.2 (usock)", true, "built-in KVS through one native v1.2 endpoint per rank",
+       {"//test/e2e:exec_pmix_v1_test ExecPmixV1Test.LaunchServesV1ClientsFromItsEmbeddedHost"}},
       {"none: embedded (pmi-bridge launch)", "PMI-1", true, "built-in KVS",
        {"//test/e2e:launch_mpich_test LaunchMpichTest.CollectivesAgreeOnEveryRank"}},
       {"none: embedded (pmi-bridge launch)", "PMI-2", true, "built-in KVS",

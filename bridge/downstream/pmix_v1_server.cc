@@ -159,8 +159,8 @@ class PmixV1Server::Core {
         host_(host),
         options_(std::move(options)),
         nspace_(std::move(nspace)),
-        exchange_(host, ModexExchange::Options{host.info().size, {options_.rank}, limits,
-                                               "shim-v1"}) {}
+        exchange_(host,
+                  ModexExchange::Options{host.info().size, {options_.rank}, limits, "shim-v1"}) {}
 
   ~Core() {
     *alive_ = false;
@@ -279,7 +279,8 @@ absl::Status PmixV1Server::Core::Init() {
   socket_path_ = absl::StrCat(options_.directory, "/usock");
   ASSIGN_OR_RETURN(listener_, ListenUnix(socket_path_));
   RETURN_IF_ERROR(loop_.Watch(listener_.get(), EPOLLIN, [this](uint32_t) { OnAccept(); }));
-  ASSIGN_OR_RETURN(store_, PmixV1Store::Create(absl::StrCat(options_.directory, "/dstore"), nspace_));
+  ASSIGN_OR_RETURN(store_,
+                   PmixV1Store::Create(absl::StrCat(options_.directory, "/dstore"), nspace_));
   StartSetup();
   return absl::OkStatus();
 }
@@ -407,14 +408,14 @@ void PmixV1Server::Core::ReadHostNames(std::vector<int> ranks) {
     if (ranks[i] < 0 || (by_node && static_cast<int>(i) == local_node_)) continue;
     if (!by_node && ranks[i] == options_.rank) continue;
     host_.Get(options_.rank, absl::StrCat(kHostKeyPrefix, ranks[i]),
-              [names, outstanding, failed, finish, i, rank = ranks[i]](
-                  absl::StatusOr<std::string> value) {
+              [names, outstanding, failed, finish, i,
+               rank = ranks[i]](absl::StatusOr<std::string> value) {
                 if (value.ok()) {
                   (*names)[i] = *value;
                 } else if (failed->ok()) {
-                  *failed = absl::Status(value.status().code(),
-                                         absl::StrCat("the host name of rank ", rank, ": ",
-                                                      value.status().message()));
+                  *failed = absl::Status(
+                      value.status().code(),
+                      absl::StrCat("the host name of rank ", rank, ": ", value.status().message()));
                 }
                 if (--*outstanding == 0) finish();
               });
@@ -470,11 +471,10 @@ void PmixV1Server::Core::OnAccept() {
   core_options.rank = options_.rank;
   core_ = std::make_unique<v1::ConnectionCore>(core_options);
   connection_ = std::move(fd);
-  absl::Status watched =
-      loop_.Watch(connection_.get(), EPOLLIN, [this](uint32_t events) {
-        if (events & EPOLLOUT) Flush();
-        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
-      });
+  absl::Status watched = loop_.Watch(connection_.get(), EPOLLIN, [this](uint32_t events) {
+    if (events & EPOLLOUT) Flush();
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) OnReadable();
+  });
   if (!watched.ok()) {
     log::Error(absl::StrCat(Who(), ": ", watched.message()));
     connection_.Reset();
@@ -489,9 +489,9 @@ void PmixV1Server::Core::OnReadable() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
       // A reset is a close with unread data: the client went away too.
-      ConnectionLost(n == 0 || errno == ECONNRESET ? "the PMIx v1 client closed its connection before PMIx_Finalize"
-                            : absl::StrCat("reading from the PMIx v1 client: ",
-                                           std::strerror(errno)));
+      ConnectionLost(n == 0 || errno == ECONNRESET
+                         ? "the PMIx v1 client closed its connection before PMIx_Finalize"
+                         : absl::StrCat("reading from the PMIx v1 client: ", std::strerror(errno)));
       return;
     }
     std::vector<v1::Event> events;
@@ -563,8 +563,8 @@ void PmixV1Server::Core::Handle(v1::Event& event) {
     case v1::Event::Kind::kHandshake:
       return OnHandshake(event.connect);
     case v1::Event::Kind::kRefused:
-      log::Warning(absl::StrCat(Who(), ": PMIx v1 client: ", event.problem,
-                                "; answered with an error"));
+      log::Warning(
+          absl::StrCat(Who(), ": PMIx v1 client: ", event.problem, "; answered with an error"));
       Flush();
       return;
     case v1::Event::Kind::kRequest:
@@ -601,8 +601,8 @@ void PmixV1Server::Core::OnHandshake(const v1::ConnectRequest& request) {
   }
   core_->AcceptHandshake();
   connected_ = true;
-  Trace(absl::StrCat("client connected: version ", request.version, ", data store \"",
-                     request.gds, "\""));
+  Trace(absl::StrCat("client connected: version ", request.version, ", data store \"", request.gds,
+                     "\""));
   Flush();
 }
 
@@ -648,7 +648,8 @@ void PmixV1Server::Core::OnFence(uint32_t tag, const v1::FenceRequest& request) 
   }
   if (!everyone && static_cast<int>(ranks.size()) != layout_.size) {
     log::Warning(absl::StrCat(Who(), ": PMIx v1 client: a fence over ", request.procs.size(),
-                              " of ", layout_.size, " ranks is not supported; answered with an error"));
+                              " of ", layout_.size,
+                              " ranks is not supported; answered with an error"));
     Reply(tag, v1::EncodeStatusReply(v1::kErrNotSupported));
     return;
   }
@@ -781,7 +782,8 @@ absl::StatusOr<std::unique_ptr<PmixV1Server>> PmixV1Server::Start(EventLoop& loo
   const session::JobInfo& job = host.info();
   std::string nspace = options.nspace.empty() ? SafeNspace(job.kvsname) : options.nspace;
   if (nspace.size() > v1::kMaxNspaceLength || SafeNspace(nspace) != nspace) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", nspace, "\" is not a usable PMIx namespace"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"", nspace, "\" is not a usable PMIx namespace"));
   }
   modex::CodecLimits limits;
   limits.max_key_bytes = static_cast<size_t>(std::max(16, job.limits.keylen_max - 1));

@@ -17,11 +17,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "bridge/upstream/embedded_host.h"
 #include "common/event_loop.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "absl/strings/str_replace.h"
 #include "protocol/pmix_v1/header.h"
 #include "protocol/pmix_v1/messages.h"
 #include "test/testing/runfiles.h"
@@ -283,7 +283,9 @@ struct RawClient {
   ~RawClient() {
     if (fd >= 0) ::close(fd);
   }
-  void Send(const std::string& bytes) { ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), (ssize_t)bytes.size()); }
+  void Send(const std::string& bytes) {
+    ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), (ssize_t)bytes.size());
+  }
   // Whatever has arrived (non-blocking).
   std::string Received() {
     std::string out;

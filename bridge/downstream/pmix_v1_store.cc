@@ -19,8 +19,8 @@ namespace pmi_shim::downstream {
 namespace dstore = protocol::pmix_v1::dstore;
 
 absl::StatusOr<std::unique_ptr<PmixV1Store>> PmixV1Store::Create(std::string dir,
-                                                                  std::string nspace,
-                                                                  dstore::Sizes sizes) {
+                                                                 std::string nspace,
+                                                                 dstore::Sizes sizes) {
   if (::mkdir(dir.c_str(), 0700) != 0) {
     return absl::ErrnoToStatus(errno, absl::StrCat("cannot create the PMIx v1 store ", dir));
   }
@@ -39,22 +39,21 @@ absl::StatusOr<std::unique_ptr<PmixV1Store>> PmixV1Store::Create(std::string dir
   if (rc != 0) return absl::ErrnoToStatus(rc, "pthread_rwlock_init for the PMIx v1 store");
   PmixV1Store* raw = store.get();
   const std::string file_nspace = nspace;
-  ASSIGN_OR_RETURN(
-      dstore::DstoreImage image,
-      dstore::DstoreImage::Create(
-          std::move(nspace), sizes,
-          [raw, file_nspace](dstore::SegmentKind kind, uint32_t id,
-                             size_t size) -> absl::StatusOr<absl::Span<char>> {
-            ASSIGN_OR_RETURN(Mapping mapping,
+  ASSIGN_OR_RETURN(dstore::DstoreImage image,
+                   dstore::DstoreImage::Create(
+                       std::move(nspace), sizes,
+                       [raw, file_nspace](dstore::SegmentKind kind, uint32_t id,
+                                          size_t size) -> absl::StatusOr<absl::Span<char>> {
+                         ASSIGN_OR_RETURN(
+                             Mapping mapping,
                              raw->MapNewFile(dstore::SegmentFileName(kind, file_nspace, id), size));
-            return absl::Span<char>(static_cast<char*>(mapping.address), mapping.size);
-          }));
+                         return absl::Span<char>(static_cast<char*>(mapping.address), mapping.size);
+                       }));
   store->image_.emplace(std::move(image));
   return store;
 }
 
-absl::StatusOr<PmixV1Store::Mapping> PmixV1Store::MapNewFile(const std::string& name,
-                                                             size_t size) {
+absl::StatusOr<PmixV1Store::Mapping> PmixV1Store::MapNewFile(const std::string& name, size_t size) {
   const std::string path = absl::StrCat(dir_, "/", name);
   UniqueFd fd(::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
   if (!fd.valid()) return absl::ErrnoToStatus(errno, absl::StrCat("cannot create ", path));

@@ -66,8 +66,8 @@ Value Value::ByteObject(std::string bytes) {
 int64_t Value::AsInt64() const { return static_cast<int64_t>(bits); }
 
 bool Value::operator==(const Value& other) const {
-  return type == other.type && bits == other.bits && bits2 == other.bits2 &&
-         text == other.text && array == other.array;
+  return type == other.type && bits == other.bits && bits2 == other.bits2 && text == other.text &&
+         array == other.array;
 }
 
 std::string Value::DebugString() const {
@@ -102,14 +102,16 @@ std::string Value::DebugString() const {
 
 void Packer::Int32(int32_t value) {
   const auto v = static_cast<uint32_t>(value);
-  for (int shift = 24; shift >= 0; shift -= 8) out_.push_back(static_cast<char>((v >> shift) & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out_.push_back(static_cast<char>((v >> shift) & 0xff));
 }
 void Packer::Uint16(uint16_t value) {
   out_.push_back(static_cast<char>(value >> 8));
   out_.push_back(static_cast<char>(value & 0xff));
 }
 void Packer::Uint64(uint64_t value) {
-  for (int shift = 56; shift >= 0; shift -= 8) out_.push_back(static_cast<char>((value >> shift) & 0xff));
+  for (int shift = 56; shift >= 0; shift -= 8)
+    out_.push_back(static_cast<char>((value >> shift) & 0xff));
 }
 
 void Packer::StringElement(absl::string_view text) {
@@ -377,9 +379,8 @@ absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
     case DataType::kUint32: {
       absl::StatusOr<int32_t> v = Int32("value");
       if (!v.ok()) return v.status();
-      value.bits = type == DataType::kInt32
-                       ? static_cast<uint64_t>(static_cast<int64_t>(*v))
-                       : static_cast<uint64_t>(static_cast<uint32_t>(*v));
+      value.bits = type == DataType::kInt32 ? static_cast<uint64_t>(static_cast<int64_t>(*v))
+                                            : static_cast<uint64_t>(static_cast<uint32_t>(*v));
       return value;
     }
     case DataType::kInt64:
@@ -437,8 +438,8 @@ absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
       if (!size.ok()) return size.status();
       // Each info takes at least 12 bytes: a count cannot exceed what is left.
       if (*size > rest_.size() / 12) {
-        return absl::DataLossError(absl::StrCat("info array of ", *size, " entries in ",
-                                                rest_.size(), " bytes"));
+        return absl::DataLossError(
+            absl::StrCat("info array of ", *size, " entries in ", rest_.size(), " bytes"));
       }
       for (uint64_t i = 0; i < *size; ++i) {
         absl::StatusOr<Info> info = InfoElement(depth + 1);
@@ -463,7 +464,8 @@ absl::StatusOr<Info> Unpacker::InfoElement(int depth) {
   info.key = std::move(*key);
   absl::StatusOr<uint64_t> type = DescribedInteger("value type");
   if (!type.ok()) return type.status();
-  absl::StatusOr<Value> value = ValueData(static_cast<DataType>(static_cast<int32_t>(*type)), depth);
+  absl::StatusOr<Value> value =
+      ValueData(static_cast<DataType>(static_cast<int32_t>(*type)), depth);
   if (!value.ok()) return value.status();
   info.value = std::move(*value);
   return info;

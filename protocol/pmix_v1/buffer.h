@@ -80,9 +80,7 @@ using KeyValue = Info;
 struct Proc {
   std::string nspace;
   int32_t rank = 0;
-  bool operator==(const Proc& other) const {
-    return nspace == other.nspace && rank == other.rank;
-  }
+  bool operator==(const Proc& other) const { return nspace == other.nspace && rank == other.rank; }
 };
 
 class Packer {

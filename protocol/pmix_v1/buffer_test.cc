@@ -18,9 +18,7 @@ using ::testing::HasSubstr;
 
 std::string Payload(const std::string& message) { return message.substr(kHeaderBytes); }
 
-TEST(CaptureTest, FixtureIsPresent) {
-  EXPECT_GE(testing::CapturedMessages().size(), 8u);
-}
+TEST(CaptureTest, FixtureIsPresent) { EXPECT_GE(testing::CapturedMessages().size(), 8u); }
 
 TEST(BufferTest, CommitMatchesTheRealClientBytes) {
   // capture_client puts cap-str (string, GLOBAL), cap-u32 (uint32, LOCAL)
@@ -85,21 +83,18 @@ std::string Body(const std::string& name, int nth = 0) {
 }
 
 TEST(BufferTest, DecodesTheCapturedFenceGetAndAbort) {
-  absl::StatusOr<FenceRequest> fence =
-      DecodeFence(Body("fence"));
+  absl::StatusOr<FenceRequest> fence = DecodeFence(Body("fence"));
   ASSERT_TRUE(fence.ok()) << fence.status();
   EXPECT_TRUE(fence->collect);
   EXPECT_THAT(fence->procs, ElementsAre(Proc{"capture-ns", kRankWildcard}));
-  absl::StatusOr<FenceRequest> plain =
-      DecodeFence(Body("fence", 1));
+  absl::StatusOr<FenceRequest> plain = DecodeFence(Body("fence", 1));
   ASSERT_TRUE(plain.ok());
   EXPECT_FALSE(plain->collect);
   absl::StatusOr<GetRequest> get = DecodeGet(Body("get"));
   ASSERT_TRUE(get.ok()) << get.status();
   EXPECT_EQ(get->nspace, "capture-ns");
   EXPECT_EQ(get->rank, 1);
-  absl::StatusOr<AbortRequest> abort =
-      DecodeAbort(Body("abort"));
+  absl::StatusOr<AbortRequest> abort = DecodeAbort(Body("abort"));
   ASSERT_TRUE(abort.ok()) << abort.status();
   EXPECT_EQ(abort->status, 7);
   EXPECT_EQ(abort->message, "captured abort");
@@ -133,8 +128,8 @@ TEST(BufferTest, ValuesRoundTrip) {
   timeval.bits = 12;
   timeval.bits2 = 34;
   for (const Value& value :
-       {Value::String("x"), Value::Int(-1), Value::Bool(true), Value::ByteObject(std::string(3, '\0')),
-        Value::Size(9), array, timeval}) {
+       {Value::String("x"), Value::Int(-1), Value::Bool(true),
+        Value::ByteObject(std::string(3, '\0')), Value::Size(9), array, timeval}) {
     Packer out;
     out.PackValue(value);
     Unpacker in(out.bytes());

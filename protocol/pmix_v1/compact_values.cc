@@ -27,7 +27,9 @@ absl::StatusOr<uint64_t> GetVarint(absl::string_view& in) {
   return absl::DataLossError("compact values: varint too long");
 }
 
-uint64_t ZigZag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
+uint64_t ZigZag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
 int64_t UnZigZag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
 
 enum class Form { kByte, kSigned, kUnsigned, kBytes, kPacked };
@@ -72,6 +74,29 @@ int64_t SignedOf(const Value& v) {
       return static_cast<int32_t>(v.bits);
     default:
       return static_cast<int64_t>(v.bits);
+  }
+}
+
+// Keeps only the bits the type holds, the way the v1 buffer decoder keeps
+// them (signed 32-bit values sign-extended, narrower ones as unsigned), so
+// that a decoded value encodes back to itself.
+void Normalize(Value& v) {
+  switch (v.type) {
+    case DataType::kInt:
+    case DataType::kInt32:
+      v.bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(v.bits)));
+      break;
+    case DataType::kInt16:
+    case DataType::kUint16:
+      v.bits &= 0xffff;
+      break;
+    case DataType::kUint:
+    case DataType::kUint32:
+    case DataType::kPid:
+      v.bits &= 0xffffffffu;
+      break;
+    default:
+      break;
   }
 }
 
@@ -149,13 +174,14 @@ absl::StatusOr<std::vector<KeyValue>> DecodeCompact(absl::string_view bytes) {
         absl::StatusOr<uint64_t> v = GetVarint(in);
         if (!v.ok()) return v.status();
         kv.value.bits = static_cast<uint64_t>(UnZigZag(*v));
-        if (kv.value.type == DataType::kInt16) kv.value.bits &= 0xffff;
+        Normalize(kv.value);
         break;
       }
       case Form::kUnsigned: {
         absl::StatusOr<uint64_t> v = GetVarint(in);
         if (!v.ok()) return v.status();
         kv.value.bits = *v;
+        Normalize(kv.value);
         break;
       }
       case Form::kBytes: {

@@ -18,11 +18,16 @@ TEST(CompactValuesTest, EveryKindRoundTripsAsTheV1DecoderSeesIt) {
   Value array;
   array.type = DataType::kInfoArray;
   array.array = {{"x", Value::Uint32(7)}};
-  const std::vector<KeyValue> kvals = {
-      {"s", Value::String("value-1-of-rank-2")}, {"i", Value::Int(-5)}, {"u", Value::Uint32(9)},
-      {"z", Value::Size(1ull << 50)},           {"b", Value::Bool(true)}, {"h", i16},
-      {"l", i64},                               {"f", f},               {"a", array},
-      {"o", Value::ByteObject(std::string("\0\1\2", 3))}};
+  const std::vector<KeyValue> kvals = {{"s", Value::String("value-1-of-rank-2")},
+                                       {"i", Value::Int(-5)},
+                                       {"u", Value::Uint32(9)},
+                                       {"z", Value::Size(1ull << 50)},
+                                       {"b", Value::Bool(true)},
+                                       {"h", i16},
+                                       {"l", i64},
+                                       {"f", f},
+                                       {"a", array},
+                                       {"o", Value::ByteObject(std::string("\0\1\2", 3))}};
   // Compare against the v1 decoder's own view of these values.
   Packer packed;
   for (const KeyValue& kv : kvals) packed.PackKeyValue(kv);
@@ -36,8 +41,8 @@ TEST(CompactValuesTest, EveryKindRoundTripsAsTheV1DecoderSeesIt) {
 TEST(CompactValuesTest, IsSmallerForBusinessCards) {
   std::vector<KeyValue> kvals;
   for (int k = 0; k < 64; ++k) {
-    kvals.push_back({"v1-key-" + std::to_string(k), Value::String("value-" + std::to_string(k) +
-                                                                  "-of-rank-3")});
+    kvals.push_back({"v1-key-" + std::to_string(k),
+                     Value::String("value-" + std::to_string(k) + "-of-rank-3")});
   }
   Packer packed;
   for (const KeyValue& kv : kvals) packed.PackKeyValue(kv);
@@ -51,7 +56,8 @@ TEST(CompactValuesTest, RefusesDamage) {
   }
   EXPECT_FALSE(DecodeCompact(std::string("k\0\xc8", 3)).ok());  // unknown kind 200
   EXPECT_FALSE(DecodeCompact(std::string(600, 'k')).ok());      // no NUL
-  EXPECT_FALSE(DecodeCompact(std::string("k\0\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 14)).ok());
+  EXPECT_FALSE(
+      DecodeCompact(std::string("k\0\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 14)).ok());
 }
 
 }  // namespace

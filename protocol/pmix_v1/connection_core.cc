@@ -55,21 +55,22 @@ absl::Status ConnectionCore::Feed(absl::string_view bytes, std::vector<Event>& e
 absl::Status ConnectionCore::HandleConnect(const Header& header, absl::string_view payload,
                                            std::vector<Event>& events) {
   if (header.pindex != kConnectPindex || header.tag != kConnectTag) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the first message is not a PMIx v1 connect (index ", header.pindex, ", tag ",
-        header.tag, ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the first message is not a PMIx v1 connect (index ", header.pindex, ", tag ",
+                     header.tag, ")"));
   }
   absl::StatusOr<ConnectRequest> request = DecodeConnectRequest(payload);
   if (!request.ok()) {
     output_ += EncodeConnectReply(kErrBadParam, 0);
-    return absl::InvalidArgumentError(absl::StrCat("bad connect message: ", request.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad connect message: ", request.status().message()));
   }
   if (request->nspace != options_.nspace || request->rank != options_.rank) {
     output_ += EncodeConnectReply(kErrInvalidNamespace, 0);
-    return absl::PermissionDeniedError(absl::StrCat(
-        "a client claimed rank ", request->rank, " of nspace \"", absl::CHexEscape(request->nspace),
-        "\" on the socket of rank ", options_.rank, " of nspace \"", options_.nspace,
-        "\"; refused"));
+    return absl::PermissionDeniedError(
+        absl::StrCat("a client claimed rank ", request->rank, " of nspace \"",
+                     absl::CHexEscape(request->nspace), "\" on the socket of rank ", options_.rank,
+                     " of nspace \"", options_.nspace, "\"; refused"));
   }
   client_version_ = request->version;
   client_gds_ = request->gds;

@@ -43,9 +43,9 @@ TEST(ConnectionCoreTest, WholeCapturedSessionByteByByte) {
     EXPECT_EQ(events[i].kind, Event::Kind::kRequest);
     commands.push_back(events[i].command);
   }
-  EXPECT_EQ(commands, (std::vector<Command>{Command::kRequestJobInfo, Command::kCommit,
-                                             Command::kFence, Command::kFence, Command::kGet,
-                                             Command::kFinalize}));
+  EXPECT_EQ(commands,
+            (std::vector<Command>{Command::kRequestJobInfo, Command::kCommit, Command::kFence,
+                                  Command::kFence, Command::kGet, Command::kFinalize}));
   EXPECT_EQ(core.state(), ConnectionCore::State::kFinalized);
   // Replies carry the request's tag.
   core.Reply(events[3].tag, EncodeStatusReply(kSuccess));
@@ -91,7 +91,8 @@ TEST(ConnectionCoreTest, RefusesAMalformedHeaderAndABadConnect) {
   std::vector<Event> events;
   ASSERT_TRUE(core.Feed(Captured("connect"), events).ok());
   core.AcceptHandshake();
-  EXPECT_FALSE(core.Feed(EncodeMessage(9, 1, EncodeSimpleCommand(Command::kFinalize)), events).ok());
+  EXPECT_FALSE(
+      core.Feed(EncodeMessage(9, 1, EncodeSimpleCommand(Command::kFinalize)), events).ok());
   ConnectionCore fresh(Bound());
   EXPECT_FALSE(fresh.Feed(EncodeMessage(0, 1, "abc"), events).ok());
   ConnectionCore eager(Bound());

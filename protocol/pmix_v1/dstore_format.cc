@@ -61,7 +61,8 @@ absl::StatusOr<DstoreImage> DstoreImage::Create(std::string nspace, Sizes sizes,
     return absl::InvalidArgumentError("dstore segment sizes too small");
   }
   DstoreImage image(std::move(nspace), sizes, std::move(factory));
-  absl::StatusOr<absl::Span<char>> initial = image.factory_(SegmentKind::kInitial, 0, sizes.initial);
+  absl::StatusOr<absl::Span<char>> initial =
+      image.factory_(SegmentKind::kInitial, 0, sizes.initial);
   if (!initial.ok()) return initial.status();
   image.initial_ = *initial;
   absl::StatusOr<absl::Span<char>> meta = image.factory_(SegmentKind::kMeta, 0, sizes.meta);
@@ -111,8 +112,8 @@ absl::Status DstoreImage::StoreRank(int32_t rank, const std::vector<Record>& rec
   AppendLittleEndian64(end_offset, 0);
   block += EncodeRecord(kExtensionSlot, end_offset);
   if (block.size() + 8 > sizes_.data) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "rank ", rank, "'s data (", block.size(), " bytes) exceeds a dstore data segment"));
+    return absl::ResourceExhaustedError(absl::StrCat("rank ", rank, "'s data (", block.size(),
+                                                     " bytes) exceeds a dstore data segment"));
   }
   uint64_t free_offset = Get64(data_.back().data());
   if (free_offset + block.size() > sizes_.data) {

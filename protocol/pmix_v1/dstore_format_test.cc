@@ -36,9 +36,9 @@ TEST(DstoreFormatTest, LayoutOfTheInitialAndMetaSegments) {
   ASSERT_TRUE(image.ok()) << image.status();
   const std::string& initial = *memory.segments["initial-pmix_shared-segment-0"];
   EXPECT_EQ(initial.size(), 4096u);
-  EXPECT_EQ(ReadLittleEndian64(initial.data()), 1u);       // one nspace
-  EXPECT_EQ(ReadLittleEndian64(initial.data() + 8), 0u);   // not full
-  EXPECT_EQ(std::string(initial.data() + 16), "ns-1");     // name[256]
+  EXPECT_EQ(ReadLittleEndian64(initial.data()), 1u);             // one nspace
+  EXPECT_EQ(ReadLittleEndian64(initial.data() + 8), 0u);         // not full
+  EXPECT_EQ(std::string(initial.data() + 16), "ns-1");           // name[256]
   EXPECT_EQ(ReadLittleEndian64(initial.data() + 16 + 272), 1u);  // meta segments
   EXPECT_EQ(ReadLittleEndian64(initial.data() + 16 + 280), 1u);  // data segments
   ASSERT_TRUE(memory.segments.count("smseg-ns-1-0"));
@@ -82,7 +82,8 @@ TEST(DstoreFormatTest, SpillsIntoANewDataSegment) {
   absl::StatusOr<DstoreImage> image = DstoreImage::Create("n", sizes, memory.Factory("n"));
   ASSERT_TRUE(image.ok());
   for (int rank = 0; rank < 8; ++rank) {
-    ASSERT_TRUE(image->StoreRank(rank, {{"blob", Value::String(std::string(1000, 'a' + rank))}}).ok());
+    ASSERT_TRUE(
+        image->StoreRank(rank, {{"blob", Value::String(std::string(1000, 'a' + rank))}}).ok());
   }
   EXPECT_GT(image->data_segments(), 1);
   EXPECT_TRUE(memory.segments.count("smdataseg-n-1"));
@@ -92,8 +93,7 @@ TEST(DstoreFormatTest, SpillsIntoANewDataSegment) {
     absl::StatusOr<std::vector<std::pair<std::string, std::string>>> records =
         image->ReadRank(rank);
     ASSERT_TRUE(records.ok()) << rank;
-    EXPECT_EQ((*records)[0].second,
-              PackedValue(Value::String(std::string(1000, 'a' + rank))));
+    EXPECT_EQ((*records)[0].second, PackedValue(Value::String(std::string(1000, 'a' + rank))));
   }
   EXPECT_EQ(image->StoreRank(9, {{"huge", Value::String(std::string(5000, 'x'))}}).code(),
             absl::StatusCode::kResourceExhausted);

@@ -43,8 +43,8 @@ absl::StatusOr<Header> DecodeHeader(absl::string_view bytes, uint64_t max_payloa
   header.tag = ReadLittleEndian32(bytes.data() + 4);
   header.nbytes = ReadLittleEndian64(bytes.data() + 8);
   if (header.nbytes > max_payload) {
-    return absl::OutOfRangeError(absl::StrCat("message of ", header.nbytes,
-                                              " bytes announced, the limit is ", max_payload));
+    return absl::OutOfRangeError(
+        absl::StrCat("message of ", header.nbytes, " bytes announced, the limit is ", max_payload));
   }
   return header;
 }

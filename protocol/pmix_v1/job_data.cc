@@ -67,7 +67,8 @@ std::vector<dstore::Record> JobRecords(const JobLayout& layout, int local_node) 
   // The expanded PMIX_MAP_BLOB, as a ds12 server stores it: node name =
   // its ranks.
   for (int node = 0; node < static_cast<int>(layout.node_names.size()); ++node) {
-    records.emplace_back(layout.node_names[node], Value::String(RankList(RanksOnNode(layout, node))));
+    records.emplace_back(layout.node_names[node],
+                         Value::String(RankList(RanksOnNode(layout, node))));
   }
   return records;
 }

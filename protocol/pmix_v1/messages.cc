@@ -21,7 +21,8 @@ absl::StatusOr<std::string> CString(absl::string_view& rest, absl::string_view w
 
 absl::Status Trailing(const Unpacker& in, absl::string_view what) {
   if (in.AtEnd()) return absl::OkStatus();
-  return absl::DataLossError(absl::StrCat(what, ": ", in.remaining(), " unexpected trailing bytes"));
+  return absl::DataLossError(
+      absl::StrCat(what, ": ", in.remaining(), " unexpected trailing bytes"));
 }
 
 }  // namespace
@@ -99,7 +100,8 @@ absl::StatusOr<CommitRequest> DecodeCommit(absl::string_view body) {
     absl::StatusOr<uint32_t> scope = in.UnpackScope();
     if (!scope.ok()) return scope.status();
     if (*scope != kScopeLocal && *scope != kScopeRemote) {
-      return absl::DataLossError(absl::StrCat("commit: scope ", *scope, " is neither local nor remote"));
+      return absl::DataLossError(
+          absl::StrCat("commit: scope ", *scope, " is neither local nor remote"));
     }
     blob.scope = *scope;
     absl::StatusOr<std::string> kvals = in.UnpackBuffer();

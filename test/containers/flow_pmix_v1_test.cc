@@ -79,18 +79,23 @@ TEST_F(FlowTest, PmixV1ClientInRuncWithPrivateNetworkUnderHydra) {
       "#!/bin/sh\n"
       "# run-rank.sh BUNDLE: one runc container per rank from BUNDLE's config.\n"
       "id=rank$$\n"
-      "b=", ShellQuote(scratch()), "/bundles/$id\n"
+      "b=",
+      ShellQuote(scratch()),
+      "/bundles/$id\n"
       "mkdir -p \"$b\"\n"
       "sed -e \"s#@PMI_SHIM_DIR@#$PMI_SHIM_DIR#\"",
-      " -e \"s#@PMIX_SERVER_TMPDIR@#$PMIX_SERVER_TMPDIR#\" \"$1/config.json\" > \"$b/config.json\"\n",
-      absl::StrJoin(runc_->RunArgv("\"$b\"", "\"$id\""), " "), "\n"
+      " -e \"s#@PMIX_SERVER_TMPDIR@#$PMIX_SERVER_TMPDIR#\" \"$1/config.json\" > "
+      "\"$b/config.json\"\n",
+      absl::StrJoin(runc_->RunArgv("\"$b\"", "\"$id\""), " "),
+      "\n"
       "rc=$?\n"
       "rm -rf \"$b\"\n"
       "exit $rc\n");
   ::chmod(script.c_str(), 0755);
 
   testutil::RunResult run = RunJob(Hydra(BridgeExec({}, {script, bundle})));
-  const std::string context = absl::StrCat(run.Describe(), "\nhook log:\n", HookLog().substr(0, 6000));
+  const std::string context =
+      absl::StrCat(run.Describe(), "\nhook log:\n", HookLog().substr(0, 6000));
   EXPECT_EQ(run.exit_code, 0) << context;
   for (int rank = 0; rank < kRanks; ++rank) {
     EXPECT_THAT(run.stdout_text,

@@ -69,9 +69,17 @@ std::vector<std::string> Hydra(PmiMode mode, const std::vector<std::string>& com
 // Open MPI's mpirun as real-peers.md prescribes: root, 4 ranks on 2 cores,
 // loopback only.
 std::vector<std::string> Mpirun(const std::vector<std::string>& command) {
-  std::vector<std::string> argv = {"mpirun.openmpi", "--allow-run-as-root", "--oversubscribe",
-                                   "--mca", "oob_tcp_if_include", "lo", "--mca",
-                                   "btl_tcp_if_include", "lo", "-n", absl::StrCat(kRanks)};
+  std::vector<std::string> argv = {"mpirun.openmpi",
+                                   "--allow-run-as-root",
+                                   "--oversubscribe",
+                                   "--mca",
+                                   "oob_tcp_if_include",
+                                   "lo",
+                                   "--mca",
+                                   "btl_tcp_if_include",
+                                   "lo",
+                                   "-n",
+                                   absl::StrCat(kRanks)};
   argv.insert(argv.end(), command.begin(), command.end());
   return argv;
 }
@@ -159,27 +167,36 @@ INSTANTIATE_TEST_SUITE_P(Modes, ExecPmixV1HydraTest,
 
 // Rank 1 calls PMIx_Abort(7, "pmix v1 abort test") while the others wait
 // in the fence: hydra ends the job with the code; the bridge says why.
+// (The bridges also log to a file: hydra may end the job before it has
+// forwarded the aborting bridge's stderr.)
 TEST_F(ExecPmixV1Test, HydraAbortEndsTheJobWithItsCodeAndMessage) {
-  JobOutcome out =
-      RunPmixJob(Hydra(PmiMode::kFd, BridgeExec({}, {Client(), "--abort", "7"})), {},
-                 absl::Seconds(30));
+  const std::string log_file = PrivateTmpdir() + "/bridges.abort.log";
+  ::unlink(log_file.c_str());
+  JobOutcome out = RunPmixJob(
+      Hydra(PmiMode::kFd, BridgeExec({"--log-file", log_file}, {Client(), "--abort", "7"})), {},
+      absl::Seconds(30));
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
   EXPECT_EQ(out.run.exit_code, 7) << out.run.Describe();
-  EXPECT_THAT(out.run.stderr_text, HasSubstr("pmix v1 abort test")) << out.run.Describe();
+  EXPECT_THAT(ReadWholeFile(log_file),
+              HasSubstr("rank 1: aborted the job with exit code 7: pmix v1 abort test"))
+      << out.run.Describe();
   ExpectNoLeftovers(out);
 }
 
 // Rank 2 exits (status 3) after its commit, without PMIx_Finalize, while
 // the others are in the fence: the job ends, and one line names rank 2.
 TEST_F(ExecPmixV1Test, HydraRankLeavingMidFenceEndsTheJob) {
+  const std::string log_file = PrivateTmpdir() + "/bridges.leave.log";
+  ::unlink(log_file.c_str());
   JobOutcome out = RunPmixJob(
-      Hydra(PmiMode::kFd, BridgeExec({}, {Client(), "--exit-before-fence", "2"})), {},
-      absl::Seconds(30));
+      Hydra(PmiMode::kFd,
+            BridgeExec({"--log-file", log_file}, {Client(), "--exit-before-fence", "2"})),
+      {}, absl::Seconds(30));
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
-  EXPECT_THAT(out.run.stderr_text, HasSubstr("pmi-bridge: rank 2: ")) << out.run.Describe();
+  EXPECT_THAT(ReadWholeFile(log_file), HasSubstr("\"msg\":\"rank 2: ")) << out.run.Describe();
   EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "OK rank"), 0) << out.run.Describe();
   ExpectNoLeftovers(out);
 }
@@ -189,25 +206,38 @@ TEST_F(ExecPmixV1Test, HydraRankLeavingMidFenceEndsTheJob) {
 
 class ExecPmixV1BadInputTest : public ExecPmixV1Test {
  protected:
+  // The bridges also log to a file: hydra may end the job before it has
+  // forwarded the aborting bridge's stderr.
   JobOutcome RunBadRank(const std::string& mode) {
+    log_file_ = absl::StrCat(PrivateTmpdir(), "/bridges.", mode, ".log");
+    ::unlink(log_file_.c_str());
     return RunPmixJob(
-        Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix1"}, {RawClient(), mode, "1"})), {},
-        absl::Seconds(30));
+        Hydra(PmiMode::kFd, BridgeExec({"--downstream", "pmix1", "--log-file", log_file_},
+                                       {RawClient(), mode, "1"})),
+        {}, absl::Seconds(30));
   }
 
+  std::string BridgeLog() const { return ReadWholeFile(log_file_); }
+
   // Ended non-zero, quickly, nothing left, and exactly one bridge line
-  // about rank 1 that contains `what`.
+  // about rank 1's client that contains `what`.
   void ExpectJobEndedNamingRank1(const JobOutcome& out, absl::string_view what) {
     EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
     EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
     EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
-    EXPECT_EQ(CountLinesStartingWith(out.run.stderr_text, "pmi-bridge: rank 1: PMIx v1 client"), 1)
-        << out.run.Describe();
-    EXPECT_THAT(out.run.stderr_text, HasSubstr(what)) << out.run.Describe();
+    const std::string log = BridgeLog();
+    int lines = 0;
+    for (const std::string& line : Lines(log)) {
+      lines += absl::StrContains(line, "\"msg\":\"rank 1: PMIx v1 client") ? 1 : 0;
+    }
+    EXPECT_EQ(lines, 1) << log << out.run.Describe();
+    EXPECT_THAT(log, HasSubstr(what)) << out.run.Describe();
     EXPECT_EQ(CountLinesStartingWith(out.run.stdout_text, "rank 0: finalized"), 0)
         << out.run.Describe();
     ExpectNoLeftovers(out);
   }
+
+  std::string log_file_;
 };
 
 TEST_F(ExecPmixV1BadInputTest, OversizedLengthEndsTheJob) {
@@ -221,18 +251,21 @@ TEST_F(ExecPmixV1BadInputTest, MalformedHeaderEndsTheJob) {
 TEST_F(ExecPmixV1BadInputTest, ClaimingAnotherRankIsRefused) {
   JobOutcome out = RunBadRank("other-rank");
   ExpectJobEndedNamingRank1(out, "a client claimed rank 2");
-  EXPECT_THAT(out.run.stdout_text, HasSubstr("rank 1: claiming rank 2 was refused with status -44"));
+  EXPECT_THAT(out.run.stdout_text,
+              HasSubstr("rank 1: claiming rank 2 was refused with status -44"));
 }
 
+// Whichever the bridge notices first, the closed socket or the exit, one
+// line names rank 1 and says it left without PMIx_Finalize.
 TEST_F(ExecPmixV1BadInputTest, LeavingInTheFenceEndsTheJob) {
   JobOutcome out = RunBadRank("leave-in-fence");
   EXPECT_FALSE(out.run.timed_out) << out.run.Describe();
   EXPECT_LT(out.run.wall, kFailureLimit) << out.run.Describe();
   EXPECT_NE(out.run.exit_code, 0) << out.run.Describe();
-  EXPECT_THAT(out.run.stderr_text,
-              HasSubstr("pmi-bridge: rank 1: the PMIx v1 client closed its connection before "
-                        "PMIx_Finalize"))
-      << out.run.Describe();
+  const std::string log = BridgeLog();
+  EXPECT_THAT(log, HasSubstr("\"msg\":\"rank 1: the PMIx v1 client ")) << out.run.Describe();
+  EXPECT_THAT(log, ::testing::ContainsRegex("before PMIx_Finalize|without calling PMIx_Finalize"))
+      << log;
   ExpectNoLeftovers(out);
 }
 
@@ -249,6 +282,17 @@ TEST_F(ExecPmixV1BadInputTest, UnknownCommandIsAnsweredAndTheJobGoesOn) {
   EXPECT_THAT(out.run.stderr_text,
               HasSubstr("pmi-bridge: rank 1: PMIx v1 client: command 99 is not supported"))
       << out.run.Describe();
+  ExpectNoLeftovers(out);
+}
+
+// ---- no host: pmi-bridge launch serves the ranks itself ----
+
+TEST_F(ExecPmixV1Test, LaunchServesV1ClientsFromItsEmbeddedHost) {
+  absl::StatusOr<std::string> bridge = BridgePath();
+  ASSERT_TRUE(bridge.ok()) << bridge.status();
+  JobOutcome out = RunPmixJob({*bridge, "launch", "-n", absl::StrCat(kRanks), "--protocol", "pmix1",
+                               "--", Client(), "--keys", "8"});
+  ExpectEveryRankOk(out.run, 8);
   ExpectNoLeftovers(out);
 }
 

@@ -36,15 +36,15 @@ static pmix_proc_t me;
 #define CLIENT_FINALIZE() PMIx_Finalize()
 #endif
 
-static void fail(const char *what, int rc) {
+static void fail(const char* what, int rc) {
   printf("FAIL rank %d: %s rc=%d\n", me.rank, what, rc);
   fflush(stdout);
   exit(1);
 }
 
-static pmix_value_t *get_or_fail(int rank, const char *key) {
+static pmix_value_t* get_or_fail(int rank, const char* key) {
   pmix_proc_t proc;
-  pmix_value_t *val = NULL;
+  pmix_value_t* val = NULL;
   memset(&proc, 0, sizeof(proc));
   memcpy(proc.nspace, me.nspace, sizeof(proc.nspace));
   proc.rank = rank;
@@ -63,14 +63,19 @@ static double now_us(void) {
   return tv.tv_sec * 1e6 + tv.tv_usec;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   int keys = 1, collect = 1, abort_code = -1, exit_rank = -1, timing = 0;
   for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--keys") && i + 1 < argc) keys = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--no-collect")) collect = 0;
-    else if (!strcmp(argv[i], "--abort") && i + 1 < argc) abort_code = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--exit-before-fence") && i + 1 < argc) exit_rank = atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--time")) timing = 1;
+    if (!strcmp(argv[i], "--keys") && i + 1 < argc)
+      keys = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--no-collect"))
+      collect = 0;
+    else if (!strcmp(argv[i], "--abort") && i + 1 < argc)
+      abort_code = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--exit-before-fence") && i + 1 < argc)
+      exit_rank = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--time"))
+      timing = 1;
   }
   setvbuf(stdout, NULL, _IOLBF, 0);
   int rc = CLIENT_INIT(&me);
@@ -78,7 +83,7 @@ int main(int argc, char **argv) {
     printf("FAIL PMIx_Init rc=%d (%s)\n", rc, PMIx_Error_string(rc));
     return 1;
   }
-  pmix_value_t *val = get_or_fail(PMIX_RANK_WILDCARD, PMIX_JOB_SIZE);
+  pmix_value_t* val = get_or_fail(PMIX_RANK_WILDCARD, PMIX_JOB_SIZE);
   const uint32_t size = val->data.uint32;
   PMIX_VALUE_RELEASE(val);
   val = get_or_fail(PMIX_RANK_WILDCARD, PMIX_UNIV_SIZE);
@@ -146,8 +151,8 @@ int main(int argc, char **argv) {
   }
   const double elapsed = now_us() - start;
   /* LOCAL data is visible to ranks of the same node: check own node peers. */
-  char *list = strdup(peers);
-  for (char *tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ",")) {
+  char* list = strdup(peers);
+  for (char* tok = strtok(list, ","); tok != NULL; tok = strtok(NULL, ",")) {
     const int peer = atoi(tok);
     val = get_or_fail(peer, "v1-local");
     if (val->data.uint32 != (uint32_t)(1000 + peer)) fail("local key value", (int)val->data.uint32);
@@ -156,8 +161,8 @@ int main(int argc, char **argv) {
   free(list);
   if ((rc = CLIENT_FINALIZE()) != PMIX_SUCCESS) fail("PMIx_Finalize", rc);
   if (timing) {
-    printf("OK rank %d size %u peers %s host %s keys %d fence_us %.0f fence_get_us %.0f\n",
-           me.rank, size, peers, host, got, fenced - start, elapsed);
+    printf("OK rank %d size %u peers %s host %s keys %d fence_us %.0f fence_get_us %.0f\n", me.rank,
+           size, peers, host, got, fenced - start, elapsed);
   } else {
     printf("OK rank %d size %u peers %s host %s keys %d\n", me.rank, size, peers, host, got);
   }

@@ -60,7 +60,8 @@ std::string Receive(bool& ok) {
   char header[v1::kHeaderBytes];
   ok = RecvAll(header, sizeof(header));
   if (!ok) return "";
-  absl::StatusOr<v1::Header> h = v1::DecodeHeader(absl::string_view(header, sizeof(header)), 1 << 24);
+  absl::StatusOr<v1::Header> h =
+      v1::DecodeHeader(absl::string_view(header, sizeof(header)), 1 << 24);
   if (!h.ok()) {
     ok = false;
     return "";

@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(command.ok() && command->first == v1::Command::kAbort);
   absl::StatusOr<v1::AbortRequest> back = v1::DecodeAbort(command->second);
   FUZZ_CHECK(back.ok());
-  FUZZ_CHECK(back->status == request->status && back->message == request->message && back->procs == request->procs);
+  FUZZ_CHECK(back->status == request->status && back->message == request->message &&
+             back->procs == request->procs);
   return 0;
 }

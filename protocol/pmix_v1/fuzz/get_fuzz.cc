@@ -23,6 +23,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(command.ok() && command->first == v1::Command::kGet);
   absl::StatusOr<v1::GetRequest> back = v1::DecodeGet(command->second);
   FUZZ_CHECK(back.ok());
-  FUZZ_CHECK(back->nspace == request->nspace && back->rank == request->rank && back->info == request->info);
+  FUZZ_CHECK(back->nspace == request->nspace && back->rank == request->rank &&
+             back->info == request->info);
   return 0;
 }

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-int main(int argc, char **argv) {
+int main(int argc, char** argv) {
   pmix_proc_t me;
   if (PMIx_Init(&me) != PMIX_SUCCESS) return 1;
   pmix_value_t v;
@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
   memset(&peer, 0, sizeof(peer));
   memcpy(peer.nspace, me.nspace, sizeof(peer.nspace));
   peer.rank = 1;
-  pmix_value_t *got = NULL;
+  pmix_value_t* got = NULL;
   PMIx_Get(&peer, "cap-str", NULL, 0, &got);
   if (argc > 1 && strcmp(argv[1], "abort") == 0) PMIx_Abort(7, "captured abort", NULL, 0);
   PMIx_Finalize();
