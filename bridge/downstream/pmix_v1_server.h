@@ -32,9 +32,11 @@
 //   ABORT        -> Abort(status, message), then the reply
 //   FINALIZE     -> Finalized, then the reply
 //   a connection lost before FINALIZE -> Lost (the host ends the job)
+//   REGEVENTS    accepted (an error handler; no event is ever sent)
 // Protocol errors are logged as one line naming the rank; a request that
-// does not decode, or an unsupported command (publish, spawn, connect,
-// events), is answered with an error status so the client never waits.
+// does not decode, or an unsupported command (publish, lookup, spawn,
+// connect, notify), is answered with an error status so the client never
+// waits.
 //
 // Everything runs on the loop's thread; the loop and host outlive the
 // server.

@@ -155,8 +155,15 @@ void ConnectionCore::HandleCommand(const Header& header, absl::string_view paylo
       if (request.ok()) event.body = std::move(*request);
       break;
     }
+    case Command::kRegisterEvents:
+    case Command::kDeregisterEvents:
+      // An error handler's registration (Open MPI 2.x registers one at
+      // init). Accepted, as its own era's launchers did: this server never
+      // has an event to send, and a refusal would only make noise.
+      Reply(header.tag, EncodeStatusReply(kSuccess));
+      return;
     default:
-      // Publish/lookup, spawn, connect, events: nothing an MPI library of
+      // Publish/lookup, spawn, connect, notify: nothing an MPI library of
       // the v1.2 era needs to start and run a static job.
       Refuse(header.tag, kErrNotSupported,
              absl::StrCat("command ", static_cast<uint32_t>(command), " is not supported"), command,

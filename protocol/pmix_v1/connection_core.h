@@ -15,7 +15,9 @@
 // and the endpoint closes the socket. A request whose body does not
 // decode, or a command this server does not implement, gets an error
 // status reply under its tag (the client's call fails instead of waiting
-// forever) and an Event saying why, so the endpoint can log it.
+// forever) and an Event saying why, so the endpoint can log it. Error
+// handler (event) registrations are accepted without an event: this server
+// never has an event to notify.
 #ifndef PMI_SHIM_PROTOCOL_PMIX_V1_CONNECTION_CORE_H_
 #define PMI_SHIM_PROTOCOL_PMIX_V1_CONNECTION_CORE_H_
 

@@ -125,5 +125,22 @@ TEST(ConnectionCoreTest, UnknownCommandAndBadBodyGetAnErrorReply) {
   EXPECT_EQ(core.state(), ConnectionCore::State::kReady);
 }
 
+TEST(ConnectionCoreEventsTest, ErrorHandlerRegistrationIsAccepted) {
+  ConnectionCore core(Bound());
+  std::vector<Event> events;
+  ASSERT_TRUE(core.Feed(Captured("connect"), events).ok());
+  core.AcceptHandshake();
+  core.TakeOutput();
+  events.clear();
+  Packer regevents;
+  regevents.PackCommand(Command::kRegisterEvents);
+  regevents.PackSize(0);
+  ASSERT_TRUE(core.Feed(EncodeMessage(0, 4, regevents.bytes()), events).ok());
+  EXPECT_TRUE(events.empty());
+  const std::string out = core.TakeOutput();
+  EXPECT_EQ(DecodeHeader(out, 1 << 20)->tag, 4u);
+  EXPECT_EQ(DecodeStatusReply(out.substr(kHeaderBytes)).value(), kSuccess);
+}
+
 }  // namespace
 }  // namespace pmi_shim::protocol::pmix_v1

@@ -15,8 +15,9 @@
  * 0 in a job of one) calls PMIx_Abort(CODE, "pmix v1 abort test") after
  * init; the others wait in the fence. --exit-before-fence R: rank R exits
  * with status 3 without finalizing, the others wait in the fence. --time
- * adds "fence_get_us T": microseconds from before the fence to after the
- * last get (the benchmark's figure). */
+ * first lines the ranks up with a fence that collects nothing, then adds
+ * "fence_us F fence_get_us T": microseconds from before the collecting
+ * fence to after it, and to after the last get (the benchmark's figure). */
 #include <pmix.h>
 #include <pmix_version.h>
 #include <stdint.h>
