@@ -528,14 +528,17 @@ absl::StatusOr<int> BridgedRank::Run() {
   // --downstream auto: a program run directly tells by what it links; a
   // container engine's image is read on the container side instead
   // (pmi-shim-client picks pmi.sock or pmix.sock), except that an image the
-  // command names by its directory (an OCI bundle or a rootfs) is read here
-  // for a PMIx v1.x client, which only the bridge's own endpoint serves.
+  // command names by its directory (an OCI bundle or a rootfs; an engine's
+  // or a wrapper script's argument) is read here for a PMIx v1.x client,
+  // which only the bridge's own endpoint serves.
   std::optional<ClientFamily> detected;
   if (options_.downstream == DownstreamChoice::kAuto && !options_.command_is_engine) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
     if (program.ok()) detected = DetectClientFamily(*program);
-  } else if (options_.downstream == DownstreamChoice::kAuto) {
+  }
+  if (options_.downstream == DownstreamChoice::kAuto && !detected.has_value() &&
+      options_.publish) {
     if (std::optional<std::string> image = ImageDirectoryOf(options_.command)) {
       // Only a v1.x client changes what is served here; any other image
       // keeps both sides offered for pmi-shim-client to choose from.
@@ -782,15 +785,14 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixV1Request() {
     for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
     RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
   }
-  if (plan_.direct.has_value()) {
-    command_environment = launch::BuildPmixRankEnvironment(environment_, v1_environment);
-  } else {
-    // A container engine: the rank directory and the endpoint's directory.
-    command_environment = launch::BuildPmixRankEnvironment(
-        environment_, {absl::StrCat(kPmixV1TmpdirVariable, "=", v1_options.directory)});
-  }
+  // A container engine gets only the rank directory and the endpoint's
+  // directory; anything else (maybe a wrapper around an engine) the
+  // endpoint's environment too.
+  command_environment = launch::BuildPmixRankEnvironment(
+      environment_, plan_.direct.has_value() ? v1_environment : std::vector<std::string>{});
   if (rank_directory_ != nullptr) {
     SetVariable(command_environment, rendezvous::kDirVariable, rank_directory_->path());
+    SetVariable(command_environment, kPmixV1TmpdirVariable, v1_options.directory);
   }
   return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
 }
