@@ -88,7 +88,8 @@ enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix, kPmixV1 };
 // PlanRank).
 struct RankPlan {
   // What CMD itself is handed: a PMI_FD (kPmi), a PMIx environment (kPmix),
-  // or, for a container engine, neither.
+  // the v1.2 endpoint's environment (kPmixV1), or, for a container engine,
+  // neither.
   std::optional<ClientFamily> direct;
   // What the rank directory serves: pmi.sock, pmix.sock (none: no directory).
   bool publish_pmi = false;
@@ -102,7 +103,9 @@ struct RankPlan {
 // directory); anything else (a container engine, a wrapper script, a static
 // or unreadable program) is offered both, for pmi-shim-client to choose
 // from inside the container by what the image's program links, and the
-// host's family is the preference.
+// host's family is the preference. A PMIx v1.x client (--downstream pmix1,
+// or detected) gets the bridge's own v1.2 endpoint and nothing else: no
+// pmi.sock, no node PMIx server.
 RankPlan PlanRank(DownstreamChoice choice, upstream::HostFamily host, bool publish,
                   bool command_is_engine, std::optional<ClientFamily> detected);
 
