@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/status_macros.h"
 
 namespace pmi_shim::image {
@@ -17,6 +18,8 @@ constexpr uint32_t kShtDynsym = 11;
 constexpr int64_t kDtNull = 0;
 constexpr int64_t kDtNeeded = 1;
 constexpr int64_t kDtSoname = 14;
+constexpr int64_t kDtRpath = 15;
+constexpr int64_t kDtRunpath = 29;
 // A real library has a few dozen sections and a few thousand symbols;
 // bounds keep a hostile file from costing much.
 constexpr uint64_t kMaxSections = 4096;
@@ -201,15 +204,22 @@ class ElfParser {
     if (!bytes_.Has(s.offset, s.size)) return Bad("dynamic section outside the file");
     const int word = layout_.word;
     const uint64_t entry = 2 * word;
+    bool has_runpath = false;
     for (uint64_t at = s.offset; at + entry <= s.offset + s.size; at += entry) {
       const int64_t tag = static_cast<int64_t>(bytes_.Read(at, word));
       const uint64_t value = bytes_.Read(at + word, word);
       if (tag == kDtNull) break;
-      if (tag != kDtNeeded && tag != kDtSoname) continue;
+      if (tag != kDtNeeded && tag != kDtSoname && tag != kDtRpath && tag != kDtRunpath) continue;
       std::optional<std::string> text = StringAt(*strings, value);
       if (!text) return Bad("dynamic entry names a string outside its table");
       if (tag == kDtSoname) {
         info_.soname = *text;
+      } else if (tag == kDtRunpath || tag == kDtRpath) {
+        // RUNPATH wins over RPATH when both are present.
+        if (tag == kDtRunpath || !has_runpath) {
+          info_.runpath = absl::StrSplit(*text, ':', absl::SkipEmpty());
+        }
+        has_runpath = has_runpath || tag == kDtRunpath;
       } else {
         info_.needed.push_back(*text);
       }

@@ -35,6 +35,8 @@ struct ElfInfo {
   bool is_64bit = true;
   std::string soname;               // DT_SONAME
   std::vector<std::string> needed;  // DT_NEEDED, in order
+  // DT_RUNPATH, else DT_RPATH, split at ':' (where the loader looks first).
+  std::vector<std::string> runpath;
   // Defined dynamic symbols (st_shndx != SHN_UNDEF) and their values.
   absl::flat_hash_map<std::string, uint64_t> symbols;
   // Sections with file contents (not NOBITS), to map addresses to offsets.

@@ -137,6 +137,32 @@ void ClassifyMpichLike(const ElfInfo& elf, absl::string_view bytes, LibraryInfo&
   }
 }
 
+// A v1.x libpmix's own version: the string "1.M.P[suffix]" among its
+// read-only data (PMIx_Get_version returns it), else "1".
+std::string FindV1VersionString(absl::string_view bytes) {
+  const absl::string_view start("\0" "1.", 3);
+  for (size_t at = bytes.find(start); at != absl::string_view::npos;
+       at = bytes.find(start, at + 1)) {
+    absl::string_view rest = bytes.substr(at + 1);
+    const size_t end = rest.find('\0');
+    if (end == absl::string_view::npos || end > 16) continue;
+    absl::string_view text = rest.substr(0, end);
+    int dots = 0;
+    bool ok = true;
+    for (size_t i = 0; i < text.size() && ok; ++i) {
+      const char c = text[i];
+      if (c == '.') {
+        ++dots;
+      } else if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+        ok = dots == 2 && absl::ascii_isalpha(static_cast<unsigned char>(c));  // "rc3"
+        break;
+      }
+    }
+    if (ok && dots == 2) return std::string(text);
+  }
+  return "1";
+}
+
 }  // namespace
 
 std::string FindPmixVersion(absl::string_view bytes) {
@@ -198,9 +224,17 @@ bool ClassifyOpenMpiPmixComponent(const LibraryFile& file, LibraryInfo& info) {
 
 bool ClassifyLibpmix(const LibraryFile& file, LibraryInfo& info) {
   info.family = kFamilyPmix;
-  info.version = FindPmixVersion(file.bytes);
-  if (!info.version.empty())
-    info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
+  // v1.x prints no "PMIx" before its version (a search for one finds
+  // unrelated text); its API tells it apart: v2 replaced the error
+  // handlers by event handlers.
+  if (file.elf.HasSymbol("PMIx_Register_errhandler") &&
+      !file.elf.HasSymbol("PMIx_Register_event_handler")) {
+    info.version = FindV1VersionString(file.bytes);
+    info.evidence.push_back("PMIx v1 API (PMIx_Register_errhandler, no event handlers)");
+  } else {
+    info.version = FindPmixVersion(file.bytes);
+    if (!info.version.empty()) info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
+  }
   info.components = BuiltInComponents(file.elf);
   return true;
 }

@@ -2,6 +2,7 @@
 // environment detectors, print the verdict.
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
 #include <string>
 
@@ -164,6 +165,21 @@ void CheckDirect(const Environ& current, CheckReport& report) {
   }
 }
 
+// The v1.2 endpoint: the socket named by PMIX_SERVER_URI (nspace:rank:path).
+void CheckPmixV1(const Rendezvous& found, CheckReport& report) {
+  report.mode = "pmix";
+  report.wire = "PMIx v1.2 (usock)";
+  report.kvsname = found.Get("PMIX_NAMESPACE");
+  report.rank = ToInt(found.Get("PMIX_RANK"));
+  std::string path = found.Get("PMIX_SERVER_URI");
+  path = path.substr(std::min(path.size(), path.find(':', path.find(':') + 1) + 1));
+  report.via = path;
+  if (::access(path.c_str(), F_OK) != 0) {
+    report.error = absl::StrCat("the PMIx v1.2 socket ", path,
+                                " is not in this container (PMIX_SERVER_TMPDIR not mounted?)");
+  }
+}
+
 }  // namespace
 
 int RunCheck(const CommandLine& line) {
@@ -185,10 +201,10 @@ int RunCheck(const CommandLine& line) {
     if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
       family = ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
     }
-    report.protocol = family == ClientFamily::kPmix ? "pmix"
-                      : found.protocol == Protocol::kPmix
-                          ? "pmi"
-                          : std::string(ProtocolName(found.protocol));
+    report.protocol = found.protocol == Protocol::kPmixV1 ? std::string(ProtocolName(found.protocol))
+                      : family == ClientFamily::kPmix     ? "pmix"
+                      : found.protocol == Protocol::kPmix ? "pmi"
+                                                          : std::string(ProtocolName(found.protocol));
     absl::Status ready = absl::OkStatus();
     if (NeedsRequest(found, family)) {
       absl::StatusOr<rendezvous::EnvEntries> added =
@@ -202,6 +218,8 @@ int RunCheck(const CommandLine& line) {
     if (!ready.ok()) {
       report.mode = family == ClientFamily::kPmix ? "pmix" : "pmi-socket";
       report.error = absl::StrCat("the bridge could not serve this rank: ", ready.message());
+    } else if (found.protocol == Protocol::kPmixV1) {
+      CheckPmixV1(found, report);
     } else if (family == ClientFamily::kPmix) {
       CheckPmix(found, report);
     } else {

@@ -86,7 +86,9 @@ bool Offers(const Rendezvous& found, ClientFamily family) {
 }
 
 ClientFamily PreferredFamily(const Rendezvous& found) {
-  return found.protocol == Protocol::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
+  return found.protocol == Protocol::kPmix || found.protocol == Protocol::kPmixV1
+             ? ClientFamily::kPmix
+             : ClientFamily::kPmi;
 }
 
 FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& program,
@@ -95,7 +97,10 @@ FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& 
   choice.family = PreferredFamily(found);
   for (const image::ClientEvidence* evidence : {&program, &image}) {
     if (!evidence->family.has_value()) continue;
-    const ClientFamily wanted = *evidence->family;
+    // A v1.x client is a PMIx client here; its own endpoint is a kPmixV1
+    // rank directory, planned before any choice.
+    const ClientFamily wanted =
+        *evidence->family == ClientFamily::kPmixV1 ? ClientFamily::kPmix : *evidence->family;
     const char* source = evidence == &program ? "the program " : "the image's MPI: ";
     if (Offers(found, wanted)) {
       choice.family = wanted;
@@ -119,6 +124,7 @@ FamilyChoice ChooseFamily(const Rendezvous& found, const image::ClientEvidence& 
 }
 
 bool NeedsRequest(const Rendezvous& found, ClientFamily family) {
+  if (found.protocol == Protocol::kPmixV1) return false;  // its env file has it all
   if (family == ClientFamily::kPmi) {
     return found.Get(rendezvous::kRankKey).empty() || found.Get(rendezvous::kSizeKey).empty();
   }
@@ -156,6 +162,23 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
     return plan;
   }
   const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
+  if (found->protocol == Protocol::kPmixV1) {
+    // The v1.2 client reads its socket and data store by path; nothing to
+    // connect or relay. The paths are the host's: the directory is mounted
+    // at its own path (the hook's PMIX_SERVER_TMPDIR mount, or a
+    // bind-mount engine's rank directory).
+    plan.mode = ExecMode::kDirect;
+    plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
+    AddExported(*found, ClientFamily::kPmix, plan.environment);
+    if (LookupEnv(plan.environment, "PMIX_SERVER_URI") == std::nullopt ||
+        LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          env_file, " says PMI_SHIM_PROTOCOL=pmix1 but lacks PMIX_SERVER_URI or PMIX_NAMESPACE"));
+    }
+    plan.description = absl::StrCat("PMIx v1.2 through ",
+                                    *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
+    return plan;
+  }
   const ClientFamily family = choices.family.value_or(PreferredFamily(*found));
   if (family == ClientFamily::kPmix) {
     plan.mode = ExecMode::kPmix;

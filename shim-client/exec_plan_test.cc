@@ -50,6 +50,25 @@ TEST(PlanExecTest, PmiSocketScrubsTheHostRendezvousAndExportsTheEnvFile) {
                                    "OMP_NUM_THREADS=2", "PMI_RANK=1", "PMI_SIZE=2"));
 }
 
+TEST(PlanExecTest, PmixV1ExportsItsPathsAndNothingOfTheHost) {
+  const rendezvous::EnvEntries entries = {
+      {"PMI_SHIM_PROTOCOL", "pmix1"},
+      {"PMIX_NAMESPACE", "job"},
+      {"PMIX_RANK", "2"},
+      {"PMIX_SERVER_URI", "pmi-shim-v1-server:0:/run/pmi-shim/job.2.77/pmix-v1/usock"},
+      {"PMIX_DSTORE_ESH_BASE_PATH", "/run/pmi-shim/job.2.77/pmix-v1/dstore"}};
+  absl::StatusOr<ExecPlan> plan = PlanExec(kHostEnv, Make(Protocol::kPmixV1, entries));
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  EXPECT_EQ(plan->mode, ExecMode::kDirect);
+  EXPECT_THAT(plan->environment,
+              UnorderedElementsAre(
+                  "PATH=/usr/bin", "HOME=/root", "PMI_SHIM_DIR=/h/d", "OMP_NUM_THREADS=2",
+                  "PMIX_NAMESPACE=job", "PMIX_RANK=2",
+                  "PMIX_SERVER_URI=pmi-shim-v1-server:0:/run/pmi-shim/job.2.77/pmix-v1/usock",
+                  "PMIX_DSTORE_ESH_BASE_PATH=/run/pmi-shim/job.2.77/pmix-v1/dstore"));
+  EXPECT_FALSE(PlanExec(kHostEnv, Make(Protocol::kPmixV1, {{"PMI_SHIM_PROTOCOL", "pmix1"}})).ok());
+}
+
 TEST(PlanExecTest, Pmi2ExportsJobid) {
   absl::StatusOr<ExecPlan> plan =
       PlanExec({"PATH=/bin"}, Make(Protocol::kPmi2, {{"PMI_SHIM_PROTOCOL", "pmi2"},

@@ -42,20 +42,18 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view name) {
   if (name == "pmi2") return Protocol::kPmi2;
   if (name == "pmi") return Protocol::kPmi;
   if (name == "pmix") return Protocol::kPmix;
+  if (name == "pmix1") return Protocol::kPmixV1;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown protocol '", name, "' (expected pmi1, pmi2, pmi or pmix)"));
+      absl::StrCat("unknown protocol '", name, "' (expected pmi1, pmi2, pmi, pmix or pmix1)"));
 }
 
 absl::string_view ProtocolName(Protocol protocol) {
   switch (protocol) {
-    case Protocol::kPmi1:
-      return "pmi1";
-    case Protocol::kPmi2:
-      return "pmi2";
-    case Protocol::kPmi:
-      return "pmi";
-    case Protocol::kPmix:
-      return "pmix";
+    case Protocol::kPmi1: return "pmi1";
+    case Protocol::kPmi2: return "pmi2";
+    case Protocol::kPmi: return "pmi";
+    case Protocol::kPmix: return "pmix";
+    case Protocol::kPmixV1: return "pmix1";
   }
   return "?";
 }

@@ -35,6 +35,9 @@ enum class Protocol {
   kPmi2,  // PMI-2 wire (2.0)
   kPmi,   // either; the bridge tells them apart by the client's init
   kPmix,  // PMIx over TCP (pmix.sock relays when TCP cannot cross)
+  // PMIx v1.2 over the bridge's usock endpoint in the rank directory: the
+  // env file's PMIX_* entries name paths under /run/pmi-shim.
+  kPmixV1,
 };
 
 absl::StatusOr<Protocol> ParseProtocol(absl::string_view name);

@@ -38,6 +38,8 @@ extern char** environ;
 namespace pmi_shim::exec {
 
 using image::DetectClientFamily;
+using image::DetectImageClientFamily;
+using image::ImageDirectoryOf;
 namespace {
 
 std::vector<std::string> CurrentEnvironment() {
@@ -96,6 +98,9 @@ std::optional<int> JobSizeFromLauncher(const std::vector<std::string>& environme
   return std::nullopt;
 }
 
+// Names the v1.2 endpoint's directory to the container (see PmixV1Request).
+constexpr char kPmixV1TmpdirVariable[] = "PMIX_SERVER_TMPDIR";
+
 session::ClientProtocols WireProtocols(DownstreamChoice choice) {
   switch (choice) {
     case DownstreamChoice::kPmi1:
@@ -114,6 +119,14 @@ RankPlan PlanRank(DownstreamChoice choice, upstream::HostFamily host, bool publi
   const ClientFamily host_family =
       host == upstream::HostFamily::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
   std::optional<ClientFamily> named;  // what the user or the program says
+  if (choice == DownstreamChoice::kPmixV1 ||
+      (choice == DownstreamChoice::kAuto && detected == ClientFamily::kPmixV1)) {
+    // The native v1.2 endpoint (its own rank directory kind): nothing else.
+    RankPlan plan;
+    plan.preferred = ClientFamily::kPmixV1;
+    if (!(publish && command_is_engine)) plan.direct = ClientFamily::kPmixV1;
+    return plan;
+  }
   if (choice != DownstreamChoice::kAuto) {
     named = choice == DownstreamChoice::kPmix ? ClientFamily::kPmix : ClientFamily::kPmi;
   } else {
@@ -144,6 +157,8 @@ BridgedRank::~BridgedRank() {
   server_.reset();
   node_member_.reset();
   pmix_waiters_.clear();
+  pmix_v1_server_.reset();
+  if (!pmix_v1_directory_.empty()) ::rmdir(pmix_v1_directory_.c_str());
   relay_.reset();
   pmix_socket_relay_.reset();
   if (request_listener_.valid()) loop_.Unwatch(request_listener_.get());
@@ -346,7 +361,7 @@ rendezvous::EnvEntries BridgedRank::PmixEntries() const {
   return entries;
 }
 
-absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> size) {
+absl::Status BridgedRank::CreateRankDirectory(const std::string& job) {
   const std::string root =
       options_.publish_root.empty() ? DefaultPublishRoot() : options_.publish_root;
   absl::StatusOr<std::unique_ptr<RankDirectory>> created = RankDirectory::Create(root, job, rank_);
@@ -366,7 +381,12 @@ absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> siz
   if (!created.ok()) return created.status();
   rank_directory_ = *std::move(created);
   published_root_ = used_root;
-  const char* preferred = plan_.preferred == ClientFamily::kPmix           ? "pmix"
+  return absl::OkStatus();
+}
+
+absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> size) {
+  RETURN_IF_ERROR(CreateRankDirectory(job));
+  const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
                           : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
                                                                            : "pmi";
@@ -475,6 +495,9 @@ absl::Status BridgedRank::RewriteForEngine(launch::SpawnRequest& request) const 
   context.rank_dir = rank_directory_->path();
   context.tools_dir = options_.tools_dir;
   context.env = {{rendezvous::kDirVariable, rank_directory_->path()}};
+  if (pmix_v1_server_ != nullptr && !pmix_v1_directory_.empty()) {
+    context.env.emplace_back(kPmixV1TmpdirVariable, pmix_v1_directory_);
+  }
   context.image = LookIntoImage(request.argv, context);
   absl::StatusOr<engines::Rewrite> rewritten = engines::RewriteEngineCommand(request.argv, context);
   if (!rewritten.ok() && engines::IsEngineAlias(request.argv.front())) {
@@ -505,16 +528,34 @@ absl::StatusOr<int> BridgedRank::Run() {
   const bool pmix_host = endpoint.family == upstream::HostFamily::kPmix;
   // --downstream auto: a program run directly tells by what it links; a
   // container engine's image is read on the container side instead
-  // (pmi-shim-client picks pmi.sock or pmix.sock).
+  // (pmi-shim-client picks pmi.sock or pmix.sock), except that an image the
+  // command names by its directory (an OCI bundle or a rootfs; an engine's
+  // or a wrapper script's argument) is read here for a PMIx v1.x client,
+  // which only the bridge's own endpoint serves.
   std::optional<ClientFamily> detected;
   if (options_.downstream == DownstreamChoice::kAuto && !options_.command_is_engine) {
     absl::StatusOr<std::string> program =
         launch::ResolveExecutable(options_.command.front(), environment);
     if (program.ok()) detected = DetectClientFamily(*program);
   }
+  if (options_.downstream == DownstreamChoice::kAuto && !detected.has_value() &&
+      options_.publish) {
+    if (std::optional<std::string> image = ImageDirectoryOf(options_.command)) {
+      // Only a v1.x client changes what is served here; any other image
+      // keeps both sides offered for pmi-shim-client to choose from.
+      if (DetectImageClientFamily(*image) == ClientFamily::kPmixV1) {
+        detected = ClientFamily::kPmixV1;
+        log::Debug(absl::StrCat("read the image at ", *image, ": a PMIx v1.x client"));
+      }
+    }
+  }
   const RankPlan plan = PlanRank(options_.downstream, endpoint.family, options_.publish,
                                  options_.command_is_engine, detected);
-  if (detected.has_value() && (*detected == ClientFamily::kPmix) != pmix_host) {
+  if (detected == ClientFamily::kPmixV1 && plan.preferred == ClientFamily::kPmixV1) {
+    log::Info(absl::StrCat(options_.command.front(),
+                           " links a PMIx v1.2 client: serving it the native PMIx v1.2 (usock) "
+                           "endpoint (--downstream auto)"));
+  } else if (detected.has_value() && (*detected == ClientFamily::kPmix) != pmix_host) {
     const bool pmix_client = *detected == ClientFamily::kPmix;
     log::Info(absl::StrCat(options_.command.front(), " links a ",
                            pmix_client ? "PMIx" : "PMI-1/PMI-2", " client: serving it ",
@@ -541,7 +582,14 @@ absl::StatusOr<int> BridgedRank::Run() {
   pmix_host_ = pmix_host;
   std::string job;
   std::optional<int> size;
-  if (!pmix_host) {
+  if (plan.preferred == ClientFamily::kPmixV1) {
+    // The v1.2 endpoint does its rank's host work itself (fences, direct
+    // gets through the host's KVS), under either family of host.
+    RETURN_IF_ERROR(ConnectUpstream(endpoint));
+    reporting_host_ = std::make_unique<ReportingHost>(*host_);
+    job = host_->info().kvsname;
+    size = host_->info().size;
+  } else if (!pmix_host) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
     job = host_->info().kvsname;
     size = host_->info().size;
@@ -648,6 +696,7 @@ absl::Status BridgedRank::StartCommand() {
 }
 
 absl::StatusOr<launch::SpawnRequest> BridgedRank::CommandRequest() {
+  if (plan_.preferred == ClientFamily::kPmixV1) return PmixV1Request();
   // What CMD itself gets.
   std::vector<std::string> command_environment;
   if (plan_.direct == ClientFamily::kPmi) {
@@ -700,6 +749,59 @@ absl::StatusOr<launch::SpawnRequest> BridgedRank::CommandRequest() {
                               child_fd_.valid() ? child_fd_.get() : -1};
 }
 
+absl::StatusOr<launch::SpawnRequest> BridgedRank::PmixV1Request() {
+  downstream::PmixV1Server::Options v1_options;
+  v1_options.rank = rank_;
+  v1_options.trace = options_.trace;
+  if (options_.publish) {
+    // The socket and the store go into RANKDIR/pmix-v1, named to the
+    // container as PMIX_SERVER_TMPDIR: pmi-shim-hook mounts that directory
+    // read-write at the same path (a v1.2 client opens the store's lock
+    // read-write, which the read-only rank directory mount would refuse),
+    // and bind-mount engines carry the rank directory at its host path.
+    absl::Status created = CreateRankDirectory(job_);
+    if (!created.ok() && (options_.publish_required || !plan_.direct.has_value())) {
+      return created;
+    }
+    if (created.ok()) {
+      v1_options.directory = absl::StrCat(rank_directory_->path(), "/pmix-v1");
+      if (::mkdir(v1_options.directory.c_str(), 0700) != 0) {
+        return absl::ErrnoToStatus(errno, absl::StrCat("mkdir ", v1_options.directory));
+      }
+      pmix_v1_directory_ = v1_options.directory;  // removed before the rank directory
+    } else {
+      log::Info(absl::StrCat("rank ", rank_, ": no rank directory (", created.message(), "); ",
+                             options_.command.front(), " gets its PMIx v1.2 rendezvous directly"));
+    }
+  }
+  ASSIGN_OR_RETURN(pmix_v1_server_,
+                   downstream::PmixV1Server::Start(loop_, *reporting_host_, v1_options));
+  std::vector<std::string> v1_environment = pmix_v1_server_->ClientEnvironment();
+  // What makes an Open MPI app join a PMIx job instead of starting as a
+  // singleton (pmix_server.h, ClientEnvironment), for Open MPI 2.x too.
+  v1_environment.emplace_back("OMPI_MCA_schizo=ompi");
+  std::vector<std::string> command_environment;
+  if (rank_directory_ != nullptr) {
+    rendezvous::EnvEntries entries = {{rendezvous::kProtocolKey, "pmix1"}};
+    for (const std::string& entry : v1_environment) {
+      const size_t equals = entry.find('=');
+      entries.emplace_back(entry.substr(0, equals), entry.substr(equals + 1));
+    }
+    for (auto& fact : HostSharingFacts()) entries.push_back(std::move(fact));
+    RETURN_IF_ERROR(rank_directory_->WriteEnv(entries));
+  }
+  // A container engine gets only the rank directory and the endpoint's
+  // directory; anything else (maybe a wrapper around an engine) the
+  // endpoint's environment too.
+  command_environment = launch::BuildPmixRankEnvironment(
+      environment_, plan_.direct.has_value() ? v1_environment : std::vector<std::string>{});
+  if (rank_directory_ != nullptr) {
+    SetVariable(command_environment, rendezvous::kDirVariable, rank_directory_->path());
+    SetVariable(command_environment, kPmixV1TmpdirVariable, v1_options.directory);
+  }
+  return launch::SpawnRequest{options_.command, std::move(command_environment), -1};
+}
+
 bool BridgedRank::CommandRunning() const {
   if (command_status_.has_value() || command_pid_ <= 0) return false;
   // Not reaped yet, but maybe dead already (a zombie): look without reaping.
@@ -711,6 +813,7 @@ bool BridgedRank::CommandRunning() const {
 }
 
 bool BridgedRank::ClientSpoke() const {
+  if (pmix_v1_server_ != nullptr) return pmix_v1_server_->Connected();
   return (node_member_ != nullptr && node_member_->client_spoke()) ||
          (server_ != nullptr && server_->RankSpoke(rank_));
 }
@@ -728,6 +831,7 @@ void BridgedRank::OnCommandExit(int wait_status) {
   // which reports the loss back to this bridge's host (and so aborts the job
   // upstream) before its bye.
   if (node_member_ != nullptr) node_member_->Exited(launch::DescribeExit(wait_status));
+  if (pmix_v1_server_ != nullptr) pmix_v1_server_->RankExited(launch::DescribeExit(wait_status));
   // A command that never used PMI (a wrapper that failed, a plain tool) did
   // not finalize; do it for its rank if it succeeded, so the host does not
   // abort the job for a rank that simply had nothing to say.

@@ -20,6 +20,11 @@
 //   CMD's PMIx client ──(tcp)── node server (libpmix) ──control.sock── NodeMember
 //                                                                      └ JobHost
 //
+// A PMIx v1.2 client (usock only, which no current launcher serves) gets
+// the bridge's own per-rank endpoint under either family of host:
+//
+//   CMD's PMIx v1.2 client ──(usock)── PmixV1Server ── ReportingHost ── JobHost
+//
 // A PMIx host with a PMIx client needs no translation: the bridge relays
 // the bytes (TcpRelay) and points CMD's PMIX_SERVER_URI* at itself.
 //
@@ -52,6 +57,7 @@
 #include "absl/time/time.h"
 #include "bridge/diagnose/transcript.h"
 #include "bridge/downstream/pmi_server.h"
+#include "bridge/downstream/pmix_v1_server.h"
 #include "bridge/downstream/tcp_relay.h"
 #include "bridge/exec/collecting_host.h"
 #include "bridge/exec/deferred_host.h"
@@ -74,14 +80,16 @@ using image::ClientFamily;
 
 // What CMD's client speaks. kAuto: what CMD's program links
 // (client_detection.h), else the host's family; PMI-1 and PMI-2 are told
-// apart by the client's first line. Naming a family forces it.
-enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix };
+// apart by the client's first line. Naming a family forces it. kPmixV1: a
+// PMIx v1.2 (usock) client, served natively whatever the host speaks.
+enum class DownstreamChoice { kAuto, kPmi1, kPmi2, kPmix, kPmixV1 };
 
 // What one rank serves, decided before anything is connected (pure, see
 // PlanRank).
 struct RankPlan {
   // What CMD itself is handed: a PMI_FD (kPmi), a PMIx environment (kPmix),
-  // or, for a container engine, neither.
+  // the v1.2 endpoint's environment (kPmixV1), or, for a container engine,
+  // neither.
   std::optional<ClientFamily> direct;
   // What the rank directory serves: pmi.sock, pmix.sock (none: no directory).
   bool publish_pmi = false;
@@ -95,7 +103,9 @@ struct RankPlan {
 // directory); anything else (a container engine, a wrapper script, a static
 // or unreadable program) is offered both, for pmi-shim-client to choose
 // from inside the container by what the image's program links, and the
-// host's family is the preference.
+// host's family is the preference. A PMIx v1.x client (--downstream pmix1,
+// or detected) gets the bridge's own v1.2 endpoint and nothing else: no
+// pmi.sock, no node PMIx server.
 RankPlan PlanRank(DownstreamChoice choice, upstream::HostFamily host, bool publish,
                   bool command_is_engine, std::optional<ClientFamily> detected);
 
@@ -159,6 +169,8 @@ class BridgedRank {
   // pmix.sock, relayed to 127.0.0.1:pmix_port_.
   absl::Status StartPmixSocketRelay();
   rendezvous::EnvEntries PmixEntries() const;
+  // The rank directory itself (with the per-user fallback), empty.
+  absl::Status CreateRankDirectory(const std::string& job);
   // The rank directory for plan_ (`size`: the job's, when known).
   absl::Status Publish(const std::string& job, std::optional<int> size);
   // request.sock (common/rendezvous.h): the lazily served half of an offer.
@@ -170,6 +182,9 @@ class BridgedRank {
   // host is told this rank is gone.
   absl::Status StartCommand();
   absl::StatusOr<launch::SpawnRequest> CommandRequest();
+  // The PMIx v1.2 endpoint (RANKDIR/pmix-v1 when published) and CMD's
+  // environment for it.
+  absl::StatusOr<launch::SpawnRequest> PmixV1Request();
   // The asynchronous start failed: the host is told, Run returns `why`.
   void FailStart(absl::Status why);
   void ReportStartFailure(const absl::Status& why);
@@ -224,6 +239,8 @@ class BridgedRank {
   pid_t command_pid_ = -1;
   bool start_reported_ = false;
   bool finishing_ = false;
+  std::unique_ptr<downstream::PmixV1Server> pmix_v1_server_;
+  std::string pmix_v1_directory_;  // RANKDIR/pmix-v1 when published
   std::unique_ptr<downstream::TcpRelay> relay_;
   std::unique_ptr<RankDirectory> rank_directory_;
   std::FILE* transcript_file_ = nullptr;

@@ -65,6 +65,11 @@ absl::StatusOr<std::vector<std::string>> LaunchedJob::RankEnvironment(
     ASSIGN_OR_RETURN(std::vector<std::string> pmix, pmix_server_->ClientEnvironment(rank));
     return BuildPmixRankEnvironment(inherited_environment_, pmix);
   }
+  if (!pmix_v1_servers_.empty()) {
+    std::vector<std::string> pmix = pmix_v1_servers_[rank]->ClientEnvironment();
+    pmix.emplace_back("OMPI_MCA_schizo=ompi");  // see PmixServer::ClientEnvironment
+    return BuildPmixRankEnvironment(inherited_environment_, pmix);
+  }
   Rendezvous rendezvous;
   rendezvous.rank = rank;
   rendezvous.size = options_.size;
@@ -80,13 +85,22 @@ absl::Status LaunchedJob::StartRanks() {
   std::string port_address;
   if (options_.pmix) {
     ASSIGN_OR_RETURN(pmix_server_, downstream::PmixServer::Start(loop_, *host_, {}));
+  } else if (options_.pmix_v1) {
+    for (int rank = 0; rank < options_.size; ++rank) {
+      downstream::PmixV1Server::Options v1_options;
+      v1_options.rank = rank;
+      v1_options.trace = options_.trace;
+      ASSIGN_OR_RETURN(std::unique_ptr<downstream::PmixV1Server> server,
+                       downstream::PmixV1Server::Start(loop_, *host_, v1_options));
+      pmix_v1_servers_.push_back(std::move(server));
+    }
   } else if (options_.pmi_port) {
     ASSIGN_OR_RETURN(int port, server_->ListenTcp("127.0.0.1", 0));
     port_address = absl::StrCat("127.0.0.1:", port);
   }
   for (int rank = 0; rank < options_.size; ++rank) {
     UniqueFd child_end;
-    if (!options_.pmix && !options_.pmi_port) {
+    if (!options_.pmix && !options_.pmix_v1 && !options_.pmi_port) {
       int pair[2];
       if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
         return absl::ErrnoToStatus(errno, "socketpair");
@@ -124,6 +138,7 @@ absl::StatusOr<int> LaunchedJob::Run() {
   if (children_.running() > 0) RETURN_IF_ERROR(loop_.Run());
   server_->Shutdown();
   if (pmix_server_ != nullptr) pmix_server_->Stop();
+  pmix_v1_servers_.clear();
   if (!started.ok()) return started;
   WarnIfNobodySpoke();
   return end_status_.value_or(first_failure_.value_or(0));
@@ -148,6 +163,10 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
   // libpmix does not report clients that vanish; its server reports them as
   // lost to the host (which ends the job) when told of the exit.
   if (pmix_server_ != nullptr && pmix_server_->RankExited(rank, DescribeExit(wait_status))) return;
+  if (!pmix_v1_servers_.empty() &&
+      pmix_v1_servers_[rank]->RankExited(DescribeExit(wait_status))) {
+    return;
+  }
   const bool spoke = RankSpoke(rank);
   if (spoke && !host_->IsFinalized(rank)) {
     EndJob(status != 0 ? status : 1, absl::StrCat("rank ", rank, ": ", DescribeExit(wait_status),
@@ -199,6 +218,7 @@ void LaunchedJob::WarnIfNobodySpoke() const {
 }
 
 bool LaunchedJob::RankSpoke(int rank) const {
+  if (!pmix_v1_servers_.empty()) return pmix_v1_servers_[rank]->Connected();
   return pmix_server_ != nullptr ? pmix_server_->Connected(rank) : server_->RankSpoke(rank);
 }
 

@@ -33,6 +33,7 @@
 #include "absl/time/time.h"
 #include "bridge/downstream/pmi_server.h"
 #include "bridge/downstream/pmix_server.h"
+#include "bridge/downstream/pmix_v1_server.h"
 #include "bridge/launch/child_processes.h"
 #include "bridge/session/server_session.h"
 #include "bridge/upstream/embedded_host.h"
@@ -47,8 +48,10 @@ struct LaunchOptions {
   // Serve PMIx clients (Open MPI, libpmix) from the embedded libpmix server
   // instead of PMI-1/PMI-2 ones.
   bool pmix = false;
-  absl::Duration timeout = absl::ZeroDuration();     // zero: none
-  absl::Duration init_timeout = absl::Seconds(120);  // zero: none
+  // Serve PMIx v1.2 (usock) clients from one native PmixV1Server per rank.
+  bool pmix_v1 = false;
+  absl::Duration timeout = absl::ZeroDuration();       // zero: none
+  absl::Duration init_timeout = absl::Seconds(120);    // zero: none
   absl::Duration kill_grace = absl::Seconds(2);
   bool trace = false;
   std::vector<std::string> command;
@@ -88,6 +91,7 @@ class LaunchedJob {
   std::unique_ptr<upstream::EmbeddedHost> host_;
   std::unique_ptr<downstream::PmiServer> server_;
   std::unique_ptr<downstream::PmixServer> pmix_server_;
+  std::vector<std::unique_ptr<downstream::PmixV1Server>> pmix_v1_servers_;  // by rank
   std::vector<std::string> inherited_environment_;
   ChildProcesses children_;
   std::vector<bool> running_;  // by rank

@@ -4,7 +4,8 @@
 // node the launcher put it on, and exactly its node's ranks as shared-memory
 // peers (MPI_COMM_TYPE_SHARED size 2): locality comes from the launcher,
 // never from the bridge.
-#include <cstdio>
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -170,6 +171,38 @@ TEST_F(MultiNodeTest, HydraPmixRankKilledMidFenceEndsTheJobOnEveryNode) {
 // upstream and serves PMI-1 to the program, with the host's node map.
 TEST_F(MultiNodeTest, OpenMpiHostMpichProgramThroughBridges) {
   ExpectNodeTrueJob(Run(Launcher::kOpenMpi, Bridged({ProgramPath("mpi_locality")})));
+}
+
+// PMIx v1.2 clients (the lab's OpenPMIx 1.2.5) behind the bridges' native
+// endpoints: the bridges exchange their nodes' names through the host, so
+// each rank sees its own node's name and exactly its node's ranks as local
+// peers; every rank gets every other rank's keys (hydra and mpirun hosts).
+void ExpectNodeTrueV1Job(const testutil::ClusterRun& run) {
+  EXPECT_EQ(run.run.exit_code, 0) << run.Describe();
+  for (int rank = 0; rank < kRanks; ++rank) {
+    const int node = rank / kRanksPerNode;
+    const std::string want =
+        absl::StrCat("OK rank ", rank, " size ", kRanks, " peers ", node * kRanksPerNode, ",",
+                     node * kRanksPerNode + 1, " host node", node + 1, " keys ", kRanks * 4);
+    EXPECT_THAT(run.run.stdout_text, ::testing::HasSubstr(want)) << run.Describe();
+  }
+  EXPECT_THAT(run.leftovers, IsEmpty());
+}
+
+TEST_F(MultiNodeTest, HydraPmixV1ClientsThroughBridges) {
+  if (::access("/opt/pmi-shim-peers/openpmix-1.2.5/lib/libpmix.so.2", R_OK) != 0) {
+    GTEST_SKIP() << "the peers lab's OpenPMIx 1.2.5 is not installed";
+  }
+  ExpectNodeTrueV1Job(
+      Run(Launcher::kHydra, Bridged({ProgramPath("pmix_v1_client"), "--keys", "4"})));
+}
+
+TEST_F(MultiNodeTest, OpenMpiHostPmixV1ClientsThroughBridges) {
+  if (::access("/opt/pmi-shim-peers/openpmix-1.2.5/lib/libpmix.so.2", R_OK) != 0) {
+    GTEST_SKIP() << "the peers lab's OpenPMIx 1.2.5 is not installed";
+  }
+  ExpectNodeTrueV1Job(
+      Run(Launcher::kOpenMpi, Bridged({ProgramPath("pmix_v1_client"), "--keys", "4"})));
 }
 
 }  // namespace
