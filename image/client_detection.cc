@@ -104,8 +104,7 @@ std::optional<ClientFamily> DetectImageClientFamily(const std::string& root) {
   if (!report.ok()) return std::nullopt;
   if (report->default_protocol == kProtoPmix) {
     const std::optional<VersionNumber> version = ParseVersion(report->pmix_version);
-    return version.has_value() && version->major == 1 ? ClientFamily::kPmixV1
-                                                      : ClientFamily::kPmix;
+    return version.has_value() && version->major == 1 ? ClientFamily::kPmixV1 : ClientFamily::kPmix;
   }
   if (report->default_protocol == kProtoPmi1 || report->default_protocol == kProtoPmi2) {
     return ClientFamily::kPmi;

@@ -46,7 +46,6 @@ TEST(ClientDetectionTest, SonamesOfEachFamily) {
   EXPECT_EQ(ClientFamilyOfLibraries({"libmpi.so.20"}), ClientFamily::kPmixV1);  // Open MPI 2.x
 }
 
-
 // An image holding the lab's OpenPMIx 1.2.5 (or nothing when the lab is
 // not installed): what --downstream auto reads for a container.
 TEST(ImageDetectionTest, AV1LibpmixInARootfsOrBundleIsV1) {

@@ -140,7 +140,10 @@ void ClassifyMpichLike(const ElfInfo& elf, absl::string_view bytes, LibraryInfo&
 // A v1.x libpmix's own version: the string "1.M.P[suffix]" among its
 // read-only data (PMIx_Get_version returns it), else "1".
 std::string FindV1VersionString(absl::string_view bytes) {
-  const absl::string_view start("\0" "1.", 3);
+  const absl::string_view start(
+      "\0"
+      "1.",
+      3);
   for (size_t at = bytes.find(start); at != absl::string_view::npos;
        at = bytes.find(start, at + 1)) {
     absl::string_view rest = bytes.substr(at + 1);
@@ -233,7 +236,8 @@ bool ClassifyLibpmix(const LibraryFile& file, LibraryInfo& info) {
     info.evidence.push_back("PMIx v1 API (PMIx_Register_errhandler, no event handlers)");
   } else {
     info.version = FindPmixVersion(file.bytes);
-    if (!info.version.empty()) info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
+    if (!info.version.empty())
+      info.evidence.push_back(absl::StrCat("PMIx version string ", info.version));
   }
   info.components = BuiltInComponents(file.elf);
   return true;

@@ -201,10 +201,11 @@ int RunCheck(const CommandLine& line) {
     if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
       family = ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
     }
-    report.protocol = found.protocol == Protocol::kPmixV1 ? std::string(ProtocolName(found.protocol))
-                      : family == ClientFamily::kPmix     ? "pmix"
-                      : found.protocol == Protocol::kPmix ? "pmi"
-                                                          : std::string(ProtocolName(found.protocol));
+    report.protocol =
+        found.protocol == Protocol::kPmixV1 ? std::string(ProtocolName(found.protocol))
+        : family == ClientFamily::kPmix     ? "pmix"
+        : found.protocol == Protocol::kPmix ? "pmi"
+                                            : std::string(ProtocolName(found.protocol));
     absl::Status ready = absl::OkStatus();
     if (NeedsRequest(found, family)) {
       absl::StatusOr<rendezvous::EnvEntries> added =

@@ -175,8 +175,8 @@ absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Re
       return absl::InvalidArgumentError(absl::StrCat(
           env_file, " says PMI_SHIM_PROTOCOL=pmix1 but lacks PMIX_SERVER_URI or PMIX_NAMESPACE"));
     }
-    plan.description = absl::StrCat("PMIx v1.2 through ",
-                                    *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
+    plan.description =
+        absl::StrCat("PMIx v1.2 through ", *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
     return plan;
   }
   const ClientFamily family = choices.family.value_or(PreferredFamily(*found));

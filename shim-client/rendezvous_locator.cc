@@ -49,11 +49,16 @@ absl::StatusOr<Protocol> ParseProtocol(absl::string_view name) {
 
 absl::string_view ProtocolName(Protocol protocol) {
   switch (protocol) {
-    case Protocol::kPmi1: return "pmi1";
-    case Protocol::kPmi2: return "pmi2";
-    case Protocol::kPmi: return "pmi";
-    case Protocol::kPmix: return "pmix";
-    case Protocol::kPmixV1: return "pmix1";
+    case Protocol::kPmi1:
+      return "pmi1";
+    case Protocol::kPmi2:
+      return "pmi2";
+    case Protocol::kPmi:
+      return "pmi";
+    case Protocol::kPmix:
+      return "pmix";
+    case Protocol::kPmixV1:
+      return "pmix1";
   }
   return "?";
 }

@@ -55,38 +55,38 @@ struct ParsedExec {
 
 po::options_description ExecOptionsDescription(ParsedExec& parsed) {
   po::options_description description("Options");
-  description.add_options()
-      ("upstream", po::value<std::string>(&parsed.upstream),
-       "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
-       "PMI-1 for a PMI_FD/PMI_PORT host)")
-      ("downstream", po::value<std::string>(&parsed.downstream),
-       "what COMMAND's client speaks: auto|pmi1|pmi2|pmix|pmix1 (auto: PMIx for a program that "
-       "links Open MPI or libpmix, the native PMIx v1.2 usock endpoint (pmix1) for one that links "
-       "libpmix 1.x or Open MPI 2.x (or whose named image has libpmix 1.x), PMI for one that links "
-       "MPICH or libpmi2; for anything else the rank directory offers both, pmi-shim-client picks "
-       "by the image's program, and COMMAND itself gets the host's family; PMI-1 and PMI-2 are "
-       "told apart by the client's first line). A named family is the only one served")
-      ("publish", po::bool_switch(&parsed.publish),
-       "fail if the rank directory cannot be made (it is published by default: a rank socket, "
-       "a PMIx socket and an env file, exported as PMI_SHIM_DIR, for pmi-shim-client inside "
-       "any container COMMAND starts, directly or through a wrapper)")
-      ("no-publish", po::bool_switch(&parsed.no_publish),
-       "publish nothing: hand COMMAND a PMI_FD or PMIx environment only, even when it is a "
-       "container engine")
-      ("publish-dir", po::value<std::string>(&parsed.options.publish_root),
-       "where rank directories go (failing to make one is then an error; default "
-       "$PMI_SHIM_RUNDIR, else /run/pmi-shim for root, /tmp/pmi-shim-UID for others)")
-      ("tools-dir", po::value<std::string>(&parsed.options.tools_dir),
-       "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
-       "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")
-      ("dry-run", po::bool_switch(&parsed.dry_run),
-       "print the command this rank would run (after the container engine rewrite) and exit")
-      ("trace", po::value<std::string>(&parsed.options.trace_file),
-       "write a decoded transcript of COMMAND's PMI messages, the answers and the host "
-       "exchange, with mismatches flagged, to FILE ('-': stderr; -vv also logs messages)")
-      ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
-      ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
-       "more output on stderr");
+  description.add_options()(
+      "upstream", po::value<std::string>(&parsed.upstream),
+      "the host server's protocol: auto|pmi1|pmi2|pmix (auto: from the environment; "
+      "PMI-1 for a PMI_FD/PMI_PORT host)")(
+      "downstream", po::value<std::string>(&parsed.downstream),
+      "what COMMAND's client speaks: auto|pmi1|pmi2|pmix|pmix1 (auto: PMIx for a program that "
+      "links Open MPI or libpmix, the native PMIx v1.2 usock endpoint (pmix1) for one that links "
+      "libpmix 1.x or Open MPI 2.x (or whose named image has libpmix 1.x), PMI for one that links "
+      "MPICH or libpmi2; for anything else the rank directory offers both, pmi-shim-client picks "
+      "by the image's program, and COMMAND itself gets the host's family; PMI-1 and PMI-2 are "
+      "told apart by the client's first line). A named family is the only one served")(
+      "publish", po::bool_switch(&parsed.publish),
+      "fail if the rank directory cannot be made (it is published by default: a rank socket, "
+      "a PMIx socket and an env file, exported as PMI_SHIM_DIR, for pmi-shim-client inside "
+      "any container COMMAND starts, directly or through a wrapper)")(
+      "no-publish", po::bool_switch(&parsed.no_publish),
+      "publish nothing: hand COMMAND a PMI_FD or PMIx environment only, even when it is a "
+      "container engine")(
+      "publish-dir", po::value<std::string>(&parsed.options.publish_root),
+      "where rank directories go (failing to make one is then an error; default "
+      "$PMI_SHIM_RUNDIR, else /run/pmi-shim for root, /tmp/pmi-shim-UID for others)")(
+      "tools-dir", po::value<std::string>(&parsed.options.tools_dir),
+      "host directory with bin/pmi-shim-client, bound at /opt/pmi-shim by Apptainer, "
+      "Singularity and ch-run (default: PREFIX/libexec/pmi-shim next to this program)")(
+      "dry-run", po::bool_switch(&parsed.dry_run),
+      "print the command this rank would run (after the container engine rewrite) and exit")(
+      "trace", po::value<std::string>(&parsed.options.trace_file),
+      "write a decoded transcript of COMMAND's PMI messages, the answers and the host "
+      "exchange, with mismatches flagged, to FILE ('-': stderr; -vv also logs messages)")(
+      "log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")(
+      "verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens(),
+      "more output on stderr");
   return description;
 }
 

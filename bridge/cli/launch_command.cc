@@ -32,23 +32,23 @@ struct ParsedLaunch {
 
 po::options_description LaunchOptionsDescription(ParsedLaunch& parsed) {
   po::options_description description("Options");
-  description.add_options()
-      ("np,n", po::value<int>(&parsed.options.size)->required(), "number of ranks")
-      ("pmi-port", po::bool_switch(&parsed.options.pmi_port),
-       "hand ranks PMI_PORT=127.0.0.1:PORT and PMI_ID (TCP) instead of an inherited PMI_FD")
-      ("protocol", po::value<std::string>(&parsed.protocol),
-       "client protocol: auto|pmi1|pmi2 (PMI_FD/PMI_PORT; auto tells them apart), pmix "
-       "(Open MPI and libpmix programs, through an embedded libpmix server) or pmix1 (PMIx "
-       "v1.2 usock clients, through native v1.2 endpoints)")
-      ("timeout", po::value<double>(&parsed.timeout_seconds),
-       "end the job after this many seconds (exit status 124); 0 = never")
-      ("init-timeout", po::value<double>(&parsed.init_timeout_seconds),
-       "end the job when a rank has sent nothing this many seconds after start while others "
-       "wait for it in a barrier; 0 = never (default 120)")
-      ("trace", po::bool_switch(&parsed.options.trace), "log every PMI message (with -vv)")
-      ("log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")
-      ("verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens()->composing(),
-       "more output on stderr");
+  description.add_options()("np,n", po::value<int>(&parsed.options.size)->required(),
+                            "number of ranks")(
+      "pmi-port", po::bool_switch(&parsed.options.pmi_port),
+      "hand ranks PMI_PORT=127.0.0.1:PORT and PMI_ID (TCP) instead of an inherited PMI_FD")(
+      "protocol", po::value<std::string>(&parsed.protocol),
+      "client protocol: auto|pmi1|pmi2 (PMI_FD/PMI_PORT; auto tells them apart), pmix "
+      "(Open MPI and libpmix programs, through an embedded libpmix server) or pmix1 (PMIx "
+      "v1.2 usock clients, through native v1.2 endpoints)")(
+      "timeout", po::value<double>(&parsed.timeout_seconds),
+      "end the job after this many seconds (exit status 124); 0 = never")(
+      "init-timeout", po::value<double>(&parsed.init_timeout_seconds),
+      "end the job when a rank has sent nothing this many seconds after start while others "
+      "wait for it in a barrier; 0 = never (default 120)")(
+      "trace", po::bool_switch(&parsed.options.trace), "log every PMI message (with -vv)")(
+      "log-file", po::value<std::string>(&parsed.log_file), "append JSON-lines logs to FILE")(
+      "verbose,v", po::value<int>(&parsed.verbose)->implicit_value(1)->zero_tokens()->composing(),
+      "more output on stderr");
   return description;
 }
 

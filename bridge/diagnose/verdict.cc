@@ -117,8 +117,10 @@ class Builder {
       v_.outcome = kOutcomeBridge;
       const std::optional<VersionNumber> client = ParseVersion(image_.pmix_version);
       if (proto == kProtoPmix && client && client->major == 1) {
-        v_.summary = absl::StrCat("the image speaks PMIx ", image_.pmix_version, " (usock only), the host (",
-                                  host_.launcher, ") only the PMI wire: the bridge serves it its native PMIx v1.2 endpoint");
+        v_.summary =
+            absl::StrCat("the image speaks PMIx ", image_.pmix_version, " (usock only), the host (",
+                         host_.launcher,
+                         ") only the PMI wire: the bridge serves it its native PMIx v1.2 endpoint");
         Add("run", BridgeRunPmixV1(), kWhyPmixV1);
       } else if (proto == kProtoPmix) {
         v_.summary = absl::StrCat("the image speaks PMIx, the host (", host_.launcher,
@@ -233,12 +235,15 @@ class Builder {
       v_.summary = absl::StrCat("PMIx ", image_.pmix_version, " client needs a Unix socket; the ",
                                 host_.pmix_version.empty() ? "host" : host_.pmix_version,
                                 " server is TCP only");
-      v_.problems.push_back("v1.x clients connect only by usock; usock was removed in v4.0.0 (and in 2.0.3) (protocols.md §4.6, §8 rows 18-19)");
+      v_.problems.push_back(
+          "v1.x clients connect only by usock; usock was removed in v4.0.0 (and in 2.0.3) "
+          "(protocols.md §4.6, §8 rows 18-19)");
       v_.outcome = kOutcomeBridge;
       if (pmi_fallback) {
         const std::string proto = image_.Speaks(kProtoPmi1) ? kProtoPmi1 : kProtoPmi2;
         v_.client_protocol = proto;
-        Add("run", BridgeRun(proto), "the image also speaks the PMI wire: the bridge serves it from PMIx (design.md §3)");
+        Add("run", BridgeRun(proto),
+            "the image also speaks the PMI wire: the bridge serves it from PMIx (design.md §3)");
       } else {
         v_.summary += ": the bridge serves it its native PMIx v1.2 endpoint";
         Add("run", BridgeRunPmixV1(), kWhyPmixV1);
@@ -251,10 +256,16 @@ class Builder {
     // v2.1/v3 servers: only with their usock listener enabled.
     if (!host_.pmix_usock) {
       v_.outcome = kOutcomeBridge;
-      v_.summary = "PMIx v1.x client: the v2.1/v3 server has no Unix socket listener; the bridge serves the client natively";
-      v_.problems.push_back("v2.1/v3 servers accept v1.x clients only with usock enabled (protocols.md §4.2, §8 row 19)");
+      v_.summary =
+          "PMIx v1.x client: the v2.1/v3 server has no Unix socket listener; the bridge serves the "
+          "client natively";
+      v_.problems.push_back(
+          "v2.1/v3 servers accept v1.x clients only with usock enabled (protocols.md §4.2, §8 row "
+          "19)");
       Add("run", BridgeRunPmixV1(), kWhyPmixV1);
-      Add("flag", "or start the server with PMIX_USOCK_DISABLE=false (the host exports PMIX_SERVER_URI)", "protocols.md §4.2");
+      Add("flag",
+          "or start the server with PMIX_USOCK_DISABLE=false (the host exports PMIX_SERVER_URI)",
+          "protocols.md §4.2");
       return;
     }
     v_.outcome = kOutcomeDirectWithHook;

@@ -159,8 +159,8 @@ class PmixV1Server::Core {
         host_(host),
         options_(std::move(options)),
         nspace_(std::move(nspace)),
-        exchange_(host,
-                  ModexExchange::Options{host.info().size, {options_.rank}, {}, limits, "shim-v1"}) {}
+        exchange_(host, ModexExchange::Options{
+                            host.info().size, {options_.rank}, {}, limits, "shim-v1"}) {}
 
   ~Core() {
     *alive_ = false;

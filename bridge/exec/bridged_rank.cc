@@ -386,7 +386,7 @@ absl::Status BridgedRank::CreateRankDirectory(const std::string& job) {
 
 absl::Status BridgedRank::Publish(const std::string& job, std::optional<int> size) {
   RETURN_IF_ERROR(CreateRankDirectory(job));
-  const char* preferred = plan_.preferred == ClientFamily::kPmix         ? "pmix"
+  const char* preferred = plan_.preferred == ClientFamily::kPmix           ? "pmix"
                           : options_.downstream == DownstreamChoice::kPmi1 ? "pmi1"
                           : options_.downstream == DownstreamChoice::kPmi2 ? "pmi2"
                                                                            : "pmi";
@@ -538,8 +538,7 @@ absl::StatusOr<int> BridgedRank::Run() {
         launch::ResolveExecutable(options_.command.front(), environment);
     if (program.ok()) detected = DetectClientFamily(*program);
   }
-  if (options_.downstream == DownstreamChoice::kAuto && !detected.has_value() &&
-      options_.publish) {
+  if (options_.downstream == DownstreamChoice::kAuto && !detected.has_value() && options_.publish) {
     if (std::optional<std::string> image = ImageDirectoryOf(options_.command)) {
       // Only a v1.x client changes what is served here; any other image
       // keeps both sides offered for pmi-shim-client to choose from.

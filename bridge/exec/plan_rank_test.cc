@@ -19,8 +19,8 @@ TEST(PlanRankTest, UnknownProgramIsOfferedBothWithTheHostsFamilyPreferred) {
 }
 
 TEST(PlanRankTest, NamedFamilyIsTheOnlyOneServed) {
-  const RankPlan plan = PlanRank(DownstreamChoice::kPmix, HostFamily::kPmiWire, true, true,
-                                 std::nullopt);
+  const RankPlan plan =
+      PlanRank(DownstreamChoice::kPmix, HostFamily::kPmiWire, true, true, std::nullopt);
   EXPECT_EQ(plan.direct, std::nullopt);  // an engine: the directory alone
   EXPECT_FALSE(plan.publish_pmi);
   EXPECT_TRUE(plan.publish_pmix);

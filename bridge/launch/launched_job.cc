@@ -163,8 +163,7 @@ void LaunchedJob::OnRankExit(int rank, int wait_status) {
   // libpmix does not report clients that vanish; its server reports them as
   // lost to the host (which ends the job) when told of the exit.
   if (pmix_server_ != nullptr && pmix_server_->RankExited(rank, DescribeExit(wait_status))) return;
-  if (!pmix_v1_servers_.empty() &&
-      pmix_v1_servers_[rank]->RankExited(DescribeExit(wait_status))) {
+  if (!pmix_v1_servers_.empty() && pmix_v1_servers_[rank]->RankExited(DescribeExit(wait_status))) {
     return;
   }
   const bool spoke = RankSpoke(rank);

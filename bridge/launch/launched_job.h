@@ -50,8 +50,8 @@ struct LaunchOptions {
   bool pmix = false;
   // Serve PMIx v1.2 (usock) clients from one native PmixV1Server per rank.
   bool pmix_v1 = false;
-  absl::Duration timeout = absl::ZeroDuration();       // zero: none
-  absl::Duration init_timeout = absl::Seconds(120);    // zero: none
+  absl::Duration timeout = absl::ZeroDuration();     // zero: none
+  absl::Duration init_timeout = absl::Seconds(120);  // zero: none
   absl::Duration kill_grace = absl::Seconds(2);
   bool trace = false;
   std::vector<std::string> command;

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
-#include "tools/build/fuzz_check.h"
 #include "protocol/pmix_v1/connection_core.h"
+#include "tools/build/fuzz_check.h"
 
 namespace v1 = pmi_shim::protocol::pmix_v1;
 

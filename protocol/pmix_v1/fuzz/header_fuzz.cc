@@ -6,8 +6,8 @@
 #include <cstdint>
 
 #include "absl/strings/string_view.h"
-#include "tools/build/fuzz_check.h"
 #include "protocol/pmix_v1/header.h"
+#include "tools/build/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace v1 = pmi_shim::protocol::pmix_v1;
