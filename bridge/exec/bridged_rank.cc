@@ -526,6 +526,42 @@ absl::StatusOr<int> BridgedRank::Run() {
                    upstream::DetectHostEndpoint(environment, options_.upstream));
   for (const std::string& warning : endpoint.warnings) log::Warning(warning);
   const bool pmix_host = endpoint.family == upstream::HostFamily::kPmix;
+  const std::optional<ClientFamily> detected = DetectCommandClient(environment);
+  const RankPlan plan = PlanRank(options_.downstream, endpoint.family, options_.publish,
+                                 options_.command_is_engine, detected);
+  LogAutoChoice(plan, detected, pmix_host);
+  // Block SIGCHLD and friends before libpmix starts its progress thread
+  // (PMIx_Init, PMIx_server_init): a thread created with them unblocked can
+  // take the SIGCHLD that the signalfd is waiting for, and the command would
+  // never be reaped.
+  RETURN_IF_ERROR(children_.Start());
+  RETURN_IF_ERROR(OpenTranscript());
+  plan_ = plan;
+  pmix_host_ = pmix_host;
+  environment_ = environment;
+  if (plan.preferred == ClientFamily::kPmixV1) {
+    RETURN_IF_ERROR(SetUpForPmixV1(endpoint));
+  } else if (!pmix_host) {
+    RETURN_IF_ERROR(SetUpUnderPmiHost(endpoint));
+  } else {
+    RETURN_IF_ERROR(SetUpUnderPmixHost(endpoint));
+  }
+  if (!pmix_host && plan.direct == ClientFamily::kPmix) {
+    // CMD is started once its node's PMIx server has welcomed this rank.
+    StartPmixSide();
+  } else {
+    RETURN_IF_ERROR(StartCommand());
+  }
+  // A start that failed before the loop runs (Run clears a Stop).
+  RETURN_IF_ERROR(start_failure_);
+  RETURN_IF_ERROR(loop_.Run());
+  RETURN_IF_ERROR(start_failure_);
+  if (forced_status_.has_value()) return *forced_status_;
+  return command_status_.value_or(1);
+}
+
+std::optional<ClientFamily> BridgedRank::DetectCommandClient(
+    const std::vector<std::string>& environment) const {
   // --downstream auto: a program run directly tells by what it links; a
   // container engine's image is read on the container side instead
   // (pmi-shim-client picks pmi.sock or pmix.sock), except that an image the
@@ -548,8 +584,11 @@ absl::StatusOr<int> BridgedRank::Run() {
       }
     }
   }
-  const RankPlan plan = PlanRank(options_.downstream, endpoint.family, options_.publish,
-                                 options_.command_is_engine, detected);
+  return detected;
+}
+
+void BridgedRank::LogAutoChoice(const RankPlan& plan, std::optional<ClientFamily> detected,
+                                bool pmix_host) const {
   if (detected == ClientFamily::kPmixV1 && plan.preferred == ClientFamily::kPmixV1) {
     log::Info(absl::StrCat(options_.command.front(),
                            " links a PMIx v1.2 client: serving it the native PMIx v1.2 (usock) "
@@ -560,116 +599,104 @@ absl::StatusOr<int> BridgedRank::Run() {
                            pmix_client ? "PMIx" : "PMI-1/PMI-2", " client: serving it ",
                            pmix_client ? "a PMIx server" : "PMI", " (--downstream auto)"));
   }
-  const bool serve_pmi = plan.direct == ClientFamily::kPmi || plan.publish_pmi;
-  const bool serve_pmix = plan.direct == ClientFamily::kPmix || plan.publish_pmix;
-  // Block SIGCHLD and friends before libpmix starts its progress thread
-  // (PMIx_Init, PMIx_server_init): a thread created with them unblocked can
-  // take the SIGCHLD that the signalfd is waiting for, and the command would
-  // never be reaped.
-  RETURN_IF_ERROR(children_.Start());
-  if (!options_.trace_file.empty()) {
-    transcript_file_ =
-        options_.trace_file == "-" ? stderr : std::fopen(options_.trace_file.c_str(), "a");
-    if (transcript_file_ == nullptr) {
-      return absl::ErrnoToStatus(
-          errno, absl::StrCat("cannot open the transcript file ", options_.trace_file));
-    }
-    transcript_ = std::make_unique<diagnose::Transcript>(
-        transcript_file_, diagnose::Transcript::Format::kHuman, absl::Now());
+}
+
+absl::Status BridgedRank::OpenTranscript() {
+  if (options_.trace_file.empty()) return absl::OkStatus();
+  transcript_file_ =
+      options_.trace_file == "-" ? stderr : std::fopen(options_.trace_file.c_str(), "a");
+  if (transcript_file_ == nullptr) {
+    return absl::ErrnoToStatus(
+        errno, absl::StrCat("cannot open the transcript file ", options_.trace_file));
   }
-  plan_ = plan;
-  pmix_host_ = pmix_host;
-  std::string job;
-  std::optional<int> size;
-  if (plan.preferred == ClientFamily::kPmixV1) {
-    // The v1.2 endpoint does its rank's host work itself (fences, direct
-    // gets through the host's KVS), under either family of host.
+  transcript_ = std::make_unique<diagnose::Transcript>(
+      transcript_file_, diagnose::Transcript::Format::kHuman, absl::Now());
+  return absl::OkStatus();
+}
+
+absl::Status BridgedRank::SetUpForPmixV1(const upstream::HostEndpoint& endpoint) {
+  // The v1.2 endpoint does its rank's host work itself (fences, direct
+  // gets through the host's KVS), under either family of host.
+  RETURN_IF_ERROR(ConnectUpstream(endpoint));
+  reporting_host_ = std::make_unique<ReportingHost>(*host_);
+  job_ = host_->info().kvsname;
+  size_ = host_->info().size;
+  return absl::OkStatus();
+}
+
+absl::Status BridgedRank::SetUpUnderPmiHost(const upstream::HostEndpoint& endpoint) {
+  const bool serve_pmi = plan_.direct == ClientFamily::kPmi || plan_.publish_pmi;
+  const bool serve_pmix = plan_.direct == ClientFamily::kPmix || plan_.publish_pmix;
+  RETURN_IF_ERROR(ConnectUpstream(endpoint));
+  job_ = host_->info().kvsname;
+  size_ = host_->info().size;
+  if (serve_pmi) {
+    // A PMI host's barrier collects nothing by itself; a PMIx server's
+    // modex already does.
+    collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
+    reporting_host_ = std::make_unique<ReportingHost>(*collecting_host_);
+    server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+  }
+  // The PMIx side is the node's PMIx server (bridge/node), which this
+  // rank joins only when CMD links PMIx, or when a container's client asks
+  // for it (request.sock): a container that may not need it costs nothing.
+  if (serve_pmix) pmix_reporting_host_ = std::make_unique<ReportingHost>(*host_);
+  return absl::OkStatus();
+}
+
+absl::Status BridgedRank::SetUpUnderPmixHost(const upstream::HostEndpoint& endpoint) {
+  const std::vector<std::string>& environment = environment_;
+  const RankPlan& plan = plan_;
+  const bool serve_pmix = plan.direct == ClientFamily::kPmix || plan.publish_pmix;
+  // The launcher's word, before (or without) joining the job.
+  if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
+    return absl::InvalidArgumentError("PMIX_RANK is not set to a number by the launcher");
+  }
+  job_ = ValueOf(environment, "PMIX_NAMESPACE", "pmix");
+  size_ = JobSizeFromLauncher(environment);
+  const bool forced_pmi = options_.downstream == DownstreamChoice::kPmi1 ||
+                          options_.downstream == DownstreamChoice::kPmi2;
+  if (plan.direct == ClientFamily::kPmi || forced_pmi) {
     RETURN_IF_ERROR(ConnectUpstream(endpoint));
     reporting_host_ = std::make_unique<ReportingHost>(*host_);
-    job = host_->info().kvsname;
-    size = host_->info().size;
-  } else if (!pmix_host) {
-    RETURN_IF_ERROR(ConnectUpstream(endpoint));
-    job = host_->info().kvsname;
-    size = host_->info().size;
-    if (serve_pmi) {
-      // A PMI host's barrier collects nothing by itself; a PMIx server's
-      // modex already does.
-      collecting_host_ = std::make_unique<CollectingHost>(*host_, rank_);
-      reporting_host_ = std::make_unique<ReportingHost>(*collecting_host_);
-      server_ =
-          std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+    size_ = host_->info().size;
+    server_ = std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
+  } else if (plan.publish_pmi) {
+    // Joined only if the container's client turns out to speak PMI: a
+    // PMIx client goes through the relay as the rank itself.
+    deferred_host_ =
+        std::make_unique<DeferredHost>([this, endpoint]() -> absl::StatusOr<session::JobHost*> {
+          RETURN_IF_ERROR(ConnectUpstream(endpoint));
+          reporting_host_ = std::make_unique<ReportingHost>(*host_);
+          log::Debug(absl::StrCat("rank ", rank_,
+                                  ": a PMI client connected pmi.sock; joined "
+                                  "the PMIx job to serve it"));
+          return reporting_host_.get();
+        });
+    downstream::ServerOptions server_options = PmiServerOptions();
+    server_options.before_serving = [this] { return deferred_host_->Ensure(); };
+    server_ = std::make_unique<downstream::PmiServer>(loop_, *deferred_host_, server_options);
+  }
+  if (serve_pmix) {
+    ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
+                     pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
+    if (probe.original.scheme != "tcp4") {
+      return absl::UnimplementedError(absl::StrCat("the PMIx server listens on ",
+                                                   probe.original.ToString(),
+                                                   "; the relay reaches IPv4 servers only"));
     }
-    // The PMIx side is the node's PMIx server (bridge/node), which this
-    // rank joins only when CMD links PMIx, or when a container's client asks
-    // for it (request.sock): a container that may not need it costs nothing.
-    if (serve_pmix) pmix_reporting_host_ = std::make_unique<ReportingHost>(*host_);
-  } else {
-    // The launcher's word, before (or without) joining the job.
-    if (!absl::SimpleAtoi(ValueOf(environment, "PMIX_RANK", ""), &rank_)) {
-      return absl::InvalidArgumentError("PMIX_RANK is not set to a number by the launcher");
+    pmix_port_ = probe.original.port;
+    for (const std::string& entry : environment) {
+      if (absl::StartsWith(entry, "PMIX_")) pmix_entries_.push_back(entry);
     }
-    job = ValueOf(environment, "PMIX_NAMESPACE", "pmix");
-    size = JobSizeFromLauncher(environment);
-    const bool forced_pmi = options_.downstream == DownstreamChoice::kPmi1 ||
-                            options_.downstream == DownstreamChoice::kPmi2;
-    if (plan.direct == ClientFamily::kPmi || forced_pmi) {
-      RETURN_IF_ERROR(ConnectUpstream(endpoint));
-      reporting_host_ = std::make_unique<ReportingHost>(*host_);
-      size = host_->info().size;
-      server_ =
-          std::make_unique<downstream::PmiServer>(loop_, *reporting_host_, PmiServerOptions());
-    } else if (plan.publish_pmi) {
-      // Joined only if the container's client turns out to speak PMI: a
-      // PMIx client goes through the relay as the rank itself.
-      deferred_host_ =
-          std::make_unique<DeferredHost>([this, endpoint]() -> absl::StatusOr<session::JobHost*> {
-            RETURN_IF_ERROR(ConnectUpstream(endpoint));
-            reporting_host_ = std::make_unique<ReportingHost>(*host_);
-            log::Debug(absl::StrCat("rank ", rank_,
-                                    ": a PMI client connected pmi.sock; joined "
-                                    "the PMIx job to serve it"));
-            return reporting_host_.get();
-          });
-      downstream::ServerOptions server_options = PmiServerOptions();
-      server_options.before_serving = [this] { return deferred_host_->Ensure(); };
-      server_ = std::make_unique<downstream::PmiServer>(loop_, *deferred_host_, server_options);
-    }
-    if (serve_pmix) {
-      ASSIGN_OR_RETURN(pmix::RewrittenEnvironment probe,
-                       pmix::RewritePmixServerUris(environment, "127.0.0.1", 1));
-      if (probe.original.scheme != "tcp4") {
-        return absl::UnimplementedError(absl::StrCat("the PMIx server listens on ",
-                                                     probe.original.ToString(),
-                                                     "; the relay reaches IPv4 servers only"));
-      }
-      pmix_port_ = probe.original.port;
-      for (const std::string& entry : environment) {
-        if (absl::StartsWith(entry, "PMIX_")) pmix_entries_.push_back(entry);
-      }
-      if (plan.direct == ClientFamily::kPmix) {
-        downstream::TcpRelay::Options relay_options;
-        relay_options.target_address = probe.original.host;
-        relay_options.target_port = probe.original.port;
-        ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
-      }
+    if (plan.direct == ClientFamily::kPmix) {
+      downstream::TcpRelay::Options relay_options;
+      relay_options.target_address = probe.original.host;
+      relay_options.target_port = probe.original.port;
+      ASSIGN_OR_RETURN(relay_, downstream::TcpRelay::Start(loop_, relay_options));
     }
   }
-  environment_ = environment;
-  job_ = job;
-  size_ = size;
-  if (!pmix_host && plan.direct == ClientFamily::kPmix) {
-    // CMD is started once its node's PMIx server has welcomed this rank.
-    StartPmixSide();
-  } else {
-    RETURN_IF_ERROR(StartCommand());
-  }
-  // A start that failed before the loop runs (Run clears a Stop).
-  RETURN_IF_ERROR(start_failure_);
-  RETURN_IF_ERROR(loop_.Run());
-  RETURN_IF_ERROR(start_failure_);
-  if (forced_status_.has_value()) return *forced_status_;
-  return command_status_.value_or(1);
+  return absl::OkStatus();
 }
 
 absl::Status BridgedRank::StartCommand() {

@@ -154,6 +154,21 @@ class BridgedRank {
   std::optional<int> command_signal() const { return command_signal_; }
 
  private:
+  // Run's steps. What CMD's client is, when --downstream auto can tell:
+  // what a program run directly links, or a PMIx v1.x client in an image
+  // the command names by its directory.
+  std::optional<ClientFamily> DetectCommandClient(
+      const std::vector<std::string>& environment) const;
+  void LogAutoChoice(const RankPlan& plan, std::optional<ClientFamily> detected,
+                     bool pmix_host) const;
+  // exec --trace FILE.
+  absl::Status OpenTranscript();
+  // What plan_ needs before CMD starts, under each kind of host: the
+  // upstream connection (now, or deferred until a client needs it), the PMI
+  // server, the PMIx relay's target; job_ and size_ as far as known.
+  absl::Status SetUpForPmixV1(const upstream::HostEndpoint& endpoint);
+  absl::Status SetUpUnderPmiHost(const upstream::HostEndpoint& endpoint);
+  absl::Status SetUpUnderPmixHost(const upstream::HostEndpoint& endpoint);
   absl::Status ConnectUpstream(const upstream::HostEndpoint& endpoint);
   downstream::ServerOptions PmiServerOptions();
   // Under a PMI host, the PMIx side (flow 4), asynchronous: the start-up
