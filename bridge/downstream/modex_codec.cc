@@ -401,83 +401,99 @@ struct ModexExchange::FenceRun : std::enable_shared_from_this<ModexExchange::Fen
     if (waiting || phase == Phase::kDone) return;
     switch (phase) {
       case Phase::kPut:
-        if (next_put == puts.size()) {
-          phase = Phase::kBarrier;
-          again = true;
-          return;
-        }
-        waiting = true;
-        state.host.Put(
-            state.leader(), puts[next_put].key, puts[next_put].value,
-            [self = shared_from_this()](absl::Status status) {
-              if (!status.ok()) {
-                self->Fail(absl::Status(
-                    status.code(), absl::StrCat("storing ", self->puts[self->next_put].key, ": ",
-                                                status.message())));
-                return;
-              }
-              ++self->next_put;
-              self->Resume();
-            });
+        StepPut(state);
         return;
       case Phase::kBarrier:
-        if (!barriers_entered) {
-          // Every local rank enters the host barrier; it completes only when
-          // the whole job has, so enter them all before waiting for any.
-          barriers_entered = true;
-          barriers_left = static_cast<int>(state.options.local_ranks.size());
-          waiting = true;
-          for (int rank : state.options.local_ranks) {
-            state.host.Barrier(rank, [self = shared_from_this()](absl::Status status) {
-              if (!status.ok() && self->barrier_status.ok()) self->barrier_status = status;
-              if (--self->barriers_left == 0) self->Resume();
-            });
-          }
-          return;
-        }
-        if (!barrier_status.ok()) {
-          Fail(absl::Status(
-              barrier_status.code(),
-              absl::StrCat("fence ", epoch, ": host barrier failed: ", barrier_status.message())));
-          return;
-        }
-        if (!input.collect) {
-          Finish(std::string());
-          return;
-        }
-        collected = std::move(input.blob);
-        phase = Phase::kGather;
-        again = true;
+        StepBarrier(state);
         return;
       case Phase::kGather:
-        while (next_rank < state.options.size &&
-               (state.IsLocal(next_rank) || state.Follows(next_rank))) {
-          ++next_rank;
-        }
-        if (next_rank == state.options.size) {
-          Finish(std::move(collected));
-          return;
-        }
-        waiting = true;
-        BlobReader::Read(
-            state.host, state.leader(), state.Key('f', epoch, next_rank),
-            [self = shared_from_this()](absl::StatusOr<std::string> blob, std::optional<int> ref) {
-              if (!blob.ok()) {
-                self->Fail(absl::Status(
-                    blob.status().code(),
-                    absl::StrCat("fence ", self->epoch, ": no data from rank ", self->next_rank,
-                                 " (", blob.status().message(),
-                                 "); does every rank run under a pmi-shim PMIx server?")));
-                return;
-              }
-              if (!ref.has_value()) self->collected += *blob;
-              ++self->next_rank;
-              self->Resume();
-            });
+        StepGather(state);
         return;
       case Phase::kDone:
         return;
     }
+  }
+
+  // Stores this server's puts one at a time, then moves to the barrier.
+  void StepPut(State& state) {
+    if (next_put == puts.size()) {
+      phase = Phase::kBarrier;
+      again = true;
+      return;
+    }
+    waiting = true;
+    state.host.Put(state.leader(), puts[next_put].key, puts[next_put].value,
+                   [self = shared_from_this()](absl::Status status) {
+                     if (!status.ok()) {
+                       self->Fail(absl::Status(
+                           status.code(), absl::StrCat("storing ", self->puts[self->next_put].key,
+                                                       ": ", status.message())));
+                       return;
+                     }
+                     ++self->next_put;
+                     self->Resume();
+                   });
+  }
+
+  // Enters the host barrier for every local rank; once it completes, fails, finishes or moves
+  // on to the gather.
+  void StepBarrier(State& state) {
+    if (!barriers_entered) {
+      // Every local rank enters the host barrier; it completes only when
+      // the whole job has, so enter them all before waiting for any.
+      barriers_entered = true;
+      barriers_left = static_cast<int>(state.options.local_ranks.size());
+      waiting = true;
+      for (int rank : state.options.local_ranks) {
+        state.host.Barrier(rank, [self = shared_from_this()](absl::Status status) {
+          if (!status.ok() && self->barrier_status.ok()) self->barrier_status = status;
+          if (--self->barriers_left == 0) self->Resume();
+        });
+      }
+      return;
+    }
+    if (!barrier_status.ok()) {
+      Fail(absl::Status(
+          barrier_status.code(),
+          absl::StrCat("fence ", epoch, ": host barrier failed: ", barrier_status.message())));
+      return;
+    }
+    if (!input.collect) {
+      Finish(std::string());
+      return;
+    }
+    collected = std::move(input.blob);
+    phase = Phase::kGather;
+    again = true;
+  }
+
+  // Reads, in rank order, the blob of every rank this server does not already hold, then
+  // finishes with what was collected.
+  void StepGather(State& state) {
+    while (next_rank < state.options.size &&
+           (state.IsLocal(next_rank) || state.Follows(next_rank))) {
+      ++next_rank;
+    }
+    if (next_rank == state.options.size) {
+      Finish(std::move(collected));
+      return;
+    }
+    waiting = true;
+    BlobReader::Read(
+        state.host, state.leader(), state.Key('f', epoch, next_rank),
+        [self = shared_from_this()](absl::StatusOr<std::string> blob, std::optional<int> ref) {
+          if (!blob.ok()) {
+            self->Fail(
+                absl::Status(blob.status().code(),
+                             absl::StrCat("fence ", self->epoch, ": no data from rank ",
+                                          self->next_rank, " (", blob.status().message(),
+                                          "); does every rank run under a pmi-shim PMIx server?")));
+            return;
+          }
+          if (!ref.has_value()) self->collected += *blob;
+          ++self->next_rank;
+          self->Resume();
+        });
   }
 
   void Fail(absl::Status status) { Finish(std::move(status)); }

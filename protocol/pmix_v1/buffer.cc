@@ -355,25 +355,14 @@ absl::StatusOr<uint64_t> Unpacker::DescribedInteger(absl::string_view what) {
   }
 }
 
-absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
-  Value value;
-  value.type = type;
+absl::Status Unpacker::FixedIntegerData(DataType type, Value& value) {
   switch (type) {
-    case DataType::kBool:
-    case DataType::kByte:
-    case DataType::kInt8:
-    case DataType::kUint8: {
-      absl::StatusOr<uint8_t> v = Uint8("value");
-      if (!v.ok()) return v.status();
-      value.bits = *v;
-      return value;
-    }
     case DataType::kInt16:
     case DataType::kUint16: {
       absl::StatusOr<uint16_t> v = Uint16("value");
       if (!v.ok()) return v.status();
       value.bits = *v;
-      return value;
+      return absl::OkStatus();
     }
     case DataType::kInt32:
     case DataType::kUint32: {
@@ -381,7 +370,7 @@ absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
       if (!v.ok()) return v.status();
       value.bits = type == DataType::kInt32 ? static_cast<uint64_t>(static_cast<int64_t>(*v))
                                             : static_cast<uint64_t>(static_cast<uint32_t>(*v));
-      return value;
+      return absl::OkStatus();
     }
     case DataType::kInt64:
     case DataType::kUint64:
@@ -389,69 +378,114 @@ absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
       absl::StatusOr<uint64_t> v = Uint64("value");
       if (!v.ok()) return v.status();
       value.bits = *v;
-      return value;
+      return absl::OkStatus();
     }
+    default: {  // BOOL, BYTE, INT8, UINT8: one byte.
+      absl::StatusOr<uint8_t> v = Uint8("value");
+      if (!v.ok()) return v.status();
+      value.bits = *v;
+      return absl::OkStatus();
+    }
+  }
+}
+
+absl::Status Unpacker::DescribedIntegerData(DataType type, Value& value) {
+  absl::StatusOr<uint64_t> v = DescribedInteger("value");
+  if (!v.ok()) return v.status();
+  // INT, UINT and PID are 32-bit values whatever width was packed.
+  if (type == DataType::kInt) {
+    value.bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(*v)));
+  } else if (type != DataType::kSize) {
+    value.bits = static_cast<uint32_t>(*v);
+  } else {
+    value.bits = *v;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Unpacker::TextData(Value& value) {
+  absl::StatusOr<std::string> v = StringElement("string value");
+  if (!v.ok()) return v.status();
+  value.text = std::move(*v);
+  return absl::OkStatus();
+}
+
+absl::Status Unpacker::TimevalData(Value& value) {
+  absl::StatusOr<uint64_t> sec = Uint64("timeval");
+  if (!sec.ok()) return sec.status();
+  absl::StatusOr<uint64_t> usec = Uint64("timeval");
+  if (!usec.ok()) return usec.status();
+  value.bits = *sec;
+  value.bits2 = *usec;
+  return absl::OkStatus();
+}
+
+absl::Status Unpacker::ByteObjectData(Value& value) {
+  absl::StatusOr<uint64_t> size = DescribedInteger("byte object size");
+  if (!size.ok()) return size.status();
+  if (absl::Status s = Need(*size, "byte object"); !s.ok()) return s;
+  value.text = std::string(rest_.substr(0, *size));
+  rest_.remove_prefix(*size);
+  return absl::OkStatus();
+}
+
+absl::Status Unpacker::InfoArrayData(int depth, Value& value) {
+  if (depth >= kMaxDepth) return absl::DataLossError("info arrays nested too deep");
+  absl::StatusOr<uint64_t> size = DescribedInteger("info array size");
+  if (!size.ok()) return size.status();
+  // Each info takes at least 12 bytes: a count cannot exceed what is left.
+  if (*size > rest_.size() / 12) {
+    return absl::DataLossError(
+        absl::StrCat("info array of ", *size, " entries in ", rest_.size(), " bytes"));
+  }
+  for (uint64_t i = 0; i < *size; ++i) {
+    absl::StatusOr<Info> info = InfoElement(depth + 1);
+    if (!info.ok()) return info.status();
+    value.array.push_back(std::move(*info));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Unpacker::ValueDataInto(DataType type, int depth, Value& value) {
+  switch (type) {
+    case DataType::kBool:
+    case DataType::kByte:
+    case DataType::kInt8:
+    case DataType::kUint8:
+    case DataType::kInt16:
+    case DataType::kUint16:
+    case DataType::kInt32:
+    case DataType::kUint32:
+    case DataType::kInt64:
+    case DataType::kUint64:
+    case DataType::kTime:
+      return FixedIntegerData(type, value);
     case DataType::kInt:
     case DataType::kUint:
     case DataType::kSize:
-    case DataType::kPid: {
-      absl::StatusOr<uint64_t> v = DescribedInteger("value");
-      if (!v.ok()) return v.status();
-      // INT, UINT and PID are 32-bit values whatever width was packed.
-      if (type == DataType::kInt) {
-        value.bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(*v)));
-      } else if (type != DataType::kSize) {
-        value.bits = static_cast<uint32_t>(*v);
-      } else {
-        value.bits = *v;
-      }
-      return value;
-    }
+    case DataType::kPid:
+      return DescribedIntegerData(type, value);
     case DataType::kString:
     case DataType::kFloat:
-    case DataType::kDouble: {
-      absl::StatusOr<std::string> v = StringElement("string value");
-      if (!v.ok()) return v.status();
-      value.text = std::move(*v);
-      return value;
-    }
-    case DataType::kTimeval: {
-      absl::StatusOr<uint64_t> sec = Uint64("timeval");
-      if (!sec.ok()) return sec.status();
-      absl::StatusOr<uint64_t> usec = Uint64("timeval");
-      if (!usec.ok()) return usec.status();
-      value.bits = *sec;
-      value.bits2 = *usec;
-      return value;
-    }
-    case DataType::kByteObject: {
-      absl::StatusOr<uint64_t> size = DescribedInteger("byte object size");
-      if (!size.ok()) return size.status();
-      if (absl::Status s = Need(*size, "byte object"); !s.ok()) return s;
-      value.text = std::string(rest_.substr(0, *size));
-      rest_.remove_prefix(*size);
-      return value;
-    }
-    case DataType::kInfoArray: {
-      if (depth >= kMaxDepth) return absl::DataLossError("info arrays nested too deep");
-      absl::StatusOr<uint64_t> size = DescribedInteger("info array size");
-      if (!size.ok()) return size.status();
-      // Each info takes at least 12 bytes: a count cannot exceed what is left.
-      if (*size > rest_.size() / 12) {
-        return absl::DataLossError(
-            absl::StrCat("info array of ", *size, " entries in ", rest_.size(), " bytes"));
-      }
-      for (uint64_t i = 0; i < *size; ++i) {
-        absl::StatusOr<Info> info = InfoElement(depth + 1);
-        if (!info.ok()) return info.status();
-        value.array.push_back(std::move(*info));
-      }
-      return value;
-    }
+    case DataType::kDouble:
+      return TextData(value);
+    case DataType::kTimeval:
+      return TimevalData(value);
+    case DataType::kByteObject:
+      return ByteObjectData(value);
+    case DataType::kInfoArray:
+      return InfoArrayData(depth, value);
     default:
       return absl::DataLossError(
           absl::StrCat("value of type ", static_cast<int32_t>(type), " is not supported"));
   }
+}
+
+absl::StatusOr<Value> Unpacker::ValueData(DataType type, int depth) {
+  Value value;
+  value.type = type;
+  if (absl::Status s = ValueDataInto(type, depth, value); !s.ok()) return s;
+  return value;
 }
 
 absl::StatusOr<Info> Unpacker::InfoElement(int depth) {

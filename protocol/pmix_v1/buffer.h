@@ -157,6 +157,14 @@ class Unpacker {
   // says how wide it is.
   absl::StatusOr<uint64_t> DescribedInteger(absl::string_view what);
   absl::StatusOr<Value> ValueData(DataType type, int depth);
+  // One step per family of types; each reads the data of one value into `value`.
+  absl::Status ValueDataInto(DataType type, int depth, Value& value);
+  absl::Status FixedIntegerData(DataType type, Value& value);
+  absl::Status DescribedIntegerData(DataType type, Value& value);
+  absl::Status TextData(Value& value);
+  absl::Status TimevalData(Value& value);
+  absl::Status ByteObjectData(Value& value);
+  absl::Status InfoArrayData(int depth, Value& value);
   absl::StatusOr<Info> InfoElement(int depth);
 
   absl::string_view rest_;

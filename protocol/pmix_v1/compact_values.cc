@@ -100,6 +100,76 @@ void Normalize(Value& v) {
   }
 }
 
+// The NUL-terminated key at the front of `in`.
+absl::StatusOr<std::string> TakeKey(absl::string_view& in) {
+  const size_t nul = in.find('\0');
+  if (nul == absl::string_view::npos || nul > kMaxKeyLength) {
+    return absl::DataLossError("compact values: key not NUL-terminated within 511 bytes");
+  }
+  std::string key(in.substr(0, nul));
+  in.remove_prefix(nul + 1);
+  return key;
+}
+
+// The kind byte after a key: a data type, or kPackedValue.
+absl::StatusOr<uint8_t> TakeKind(absl::string_view& in) {
+  if (in.empty()) return absl::DataLossError("compact values: missing kind");
+  const auto kind = static_cast<uint8_t>(in[0]);
+  in.remove_prefix(1);
+  return kind;
+}
+
+// A value kept in the packed wire form, behind its length.
+absl::StatusOr<Value> TakePackedValue(absl::string_view& in) {
+  absl::StatusOr<uint64_t> size = GetVarint(in);
+  if (!size.ok()) return size.status();
+  if (*size > in.size()) return absl::DataLossError("compact values: truncated packed value");
+  Unpacker packed(in.substr(0, *size));
+  absl::StatusOr<Value> value = packed.UnpackValue();
+  if (!value.ok()) return value.status();
+  if (!packed.AtEnd()) return absl::DataLossError("compact values: packed value overruns");
+  in.remove_prefix(*size);
+  return value;
+}
+
+// A value in the compact form its type's Form chooses.
+absl::StatusOr<Value> TakeCompactValue(uint8_t kind, absl::string_view& in) {
+  Value value;
+  value.type = static_cast<DataType>(kind);
+  switch (FormOf(value.type)) {
+    case Form::kByte:
+      if (in.empty()) return absl::DataLossError("compact values: truncated byte");
+      value.bits = static_cast<uint8_t>(in[0]);
+      in.remove_prefix(1);
+      break;
+    case Form::kSigned: {
+      absl::StatusOr<uint64_t> v = GetVarint(in);
+      if (!v.ok()) return v.status();
+      value.bits = static_cast<uint64_t>(UnZigZag(*v));
+      Normalize(value);
+      break;
+    }
+    case Form::kUnsigned: {
+      absl::StatusOr<uint64_t> v = GetVarint(in);
+      if (!v.ok()) return v.status();
+      value.bits = *v;
+      Normalize(value);
+      break;
+    }
+    case Form::kBytes: {
+      absl::StatusOr<uint64_t> size = GetVarint(in);
+      if (!size.ok()) return size.status();
+      if (*size > in.size()) return absl::DataLossError("compact values: truncated bytes");
+      value.text = std::string(in.substr(0, *size));
+      in.remove_prefix(*size);
+      break;
+    }
+    case Form::kPacked:
+      return absl::DataLossError(absl::StrCat("compact values: unknown kind ", kind));
+  }
+  return value;
+}
+
 }  // namespace
 
 std::string EncodeCompact(const std::vector<KeyValue>& kvals) {
@@ -140,61 +210,16 @@ absl::StatusOr<std::vector<KeyValue>> DecodeCompact(absl::string_view bytes) {
   std::vector<KeyValue> out;
   absl::string_view in = bytes;
   while (!in.empty()) {
+    absl::StatusOr<std::string> key = TakeKey(in);
+    if (!key.ok()) return key.status();
+    absl::StatusOr<uint8_t> kind = TakeKind(in);
+    if (!kind.ok()) return kind.status();
+    absl::StatusOr<Value> value =
+        *kind == kPackedValue ? TakePackedValue(in) : TakeCompactValue(*kind, in);
+    if (!value.ok()) return value.status();
     KeyValue kv;
-    const size_t nul = in.find('\0');
-    if (nul == absl::string_view::npos || nul > kMaxKeyLength) {
-      return absl::DataLossError("compact values: key not NUL-terminated within 511 bytes");
-    }
-    kv.key = std::string(in.substr(0, nul));
-    in.remove_prefix(nul + 1);
-    if (in.empty()) return absl::DataLossError("compact values: missing kind");
-    const auto kind = static_cast<uint8_t>(in[0]);
-    in.remove_prefix(1);
-    if (kind == kPackedValue) {
-      absl::StatusOr<uint64_t> size = GetVarint(in);
-      if (!size.ok()) return size.status();
-      if (*size > in.size()) return absl::DataLossError("compact values: truncated packed value");
-      Unpacker packed(in.substr(0, *size));
-      absl::StatusOr<Value> value = packed.UnpackValue();
-      if (!value.ok()) return value.status();
-      if (!packed.AtEnd()) return absl::DataLossError("compact values: packed value overruns");
-      in.remove_prefix(*size);
-      kv.value = std::move(*value);
-      out.push_back(std::move(kv));
-      continue;
-    }
-    kv.value.type = static_cast<DataType>(kind);
-    switch (FormOf(kv.value.type)) {
-      case Form::kByte:
-        if (in.empty()) return absl::DataLossError("compact values: truncated byte");
-        kv.value.bits = static_cast<uint8_t>(in[0]);
-        in.remove_prefix(1);
-        break;
-      case Form::kSigned: {
-        absl::StatusOr<uint64_t> v = GetVarint(in);
-        if (!v.ok()) return v.status();
-        kv.value.bits = static_cast<uint64_t>(UnZigZag(*v));
-        Normalize(kv.value);
-        break;
-      }
-      case Form::kUnsigned: {
-        absl::StatusOr<uint64_t> v = GetVarint(in);
-        if (!v.ok()) return v.status();
-        kv.value.bits = *v;
-        Normalize(kv.value);
-        break;
-      }
-      case Form::kBytes: {
-        absl::StatusOr<uint64_t> size = GetVarint(in);
-        if (!size.ok()) return size.status();
-        if (*size > in.size()) return absl::DataLossError("compact values: truncated bytes");
-        kv.value.text = std::string(in.substr(0, *size));
-        in.remove_prefix(*size);
-        break;
-      }
-      case Form::kPacked:
-        return absl::DataLossError(absl::StrCat("compact values: unknown kind ", kind));
-    }
+    kv.key = std::move(*key);
+    kv.value = std::move(*value);
     out.push_back(std::move(kv));
   }
   return out;

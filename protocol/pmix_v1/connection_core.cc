@@ -14,6 +14,52 @@ constexpr int32_t kClientIndex = 0;
 // Replies carry the server's own pindex, which v1.2 servers leave at -1.
 constexpr int32_t kServerPindex = -1;
 
+// Stores a decoded request body in the event; the decoder's status says whether it could.
+template <typename Request>
+absl::Status StoreBody(absl::StatusOr<Request> request, Event& event) {
+  absl::Status status = request.status();
+  if (request.ok()) event.body = std::move(*request);
+  return status;
+}
+
+// Decodes the body of a command that carries one; commands without a body decode to nothing.
+absl::Status DecodeRequestBody(Command command, absl::string_view body, Event& event) {
+  switch (command) {
+    case Command::kCommit:
+      return StoreBody(DecodeCommit(body), event);
+    case Command::kFence:
+      return StoreBody(DecodeFence(body), event);
+    case Command::kGet:
+      return StoreBody(DecodeGet(body), event);
+    case Command::kAbort:
+      return StoreBody(DecodeAbort(body), event);
+    default:
+      return absl::OkStatus();
+  }
+}
+
+// Commands this server serves with a request event.
+bool IsServedCommand(Command command) {
+  switch (command) {
+    case Command::kRequestJobInfo:
+    case Command::kFinalize:
+    case Command::kCommit:
+    case Command::kFence:
+    case Command::kGet:
+    case Command::kAbort:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// An error handler's registration (Open MPI 2.x registers one at init). Accepted, as its own
+// era's launchers did: this server never has an event to send, and a refusal would only make
+// noise.
+bool IsEventRegistration(Command command) {
+  return command == Command::kRegisterEvents || command == Command::kDeregisterEvents;
+}
+
 }  // namespace
 
 absl::Status ConnectionCore::Feed(absl::string_view bytes, std::vector<Event>& events) {
@@ -112,6 +158,22 @@ void ConnectionCore::Refuse(uint32_t tag, int32_t status, std::string problem, C
   events.push_back(std::move(event));
 }
 
+void ConnectionCore::RefuseUndecodable(uint32_t tag, Command command, const absl::Status& status,
+                                       std::vector<Event>& events) {
+  // COMMIT has no reply to carry an error; the others get one.
+  if (command == Command::kCommit) {
+    Event refused;
+    refused.kind = Event::Kind::kRefused;
+    refused.tag = tag;
+    refused.command = command;
+    refused.problem = absl::StrCat("undecodable commit: ", status.message());
+    events.push_back(std::move(refused));
+    return;
+  }
+  Refuse(tag, kErrBadParam, absl::StrCat("undecodable request: ", status.message()), command,
+         events);
+}
+
 void ConnectionCore::HandleCommand(const Header& header, absl::string_view payload,
                                    std::vector<Event>& events) {
   absl::StatusOr<std::pair<Command, absl::string_view>> decoded = DecodeCommand(payload);
@@ -122,67 +184,24 @@ void ConnectionCore::HandleCommand(const Header& header, absl::string_view paylo
     return;
   }
   const auto [command, body] = *decoded;
+  if (IsEventRegistration(command)) {
+    Reply(header.tag, EncodeStatusReply(kSuccess));
+    return;
+  }
+  if (!IsServedCommand(command)) {
+    // Publish/lookup, spawn, connect, notify: nothing an MPI library of
+    // the v1.2 era needs to start and run a static job.
+    Refuse(header.tag, kErrNotSupported,
+           absl::StrCat("command ", static_cast<uint32_t>(command), " is not supported"), command,
+           events);
+    return;
+  }
   Event event;
   event.kind = Event::Kind::kRequest;
   event.tag = header.tag;
   event.command = command;
-  absl::Status status = absl::OkStatus();
-  switch (command) {
-    case Command::kRequestJobInfo:
-    case Command::kFinalize:
-      break;
-    case Command::kCommit: {
-      absl::StatusOr<CommitRequest> request = DecodeCommit(body);
-      status = request.status();
-      if (request.ok()) event.body = std::move(*request);
-      break;
-    }
-    case Command::kFence: {
-      absl::StatusOr<FenceRequest> request = DecodeFence(body);
-      status = request.status();
-      if (request.ok()) event.body = std::move(*request);
-      break;
-    }
-    case Command::kGet: {
-      absl::StatusOr<GetRequest> request = DecodeGet(body);
-      status = request.status();
-      if (request.ok()) event.body = std::move(*request);
-      break;
-    }
-    case Command::kAbort: {
-      absl::StatusOr<AbortRequest> request = DecodeAbort(body);
-      status = request.status();
-      if (request.ok()) event.body = std::move(*request);
-      break;
-    }
-    case Command::kRegisterEvents:
-    case Command::kDeregisterEvents:
-      // An error handler's registration (Open MPI 2.x registers one at
-      // init). Accepted, as its own era's launchers did: this server never
-      // has an event to send, and a refusal would only make noise.
-      Reply(header.tag, EncodeStatusReply(kSuccess));
-      return;
-    default:
-      // Publish/lookup, spawn, connect, notify: nothing an MPI library of
-      // the v1.2 era needs to start and run a static job.
-      Refuse(header.tag, kErrNotSupported,
-             absl::StrCat("command ", static_cast<uint32_t>(command), " is not supported"), command,
-             events);
-      return;
-  }
-  if (!status.ok()) {
-    // COMMIT has no reply to carry an error; the others get one.
-    if (command == Command::kCommit) {
-      Event refused;
-      refused.kind = Event::Kind::kRefused;
-      refused.tag = header.tag;
-      refused.command = command;
-      refused.problem = absl::StrCat("undecodable commit: ", status.message());
-      events.push_back(std::move(refused));
-      return;
-    }
-    Refuse(header.tag, kErrBadParam, absl::StrCat("undecodable request: ", status.message()),
-           command, events);
+  if (absl::Status status = DecodeRequestBody(command, body, event); !status.ok()) {
+    RefuseUndecodable(header.tag, command, status, events);
     return;
   }
   if (command == Command::kFinalize) state_ = State::kFinalized;

@@ -86,6 +86,9 @@ class ConnectionCore {
   absl::Status HandleConnect(const Header& header, absl::string_view payload,
                              std::vector<Event>& events);
   void HandleCommand(const Header& header, absl::string_view payload, std::vector<Event>& events);
+  // A request whose body does not decode: refused with a reply, or without one for COMMIT.
+  void RefuseUndecodable(uint32_t tag, Command command, const absl::Status& status,
+                         std::vector<Event>& events);
   void Refuse(uint32_t tag, int32_t status, std::string problem, Command command,
               std::vector<Event>& events);
 
