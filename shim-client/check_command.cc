@@ -180,61 +180,52 @@ void CheckPmixV1(const Rendezvous& found, CheckReport& report) {
   }
 }
 
-}  // namespace
+// A directory that offers both sides is checked on the side this image's
+// MPI would take (what `exec` does for a program that does not tell by
+// itself).
+ClientFamily FamilyToCheck(const Rendezvous& found) {
+  if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
+    return ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
+  }
+  return PreferredFamily(found);
+}
 
-int RunCheck(const CommandLine& line) {
-  const Environ current = CurrentEnviron();
-  const std::string env_dir = LookupEnv(current, rendezvous::kDirVariable).value_or("");
-  absl::StatusOr<LocateResult> located = Locate(CandidateDirs(line.dir, env_dir));
-  CheckReport report;
-  if (!located.ok()) {
-    report.error = std::string(located.status().message());
-    located = LocateResult{};
+std::string ReportedProtocol(const Rendezvous& found, ClientFamily family) {
+  return found.protocol == Protocol::kPmixV1 ? std::string(ProtocolName(found.protocol))
+         : family == ClientFamily::kPmix     ? "pmix"
+         : found.protocol == Protocol::kPmix ? "pmi"
+                                             : std::string(ProtocolName(found.protocol));
+}
+
+// Asks the bridge for what the env file leaves out, when the side checked
+// needs it.
+absl::Status CompleteFromBridge(Rendezvous& found, ClientFamily family) {
+  if (!NeedsRequest(found, family)) return absl::OkStatus();
+  absl::StatusOr<rendezvous::EnvEntries> added =
+      AskBridge(found.dir, family == ClientFamily::kPmix ? "pmix" : "pmi");
+  if (!added.ok()) return added.status();
+  MergeEntries(found, *added);
+  return absl::OkStatus();
+}
+
+void CheckRendezvous(const CommandLine& line, Rendezvous& found, CheckReport& report) {
+  report.dir = found.dir;
+  const ClientFamily family = FamilyToCheck(found);
+  report.protocol = ReportedProtocol(found, family);
+  const absl::Status ready = CompleteFromBridge(found, family);
+  if (!ready.ok()) {
+    report.mode = family == ClientFamily::kPmix ? "pmix" : "pmi-socket";
+    report.error = absl::StrCat("the bridge could not serve this rank: ", ready.message());
+  } else if (found.protocol == Protocol::kPmixV1) {
+    CheckPmixV1(found, report);
+  } else if (family == ClientFamily::kPmix) {
+    CheckPmix(found, report);
+  } else {
+    CheckPmiSocket(line, found, report);
   }
-  if (located->rendezvous.has_value()) {
-    Rendezvous& found = *located->rendezvous;
-    report.dir = found.dir;
-    // A directory that offers both sides is checked on the side this
-    // image's MPI would take (what `exec` does for a program that does not
-    // tell by itself).
-    ClientFamily family = PreferredFamily(found);
-    if (Offers(found, ClientFamily::kPmi) && Offers(found, ClientFamily::kPmix)) {
-      family = ChooseFamily(found, image::ClientEvidence{}, ImageEvidence()).family;
-    }
-    report.protocol =
-        found.protocol == Protocol::kPmixV1 ? std::string(ProtocolName(found.protocol))
-        : family == ClientFamily::kPmix     ? "pmix"
-        : found.protocol == Protocol::kPmix ? "pmi"
-                                            : std::string(ProtocolName(found.protocol));
-    absl::Status ready = absl::OkStatus();
-    if (NeedsRequest(found, family)) {
-      absl::StatusOr<rendezvous::EnvEntries> added =
-          AskBridge(found.dir, family == ClientFamily::kPmix ? "pmix" : "pmi");
-      if (added.ok()) {
-        MergeEntries(found, *added);
-      } else {
-        ready = added.status();
-      }
-    }
-    if (!ready.ok()) {
-      report.mode = family == ClientFamily::kPmix ? "pmix" : "pmi-socket";
-      report.error = absl::StrCat("the bridge could not serve this rank: ", ready.message());
-    } else if (found.protocol == Protocol::kPmixV1) {
-      CheckPmixV1(found, report);
-    } else if (family == ClientFamily::kPmix) {
-      CheckPmix(found, report);
-    } else {
-      CheckPmiSocket(line, found, report);
-    }
-  } else if (report.error.empty() && HasDirectRendezvous(current)) {
-    CheckDirect(current, report);
-  }
-  report.findings = CheckEnvironment(GatherFacts(current, *located));
-  const bool ok = report.Ok(line.strict);
-  if (line.json) {
-    std::cout << CheckReportToJson(report, line.strict).dump() << std::endl;
-    return ok ? 0 : 1;
-  }
+}
+
+void PrintReport(const CheckReport& report) {
   if (report.mode != "none") {
     std::cout << FormatSummary(report) << std::endl;
   } else if (!report.error.empty()) {
@@ -247,6 +238,31 @@ int RunCheck(const CommandLine& line) {
     } else {
       log::Warning(finding.message);
     }
+  }
+}
+
+}  // namespace
+
+int RunCheck(const CommandLine& line) {
+  const Environ current = CurrentEnviron();
+  const std::string env_dir = LookupEnv(current, rendezvous::kDirVariable).value_or("");
+  absl::StatusOr<LocateResult> located = Locate(CandidateDirs(line.dir, env_dir));
+  CheckReport report;
+  if (!located.ok()) {
+    report.error = std::string(located.status().message());
+    located = LocateResult{};
+  }
+  if (located->rendezvous.has_value()) {
+    CheckRendezvous(line, *located->rendezvous, report);
+  } else if (report.error.empty() && HasDirectRendezvous(current)) {
+    CheckDirect(current, report);
+  }
+  report.findings = CheckEnvironment(GatherFacts(current, *located));
+  const bool ok = report.Ok(line.strict);
+  if (line.json) {
+    std::cout << CheckReportToJson(report, line.strict).dump() << std::endl;
+  } else {
+    PrintReport(report);
   }
   return ok ? 0 : 1;
 }

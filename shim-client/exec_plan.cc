@@ -147,95 +147,128 @@ void MergeEntries(Rendezvous& found, const rendezvous::EnvEntries& added) {
   }
 }
 
-absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found,
-                                  const ExecChoices& choices) {
+namespace {
+
+Environ WithoutPmiVariables(const Environ& current) {
+  return Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
+}
+
+// No rendezvous directory: the rank runs as it is, either on a rendezvous
+// the environment already carries or alone.
+ExecPlan PlanWithoutRendezvous(const Environ& current) {
   ExecPlan plan;
-  if (!found.has_value()) {
-    plan.environment = current;
-    if (HasDirectRendezvous(current)) {
-      plan.mode = ExecMode::kDirect;
-      plan.description = "no rendezvous directory; the environment has its own PMI rendezvous";
-    } else {
-      plan.mode = ExecMode::kSingleton;
-      plan.description = "no rendezvous directory and no PMI/PMIx variables";
-    }
-    return plan;
-  }
-  const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
-  if (found->protocol == Protocol::kPmixV1) {
-    // The v1.2 client reads its socket and data store by path; nothing to
-    // connect or relay. The paths are the host's: the directory is mounted
-    // at its own path (the hook's PMIX_SERVER_TMPDIR mount, or a
-    // bind-mount engine's rank directory).
+  plan.environment = current;
+  if (HasDirectRendezvous(current)) {
     plan.mode = ExecMode::kDirect;
-    plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-    AddExported(*found, ClientFamily::kPmix, plan.environment);
-    if (LookupEnv(plan.environment, "PMIX_SERVER_URI") == std::nullopt ||
-        LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          env_file, " says PMI_SHIM_PROTOCOL=pmix1 but lacks PMIX_SERVER_URI or PMIX_NAMESPACE"));
-    }
-    plan.description =
-        absl::StrCat("PMIx v1.2 through ", *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
-    return plan;
+    plan.description = "no rendezvous directory; the environment has its own PMI rendezvous";
+  } else {
+    plan.mode = ExecMode::kSingleton;
+    plan.description = "no rendezvous directory and no PMI/PMIx variables";
   }
-  const ClientFamily family = choices.family.value_or(PreferredFamily(*found));
-  if (family == ClientFamily::kPmix) {
-    plan.mode = ExecMode::kPmix;
-    plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-    AddExported(*found, family, plan.environment);
-    for (const auto& [key, value] : found->entries) {
-      if (pmix::IsPmixServerUriVariable(key)) {
-        plan.pmix_uri = value;
-        break;
-      }
-    }
-    if (plan.pmix_uri.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(env_file, " offers PMIx but has no PMIX_SERVER_URI* line"));
-    }
-    absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
-    if (!uri.ok())
-      return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
-    if (LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt ||
-        LookupEnv(plan.environment, "PMIX_RANK") == std::nullopt) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(env_file, " lacks PMIX_NAMESPACE or PMIX_RANK"));
-    }
-    plan.pmix_socket = found->PmixSocketPath();
-    plan.host_user_namespace = found->Get("PMI_SHIM_HOST_USER_NS");
-    plan.description =
-        absl::StrCat("PMIx through ", plan.pmix_uri, " (fallback ", plan.pmix_socket, ")");
-    return plan;
+  return plan;
+}
+
+// The v1.2 client reads its socket and data store by path; nothing to
+// connect or relay. The paths are the host's: the directory is mounted at
+// its own path (the hook's PMIX_SERVER_TMPDIR mount, or a bind-mount
+// engine's rank directory).
+absl::StatusOr<ExecPlan> PlanPmixV1(const Environ& current, const Rendezvous& found,
+                                    const std::string& env_file) {
+  ExecPlan plan;
+  plan.mode = ExecMode::kDirect;
+  plan.environment = WithoutPmiVariables(current);
+  AddExported(found, ClientFamily::kPmix, plan.environment);
+  if (LookupEnv(plan.environment, "PMIX_SERVER_URI") == std::nullopt ||
+      LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        env_file, " says PMI_SHIM_PROTOCOL=pmix1 but lacks PMIX_SERVER_URI or PMIX_NAMESPACE"));
   }
-  const std::optional<std::string> inherited = LookupEnv(current, "PMI_FD");
-  if (inherited.has_value() && choices.inherited_fd.has_value() && choices.inherited_fd->usable) {
-    // Not in a container after all (or one that kept the fd): the socket
-    // the bridge handed over is right here.
-    plan.mode = ExecMode::kDirect;
-    plan.environment =
-        Without(current, [](absl::string_view name) { return IsPmixVariable(name); });
-    plan.description = absl::StrCat("the inherited PMI_FD=", *inherited, " is this rank's socket");
-    return plan;
+  plan.description =
+      absl::StrCat("PMIx v1.2 through ", *LookupEnv(plan.environment, "PMIX_SERVER_URI"));
+  return plan;
+}
+
+std::string FirstPmixServerUri(const Rendezvous& found) {
+  for (const auto& [key, value] : found.entries) {
+    if (pmix::IsPmixServerUriVariable(key)) return value;
   }
+  return "";
+}
+
+absl::StatusOr<ExecPlan> PlanPmix(const Environ& current, const Rendezvous& found,
+                                  const std::string& env_file) {
+  ExecPlan plan;
+  plan.mode = ExecMode::kPmix;
+  plan.environment = WithoutPmiVariables(current);
+  AddExported(found, ClientFamily::kPmix, plan.environment);
+  plan.pmix_uri = FirstPmixServerUri(found);
+  if (plan.pmix_uri.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(env_file, " offers PMIx but has no PMIX_SERVER_URI* line"));
+  }
+  absl::StatusOr<pmix::PmixUri> uri = pmix::ParsePmixUri(plan.pmix_uri);
+  if (!uri.ok())
+    return absl::InvalidArgumentError(absl::StrCat(env_file, ": ", uri.status().message()));
+  if (LookupEnv(plan.environment, "PMIX_NAMESPACE") == std::nullopt ||
+      LookupEnv(plan.environment, "PMIX_RANK") == std::nullopt) {
+    return absl::InvalidArgumentError(absl::StrCat(env_file, " lacks PMIX_NAMESPACE or PMIX_RANK"));
+  }
+  plan.pmix_socket = found.PmixSocketPath();
+  plan.host_user_namespace = found.Get("PMI_SHIM_HOST_USER_NS");
+  plan.description =
+      absl::StrCat("PMIx through ", plan.pmix_uri, " (fallback ", plan.pmix_socket, ")");
+  return plan;
+}
+
+// Not in a container after all (or one that kept the fd): the socket the
+// bridge handed over is right here.
+ExecPlan PlanInheritedFd(const Environ& current, const std::string& inherited) {
+  ExecPlan plan;
+  plan.mode = ExecMode::kDirect;
+  plan.environment = Without(current, [](absl::string_view name) { return IsPmixVariable(name); });
+  plan.description = absl::StrCat("the inherited PMI_FD=", inherited, " is this rank's socket");
+  return plan;
+}
+
+absl::StatusOr<ExecPlan> PlanPmiSocket(const Environ& current, const Rendezvous& found,
+                                       const std::string& env_file, ClientFamily family,
+                                       const std::optional<std::string>& inherited,
+                                       const ExecChoices& choices) {
+  ExecPlan plan;
   plan.mode = ExecMode::kPmiSocket;
-  plan.environment = Without(current, [](absl::string_view name) { return IsPmiVariable(name); });
-  AddExported(*found, family, plan.environment);
+  plan.environment = WithoutPmiVariables(current);
+  AddExported(found, family, plan.environment);
   for (const char* key : {rendezvous::kRankKey, rendezvous::kSizeKey}) {
-    if (found->Get(key).empty()) {
+    if (found.Get(key).empty()) {
       return absl::InvalidArgumentError(absl::StrCat(env_file, " has no ", key, "= line"));
     }
   }
-  plan.pmi_socket = found->SocketPath();
+  plan.pmi_socket = found.SocketPath();
   plan.description =
-      absl::StrCat(ProtocolName(found->protocol), " through ", plan.pmi_socket, ", rank ",
-                   found->Get(rendezvous::kRankKey), " of ", found->Get(rendezvous::kSizeKey));
+      absl::StrCat(ProtocolName(found.protocol), " through ", plan.pmi_socket, ", rank ",
+                   found.Get(rendezvous::kRankKey), " of ", found.Get(rendezvous::kSizeKey));
   if (inherited.has_value() && choices.inherited_fd.has_value()) {
     plan.notice =
         absl::StrCat("inherited PMI_FD=", *inherited, " is not a usable socket here (",
-                     choices.inherited_fd->why, "); using the rank directory ", found->dir);
+                     choices.inherited_fd->why, "); using the rank directory ", found.dir);
   }
   return plan;
+}
+
+}  // namespace
+
+absl::StatusOr<ExecPlan> PlanExec(const Environ& current, const std::optional<Rendezvous>& found,
+                                  const ExecChoices& choices) {
+  if (!found.has_value()) return PlanWithoutRendezvous(current);
+  const std::string env_file = absl::StrCat(found->dir, "/", rendezvous::kEnvFileName);
+  if (found->protocol == Protocol::kPmixV1) return PlanPmixV1(current, *found, env_file);
+  const ClientFamily family = choices.family.value_or(PreferredFamily(*found));
+  if (family == ClientFamily::kPmix) return PlanPmix(current, *found, env_file);
+  const std::optional<std::string> inherited = LookupEnv(current, "PMI_FD");
+  if (inherited.has_value() && choices.inherited_fd.has_value() && choices.inherited_fd->usable) {
+    return PlanInheritedFd(current, *inherited);
+  }
+  return PlanPmiSocket(current, *found, env_file, family, inherited, choices);
 }
 
 }  // namespace pmi_shim::shim_client

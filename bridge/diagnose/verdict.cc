@@ -113,47 +113,12 @@ class Builder {
     const std::string proto = ChooseClientProtocol();
     v_.client_protocol = proto;
     if (!host_.Serves(proto)) {
-      // design.md §3: PMI-1/PMI-2 server rows; translate or host a PMIx server.
-      v_.outcome = kOutcomeBridge;
-      const std::optional<VersionNumber> client = ParseVersion(image_.pmix_version);
-      if (proto == kProtoPmix && client && client->major == 1) {
-        v_.summary =
-            absl::StrCat("the image speaks PMIx ", image_.pmix_version, " (usock only), the host (",
-                         host_.launcher,
-                         ") only the PMI wire: the bridge serves it its native PMIx v1.2 endpoint");
-        Add("run", BridgeRunPmixV1(), kWhyPmixV1);
-      } else if (proto == kProtoPmix) {
-        v_.summary = absl::StrCat("the image speaks PMIx, the host (", host_.launcher,
-                                  ") only the PMI wire: the bridge hosts a PMIx server for it");
-        Add("run", BridgeRun(kProtoPmix),
-            "design.md §3: PMI server x PMIx client = bridge hosts a PMIx server");
-      } else {
-        v_.summary =
-            absl::StrCat("the image speaks ", proto, ", ", host_.launcher, " serves ",
-                         absl::StrJoin(host_.server_protocols, "/"), ": the bridge translates");
-        v_.problems.push_back(absl::StrCat(host_.launcher, " has no ", proto,
-                                           " wire server (protocols.md §1.9, §2.7)"));
-        Add("run", BridgeRun(proto), "design.md §3: PMI-1 server x PMI-2 client = translate");
-      }
+      DecideUnservedProtocol(proto);
       return;
     }
     SwitchKnob(proto);
-    // Slurm's libpmi2 in PMI_PORT mode sends fullinit;srcid= without
-    // pmirank, which hydra rejects (real-peers.md; protocols.md §8 row 9).
-    const bool slurm_pmi2_lib =
-        std::any_of(image_.libraries.begin(), image_.libraries.end(),
-                    [](const LibraryInfo& l) { return l.family == kFamilySlurmPmi2; });
-    if (proto == kProtoPmi2 && slurm_pmi2_lib && host_.launcher == kLauncherHydra &&
-        host_.rendezvous == "PMI_PORT") {
-      v_.outcome = kOutcomeBridge;
-      v_.summary =
-          "Slurm's libpmi2 over PMI_PORT sends fullinit without pmirank; hydra rejects it: the "
-          "bridge repairs the dialect";
-      v_.problems.push_back(
-          "libpmi2 PMI_PORT fullinit lacks pmirank; hydra: \"unable to find pmirank\" "
-          "(protocols.md §2.2, §8 row 9)");
-      Add("run", BridgeRun(kProtoPmi2),
-          "design.md §3: PMI-2 server x PMI-2 client = relay + dialect repair");
+    if (NeedsSlurmPmi2DialectRepair(proto)) {
+      DecideSlurmPmi2DialectRepair();
       return;
     }
     if (host_.launcher == kLauncherSlurmPmi2) {
@@ -162,19 +127,74 @@ class Builder {
           proto, " (protocols.md §6 pitfall 16)"));
     }
     if (host_.rendezvous == "PMI_FD") {
-      // design.md §1/§5 flow 2: an inherited fd does not cross Docker/Podman;
-      // the bridge turns it into a per-rank socket the hook carries in.
-      v_.outcome = kOutcomeBridge;
-      v_.summary = absl::StrCat("same protocol (", proto,
-                                ") but the rendezvous is an inherited PMI_FD, which a container "
-                                "engine does not pass: relay it");
-      Add("run", BridgeRun(proto), "design.md §3: same protocol = relay (fd -> socket); §5 flow 2");
-      v_.problems.push_back(
-          "engines that keep fds (ch-run, runc/podman --preserve-fds) can pass PMI_FD directly "
-          "with PMI_RANK/PMI_SIZE");
+      DecideInheritedFd(proto);
       return;
     }
-    // PMI_PORT: TCP to the host's address.
+    DecidePmiPort(proto);
+  }
+
+  // design.md §3: PMI-1/PMI-2 server rows; translate or host a PMIx server.
+  void DecideUnservedProtocol(const std::string& proto) {
+    v_.outcome = kOutcomeBridge;
+    const std::optional<VersionNumber> client = ParseVersion(image_.pmix_version);
+    if (proto == kProtoPmix && client && client->major == 1) {
+      v_.summary =
+          absl::StrCat("the image speaks PMIx ", image_.pmix_version, " (usock only), the host (",
+                       host_.launcher,
+                       ") only the PMI wire: the bridge serves it its native PMIx v1.2 endpoint");
+      Add("run", BridgeRunPmixV1(), kWhyPmixV1);
+    } else if (proto == kProtoPmix) {
+      v_.summary = absl::StrCat("the image speaks PMIx, the host (", host_.launcher,
+                                ") only the PMI wire: the bridge hosts a PMIx server for it");
+      Add("run", BridgeRun(kProtoPmix),
+          "design.md §3: PMI server x PMIx client = bridge hosts a PMIx server");
+    } else {
+      v_.summary =
+          absl::StrCat("the image speaks ", proto, ", ", host_.launcher, " serves ",
+                       absl::StrJoin(host_.server_protocols, "/"), ": the bridge translates");
+      v_.problems.push_back(absl::StrCat(host_.launcher, " has no ", proto,
+                                         " wire server (protocols.md §1.9, §2.7)"));
+      Add("run", BridgeRun(proto), "design.md §3: PMI-1 server x PMI-2 client = translate");
+    }
+  }
+
+  // Slurm's libpmi2 in PMI_PORT mode sends fullinit;srcid= without
+  // pmirank, which hydra rejects (real-peers.md; protocols.md §8 row 9).
+  bool NeedsSlurmPmi2DialectRepair(const std::string& proto) const {
+    const bool slurm_pmi2_lib =
+        std::any_of(image_.libraries.begin(), image_.libraries.end(),
+                    [](const LibraryInfo& l) { return l.family == kFamilySlurmPmi2; });
+    return proto == kProtoPmi2 && slurm_pmi2_lib && host_.launcher == kLauncherHydra &&
+           host_.rendezvous == "PMI_PORT";
+  }
+
+  void DecideSlurmPmi2DialectRepair() {
+    v_.outcome = kOutcomeBridge;
+    v_.summary =
+        "Slurm's libpmi2 over PMI_PORT sends fullinit without pmirank; hydra rejects it: the "
+        "bridge repairs the dialect";
+    v_.problems.push_back(
+        "libpmi2 PMI_PORT fullinit lacks pmirank; hydra: \"unable to find pmirank\" "
+        "(protocols.md §2.2, §8 row 9)");
+    Add("run", BridgeRun(kProtoPmi2),
+        "design.md §3: PMI-2 server x PMI-2 client = relay + dialect repair");
+  }
+
+  // design.md §1/§5 flow 2: an inherited fd does not cross Docker/Podman;
+  // the bridge turns it into a per-rank socket the hook carries in.
+  void DecideInheritedFd(const std::string& proto) {
+    v_.outcome = kOutcomeBridge;
+    v_.summary = absl::StrCat("same protocol (", proto,
+                              ") but the rendezvous is an inherited PMI_FD, which a container "
+                              "engine does not pass: relay it");
+    Add("run", BridgeRun(proto), "design.md §3: same protocol = relay (fd -> socket); §5 flow 2");
+    v_.problems.push_back(
+        "engines that keep fds (ch-run, runc/podman --preserve-fds) can pass PMI_FD directly "
+        "with PMI_RANK/PMI_SIZE");
+  }
+
+  // PMI_PORT: TCP to the host's address.
+  void DecidePmiPort(const std::string& proto) {
     if (container_.network == "host") {
       v_.outcome = kOutcomeDirect;
       v_.summary =

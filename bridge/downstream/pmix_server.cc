@@ -105,6 +105,15 @@ class PmixServer::Core : public LocalModexSource {
   const std::string& NodeName(int node) const { return node_names_[node]; }
   absl::Status MakeTmpdir();
   absl::Status RegisterJob();
+  // The node and process maps in PMIx's regex form, which libpmix allocates.
+  struct JobRegexes {
+    std::unique_ptr<char, decltype(&::free)> nodes{nullptr, ::free};
+    std::unique_ptr<char, decltype(&::free)> procs{nullptr, ::free};
+  };
+  absl::StatusOr<JobRegexes> GenerateRegexes() const;
+  pmix::InfoList JobLevelInfo(const JobRegexes& regexes) const;
+  pmix::InfoList ProcInfo(int rank) const;
+  absl::Status RegisterLocalClients(const std::vector<int>& local);
 
   session::JobHost& host_;
   Options options_;
@@ -304,21 +313,41 @@ absl::Status PmixServer::Core::Init() {
 }
 
 absl::Status PmixServer::Core::RegisterJob() {
-  const session::JobInfo& job = host_.info();
   const std::vector<int>& local = layout_.ranks_of_node[layout_.local_node];
+  absl::StatusOr<JobRegexes> regexes = GenerateRegexes();
+  if (!regexes.ok()) return regexes.status();
+  pmix::InfoList info = JobLevelInfo(*regexes);
+  for (int rank = 0; rank < host_.info().size; ++rank) {
+    info.AddArray(PMIX_PROC_DATA, ProcInfo(rank));
+  }
+  const pmix_status_t rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+    return PMIx_server_register_nspace(nspace_.c_str(), static_cast<int>(local.size()), info.data(),
+                                       info.size(), cbfunc, cbdata);
+  });
+  if (rc != PMIX_SUCCESS)
+    return PmixError(absl::StrCat("PMIx_server_register_nspace(", nspace_, ")"), rc);
+  return RegisterLocalClients(local);
+}
 
+absl::StatusOr<PmixServer::Core::JobRegexes> PmixServer::Core::GenerateRegexes() const {
   std::vector<std::string> ppn;
   for (const std::vector<int>& ranks : layout_.ranks_of_node)
     ppn.push_back(absl::StrJoin(ranks, ","));
+  JobRegexes regexes;
   char* node_regex = nullptr;
   char* proc_regex = nullptr;
   pmix_status_t rc = PMIx_generate_regex(absl::StrJoin(node_names_, ",").c_str(), &node_regex);
   if (rc != PMIX_SUCCESS) return PmixError("PMIx_generate_regex", rc);
-  std::unique_ptr<char, decltype(&::free)> node_regex_owner(node_regex, ::free);
+  regexes.nodes.reset(node_regex);
   rc = PMIx_generate_ppn(absl::StrJoin(ppn, ";").c_str(), &proc_regex);
   if (rc != PMIX_SUCCESS) return PmixError("PMIx_generate_ppn", rc);
-  std::unique_ptr<char, decltype(&::free)> proc_regex_owner(proc_regex, ::free);
+  regexes.procs.reset(proc_regex);
+  return regexes;
+}
 
+pmix::InfoList PmixServer::Core::JobLevelInfo(const JobRegexes& regexes) const {
+  const session::JobInfo& job = host_.info();
+  const std::vector<int>& local = layout_.ranks_of_node[layout_.local_node];
   pmix::InfoList info;
   info.AddUint32(PMIX_UNIV_SIZE, static_cast<uint32_t>(std::max(job.universe_size, job.size)));
   info.AddUint32(PMIX_JOB_SIZE, static_cast<uint32_t>(job.size));
@@ -327,38 +356,37 @@ absl::Status PmixServer::Core::RegisterJob() {
   info.AddUint32(PMIX_APP_SIZE, static_cast<uint32_t>(job.size));
   info.AddRank(PMIX_APPLDR, 0);
   info.AddUint32(PMIX_NUM_NODES, static_cast<uint32_t>(layout_.ranks_of_node.size()));
-  info.Add(PMIX_NODE_MAP, node_regex, PMIX_REGEX);
-  info.Add(PMIX_PROC_MAP, proc_regex, PMIX_REGEX);
+  info.Add(PMIX_NODE_MAP, regexes.nodes.get(), PMIX_REGEX);
+  info.Add(PMIX_PROC_MAP, regexes.procs.get(), PMIX_REGEX);
   info.AddString(PMIX_ANL_MAP, AnlMap(layout_));
   info.AddUint32(PMIX_LOCAL_SIZE, static_cast<uint32_t>(local.size()));
   info.AddString(PMIX_LOCAL_PEERS, absl::StrJoin(local, ","));
   info.AddRank(PMIX_LOCALLDR, static_cast<pmix_rank_t>(local.front()));
-  for (int rank = 0; rank < job.size; ++rank) {
-    const int node = layout_.node_of_rank[rank];
-    const std::vector<int>& peers = layout_.ranks_of_node[node];
-    const auto local_rank =
-        static_cast<uint16_t>(std::find(peers.begin(), peers.end(), rank) - peers.begin());
-    pmix::InfoList proc;
-    proc.AddRank(PMIX_RANK, static_cast<pmix_rank_t>(rank));
-    proc.AddUint16(PMIX_LOCAL_RANK, local_rank);
-    proc.AddUint16(PMIX_NODE_RANK, local_rank);
-    proc.AddUint32(PMIX_APPNUM, static_cast<uint32_t>(job.appnum));
-    proc.AddRank(PMIX_APP_RANK, static_cast<pmix_rank_t>(rank));
-    proc.AddRank(PMIX_GLOBAL_RANK, static_cast<pmix_rank_t>(rank));
-    proc.AddUint32(PMIX_NODEID, static_cast<uint32_t>(node));
-    proc.AddString(PMIX_HOSTNAME, NodeName(node));
-    info.AddArray(PMIX_PROC_DATA, std::move(proc));
-  }
-  rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
-    return PMIx_server_register_nspace(nspace_.c_str(), static_cast<int>(local.size()), info.data(),
-                                       info.size(), cbfunc, cbdata);
-  });
-  if (rc != PMIX_SUCCESS)
-    return PmixError(absl::StrCat("PMIx_server_register_nspace(", nspace_, ")"), rc);
+  return info;
+}
+
+pmix::InfoList PmixServer::Core::ProcInfo(int rank) const {
+  const int node = layout_.node_of_rank[rank];
+  const std::vector<int>& peers = layout_.ranks_of_node[node];
+  const auto local_rank =
+      static_cast<uint16_t>(std::find(peers.begin(), peers.end(), rank) - peers.begin());
+  pmix::InfoList proc;
+  proc.AddRank(PMIX_RANK, static_cast<pmix_rank_t>(rank));
+  proc.AddUint16(PMIX_LOCAL_RANK, local_rank);
+  proc.AddUint16(PMIX_NODE_RANK, local_rank);
+  proc.AddUint32(PMIX_APPNUM, static_cast<uint32_t>(host_.info().appnum));
+  proc.AddRank(PMIX_APP_RANK, static_cast<pmix_rank_t>(rank));
+  proc.AddRank(PMIX_GLOBAL_RANK, static_cast<pmix_rank_t>(rank));
+  proc.AddUint32(PMIX_NODEID, static_cast<uint32_t>(node));
+  proc.AddString(PMIX_HOSTNAME, NodeName(node));
+  return proc;
+}
+
+absl::Status PmixServer::Core::RegisterLocalClients(const std::vector<int>& local) {
   for (int rank : local) {
     pmix_proc_t proc;
     PMIX_PROC_LOAD(&proc, nspace_.c_str(), static_cast<pmix_rank_t>(rank));
-    rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
+    const pmix_status_t rc = pmix::CallAndWait([&](pmix_op_cbfunc_t cbfunc, void* cbdata) {
       return PMIx_server_register_client(&proc, options_.uid, options_.gid, nullptr, cbfunc,
                                          cbdata);
     });

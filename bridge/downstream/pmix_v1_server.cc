@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -189,6 +190,9 @@ class PmixV1Server::Core {
  private:
   // Job data.
   void StartSetup();
+  std::vector<int> NodesFromHostMapping(const session::JobInfo& job);
+  void StartSetupOnNodes(const std::vector<int>& nodes);
+  void ExchangeHostNames(bool publish, std::function<std::vector<int>()> ranks);
   void ReadHostNames(std::vector<int> node_leaders);
   void FinishSetup(absl::Status status);
   absl::Status WriteRank(int rank);
@@ -300,73 +304,89 @@ std::vector<std::string> PmixV1Server::Core::ClientEnvironment() const {
 
 // ---- job data ------------------------------------------------------------------
 
+namespace {
+
+// The lowest rank of each node, which publishes the node's name.
+std::vector<int> NodeLeaders(const std::vector<int>& nodes, int node_count, int size) {
+  std::vector<int> leaders(node_count, -1);
+  for (int rank = 0; rank < size; ++rank) {
+    if (leaders[nodes[rank]] < 0) leaders[nodes[rank]] = rank;
+  }
+  return leaders;
+}
+
+}  // namespace
+
 void PmixV1Server::Core::StartSetup() {
   const session::JobInfo& job = host_.info();
   layout_.nspace = nspace_;
   layout_.size = job.size;
   layout_.universe_size = std::max(job.universe_size, job.size);
   layout_.appnum = job.appnum;
-  std::vector<int> nodes;
-  if (job.process_mapping.has_value()) {
-    absl::StatusOr<std::vector<int>> parsed =
-        pmix_v1_internal::NodesFromMapping(*job.process_mapping, job.size);
-    if (parsed.ok()) {
-      nodes = std::move(*parsed);
-      layout_.anl_map = *job.process_mapping;
-    } else {
-      log::Warning(absl::StrCat(Who(), ": ", parsed.status().message(),
-                                "; the bridges exchange host names instead"));
-    }
-  }
-  std::weak_ptr<bool> alive = alive_;
+  const std::vector<int> nodes = NodesFromHostMapping(job);
   if (!nodes.empty()) {
-    layout_.node_of_rank = nodes;
-    local_node_ = nodes[options_.rank];
-    const int node_count = *std::max_element(nodes.begin(), nodes.end()) + 1;
-    layout_.node_names.assign(node_count, "");
-    layout_.node_names[local_node_] = options_.hostname;
-    if (node_count == 1) {
-      FinishSetup(absl::OkStatus());
-      return;
-    }
-    // One name per node: its lowest rank publishes it.
-    std::vector<int> leaders(node_count, -1);
-    for (int rank = 0; rank < job.size; ++rank) {
-      if (leaders[nodes[rank]] < 0) leaders[nodes[rank]] = rank;
-    }
-    auto after_put = [this, alive, leaders](absl::Status status) {
-      if (alive.expired()) return;
-      if (!status.ok()) return FinishSetup(status);
-      host_.Barrier(options_.rank, [this, alive, leaders](absl::Status status) {
-        if (alive.expired()) return;
-        if (!status.ok()) return FinishSetup(status);
-        ReadHostNames(leaders);
-      });
-    };
-    if (leaders[local_node_] == options_.rank) {
-      host_.Put(options_.rank, absl::StrCat(kHostKeyPrefix, options_.rank), options_.hostname,
-                after_put);
-    } else {
-      after_put(absl::OkStatus());
-    }
+    StartSetupOnNodes(nodes);
     return;
   }
   // No layout from the host: every rank publishes its host name and the
   // nodes are the distinct names.
-  host_.Put(options_.rank, absl::StrCat(kHostKeyPrefix, options_.rank), options_.hostname,
-            [this, alive](absl::Status status) {
-              if (alive.expired()) return;
-              if (!status.ok()) return FinishSetup(status);
-              host_.Barrier(options_.rank, [this, alive](absl::Status status) {
-                if (alive.expired()) return;
-                if (!status.ok()) return FinishSetup(status);
-                std::vector<int> everyone(host_.info().size);
-                for (int rank = 0; rank < static_cast<int>(everyone.size()); ++rank) {
-                  everyone[rank] = rank;
-                }
-                ReadHostNames(everyone);
-              });
-            });
+  ExchangeHostNames(/*publish=*/true, [this] {
+    std::vector<int> everyone(host_.info().size);
+    for (int rank = 0; rank < static_cast<int>(everyone.size()); ++rank) {
+      everyone[rank] = rank;
+    }
+    return everyone;
+  });
+}
+
+// The node of each rank from the host's process mapping; empty when the host
+// gives none or one that does not parse.
+std::vector<int> PmixV1Server::Core::NodesFromHostMapping(const session::JobInfo& job) {
+  if (!job.process_mapping.has_value()) return {};
+  absl::StatusOr<std::vector<int>> parsed =
+      pmix_v1_internal::NodesFromMapping(*job.process_mapping, job.size);
+  if (!parsed.ok()) {
+    log::Warning(absl::StrCat(Who(), ": ", parsed.status().message(),
+                              "; the bridges exchange host names instead"));
+    return {};
+  }
+  layout_.anl_map = *job.process_mapping;
+  return std::move(*parsed);
+}
+
+void PmixV1Server::Core::StartSetupOnNodes(const std::vector<int>& nodes) {
+  layout_.node_of_rank = nodes;
+  local_node_ = nodes[options_.rank];
+  const int node_count = *std::max_element(nodes.begin(), nodes.end()) + 1;
+  layout_.node_names.assign(node_count, "");
+  layout_.node_names[local_node_] = options_.hostname;
+  if (node_count == 1) {
+    FinishSetup(absl::OkStatus());
+    return;
+  }
+  const std::vector<int> leaders = NodeLeaders(nodes, node_count, host_.info().size);
+  ExchangeHostNames(leaders[local_node_] == options_.rank, [leaders] { return leaders; });
+}
+
+// Publishes this rank's host name (when `publish`), waits for every rank,
+// then reads the names of `ranks()`.
+void PmixV1Server::Core::ExchangeHostNames(bool publish, std::function<std::vector<int>()> ranks) {
+  std::weak_ptr<bool> alive = alive_;
+  auto after_put = [this, alive, ranks](absl::Status status) {
+    if (alive.expired()) return;
+    if (!status.ok()) return FinishSetup(status);
+    host_.Barrier(options_.rank, [this, alive, ranks](absl::Status status) {
+      if (alive.expired()) return;
+      if (!status.ok()) return FinishSetup(status);
+      ReadHostNames(ranks());
+    });
+  };
+  if (publish) {
+    host_.Put(options_.rank, absl::StrCat(kHostKeyPrefix, options_.rank), options_.hostname,
+              after_put);
+  } else {
+    after_put(absl::OkStatus());
+  }
 }
 
 // `ranks`: for a known layout, the leader of each node (-1: none); without
