@@ -41,6 +41,10 @@ if [[ "${1:-}" == --bare ]]; then
 fi
 
 work=$(mktemp -d /tmp/pmi-shim-demo.XXXXXX)
+# What was there before this job (other jobs' rank directories and hook
+# records): only what the job adds and leaves is counted as left behind.
+ls -A /run/pmi-shim 2>/dev/null | sort >"$work/rundirs.before"
+ls -A /run/pmi-shim-hook 2>/dev/null | sort >"$work/records.before"
 podman=(podman --root "$work/podman/root" --runroot "$work/podman/runroot"
         --tmpdir "$work/podman/tmp" --storage-driver vfs --cgroup-manager cgroupfs
         --runtime /usr/bin/runc --hooks-dir "$work/hooks.d")
@@ -100,8 +104,8 @@ for ((rank = 0; rank < ranks; rank++)); do
   grep -qx "rank $rank of $ranks: allreduce=10 allgather=ok" "$work/out.txt" && ok=$((ok + 1))
 done
 applied=$(grep -c ': applied ' "$work/hook.log" 2>/dev/null || true)
-records=$(ls -A /run/pmi-shim-hook 2>/dev/null | wc -l)
-left=$(ls -A /run/pmi-shim 2>/dev/null | wc -l)
+records=$(ls -A /run/pmi-shim-hook 2>/dev/null | sort | comm -13 "$work/records.before" - | wc -l)
+left=$(ls -A /run/pmi-shim 2>/dev/null | sort | comm -13 "$work/rundirs.before" - | wc -l)
 containers=$("${podman[@]}" ps -aq | wc -l)
 
 echo "== what pmi-shim did"

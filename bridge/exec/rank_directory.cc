@@ -28,12 +28,24 @@ struct linux_dirent64 {  // what getdents64(2) returns; glibc 2.36 has no wrappe
   char d_name[];
 };
 
-// Removes a directory this module made (its files are its own too).
-void RemoveTree(const std::string& path) {
+// How deep a rank directory's own subdirectories go (the PMIx v1.2
+// endpoint's pmix-v1/dstore/ is the deepest).
+constexpr int kMaxTreeDepth = 4;
+
+// Removes a directory this module made, with what the bridge put in it
+// (sockets, files and their subdirectories, never following a symlink).
+void RemoveTree(const std::string& path, int depth = kMaxTreeDepth) {
   if (DIR* dir = ::opendir(path.c_str())) {
     while (dirent* entry = ::readdir(dir)) {
       const std::string name = entry->d_name;
-      if (name != "." && name != "..") ::unlink(absl::StrCat(path, "/", name).c_str());
+      if (name == "." || name == "..") continue;
+      const std::string child = absl::StrCat(path, "/", name);
+      struct stat info {};
+      if (depth > 0 && ::lstat(child.c_str(), &info) == 0 && S_ISDIR(info.st_mode)) {
+        RemoveTree(child, depth - 1);
+      } else {
+        ::unlink(child.c_str());
+      }
     }
     ::closedir(dir);
   }
@@ -61,27 +73,40 @@ void RemoveStaleSiblings(const std::string& root) {
   ::closedir(dir);
 }
 
-// Removes the files of `path`, then `path`, with system calls only (no
-// allocation): it runs in a child forked from a possibly multi-threaded
-// bridge (libpmix has a thread).
-void RemoveTreeAfterFork(const char* path) {
-  const int dir = static_cast<int>(::syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY));
+// Removes `name` (relative to `parent`, a directory fd or AT_FDCWD) and
+// what is under it, with system calls only (no allocation): it runs in a
+// child forked from a possibly multi-threaded bridge (libpmix has a thread).
+// Entries are read again until none is left, since removing while reading
+// may skip some.
+void RemoveTreeAfterFork(int parent, const char* name, int depth) {
+  const int dir = static_cast<int>(
+      ::syscall(SYS_openat, parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (dir >= 0) {
     alignas(8) char entries[4096];
-    long length;
-    while ((length = ::syscall(SYS_getdents64, dir, entries, sizeof(entries))) > 0) {
-      for (long at = 0; at < length;) {
-        const auto* entry = reinterpret_cast<const linux_dirent64*>(entries + at);
-        const char* name = entry->d_name;
-        const bool dots = name[0] == '.' && (name[1] == 0 || (name[1] == '.' && name[2] == 0));
-        if (!dots) ::syscall(SYS_unlinkat, dir, name, 0);
-        at += entry->d_reclen;
+    for (int pass = 0; pass < 64; ++pass) {
+      bool removed_any = false;
+      long length;
+      while ((length = ::syscall(SYS_getdents64, dir, entries, sizeof(entries))) > 0) {
+        for (long at = 0; at < length;) {
+          const auto* entry = reinterpret_cast<const linux_dirent64*>(entries + at);
+          const char* child = entry->d_name;
+          at += entry->d_reclen;
+          if (child[0] == '.' && (child[1] == 0 || (child[1] == '.' && child[2] == 0))) continue;
+          if (::syscall(SYS_unlinkat, dir, child, 0) != 0 && errno == EISDIR && depth > 0) {
+            RemoveTreeAfterFork(dir, child, depth - 1);
+          }
+          removed_any = true;
+        }
       }
+      if (!removed_any) break;
+      ::syscall(SYS_lseek, dir, 0, SEEK_SET);
     }
     ::syscall(SYS_close, dir);
   }
-  ::syscall(SYS_unlinkat, AT_FDCWD, path, AT_REMOVEDIR);
+  ::syscall(SYS_unlinkat, parent, name, AT_REMOVEDIR);
 }
+
+void RemoveTreeAfterFork(const char* path) { RemoveTreeAfterFork(AT_FDCWD, path, kMaxTreeDepth); }
 
 // A launcher ends a job by SIGKILLing its ranks' process groups, bridges
 // included, which then cannot remove their rank directories. So each

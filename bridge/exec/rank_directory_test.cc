@@ -44,6 +44,11 @@ TEST_F(RankDirectoryTest, MakesAPrivateDirectoryWithTheEnvFileAndRemovesIt) {
     ASSERT_OK((*dir)->WriteEnv({{"PMI_RANK", "3"}, {"PMI_SIZE", "4"}}));
     EXPECT_EQ(ReadFile(path + "/env"), "PMI_RANK=3\nPMI_SIZE=4\n");
     EXPECT_FALSE(Exists(path + "/env.new"));
+    // What an endpoint adds below it (the PMIx v1.2 endpoint's
+    // pmix-v1/dstore/...) goes with it.
+    ASSERT_EQ(::mkdir((path + "/pmix-v1").c_str(), 0700), 0);
+    ASSERT_EQ(::mkdir((path + "/pmix-v1/dstore").c_str(), 0700), 0);
+    std::ofstream(path + "/pmix-v1/dstore/smseg-0") << "x";
   }
   EXPECT_FALSE(Exists(path)) << "the rank directory outlived its bridge";
 }
@@ -81,6 +86,11 @@ TEST_F(RankDirectoryTest, ADirectoryOutlivesNoBridgeEvenOneKilledBySigkill) {
     ::setpgid(0, 0);  // as a rank's process group
     absl::StatusOr<std::unique_ptr<RankDirectory>> dir = RankDirectory::Create(root_, "job", 0);
     const std::string path = dir.ok() ? (*dir)->path() : "";
+    ::mkdir((path + "/pmix-v1").c_str(), 0700);
+    ::mkdir((path + "/pmix-v1/dstore").c_str(), 0700);
+    for (const char* file : {"/pmix-v1/usock", "/pmix-v1/dstore/a", "/pmix-v1/dstore/b"}) {
+      std::ofstream(path + file) << "x";
+    }
     (void)!::write(report[1], path.data(), path.size());
     ::close(report[1]);
     ::pause();
