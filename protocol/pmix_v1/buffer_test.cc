@@ -148,12 +148,15 @@ TEST(BufferTest, RefusesTruncatedAndOversizedInput) {
     EXPECT_FALSE(decoded.ok()) << "cut at " << cut;
   }
   // A string claiming 2 GiB.
-  Unpacker huge(absl::HexStringToBytes("000000017fffffff41"));
+  // (An Unpacker views its bytes: they must outlive it.)
+  const std::string huge_bytes = absl::HexStringToBytes("000000017fffffff41");
+  Unpacker huge(huge_bytes);
   absl::StatusOr<std::string> text = huge.UnpackString();
   EXPECT_FALSE(text.ok());
   EXPECT_THAT(text.status().message(), HasSubstr("truncated"));
   // 1e9 procs in a few bytes.
-  Unpacker procs(absl::HexStringToBytes("3b9aca00"));
+  const std::string procs_bytes = absl::HexStringToBytes("3b9aca00");
+  Unpacker procs(procs_bytes);
   EXPECT_FALSE(procs.UnpackProcs(1000000000).ok());
   // Info arrays nested beyond the limit.
   Packer nested;
