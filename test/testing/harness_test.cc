@@ -61,8 +61,7 @@ TEST(LauncherArgvTest, OpenMpiOnOneNodeStaysOnLoopback) {
   EXPECT_THAT(
       LauncherArgv(spec),
       IsOkAndHolds(ElementsAre("/usr/bin/mpirun.openmpi", "--allow-run-as-root", "--oversubscribe",
-                               "--mca", "oob_tcp_if_include", "lo", "--mca", "btl_tcp_if_include",
-                               "lo", "--mca", "btl", "self,vader", "-n", "4", "app")));
+                               "--mca", "btl", "self,vader", "-n", "4", "app")));
 }
 
 TEST(LauncherArgvTest, PeerMpirunByPath) {

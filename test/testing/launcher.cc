@@ -29,10 +29,9 @@ std::vector<std::string> OpenMpiArgv(const JobSpec& spec) {
   std::vector<std::string> argv = {spec.program.empty() ? kOpenMpiProgram : spec.program,
                                    "--allow-run-as-root"};
   if (spec.hosts.empty()) {
-    // One node in a private network namespace: loopback is all there is, and
-    // Open MPI skips it unless told; 4 ranks on 2 cores need oversubscribing.
-    Append(argv, {"--oversubscribe", "--mca", "oob_tcp_if_include", "lo", "--mca",
-                  "btl_tcp_if_include", "lo"});
+    // One node, Open MPI's own transports; 4 ranks on 2 cores need
+    // oversubscribing.
+    Append(argv, {"--oversubscribe"});
   } else {
     Append(argv, {"--host", Joined(spec.hosts)});  // NAME:SLOTS gives the slots
   }
